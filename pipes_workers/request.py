@@ -1,0 +1,89 @@
+"""The load request: everything a worker needs, passed by reference (secret *names*, never values).
+
+The orchestrator (Dagster asset or `dataloader load`) builds it from the control row and the source
+config; the worker validates it here and fails loudly, naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, get_args
+
+from pipes_workers.errors import ConfigurationError
+
+LoadStrategyName = Literal["full", "incremental", "append_only", "rolling", "check_and_load", "chunked_backfill"]
+LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategyName)
+KvScope = Literal["env", "file", "literal"]
+KV_SCOPES: tuple[str, ...] = get_args(KvScope)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A source database, as in table_control_dbconfig. With scope env/file, values are secret names."""
+
+    db_config_key: str
+    db_type: str
+    kv_scope: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """One load of one control row."""
+
+    control_key: str
+    load_strategy: str
+    source_schema: str | None
+    source_table: str
+    destination_table: str
+    source: SourceConfig
+    lake_root: str
+    primary_keys: tuple[str, ...] = ()
+    incremental_column: str | None = None
+    incremental_value: str | None = None
+    incremental_lookback: str | None = None
+    load_full: bool = False
+    rolling_column: str | None = None
+    rolling_window_days: int | None = None
+    chunk_column: str | None = None
+    chunk_size: int | None = None
+    run_id: str | None = None
+    history_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.load_strategy not in LOAD_STRATEGIES:
+            raise ConfigurationError(
+                f"{self.control_key}: load_strategy {self.load_strategy!r} is not one of {', '.join(LOAD_STRATEGIES)}"
+            )
+        if self.source.kv_scope not in KV_SCOPES:
+            raise ConfigurationError(
+                f"{self.control_key}: db_kv_scope {self.source.kv_scope!r} is not one of {', '.join(KV_SCOPES)}"
+            )
+        if not self.source_table:
+            raise ConfigurationError(f"{self.control_key}: source_table is empty")
+        if not self.destination_table:
+            raise ConfigurationError(f"{self.control_key}: destination_table is empty")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable form, for Pipes extras."""
+        data = asdict(self)
+        data["primary_keys"] = list(self.primary_keys)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadRequest:
+        """Parse the Pipes extras form; unknown or missing fields raise ConfigurationError naming them."""
+        known = {f.name for f in fields(cls)}
+        key = data.get("control_key", "<unknown control_key>")
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigurationError(f"{key}: unknown load request field(s): {', '.join(unknown)}")
+        source = data.get("source")
+        if not isinstance(source, dict):
+            raise ConfigurationError(f"{key}: load request field 'source' is missing or not an object")
+        try:
+            source_config = SourceConfig(**source)
+            values = {**data, "source": source_config, "primary_keys": tuple(data.get("primary_keys") or ())}
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigurationError(f"{key}: invalid load request: {exc}") from None

@@ -1,0 +1,133 @@
+"""Shared fixtures: real PostgreSQL (server or embedded), real MariaDB, Delta tables in tmp_path.
+
+Each test session creates its own databases and drops them at the end, so sessions never see each
+other's rows. Environment:
+  TEST_POSTGRES_URL  admin URL of a PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/postgres);
+                     when unreachable, the embedded server under .dataloader/pgdata-test is started.
+  TEST_MARIADB_URL   mysql://root@127.0.0.1:3306/test by default; tests that need it skip when it is
+                     unreachable, except under CI=true where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from control_db import embedded
+from control_db.urls import libpq_url
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_TEST_MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """Admin URL of the PostgreSQL server the tests use."""
+    url = libpq_url(os.environ.get("TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL))
+    if _reachable(url):
+        return url
+    if os.environ.get("TEST_POSTGRES_URL"):
+        pytest.fail(f"TEST_POSTGRES_URL is set but unreachable: {url}")
+    return embedded.ensure_running(ROOT / ".dataloader" / "pgdata-test", port=54331)
+
+
+def create_database(admin_url: str, prefix: str) -> str:
+    """Create a fresh, uniquely named database; return its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def control_db_url(pg_admin_url: str) -> Iterator[str]:
+    """A migrated control database for this test session (libpq URL); dropped afterwards."""
+    from control_db.migrate import upgrade
+
+    url = create_database(pg_admin_url, "dl_control")
+    upgrade(url)
+    yield url
+    drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def control_conn(control_db_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to the control database whose tables are emptied before the test."""
+    with psycopg.connect(control_db_url, autocommit=True, application_name="dataloader-tests") as conn:
+        conn.execute(
+            "TRUNCATE dataloader.historical_metadata, dataloader.table_control_history, "
+            "dataloader.table_control, dataloader.table_control_dbconfig RESTART IDENTITY CASCADE"
+        )
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def source_pg_url(pg_admin_url: str) -> Iterator[str]:
+    """An empty PostgreSQL database to hold source tables for this session; dropped afterwards."""
+    url = create_database(pg_admin_url, "dl_source")
+    yield url
+    drop_database(pg_admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """A fresh MariaDB database for this session (mysql:// URL), or skip when no server answers."""
+    import pymysql
+
+    url = os.environ.get("TEST_MARIADB_URL", DEFAULT_TEST_MARIADB_URL)
+    parts = urlsplit(url)
+    try:
+        conn = pymysql.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+            connect_timeout=3,
+            autocommit=True,
+        )
+    except pymysql.err.OperationalError as exc:
+        reason = f"MariaDB unreachable at {parts.hostname}:{parts.port} ({exc.args[0]}): set TEST_MARIADB_URL"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"dl_source_{uuid.uuid4().hex[:10]}"
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
+
+
+@pytest.fixture
+def lake_root(tmp_path: Path) -> Path:
+    """An empty lake root for Delta tables."""
+    root = tmp_path / "lake"
+    root.mkdir()
+    return root
