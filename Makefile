@@ -1,0 +1,45 @@
+# The user's verbs. Every target works on a fresh clone: `install` creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install dev test lint checks bench db-start db-stop clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade uv || true
+	@if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'; \
+	 else $(BIN)/python -m pip install -q -e '.[dev]'; fi
+	@touch $(STAMP)
+	@echo "installed into $(VENV)"
+
+dev: install
+	$(BIN)/python scripts/dev.py
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+checks: install
+	$(BIN)/python scripts/checks.py
+
+bench: install
+	@if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev,bench]'; \
+	 else $(BIN)/python -m pip install -q -e '.[dev,bench]'; fi
+	$(BIN)/python -m benchmarks.run
+
+db-start: install
+	$(BIN)/python -m control_db.embedded start
+
+db-stop: install
+	$(BIN)/python -m control_db.embedded stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
