@@ -1,0 +1,111 @@
+"""The `dataloader` command: `db upgrade`, `db downgrade REV`, `status`, plus plugged-in subcommands.
+
+Other packages add subcommands through the entry-point group `dataloader.commands`
+(`name = "module:register"`; `register(subparsers)` adds a subparser whose `func(args) -> int`
+runs it), so this module imports none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+import psycopg
+
+from control_db.queries import connect, table_status
+from control_db.status_table import render
+from control_db.urls import control_db_url, redact
+
+COMMANDS_GROUP = "dataloader.commands"
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from control_db import migrate  # Alembic is slow to import: only for `db` commands
+
+    url = control_db_url()
+    before = migrate.current_revision(url)
+    migrate.upgrade(url, args.revision)
+    after = migrate.current_revision(url)
+    where = redact(url)
+    if before == after:
+        print(f"{where}: already at revision {after}; nothing to do")
+    else:
+        print(f"{where}: upgraded from revision {before or 'base (empty)'} to {after}")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    from control_db import migrate
+
+    url = control_db_url()
+    before = migrate.current_revision(url)
+    migrate.downgrade(url, args.revision)
+    after = migrate.current_revision(url)
+    print(f"{redact(url)}: downgraded from revision {before} to {after or 'base (control schema removed)'}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    with connect(control_db_url(), "cli") as conn:
+        rows = table_status(conn)
+    print(render(rows))
+    print(f"({len(rows)} table{'s' if len(rows) != 1 else ''})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with the built-in subcommands and every registered plugin."""
+    parser = argparse.ArgumentParser(
+        prog="dataloader", description="Control-table-driven loads into Delta Lake."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = subparsers.add_parser("db", help="migrate the control database (DATALOADER_CONTROL_DB_URL)")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations (no-op when up to date)")
+    upgrade.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    upgrade.set_defaults(func=_db_upgrade)
+    downgrade = db_commands.add_parser("downgrade", help="revert migrations down to REV ('base' removes all)")
+    downgrade.add_argument("revision", metavar="REV")
+    downgrade.set_defaults(func=_db_downgrade)
+
+    status = subparsers.add_parser("status", help="print v_table_status: status, last load, next load, lag")
+    status.set_defaults(func=_status)
+
+    _register_plugins(subparsers)
+    return parser
+
+
+def _register_plugins(subparsers: argparse._SubParsersAction) -> None:
+    for entry_point in entry_points(group=COMMANDS_GROUP):
+        try:
+            entry_point.load()(subparsers)
+        except Exception as exc:  # a broken plugin must not take `db upgrade` down with it
+            print(f"dataloader: skipping command plugin {entry_point.name!r}: {exc}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `dataloader` command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RuntimeError as exc:  # e.g. DATALOADER_CONTROL_DB_URL unset
+        print(f"dataloader: {exc}", file=sys.stderr)
+        return 2
+    except (psycopg.OperationalError, _sqlalchemy_operational_error()) as exc:
+        # Connection failures: libpq's message names host/port/database, never the password.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"dataloader: control database unreachable: {redact(reason)}", file=sys.stderr)
+        return 1
+
+
+def _sqlalchemy_operational_error() -> type[Exception]:
+    # The `db` commands go through SQLAlchemy (Alembic); only look it up when it is loaded.
+    module = sys.modules.get("sqlalchemy.exc")
+    return module.OperationalError if module else psycopg.OperationalError
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Questions the sensors and the CLI ask the control database (read-only, one SELECT each)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+from psycopg.rows import class_row
+
+from control_db.queries.rows import (
+    ControlRow,
+    HistoryRow,
+    SourceDbConfig,
+    TableStatus,
+    column_list,
+)
+
+CONTROL_COLUMNS = column_list(ControlRow, "tc")
+HISTORY_COLUMNS = column_list(HistoryRow, "hm")
+
+# Ready = active, due, and not already Queued / In Progress / Failed (NULL and Succeeded are ready).
+READY = """
+    tc.is_active
+    AND coalesce(tc.next_load_date_time, now()) <= now()
+    AND (tc.last_status IS NULL OR tc.last_status NOT IN ('Queued', 'In Progress', 'Failed'))
+"""
+READY_ORDER = "coalesce(tc.next_load_date_time, '-infinity'::timestamptz), tc.config_id"
+
+
+def _control_rows(conn: psycopg.Connection, where: str, params: dict | None = None) -> list[ControlRow]:
+    sql = f"SELECT {CONTROL_COLUMNS} FROM dataloader.table_control AS tc WHERE {where}"
+    with conn.cursor(row_factory=class_row(ControlRow)) as cur:
+        return cur.execute(sql, params or {}).fetchall()
+
+
+def get_control_row(conn: psycopg.Connection, control_key: str) -> ControlRow | None:
+    """The control row named `control_key`, or None."""
+    rows = _control_rows(conn, "tc.control_key = %(key)s", {"key": control_key})
+    return rows[0] if rows else None
+
+
+def get_source_config(conn: psycopg.Connection, db_config_key: str) -> SourceDbConfig | None:
+    """The source database `db_config_key`, or None."""
+    with conn.cursor(row_factory=class_row(SourceDbConfig)) as cur:
+        return cur.execute(
+            "SELECT db_config_key, db_type, db_config_value, db_kv_scope "
+            "FROM dataloader.table_control_dbconfig WHERE db_config_key = %s",
+            (db_config_key,),
+        ).fetchone()
+
+
+def ready_tables(conn: psycopg.Connection, limit: int) -> list[ControlRow]:
+    """Up to `limit` ready rows, longest overdue first (a preview: `queue_ready_tables` takes them)."""
+    return _control_rows(conn, f"{READY} ORDER BY {READY_ORDER} LIMIT %(limit)s", {"limit": limit})
+
+
+def stuck_queued(conn: psycopg.Connection, older_than: timedelta) -> list[ControlRow]:
+    """Rows Queued for longer than `older_than` (time of entering Queued: `status_changed_at`)."""
+    return _stuck(conn, "Queued", older_than)
+
+
+def stuck_running(conn: psycopg.Connection, older_than: timedelta) -> list[ControlRow]:
+    """Rows In Progress for longer than `older_than`."""
+    return _stuck(conn, "In Progress", older_than)
+
+
+def _stuck(conn: psycopg.Connection, status: str, older_than: timedelta) -> list[ControlRow]:
+    return _control_rows(
+        conn,
+        "tc.last_status = %(status)s "
+        "AND tc.status_changed_at < now() - %(older_than)s "
+        "ORDER BY tc.status_changed_at, tc.config_id",
+        {"status": status, "older_than": older_than},
+    )
+
+
+def failed_retryable(conn: psycopg.Connection) -> list[ControlRow]:
+    """Failed rows with retries left that are not waiting for a person (manual review)."""
+    return _control_rows(
+        conn,
+        "tc.last_status = 'Failed' AND tc.retry_count < tc.max_retries AND NOT tc.manual_review "
+        "ORDER BY tc.status_changed_at, tc.config_id",
+    )
+
+
+def landing_pending(conn: psycopg.Connection) -> list[ControlRow]:
+    """Rows loaded successfully at least once whose staging model is not written yet."""
+    return _control_rows(
+        conn,
+        "NOT tc.staging_model_processed AND EXISTS (SELECT 1 FROM dataloader.historical_metadata AS hm "
+        "WHERE hm.control_key = tc.control_key AND hm.load_status = 'Succeeded') ORDER BY tc.config_id",
+    )
+
+
+def in_progress_rows(conn: psycopg.Connection) -> list[ControlRow]:
+    """Rows In Progress (for reconciling against the runs that still exist)."""
+    return _control_rows(conn, "tc.last_status = 'In Progress' ORDER BY tc.config_id")
+
+
+def open_history_rows(conn: psycopg.Connection) -> list[HistoryRow]:
+    """Load attempts without a final status (Queued or In Progress, no end time), oldest first."""
+    with conn.cursor(row_factory=class_row(HistoryRow)) as cur:
+        return cur.execute(
+            f"SELECT {HISTORY_COLUMNS} FROM dataloader.historical_metadata AS hm "
+            "WHERE hm.load_end_time IS NULL AND hm.load_status IN ('Queued', 'In Progress') ORDER BY hm.id"
+        ).fetchall()
+
+
+def history_rows(conn: psycopg.Connection, control_key: str) -> list[HistoryRow]:
+    """All load attempts of `control_key`, oldest first."""
+    with conn.cursor(row_factory=class_row(HistoryRow)) as cur:
+        return cur.execute(
+            f"SELECT {HISTORY_COLUMNS} FROM dataloader.historical_metadata AS hm "
+            "WHERE hm.control_key = %s ORDER BY hm.id",
+            (control_key,),
+        ).fetchall()
+
+
+def table_status(conn: psycopg.Connection) -> list[TableStatus]:
+    """The rows of `dataloader.v_table_status`, by control_key."""
+    columns = column_list(TableStatus, "v")
+    with conn.cursor(row_factory=class_row(TableStatus)) as cur:
+        return cur.execute(
+            f"SELECT {columns} FROM dataloader.v_table_status AS v ORDER BY v.control_key"
+        ).fetchall()

@@ -1,0 +1,115 @@
+"""Frozen dataclasses the query functions return; field names are the column names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ControlRow:
+    """One row of `dataloader.table_control` (every column)."""
+
+    config_id: int
+    control_key: str
+    db_config_key: str
+    source_schema: str | None
+    source_table: str
+    destination_table: str
+    load_strategy: str
+    cron: str
+    cron_timezone: str
+    is_active: bool
+    primary_keys: list[str] | None
+    incremental_column: str | None
+    incremental_value: str | None
+    incremental_lookback: str | None
+    load_full: bool
+    rolling_column: str | None
+    rolling_window_days: int | None
+    chunk_column: str | None
+    chunk_size: int | None
+    next_load_date_time: datetime | None
+    last_status: str | None
+    last_status_message: str | None
+    status_changed_at: datetime | None
+    last_run_id: str | None
+    last_run_url: str | None
+    last_rows_processed: int | None
+    retry_count: int
+    max_retries: int
+    manual_review: bool
+    manual_review_reason: str | None
+    staging_model_processed: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SourceDbConfig:
+    """A source database from `dataloader.table_control_dbconfig` (secret *names*, not values, unless literal)."""
+
+    db_config_key: str
+    db_type: str
+    db_config_value: dict[str, Any]
+    db_kv_scope: str
+
+
+@dataclass(frozen=True)
+class QueuedLoad:
+    """A table `queue_ready_tables` just queued, with the history row opened for the attempt."""
+
+    control_key: str
+    config_id: int
+    db_config_key: str
+    load_strategy: str
+    history_id: int
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One load attempt from `dataloader.historical_metadata`."""
+
+    id: int
+    control_key: str
+    config_id: int | None
+    run_id: str | None
+    load_strategy: str | None
+    load_queued_time: datetime | None
+    load_start_time: datetime | None
+    load_end_time: datetime | None
+    rows_processed: int | None
+    load_status: str
+    watermark_before: str | None
+    watermark_after: str | None
+    error_message: str | None
+    retry_decision: str | None
+    retry_reason: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    """One row of the `dataloader.v_table_status` view."""
+
+    control_key: str
+    source: str
+    strategy: str
+    is_active: bool
+    status: str | None
+    last_load_start: datetime | None
+    last_load_end: datetime | None
+    last_rows: int | None
+    next_load_date_time: datetime | None
+    lag: timedelta | None
+    retry_count: int
+    max_retries: int
+    manual_review: bool
+    manual_review_reason: str | None
+    message: str | None
+
+
+def column_list(row_type: type, alias: str) -> str:
+    """`alias.col1, alias.col2, …` for every field of `row_type`, in declaration order."""
+    return ", ".join(f"{alias}.{field.name}" for field in fields(row_type))

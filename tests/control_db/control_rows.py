@@ -1,0 +1,62 @@
+"""Insert source and control rows with sensible defaults (shared by the control_db tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+AddTable = Callable[..., int]
+
+
+def insert_source(conn: psycopg.Connection, db_config_key: str = "erp", **overrides: Any) -> None:
+    """Insert (or keep) a source database row."""
+    values: dict[str, Any] = {
+        "db_config_key": db_config_key,
+        "db_type": "postgresql",
+        "db_config_value": Jsonb({"host": "127.0.0.1", "port": 5432, "password": "ERP_PASSWORD"}),
+        "db_kv_scope": "env",
+        **overrides,
+    }
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"%({name})s" for name in values)
+    conn.execute(
+        f"INSERT INTO dataloader.table_control_dbconfig ({columns}) VALUES ({placeholders}) "
+        "ON CONFLICT (db_config_key) DO NOTHING",
+        values,
+    )
+
+
+def insert_table(conn: psycopg.Connection, control_key: str, /, **overrides: Any) -> int:
+    """Insert a control row (full strategy, hourly, source `erp` unless overridden); return config_id."""
+    values: dict[str, Any] = {
+        "control_key": control_key,
+        "db_config_key": "erp",
+        "source_schema": "public",
+        "source_table": control_key.rsplit(".", 1)[-1],
+        "destination_table": "bronze/" + control_key.replace(".", "_"),
+        "load_strategy": "full",
+        "cron": "0 * * * *",
+        **overrides,
+    }
+    insert_source(conn, values["db_config_key"])
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"%({name})s" for name in values)
+    row = conn.execute(
+        f"INSERT INTO dataloader.table_control ({columns}) VALUES ({placeholders}) RETURNING config_id",
+        values,
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+INCREMENTAL = {"load_strategy": "incremental", "incremental_column": "updated_at", "primary_keys": ["id"]}
+BACKFILL = {
+    "load_strategy": "chunked_backfill",
+    "incremental_column": "updated_at",
+    "primary_keys": ["id"],
+    "chunk_column": "id",
+    "chunk_size": 1000,
+}

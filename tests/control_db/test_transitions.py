@@ -1,0 +1,439 @@
+"""Status transitions and their guards, on the real control database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from control_rows import BACKFILL, INCREMENTAL, AddTable
+
+from control_db import queries as q
+from control_db.schedule import next_fire
+
+KEY = "erp.public.orders"
+
+
+def _status(conn: psycopg.Connection, key: str = KEY) -> str | None:
+    row = q.get_control_row(conn, key)
+    assert row is not None
+    return row.last_status
+
+
+def _run(conn: psycopg.Connection, key: str = KEY) -> int:
+    """Queue and start `key`; return its history id."""
+    (load,) = [load for load in q.queue_ready_tables(conn, limit=100) if load.control_key == key]
+    history_id = q.mark_in_progress(conn, key, run_id="run-1", history_id=load.history_id)
+    assert history_id == load.history_id
+    return history_id
+
+
+def _fail(conn: psycopg.Connection, key: str = KEY) -> None:
+    _run(conn, key)
+    assert q.mark_failed(conn, key, message="OperationalError: connection refused")
+
+
+def _db_now(conn: psycopg.Connection) -> datetime:
+    row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    return row[0]
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def test_get_rows_and_source(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    config_id = add_table(KEY, **INCREMENTAL)
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and row.config_id == config_id
+    assert row.primary_keys == ["id"] and row.load_strategy == "incremental" and row.max_retries == 3
+    assert q.get_control_row(control_conn, "nope") is None
+    source = q.get_source_config(control_conn, "erp")
+    assert source == q.SourceDbConfig(
+        "erp", "postgresql", {"host": "127.0.0.1", "port": 5432, "password": "ERP_PASSWORD"}, "env"
+    )
+    assert q.get_source_config(control_conn, "nope") is None
+
+
+def test_connect_names_the_component(control_db_url: str) -> None:
+    with q.connect(control_db_url, "master_sensor") as conn:
+        assert conn.autocommit
+        assert conn.execute("SHOW application_name").fetchone() == ("dataloader-master_sensor",)
+
+
+def test_ready_means_active_due_and_not_busy(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    future = datetime.now(UTC) + timedelta(hours=1)
+    past = datetime.now(UTC) - timedelta(hours=1)
+    add_table("a.new")  # NULL status, NULL next load: due now
+    add_table("a.overdue", next_load_date_time=past, last_status="Succeeded")
+    add_table("a.future", next_load_date_time=future)
+    add_table("a.inactive", is_active=False)
+    for status in ("Queued", "In Progress", "Failed"):
+        add_table(f"a.{status.replace(' ', '_').lower()}", last_status=status)
+    assert [row.control_key for row in q.ready_tables(control_conn, 10)] == ["a.new", "a.overdue"]
+    assert [row.control_key for row in q.ready_tables(control_conn, 1)] == ["a.new"]
+
+
+# --- queue_ready_tables ------------------------------------------------------------------------
+
+
+def test_queue_opens_history_and_respects_limit(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    ids = [add_table(f"erp.public.t{i}") for i in range(5)]
+    add_table("erp.public.later", next_load_date_time=datetime.now(UTC) + timedelta(days=1))
+    first = q.queue_ready_tables(control_conn, limit=3)
+    assert [load.config_id for load in first] == ids[:3]
+    assert all(load.db_config_key == "erp" and load.load_strategy == "full" for load in first)
+    second = q.queue_ready_tables(control_conn, limit=3)
+    assert [load.config_id for load in second] == ids[3:]
+    assert q.queue_ready_tables(control_conn, limit=3) == []
+
+    history = q.open_history_rows(control_conn)
+    assert [h.id for h in history] == [load.history_id for load in first + second]
+    assert all(h.load_status == "Queued" and h.load_queued_time is not None for h in history)
+    assert _status(control_conn, "erp.public.t0") == "Queued"
+    assert q.get_control_row(control_conn, "erp.public.t0").status_changed_at is not None  # type: ignore[union-attr]
+
+
+def test_one_chunked_backfill_per_source(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table("erp.public.big1", **BACKFILL)
+    add_table("erp.public.big2", **BACKFILL)
+    add_table("crm.public.big3", **{**BACKFILL, "db_config_key": "crm"})
+    add_table("erp.public.small")
+    queued = {load.control_key for load in q.queue_ready_tables(control_conn, limit=10)}
+    assert queued == {"erp.public.big1", "crm.public.big3", "erp.public.small"}
+    # big2 waits while big1 is Queued, then In Progress ...
+    assert q.queue_ready_tables(control_conn, limit=10) == []
+    (h,) = [h for h in q.open_history_rows(control_conn) if h.control_key == "erp.public.big1"]
+    assert q.mark_in_progress(control_conn, "erp.public.big1", run_id="r", history_id=h.id) == h.id
+    assert q.queue_ready_tables(control_conn, limit=10) == []
+    # ... and is queued once big1 is done.
+    assert q.mark_failed(control_conn, "erp.public.big1", message="boom")
+    assert [load.control_key for load in q.queue_ready_tables(control_conn, limit=10)] == ["erp.public.big2"]
+
+
+# --- mark_in_progress --------------------------------------------------------------------------
+
+
+def test_in_progress_from_queued(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    add_table("erp.public.other")
+    loads = {load.control_key: load for load in q.queue_ready_tables(control_conn, limit=10)}
+    other_history = loads["erp.public.other"].history_id
+    # Guard: the history row must belong to this table.
+    assert q.mark_in_progress(control_conn, KEY, run_id="r1", history_id=other_history) is None
+    assert _status(control_conn) == "Queued"
+
+    history_id = loads[KEY].history_id
+    assert q.mark_in_progress(
+        control_conn, KEY, run_id="r1", history_id=history_id, run_url="http://ui/runs/r1"
+    ) == (history_id)
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and row.last_status == "In Progress" and row.last_run_id == "r1"
+    assert row.last_run_url == "http://ui/runs/r1"
+    (h,) = [h for h in q.history_rows(control_conn, KEY)]
+    assert (h.load_status, h.run_id) == ("In Progress", "r1") and h.load_start_time is not None
+    assert [r.control_key for r in q.in_progress_rows(control_conn)] == [KEY]
+    # Guard: not Queued any more.
+    assert q.mark_in_progress(control_conn, KEY, run_id="r2", history_id=history_id) is None
+    assert q.mark_in_progress(control_conn, KEY, run_id="r2") is None  # not by hand while In Progress either
+
+
+@pytest.mark.parametrize("status", [None, "Succeeded", "Failed"])
+def test_in_progress_by_hand_opens_history(
+    control_conn: psycopg.Connection, add_table: AddTable, status: str | None
+) -> None:
+    add_table(KEY, last_status=status, incremental_value="41", **INCREMENTAL)
+    history_id = q.mark_in_progress(control_conn, KEY, run_id="manual")
+    assert history_id is not None
+    (h,) = q.history_rows(control_conn, KEY)
+    assert (h.id, h.load_status, h.run_id, h.watermark_before, h.load_strategy) == (
+        history_id,
+        "In Progress",
+        "manual",
+        "41",
+        "incremental",
+    )
+
+
+def test_in_progress_by_hand_supersedes_a_queued_attempt(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    add_table(KEY)
+    (load,) = q.queue_ready_tables(control_conn, limit=1)
+    history_id = q.mark_in_progress(control_conn, KEY, run_id="manual")
+    assert history_id is not None and history_id != load.history_id
+    queued, started = q.history_rows(control_conn, KEY)
+    assert queued.load_status == "Failed" and queued.load_end_time is not None
+    assert started.load_status == "In Progress"
+    # The sensor's run then finds its attempt gone.
+    assert q.mark_in_progress(control_conn, KEY, run_id="sensor", history_id=load.history_id) is None
+
+
+def test_record_run_id(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    (load,) = q.queue_ready_tables(control_conn, limit=1)
+    assert q.record_run_id(control_conn, KEY, load.history_id, "run-9", run_url="http://ui/runs/run-9")
+    assert not q.record_run_id(control_conn, "erp.public.nope", load.history_id, "run-9")
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and (row.last_run_id, row.last_run_url) == ("run-9", "http://ui/runs/run-9")
+    assert q.history_rows(control_conn, KEY)[0].run_id == "run-9"
+
+
+# --- mark_succeeded ----------------------------------------------------------------------------
+
+
+def test_succeeded_schedules_and_stores_watermark(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    add_table(
+        KEY,
+        cron="30 2 * * *",
+        cron_timezone="Europe/Amsterdam",
+        load_full=True,
+        retry_count=2,
+        incremental_value="10",
+        **INCREMENTAL,
+    )
+    history_id = _run(control_conn)
+    before = _db_now(control_conn)
+    assert q.mark_succeeded(
+        control_conn,
+        KEY,
+        history_id=history_id,
+        rows_processed=123,
+        watermark_before="10",
+        watermark_after="20",
+        clear_load_full=True,
+        message="loaded 123 rows",
+    )
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None
+    assert (row.last_status, row.retry_count, row.incremental_value, row.load_full) == (
+        "Succeeded",
+        0,
+        "20",
+        False,
+    )
+    assert (row.last_rows_processed, row.last_status_message) == (123, "loaded 123 rows")
+    after = _db_now(control_conn)  # the statement ran between these two clock readings
+    fires = {next_fire("30 2 * * *", "Europe/Amsterdam", moment) for moment in (before, after)}
+    assert row.next_load_date_time in fires
+    (h,) = q.history_rows(control_conn, KEY)
+    assert (h.load_status, h.rows_processed, h.watermark_before, h.watermark_after) == (
+        "Succeeded",
+        123,
+        "10",
+        "20",
+    )
+    assert h.load_end_time is not None and h.load_end_time >= h.load_start_time  # type: ignore[operator]
+    assert q.open_history_rows(control_conn) == []
+    # Guard: not In Progress any more.
+    assert not q.mark_succeeded(
+        control_conn,
+        KEY,
+        history_id=history_id,
+        rows_processed=1,
+        watermark_before=None,
+        watermark_after=None,
+    )
+    assert not q.mark_succeeded(
+        control_conn,
+        "erp.public.nope",
+        history_id=history_id,
+        rows_processed=1,
+        watermark_before=None,
+        watermark_after=None,
+    )
+
+
+def test_succeeded_keeps_watermark_and_hands_backfill_over(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    add_table(KEY, incremental_value="5", load_full=True, **BACKFILL)
+    history_id = _run(control_conn)
+    assert q.mark_succeeded(
+        control_conn,
+        KEY,
+        history_id=history_id,
+        rows_processed=0,
+        watermark_before="5",
+        watermark_after=None,
+        next_load_strategy="incremental",
+    )
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None
+    assert (row.incremental_value, row.load_strategy, row.load_full) == ("5", "incremental", True)
+
+
+# --- mark_failed -------------------------------------------------------------------------------
+
+
+def test_failed_closes_history(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    history_id = _run(control_conn)
+    assert q.mark_failed(
+        control_conn, KEY, message="PermanentLoadError: column x missing", history_id=history_id
+    )
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and row.last_status == "Failed"
+    assert row.last_status_message == "PermanentLoadError: column x missing"
+    (h,) = q.history_rows(control_conn, KEY)
+    assert (h.load_status, h.error_message) == ("Failed", "PermanentLoadError: column x missing")
+    assert h.load_end_time is not None
+    assert not q.mark_failed(control_conn, KEY, message="again")  # guard: already Failed
+
+
+def test_failed_from_queued_without_history_id(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    q.queue_ready_tables(control_conn, limit=1)
+    assert q.mark_failed(control_conn, KEY, message="queued too long")
+    assert q.open_history_rows(control_conn) == []
+    add_table("erp.public.idle")
+    assert not q.mark_failed(control_conn, "erp.public.idle", message="never ran")
+
+
+# --- retry decisions ---------------------------------------------------------------------------
+
+
+def test_reset_for_retry(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    _fail(control_conn)
+    assert [r.control_key for r in q.failed_retryable(control_conn)] == [KEY]
+    before = _db_now(control_conn)
+    assert q.reset_for_retry(
+        control_conn, KEY, backoff=timedelta(minutes=4), reason="transient: connection refused"
+    )
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and row.last_status is None and row.retry_count == 1
+    assert row.next_load_date_time is not None
+    assert timedelta(minutes=4) <= row.next_load_date_time - before < timedelta(minutes=5)
+    assert "retry 1 of 3" in (row.last_status_message or "")
+    (h,) = q.history_rows(control_conn, KEY)
+    assert (h.retry_decision, h.retry_reason) == ("retry", "transient: connection refused")
+    assert q.ready_tables(control_conn, 10) == []  # waiting for its backoff
+    assert not q.reset_for_retry(control_conn, KEY, backoff=timedelta(0), reason="again")  # guard: not Failed
+
+
+def test_no_retry_when_retries_are_used_up(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY, max_retries=1, retry_count=1)
+    _fail(control_conn)
+    assert q.failed_retryable(control_conn) == []
+    assert not q.reset_for_retry(control_conn, KEY, backoff=timedelta(0), reason="transient")
+    assert _status(control_conn) == "Failed"
+
+
+def test_manual_review(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    assert not q.mark_manual_review(control_conn, KEY, reason="not failed")  # guard: not Failed
+    _fail(control_conn)
+    assert q.mark_manual_review(control_conn, KEY, reason="permanent: authentication failed")
+    assert not q.mark_manual_review(control_conn, KEY, reason="twice")
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and row.last_status == "Failed" and row.manual_review
+    assert row.manual_review_reason == "permanent: authentication failed"
+    (h,) = q.history_rows(control_conn, KEY)
+    assert (h.retry_decision, h.retry_reason) == ("manual_review", "permanent: authentication failed")
+    assert q.failed_retryable(control_conn) == []
+    assert not q.reset_for_retry(control_conn, KEY, backoff=timedelta(0), reason="transient")
+    # A person launches it by hand and it succeeds: the review flag is cleared.
+    history_id = q.mark_in_progress(control_conn, KEY, run_id="manual")
+    assert history_id is not None
+    assert q.mark_succeeded(
+        control_conn,
+        KEY,
+        history_id=history_id,
+        rows_processed=1,
+        watermark_before=None,
+        watermark_after=None,
+    )
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and not row.manual_review and row.manual_review_reason is None
+
+
+# --- monitors' questions -----------------------------------------------------------------------
+
+
+def test_stuck_queued_and_running(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table("erp.public.q")
+    add_table("erp.public.r")
+    loads = {load.control_key: load for load in q.queue_ready_tables(control_conn, limit=10)}
+    q.mark_in_progress(control_conn, "erp.public.r", run_id="r", history_id=loads["erp.public.r"].history_id)
+    hour = timedelta(hours=1)
+    assert q.stuck_queued(control_conn, hour) == [] and q.stuck_running(control_conn, hour) == []
+    control_conn.execute("UPDATE dataloader.table_control SET status_changed_at = now() - interval '2 hours'")
+    assert [r.control_key for r in q.stuck_queued(control_conn, hour)] == ["erp.public.q"]
+    assert [r.control_key for r in q.stuck_running(control_conn, hour)] == ["erp.public.r"]
+    assert q.stuck_running(control_conn, timedelta(hours=3)) == []
+
+
+def test_landing_pending_and_staging_processed(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    add_table("erp.public.never_loaded")
+    assert q.landing_pending(control_conn) == []
+    history_id = _run(control_conn)
+    assert q.landing_pending(control_conn) == []  # not loaded yet
+    q.mark_succeeded(
+        control_conn,
+        KEY,
+        history_id=history_id,
+        rows_processed=1,
+        watermark_before=None,
+        watermark_after=None,
+    )
+    assert [r.control_key for r in q.landing_pending(control_conn)] == [KEY]
+    assert q.mark_staging_processed(control_conn, KEY)
+    assert not q.mark_staging_processed(control_conn, KEY)
+    assert q.landing_pending(control_conn) == []
+
+
+def test_open_history_rows_and_close(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    (load,) = q.queue_ready_tables(control_conn, limit=1)
+    assert [h.id for h in q.open_history_rows(control_conn)] == [load.history_id]
+    assert q.close_history_row(control_conn, load.history_id, message="run vanished")
+    assert not q.close_history_row(control_conn, load.history_id, message="again")
+    assert q.open_history_rows(control_conn) == []
+
+
+def test_table_status_view(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY)
+    add_table("erp.public.idle", is_active=False)
+    history_id = _run(control_conn)
+    q.mark_succeeded(
+        control_conn,
+        KEY,
+        history_id=history_id,
+        rows_processed=7,
+        watermark_before=None,
+        watermark_after=None,
+        message="ok",
+    )
+    idle, orders = q.table_status(control_conn)
+    assert (idle.control_key, idle.is_active, idle.status, idle.last_load_end, idle.lag) == (
+        "erp.public.idle",
+        False,
+        None,
+        None,
+        None,
+    )
+    assert (orders.source, orders.strategy, orders.status, orders.last_rows, orders.message) == (
+        "erp",
+        "full",
+        "Succeeded",
+        7,
+        "ok",
+    )
+    assert orders.last_load_start is not None and orders.last_load_end is not None
+    assert orders.lag is not None and timedelta(0) <= orders.lag < timedelta(minutes=1)
+    assert orders.next_load_date_time is not None and orders.retry_count == 0
+
+
+def test_status_changed_at_follows_hand_edits(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY, last_status="Queued")
+    control_conn.execute("UPDATE dataloader.table_control SET status_changed_at = now() - interval '2 hours'")
+    assert [r.control_key for r in q.stuck_queued(control_conn, timedelta(hours=1))] == [KEY]
+    control_conn.execute("UPDATE dataloader.table_control SET last_status = 'In Progress'")  # as at psql
+    assert q.stuck_queued(control_conn, timedelta(hours=1)) == []
+    assert q.stuck_running(control_conn, timedelta(hours=1)) == []
