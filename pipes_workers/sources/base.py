@@ -83,11 +83,15 @@ class SourceReader(ABC):
 
     @abstractmethod
     def aggregate(
-        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row_filter: RowFilter | None = None
+        self,
+        schema: str | None,
+        table: str,
+        aggregates: Sequence[Aggregate],
+        row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         """Compute the aggregates in one query; MIN/MAX come back as typed Python values (None when empty)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections."""
 
     def __enter__(self) -> SourceReader:

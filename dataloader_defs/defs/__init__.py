@@ -1,0 +1,1 @@
+"""Dagster objects of the DataLoader code location, one file per kind."""

@@ -1,0 +1,37 @@
+"""failed_monitor: Failed rows under max_retries get a dataloader_retry_analysis run, one per failure."""
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+
+from dataloader_defs.defs.jobs import dataloader_retry_analysis
+from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.settings import interval
+
+TAG_RETRY_FOR = "dataloader/retry_for"
+
+
+@sensor(
+    job=dataloader_retry_analysis,
+    minimum_interval_seconds=interval("DATALOADER_FAILED_INTERVAL_S"),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Requests dataloader_retry_analysis for each Failed row with retries left.",
+)
+def failed_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
+    """One retry-analysis run per failure (run_key: control_key, retry count, time of the failure)."""
+    from control_db import queries
+
+    with control_db.connect("dagster-failed") as conn:
+        rows = queries.failed_retryable(conn)
+    requests = []
+    for row in rows:
+        failed_at = row.status_changed_at or row.updated_at
+        requests.append(
+            RunRequest(
+                run_key=f"retry:{row.control_key}:{row.retry_count}:{failed_at.isoformat() if failed_at else '-'}",
+                run_config={"ops": {"analyse_failure": {"config": {"control_key": row.control_key}}}},
+                # No dataloader/source tag: analysis must not wait behind the source's load slots.
+                tags={TAG_RETRY_FOR: row.control_key},
+            )
+        )
+    return SensorResult(
+        run_requests=requests, skip_reason=None if requests else SkipReason("no retryable failure")
+    )

@@ -1,0 +1,55 @@
+"""longqueued_monitor: rows Queued longer than the threshold become Failed; their queued runs are cancelled."""
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from dataloader_defs.defs.assets import TAG_CONTROL_KEY
+from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.sensors.run_termination import terminate_run
+from dataloader_defs.defs.settings import env_seconds, interval
+
+# A run for a row still Queued never reached mark_in_progress: whatever state it is in, stop it.
+UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+@sensor(
+    minimum_interval_seconds=interval("DATALOADER_LONGQUEUED_INTERVAL_S"),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Fails rows Queued longer than DATALOADER_LONGQUEUED_THRESHOLD_S and cancels their waiting runs.",
+)
+def longqueued_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
+    """Stuck Queued -> Failed (the failed monitor then decides about a retry)."""
+    from control_db import queries
+
+    threshold = env_seconds("DATALOADER_LONGQUEUED_THRESHOLD_S")
+    failed = []
+    with control_db.connect("dagster-longqueued") as conn:
+        for row in queries.stuck_queued(conn, older_than=threshold):
+            waiting = context.instance.get_runs(
+                filters=RunsFilter(
+                    tags={TAG_CONTROL_KEY: row.control_key},
+                    statuses=UNFINISHED,
+                )
+            )
+            for run in waiting:
+                terminate_run(context.instance, run.run_id, "queued too long")
+            message = (
+                f"TransientLoadError: queued for more than {int(threshold.total_seconds())}s without starting "
+                f"(run queue full or run never launched); stopped {len(waiting)} waiting run(s)"
+            )
+            if queries.mark_failed(conn, row.control_key, message=message):
+                failed.append(row.control_key)
+                context.log.warning(f"{row.control_key}: {message}")
+    return SensorResult(skip_reason=None if failed else SkipReason("no row stuck in Queued"))

@@ -1,0 +1,37 @@
+"""longrunning_monitor: rows In Progress longer than the threshold: terminate the run, mark Failed."""
+
+from dagster import (
+    DefaultSensorStatus,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.sensors.run_termination import terminate_run
+from dataloader_defs.defs.settings import env_seconds, interval
+
+
+@sensor(
+    minimum_interval_seconds=interval("DATALOADER_LONGRUNNING_INTERVAL_S"),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Terminates loads In Progress longer than DATALOADER_LONGRUNNING_THRESHOLD_S and fails their rows.",
+)
+def longrunning_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
+    """Stuck In Progress -> run terminated -> Failed."""
+    from control_db import queries
+
+    threshold = env_seconds("DATALOADER_LONGRUNNING_THRESHOLD_S")
+    failed = []
+    with control_db.connect("dagster-longrunning") as conn:
+        for row in queries.stuck_running(conn, older_than=threshold):
+            reason = f"TransientLoadError: In Progress for more than {int(threshold.total_seconds())}s"
+            outcome = (
+                terminate_run(context.instance, row.last_run_id, reason) if row.last_run_id else "no run id"
+            )
+            message = f"{reason}; {outcome}"
+            if queries.mark_failed(conn, row.control_key, message=message):
+                failed.append(row.control_key)
+                context.log.warning(f"{row.control_key}: {message}")
+    return SensorResult(skip_reason=None if failed else SkipReason("no row stuck In Progress"))

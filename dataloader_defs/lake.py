@@ -1,0 +1,35 @@
+"""Reading destination Delta tables for checks and staging models (the orchestrator side only reads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+
+def table_uri(lake_root: str, destination_table: str) -> str:
+    """`<lake_root>/<destination_table>`; a local lake root is made absolute."""
+    if "://" in lake_root:
+        return f"{lake_root.rstrip('/')}/{destination_table}"
+    return str(Path(lake_root).resolve() / destination_table)
+
+
+def open_table(lake_root: str, destination_table: str) -> DeltaTable | None:
+    """The Delta table, or None when it was never written."""
+    uri = table_uri(lake_root, destination_table)
+    if "://" not in uri and not (Path(uri) / "_delta_log").is_dir():
+        return None
+    try:
+        return DeltaTable(uri)
+    except (
+        Exception
+    ) as exc:  # deltalake raises TableNotFoundError (a subclass of Exception) for a missing table
+        if type(exc).__name__ == "TableNotFoundError":
+            return None
+        raise
+
+
+def arrow_schema(table: DeltaTable) -> pa.Schema:
+    """The table's schema as a PyArrow schema."""
+    return pa.schema(table.schema().to_arrow())

@@ -1,0 +1,376 @@
+"""The only module that talks to deltalake: table state, exactly-once markers, the four write modes.
+
+Every commit carries an application transaction (app id = control_key, version N) and the load's
+watermark in its commit metadata (`dataloader.*` keys), so a worker can read back what the last
+committed load did even when the orchestrator never heard of it.
+
+Writes stream from a RecordBatchReader; columns are written nullable (bronze keeps rows a source
+constraint change would otherwise reject), new source columns are added (schema evolution) and an
+incompatible type change raises SchemaConflictError naming the table and column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundError
+
+from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
+
+ROW_GROUP_ROWS = 262_144
+TARGET_FILE_BYTES = 64 * 1024 * 1024
+COMPRESSION_ENV = "DATALOADER_DELTA_COMPRESSION"
+DEFAULT_COMPRESSION = "SNAPPY"
+HISTORY_SCAN = 100
+META_PREFIX = "dataloader."
+
+
+def table_uri(lake_root: str | Path, destination_table: str) -> str:
+    """`<lake_root>/<destination_table>`; local roots become absolute paths."""
+    root = str(lake_root)
+    if "://" in root:
+        return f"{root.rstrip('/')}/{destination_table.strip('/')}"
+    return str(Path(root).resolve() / destination_table.strip("/"))
+
+
+@dataclass(frozen=True)
+class CommitMarker:
+    """What one load commit records: the app transaction and the `dataloader.*` commit metadata."""
+
+    control_key: str
+    txn_version: int
+    strategy: str
+    run_id: str | None = None
+    watermark: str | None = None
+    chunk: dict[str, Any] | None = None
+
+    def commit_properties(self) -> CommitProperties:
+        """deltalake CommitProperties carrying the txn and the metadata."""
+        metadata = {
+            f"{META_PREFIX}watermark": self.watermark,
+            f"{META_PREFIX}control_key": self.control_key,
+            f"{META_PREFIX}run_id": self.run_id,
+            f"{META_PREFIX}strategy": self.strategy,
+            f"{META_PREFIX}chunk": json.dumps(self.chunk) if self.chunk is not None else None,
+        }
+        return CommitProperties(
+            custom_metadata=metadata,
+            app_transactions=[Transaction(app_id=self.control_key, version=self.txn_version)],
+        )
+
+
+@dataclass(frozen=True)
+class DeltaState:
+    """The destination as a load finds it. `last_*` come from the newest commit of this control key."""
+
+    exists: bool
+    version: int | None = None
+    txn_version: int | None = None
+    last_watermark: str | None = None
+    last_strategy: str | None = None
+    last_chunk: dict[str, Any] | None = None
+    schema: pa.Schema | None = None
+    has_load_commit: bool = False
+
+    @property
+    def next_txn_version(self) -> int:
+        """The app transaction version the next commit uses."""
+        return (self.txn_version or 0) + 1
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """A committed write: the new table version and the bytes of the data files it added."""
+
+    delta_version: int
+    bytes_written: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def writer_properties() -> WriterProperties:
+    """Parquet writer settings from PERF_NOTES: 262k-row row groups, Snappy unless overridden."""
+    compression = os.environ.get(COMPRESSION_ENV, DEFAULT_COMPRESSION).upper()
+    return WriterProperties(max_row_group_size=ROW_GROUP_ROWS, compression=compression)  # type: ignore[arg-type]
+
+
+class DeltaDestination:
+    """One Delta table at `uri`.
+
+    Example:
+        >>> dest = DeltaDestination(table_uri("/lake", "bronze/erp/orders"))
+        >>> state = dest.state("erp.public.orders")
+    """
+
+    def __init__(self, uri: str, *, storage_options: dict[str, str] | None = None) -> None:
+        self.uri = uri
+        self.storage_options = storage_options
+
+    def _open(self) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.uri, storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def state(self, control_key: str) -> DeltaState:
+        """Read the table version, the app txn version and the newest commit metadata of `control_key`.
+
+        Args:
+            control_key: the app id of the loads.
+
+        Returns:
+            DeltaState (exists=False when there is no table yet).
+        """
+        table = self._open()
+        if table is None:
+            return DeltaState(exists=False)
+        commit = _newest_load_commit(table, control_key)
+        chunk = commit.get(f"{META_PREFIX}chunk") if commit else None
+        return DeltaState(
+            exists=True,
+            version=table.version(),
+            txn_version=table.transaction_version(control_key),
+            last_watermark=commit.get(f"{META_PREFIX}watermark") if commit else None,
+            last_strategy=commit.get(f"{META_PREFIX}strategy") if commit else None,
+            last_chunk=json.loads(chunk) if isinstance(chunk, str) else chunk,
+            schema=_arrow_schema(table),
+            has_load_commit=commit is not None,
+        )
+
+    def overwrite(self, data: pa.RecordBatchReader, marker: CommitMarker) -> WriteOutcome:
+        """Replace the table's rows and schema in one commit (creates the table when missing)."""
+        table = self._open()
+        self._guard(table, marker)
+        before = _file_paths(table)
+        try:
+            write_deltalake(
+                table if table is not None else self.uri,
+                _nullable(data),
+                mode="overwrite",
+                schema_mode="overwrite",
+                target_file_size=TARGET_FILE_BYTES,
+                writer_properties=writer_properties(),
+                commit_properties=marker.commit_properties(),
+                configuration={"delta.targetFileSize": str(TARGET_FILE_BYTES)},
+                storage_options=self.storage_options,
+            )
+        except (DeltaError, SchemaMismatchError) as exc:
+            raise _classify(exc, self.uri) from exc
+        return self._outcome(before)
+
+    def append(self, data: pa.RecordBatchReader, marker: CommitMarker) -> WriteOutcome:
+        """Append rows in one commit; new columns are added to the table."""
+        table = self._open()
+        self._guard(table, marker)
+        before = _file_paths(table)
+        stream = self._conform(data, table)
+        try:
+            write_deltalake(
+                table if table is not None else self.uri,
+                stream,
+                mode="append",
+                schema_mode="merge",
+                target_file_size=TARGET_FILE_BYTES,
+                writer_properties=writer_properties(),
+                commit_properties=marker.commit_properties(),
+                configuration=None if table is not None else {"delta.targetFileSize": str(TARGET_FILE_BYTES)},
+                storage_options=self.storage_options,
+            )
+        except (DeltaError, SchemaMismatchError) as exc:
+            raise _classify(exc, self.uri) from exc
+        return self._outcome(before)
+
+    def merge(
+        self,
+        data: pa.RecordBatchReader,
+        primary_keys: Sequence[str],
+        marker: CommitMarker,
+        *,
+        delete_not_in_source: bool = False,
+    ) -> WriteOutcome:
+        """Upsert on `primary_keys` in one commit, streaming the source.
+
+        Args:
+            data: the source rows (one stream; consumed once).
+            primary_keys: the merge keys.
+            marker: the commit's txn and metadata.
+            delete_not_in_source: also delete every destination row the source does not have (rolling:
+                the source holds the whole window, so this removes rows deleted inside the window and
+                rows that fell out of it).
+
+        Returns:
+            WriteOutcome of the merge commit. Creates the table (plain write) when it does not exist.
+        """
+        if not primary_keys:
+            raise PermanentLoadError(f"{self.uri}: a merge needs primary_keys")
+        table = self._open()
+        if table is None:
+            return self.overwrite(data, marker)
+        for name in data.schema.names:
+            if "`" in name:
+                raise SchemaConflictError(
+                    f"{self.uri}: column {name!r} contains a backtick, which Delta MERGE cannot address"
+                )
+        self._guard(table, marker)
+        before = _file_paths(table)
+        stream = self._conform(data, table)
+        predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
+        try:
+            merger = (
+                table.merge(
+                    stream,
+                    predicate=predicate,
+                    source_alias="source",
+                    target_alias="target",
+                    merge_schema=True,
+                    writer_properties=writer_properties(),
+                    streamed_exec=True,
+                    commit_properties=marker.commit_properties(),
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+            )
+            if delete_not_in_source:
+                merger = merger.when_not_matched_by_source_delete()
+            metrics = merger.execute()
+        except (DeltaError, SchemaMismatchError) as exc:
+            raise _classify(exc, self.uri) from exc
+        return self._outcome(before, metrics)
+
+    def read_arrow(self) -> pa.Table:
+        """The whole table as Arrow (tests, checks). Empty table when missing."""
+        table = self._open()
+        if table is None:
+            return pa.table({})
+        return pa.table(table.to_pyarrow_table())
+
+    def _guard(self, table: DeltaTable | None, marker: CommitMarker) -> None:
+        """Refuse a commit whose txn version is already in the table (a re-run must never re-apply)."""
+        if table is None:
+            return
+        table.update_incremental()
+        current = table.transaction_version(marker.control_key)
+        if current is not None and current >= marker.txn_version:
+            raise TransientLoadError(
+                f"{self.uri}: app transaction {marker.control_key!r} version {marker.txn_version} is already "
+                f"committed (table has {current}); another load of this table ran concurrently"
+            )
+
+    def _conform(self, data: pa.RecordBatchReader, table: DeltaTable | None) -> pa.RecordBatchReader:
+        """Check the source schema against the table's and cast batches to the table's column types."""
+        data = _nullable(data)
+        if table is None:
+            return data
+        target = _arrow_schema(table)
+        wanted = conformed_schema(data.schema, target, table_name=self.uri)
+        if wanted.equals(data.schema):
+            return data
+        return pa.RecordBatchReader.from_batches(wanted, _cast_batches(data, wanted))
+
+    def _outcome(self, before: set[str], metrics: dict[str, Any] | None = None) -> WriteOutcome:
+        table = self._open()
+        assert table is not None
+        actions = pa.table(table.get_add_actions(flatten=True))
+        paths = actions.column("path").to_pylist()
+        sizes = actions.column("size_bytes").to_pylist()
+        added = sum(size for path, size in zip(paths, sizes, strict=True) if path not in before)
+        return WriteOutcome(delta_version=table.version(), bytes_written=int(added), metrics=metrics or {})
+
+
+def quote_column(name: str) -> str:
+    """A column name as a backtick-quoted identifier for Delta (DataFusion) SQL predicates."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def conformed_schema(source: pa.Schema, target: pa.Schema, *, table_name: str) -> pa.Schema:
+    """The schema to write `source` into a table with `target`: shared columns take the table's type.
+
+    Raises:
+        SchemaConflictError: a shared column's type cannot be cast without loss.
+    """
+    fields = []
+    for src in source:
+        index = target.get_field_index(src.name)
+        if index < 0:
+            fields.append(src)
+            continue
+        dst = target.field(index)
+        if not _castable(src.type, dst.type):
+            raise SchemaConflictError(
+                f"{table_name}: column {src.name!r} changed type from {dst.type} in the Delta table to "
+                f"{src.type} in the source; reload with load_full to replace the schema"
+            )
+        fields.append(pa.field(src.name, dst.type, nullable=True))
+    return pa.schema(fields)
+
+
+def _castable(src: pa.DataType, dst: pa.DataType) -> bool:
+    if _normal(src) == _normal(dst):
+        return True
+    if pa.types.is_integer(src) and pa.types.is_integer(dst):
+        return dst.bit_width >= src.bit_width and (
+            pa.types.is_signed_integer(dst) or not pa.types.is_signed_integer(src)
+        )
+    if pa.types.is_decimal(src) and pa.types.is_decimal(dst):
+        return src.scale == dst.scale and src.precision <= dst.precision
+    if pa.types.is_floating(src) and pa.types.is_floating(dst):
+        return dst.bit_width >= src.bit_width
+    return False
+
+
+def _normal(dtype: pa.DataType) -> str:
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return "string"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype):
+        return "binary"
+    if pa.types.is_timestamp(dtype):
+        return f"timestamp[{'tz' if dtype.tz else 'ntz'}]"
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_list_view(dtype):
+        return f"list<{_normal(dtype.value_type)}>"
+    return str(dtype)
+
+
+def _cast_batches(data: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    for batch in data:
+        yield batch.cast(schema)
+
+
+def _nullable(data: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    if all(f.nullable for f in data.schema):
+        return data
+    schema = pa.schema([f.with_nullable(True) for f in data.schema], metadata=data.schema.metadata)
+    return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in data))
+
+
+def _arrow_schema(table: DeltaTable) -> pa.Schema:
+    return pa.schema(table.schema().to_arrow())
+
+
+def _file_paths(table: DeltaTable | None) -> set[str]:
+    if table is None:
+        return set()
+    return set(pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist())
+
+
+def _newest_load_commit(table: DeltaTable, control_key: str) -> dict[str, Any] | None:
+    for commit in table.history(HISTORY_SCAN):
+        if commit.get(f"{META_PREFIX}control_key") == control_key:
+            return commit
+    return None
+
+
+def _classify(exc: Exception, uri: str) -> Exception:
+    text = str(exc)
+    if isinstance(exc, SchemaMismatchError) or "schema" in text.lower() or "cast" in text.lower():
+        return SchemaConflictError(f"{uri}: the source schema does not fit the Delta table: {text}")
+    if "CommitFailed" in type(exc).__name__ or "conflict" in text.lower():
+        return TransientLoadError(f"{uri}: the Delta commit conflicted with another writer: {text}")
+    if any(word in text.lower() for word in ("timeout", "timed out", "connection", "object store", "i/o")):
+        return TransientLoadError(f"{uri}: Delta storage failed: {text}")
+    return PermanentLoadError(f"{uri}: Delta write failed: {text}")

@@ -1,0 +1,88 @@
+"""Source readers, looked up by `db_type`: `open_reader(source_config)` → a connected SourceReader.
+
+PostgreSQL (ADBC), MySQL/MariaDB (connectorx), SQLite (stdlib) are tested; mssql, oracle, snowflake
+and clickhouse go through the generic SQLAlchemy reader, which is untested (see generic.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from pipes_workers.errors import ConfigurationError
+from pipes_workers.request import SourceConfig
+from pipes_workers.secrets import ConnectionParams, resolve_source
+from pipes_workers.sources.base import (
+    DEFAULT_BATCH_ROWS,
+    Aggregate,
+    Condition,
+    RowFilter,
+    SourceColumn,
+    SourceReader,
+    arrow_schema,
+)
+
+ReaderFactory = Callable[[ConnectionParams], SourceReader]
+
+
+def _postgres(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.postgres import PostgresReader
+
+    return PostgresReader(params)
+
+
+def _mysql(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.mysql import MySQLReader
+
+    return MySQLReader(params)
+
+
+def _sqlite(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.sqlite import SQLiteReader
+
+    return SQLiteReader(params)
+
+
+def _generic(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.generic import GenericSQLAlchemyReader
+
+    return GenericSQLAlchemyReader(params)
+
+
+READERS: dict[str, ReaderFactory] = {
+    "postgresql": _postgres,
+    "mysql": _mysql,
+    "mariadb": _mysql,
+    "sqlite": _sqlite,
+    "mssql": _generic,
+    "oracle": _generic,
+    "snowflake": _generic,
+    "clickhouse": _generic,
+}
+
+
+def open_reader(source: SourceConfig, *, secrets_dir: str | os.PathLike[str] | None = None) -> SourceReader:
+    """Resolve the source's secrets and open the reader for its `db_type`.
+
+    Raises ConfigurationError for an unknown db_type (listing the known ones), SecretNotFoundError for
+    a missing secret, TransientLoadError/PermanentLoadError when the connection fails.
+    """
+    factory = READERS.get(source.db_type)
+    if factory is None:
+        raise ConfigurationError(
+            f"{source.db_config_key}: unknown db_type {source.db_type!r}; known: {', '.join(sorted(READERS))}"
+        )
+    return factory(resolve_source(source, secrets_dir=secrets_dir))
+
+
+__all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "READERS",
+    "Aggregate",
+    "Condition",
+    "RowFilter",
+    "SourceColumn",
+    "SourceReader",
+    "arrow_schema",
+    "open_reader",
+]

@@ -1,0 +1,110 @@
+"""Map driver exceptions to Transient/PermanentLoadError with scrubbed messages (no DSN, no password)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pipes_workers.errors import LoadError, PermanentLoadError, TransientLoadError
+
+# SQLSTATE classes/codes (PostgreSQL; MySQL drivers report them too where they can).
+_TRANSIENT_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03", "40001", "40P01", "55P03", "57014")
+_PERMANENT_SQLSTATES = ("28", "3D000", "42P01", "42703", "42501", "3F000", "42")
+
+_TRANSIENT_WORDS = (
+    "connection refused",
+    "connection reset",
+    "timeout",
+    "timed out",
+    "too many connections",
+    "too many clients",
+    "starting up",
+    "shutting down",
+    "in recovery mode",
+    "terminating connection",
+    "server closed the connection",
+    "could not connect",
+    "can't connect",
+    "lost connection",
+    "gone away",
+    "deadlock",
+    "lock wait",
+    "serialization",
+    "could not translate host name",
+    "name or service not known",
+    "temporary failure",
+    "broken pipe",
+    "no route to host",
+    "network is unreachable",
+)
+_PERMANENT_WORDS = (
+    "authentication failed",
+    "access denied",
+    "password",
+    "permission denied",
+    "does not exist",
+    "unknown database",
+    "no pg_hba.conf entry",
+    "role ",
+)
+# MySQL/MariaDB error numbers.
+_MYSQL_TRANSIENT = {1040, 1205, 1213, 2002, 2003, 2006, 2013, 2055}
+_MYSQL_PERMANENT = {1044, 1045, 1049, 1142, 1146, 1054}
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"password\s*=\s*\S+", re.IGNORECASE)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Remove URLs, `password=…` pairs and every secret value from text; keep its first line only."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    for secret in secrets:
+        if secret:
+            line = line.replace(secret, "***")
+    line = _URL.sub("<url>", line)
+    return _KV_PASSWORD.sub("password=***", line)[:300]
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    state = getattr(exc, "sqlstate", None)
+    if state is None:
+        diag = getattr(exc, "diag", None)
+        state = getattr(diag, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def _mysql_errno(exc: BaseException) -> int | None:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry may help: classified by SQLSTATE, MySQL errno, then message words."""
+    state = _sqlstate(exc)
+    if state:
+        if state.startswith(_TRANSIENT_SQLSTATES):
+            return True
+        if state.startswith(_PERMANENT_SQLSTATES):
+            return False
+    errno = _mysql_errno(exc)
+    if errno in _MYSQL_TRANSIENT:
+        return True
+    if errno in _MYSQL_PERMANENT:
+        return False
+    text = str(exc).lower()
+    if any(word in text for word in _PERMANENT_WORDS) and not any(w in text for w in ("too many", "timeout")):
+        return False
+    if any(word in text for word in _TRANSIENT_WORDS):
+        return True
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def classify(exc: BaseException, *, what: str, secrets: Iterable[str] = ()) -> LoadError:
+    """A LoadError for `exc`: `<what>: <scrubbed driver message>`, transient or permanent."""
+    if isinstance(exc, LoadError):
+        return exc
+    detail = scrub(str(exc), secrets) or type(exc).__name__
+    state = _sqlstate(exc)
+    suffix = f" [SQLSTATE {state}]" if state else ""
+    cls = TransientLoadError if is_transient(exc) else PermanentLoadError
+    return cls(f"{what}: {detail}{suffix}")

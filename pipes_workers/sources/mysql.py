@@ -1,0 +1,252 @@
+"""MySQL/MariaDB reader: catalog and aggregates via pymysql, rows via connectorx `arrow_stream`.
+
+Every session runs with time_zone '+00:00' (TIMESTAMP values come out as UTC instants) and without
+NO_BACKSLASH_ESCAPES (string literals are backslash-escaped). Batches are cast to the declared types.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pymysql
+
+from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.secrets import ConnectionParams
+from pipes_workers.sources.base import (
+    DEFAULT_BATCH_ROWS,
+    Aggregate,
+    RowFilter,
+    SourceColumn,
+    SourceReader,
+    arrow_schema,
+)
+from pipes_workers.sources.batches import BoundedStream, convert_array
+from pipes_workers.sources.failures import classify
+from pipes_workers.sources.literals import mysql_literal
+from pipes_workers.sources.mysql_types import MySQLType, arrow_type_for, select_expression
+from pipes_workers.sources.query import aggregate_list, qualified_name, where_clause
+
+SESSION_SETUP = (
+    "SET time_zone = '+00:00'",
+    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+    "SET NAMES utf8mb4",
+)
+STREAM_BATCH_ROWS = 65_536
+
+_COLUMNS_SQL = """
+SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION
+"""
+_TABLE_SQL = "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+
+
+def quote_mysql_identifier(name: str) -> str:
+    """`name` in backticks, embedded backticks doubled."""
+    if "\x00" in name:
+        raise ConfigurationError("identifier contains a NUL character")
+    return "`" + name.replace("`", "``") + "`"
+
+
+class MySQLReader(SourceReader):
+    """Reads MySQL/MariaDB tables as Arrow batches with exactly the catalog-declared types."""
+
+    dialect = "mysql"
+
+    def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
+        self.params = params
+        self.queue_depth = queue_depth
+        self._streams: set[BoundedStream] = set()
+        self._lock = threading.Lock()
+        self._conn = self._catalog_connection()
+
+    def _catalog_connection(self) -> pymysql.connections.Connection:
+        p = self.params
+        try:
+            conn = pymysql.connect(
+                host=p.host or "127.0.0.1",
+                port=p.port or 3306,
+                user=p.user,
+                password=p.password or "",
+                database=p.database,
+                charset="utf8mb4",
+                autocommit=True,
+                connect_timeout=int(p.options.get("connect_timeout", 10)),
+            )
+            with conn.cursor() as cur:
+                for statement in SESSION_SETUP:
+                    cur.execute(statement)
+        except pymysql.MySQLError as exc:
+            raise classify(exc, what=f"cannot connect to {p.label}", secrets=self._secrets) from None
+        return conn
+
+    def _url(self) -> str:
+        p = self.params
+        auth = quote(p.user or "", safe="")
+        if p.password:
+            auth += ":" + quote(p.password, safe="")
+        return f"mysql://{auth}@{p.host or '127.0.0.1'}:{p.port or 3306}/{quote(p.database or '', safe='')}"
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        """Values to scrub from driver messages (computed on use, never stored in the reader's state)."""
+        return self.params.secret_values()
+
+    def quote_identifier(self, name: str) -> str:
+        return quote_mysql_identifier(name)
+
+    def _schema(self, schema: str | None) -> str:
+        value = schema or self.params.schema or self.params.database
+        if not value:
+            raise ConfigurationError(f"{self.params.label}: no schema given and no database configured")
+        return value
+
+    def _table_label(self, schema: str | None, table: str) -> str:
+        return qualified_name(self.quote_identifier, self._schema(schema), table)
+
+    def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
+        label = self._table_label(schema, table)
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(_TABLE_SQL, (self._schema(schema), table))
+                if cur.fetchone() is None:
+                    raise PermanentLoadError(f"source table {label} does not exist")
+                cur.execute(_COLUMNS_SQL, (self._schema(schema), table))
+                rows = cur.fetchall()
+        except pymysql.MySQLError as exc:
+            raise classify(exc, what=f"reading the catalog of {label}", secrets=self._secrets) from None
+        result = []
+        for name, data_type, column_type, precision, scale, nullable in rows:
+            t = MySQLType(_text(data_type).lower(), _text(column_type).lower(), precision, scale)
+            result.append(
+                SourceColumn(name, t.column_type, arrow_type_for(label, name, t), nullable == "YES")
+            )
+        return result
+
+    def select_sql(
+        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
+    ) -> str:
+        """The SELECT that `read` runs (text casts where connectorx's own mapping is not exact)."""
+        if not columns:
+            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
+        q = self.quote_identifier
+        items = [
+            f"{select_expression(q(c.name), c.arrow_type, c.source_type)} AS {q(c.name)}" for c in columns
+        ]
+        where = where_clause(row_filter, q, mysql_literal)
+        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
+
+    def read(
+        self,
+        schema: str | None,
+        table: str,
+        *,
+        columns: Sequence[SourceColumn],
+        row_filter: RowFilter | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> pa.RecordBatchReader:
+        import connectorx as cx
+
+        label = self._table_label(schema, table)
+        sql = self.select_sql(schema, table, columns, row_filter)
+        target = arrow_schema(columns)
+        try:
+            source = cx.read_sql(
+                self._url(),
+                sql,
+                return_type="arrow_stream",
+                batch_size=min(batch_rows, STREAM_BATCH_ROWS),
+                pre_execution_query=list(SESSION_SETUP),
+            )
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            raise self._read_error(exc, label) from None
+
+        def produce() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in source:
+                    yield _conform(batch, target, label)
+            except LoadError:
+                raise
+            except BaseException as exc:  # connectorx reports some failures as a Rust panic
+                if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                    raise
+                raise self._read_error(exc, label) from None
+
+        def on_close() -> None:
+            source.close()
+            with self._lock:
+                self._streams.discard(stream)
+
+        stream = BoundedStream(target, produce, on_close=on_close, depth=self.queue_depth)
+        with self._lock:
+            self._streams.add(stream)
+        return stream.reader()
+
+    def _read_error(self, exc: BaseException, label: str) -> LoadError:
+        text = str(exc)
+        if "1146" in text or "doesn't exist" in text:
+            return PermanentLoadError(f"source table {label} does not exist")
+        return classify(exc, what=f"reading {label}", secrets=self._secrets)
+
+    def aggregate(
+        self,
+        schema: str | None,
+        table: str,
+        aggregates: Sequence[Aggregate],
+        row_filter: RowFilter | None = None,
+    ) -> tuple[Any, ...]:
+        label = self._table_label(schema, table)
+        where = where_clause(row_filter, self.quote_identifier, mysql_literal)
+        sql = f"SELECT {aggregate_list(aggregates, self.quote_identifier)} FROM {label}{where}"
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql)
+                row = cur.fetchone()
+        except pymysql.MySQLError as exc:
+            raise self._read_error(exc, label) from None
+        utc_columns = {
+            c.name for c in self.columns(schema, table) if c.arrow_type == pa.timestamp("us", tz="UTC")
+        }
+        values = []
+        for agg, value in zip(aggregates, row, strict=True):
+            if isinstance(value, datetime) and agg.column in utc_columns:
+                value = value.replace(tzinfo=UTC)
+            values.append(value)
+        return tuple(values)
+
+    def close(self) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.close()
+        self._conn.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _conform(batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+    arrays = [_convert(batch.column(i), field, label) for i, field in enumerate(target)]
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def _convert(array: pa.Array, field: pa.Field, label: str) -> pa.Array:
+    if pa.types.is_boolean(field.type) and pa.types.is_integer(array.type) and not _only_zero_one(array):
+        raise PermanentLoadError(
+            f"source table {label}: column {field.name!r} is declared boolean (TINYINT(1)/BIT(1)) "
+            "but holds values other than 0 and 1"
+        )
+    return convert_array(array, field.type, column=field.name, table=label)
+
+
+def _only_zero_one(array: pa.Array) -> bool:
+    values = pc.drop_null(array)
+    return len(values) == 0 or bool(pc.all(pc.is_in(values, value_set=pa.array([0, 1], array.type))).as_py())

@@ -1,0 +1,188 @@
+"""SQLite reader (stdlib sqlite3, read-only): rows fetched in batches and converted to Arrow."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.secrets import ConnectionParams
+from pipes_workers.sources.base import (
+    DEFAULT_BATCH_ROWS,
+    Aggregate,
+    RowFilter,
+    SourceColumn,
+    SourceReader,
+    arrow_schema,
+)
+from pipes_workers.sources.batches import BoundedStream, python_column
+from pipes_workers.sources.failures import classify
+from pipes_workers.sources.literals import sqlite_parameter
+from pipes_workers.sources.query import aggregate_list, qualified_name, where_clause
+from pipes_workers.sources.sqlite_types import arrow_type_for, select_expression
+
+
+def quote_sqlite_identifier(name: str) -> str:
+    """`"name"` with embedded double quotes doubled."""
+    if "\x00" in name:
+        raise ConfigurationError("identifier contains a NUL character")
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteReader(SourceReader):
+    """Reads a SQLite database file (config key `path`), opened read-only."""
+
+    dialect = "sqlite"
+
+    def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
+        if not params.path:
+            raise ConfigurationError(
+                f"{params.db_config_key}: sqlite source needs db_config_value key 'path'"
+            )
+        self.params = params
+        self.queue_depth = queue_depth
+        self._path = Path(params.path).resolve()
+        if not self._path.is_file():
+            raise PermanentLoadError(f"{params.label}: database file does not exist")
+        self._streams: set[BoundedStream] = set()
+        self._lock = threading.Lock()
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                f"file:{quote(str(self._path))}?mode=ro", uri=True, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise classify(exc, what=f"cannot open {self.params.label}") from None
+
+    def quote_identifier(self, name: str) -> str:
+        return quote_sqlite_identifier(name)
+
+    def _schema(self, schema: str | None) -> str:
+        return schema or self.params.schema or "main"
+
+    def _table_label(self, schema: str | None, table: str) -> str:
+        return qualified_name(self.quote_identifier, self._schema(schema), table)
+
+    def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
+        label = self._table_label(schema, table)
+        master = f"{self.quote_identifier(self._schema(schema))}.sqlite_master"
+        try:
+            found = self._conn.execute(
+                f"SELECT 1 FROM {master} WHERE type IN ('table', 'view') AND name = ?", (table,)
+            ).fetchone()
+            if found is None:
+                raise PermanentLoadError(f"source table {label} does not exist")
+            rows = self._conn.execute(
+                'SELECT name, type, "notnull", pk FROM pragma_table_info(?, ?) ORDER BY cid',
+                (table, self._schema(schema)),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise classify(exc, what=f"reading the catalog of {label}") from None
+        return [
+            SourceColumn(name, declared or "", arrow_type_for(label, name, declared or ""), not notnull)
+            for name, declared, notnull, _pk in rows
+        ]
+
+    def _query(
+        self, items: str, schema: str | None, table: str, row_filter: RowFilter | None
+    ) -> tuple[str, list[Any]]:
+        params: list[Any] = []
+
+        def bind(value: Any) -> str:
+            params.append(sqlite_parameter(value))
+            return "?"
+
+        where = where_clause(row_filter, self.quote_identifier, bind)
+        return f"SELECT {items} FROM {self._table_label(schema, table)}{where}", params
+
+    def read(
+        self,
+        schema: str | None,
+        table: str,
+        *,
+        columns: Sequence[SourceColumn],
+        row_filter: RowFilter | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> pa.RecordBatchReader:
+        label = self._table_label(schema, table)
+        if not columns:
+            raise ConfigurationError(f"no columns to read from {label}")
+        q = self.quote_identifier
+        items = ", ".join(f"{select_expression(q(c.name), c.arrow_type)} AS {q(c.name)}" for c in columns)
+        sql, params = self._query(items, schema, table, row_filter)
+        target = arrow_schema(columns)
+        conn = self._connect()
+        try:
+            cursor = conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._error(exc, label) from None
+
+        def produce() -> Iterator[pa.RecordBatch]:
+            try:
+                while rows := cursor.fetchmany(batch_rows):
+                    arrays = [
+                        python_column([row[i] for row in rows], field, table=label)
+                        for i, field in enumerate(target)
+                    ]
+                    yield pa.RecordBatch.from_arrays(arrays, schema=target)
+            except LoadError:
+                raise
+            except sqlite3.Error as exc:
+                raise self._error(exc, label) from None
+
+        def on_close() -> None:
+            conn.close()
+            with self._lock:
+                self._streams.discard(stream)
+
+        stream = BoundedStream(target, produce, on_close=on_close, depth=self.queue_depth)
+        with self._lock:
+            self._streams.add(stream)
+        return stream.reader()
+
+    def _error(self, exc: Exception, label: str) -> LoadError:
+        if "no such table" in str(exc):
+            return PermanentLoadError(f"source table {label} does not exist")
+        return classify(exc, what=f"reading {label}")
+
+    def aggregate(
+        self,
+        schema: str | None,
+        table: str,
+        aggregates: Sequence[Aggregate],
+        row_filter: RowFilter | None = None,
+    ) -> tuple[Any, ...]:
+        label = self._table_label(schema, table)
+        sql, params = self._query(
+            aggregate_list(aggregates, self.quote_identifier), schema, table, row_filter
+        )
+        try:
+            row = self._conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error(exc, label) from None
+        types = {c.name: c for c in self.columns(schema, table)}
+        values = []
+        for agg, value in zip(aggregates, row, strict=True):
+            if agg.fn in ("min", "max") and value is not None and agg.column in types:
+                column = types[agg.column]
+                field = pa.field(column.name, column.arrow_type)
+                text = value if not pa.types.is_decimal(column.arrow_type) else str(value)
+                value = python_column([text], field, table=label)[0].as_py()
+            values.append(value)
+        return tuple(values)
+
+    def close(self) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.close()
+        self._conn.close()

@@ -1,0 +1,172 @@
+"""The strategy interface, the registry, and what every strategy is handed (LoadContext).
+
+A strategy reads the source through `ctx.reader` and commits to `ctx.destination` — one commit per
+load (per chunk for chunked_backfill) — and says what it did in a StrategyOutcome.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pipes_workers.delta import CommitMarker, DeltaDestination, DeltaState
+from pipes_workers.errors import ConfigurationError, PermanentLoadError
+from pipes_workers.request import LOAD_STRATEGIES, LoadRequest
+from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn, SourceReader
+from pipes_workers.strategies.stream import TrackedStream
+from pipes_workers.watermark import cap_watermark, format_watermark, parse_watermark, watermark_cap
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class LoadContext:
+    """Everything one load works with."""
+
+    request: LoadRequest
+    reader: SourceReader
+    destination: DeltaDestination
+    state: DeltaState
+    columns: list[SourceColumn]
+    load_start: datetime
+    log: Log
+    strategy_name: str = ""
+
+    def column(self, name: str | None, role: str) -> SourceColumn:
+        """The source column `name` (the control-row field `role` names it); a clear error when missing."""
+        if not name:
+            raise ConfigurationError(f"{self.request.control_key}: {role} is not set")
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise PermanentLoadError(
+            f"{self.request.control_key}: {role} {name!r} is not a column of {self.table_label}"
+        )
+
+    @property
+    def table_label(self) -> str:
+        """schema.table as text for messages."""
+        req = self.request
+        return f"{req.source_schema}.{req.source_table}" if req.source_schema else req.source_table
+
+    def read(self, row_filter: RowFilter | None, *, track: str | None = None) -> TrackedStream:
+        """Stream the source rows matching `row_filter`, counting rows and tracking column `track`."""
+        batches = self.reader.read(
+            self.request.source_schema, self.request.source_table, columns=self.columns, row_filter=row_filter
+        )
+        return TrackedStream(batches, track=track, log=self.log)
+
+    def aggregate(
+        self, aggregates: Sequence[Aggregate], row_filter: RowFilter | None = None
+    ) -> tuple[Any, ...]:
+        """One aggregate query over the source table."""
+        return self.reader.aggregate(
+            self.request.source_schema, self.request.source_table, aggregates, row_filter
+        )
+
+    def marker(
+        self, *, watermark: str | None, chunk: dict[str, Any] | None = None, offset: int = 0
+    ) -> CommitMarker:
+        """The commit marker of this load's next commit (`offset` counts earlier commits of this run)."""
+        return CommitMarker(
+            control_key=self.request.control_key,
+            txn_version=self.state.next_txn_version + offset,
+            strategy=self.strategy_name or self.request.load_strategy,
+            run_id=self.request.run_id,
+            watermark=watermark,
+            chunk=chunk,
+        )
+
+    def starting_watermark(self, column: SourceColumn) -> Any:
+        """The watermark to read from: the control row's, unless the Delta table's is ahead (exactly-once)."""
+        control = parse_watermark(self.request.incremental_value, column.arrow_type, column=column.name)
+        try:
+            delta = parse_watermark(self.state.last_watermark, column.arrow_type, column=column.name)
+        except ConfigurationError:
+            self.log(
+                f"ignoring the Delta commit's watermark {self.state.last_watermark!r}: not a {column.name} value"
+            )
+            delta = None
+        if delta is not None and (control is None or delta > control):
+            self.log(
+                f"Delta table is ahead of the control row: watermark {format_watermark(delta)} from the last "
+                f"commit wins over {format_watermark(control)} (the previous run committed but was not recorded)"
+            )
+            return delta
+        return control
+
+    def capped(self, value: Any, column: SourceColumn) -> Any:
+        """`value` capped at load start + margin for temporal columns; logs when the cap applies."""
+        cap = watermark_cap(self.load_start, column.arrow_type)
+        result, was_capped = cap_watermark(value, cap)
+        if was_capped:
+            self.log(
+                f"watermark capped: source MAX({column.name}) = {format_watermark(value)} is beyond the load "
+                f"start plus margin; storing {format_watermark(result)} instead"
+            )
+        return result
+
+
+@dataclass(frozen=True)
+class StrategyOutcome:
+    """What a strategy did; load.py turns it into a LoadResult."""
+
+    rows_processed: int = 0
+    bytes_written: int = 0
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+    delta_version: int | None = None
+    skipped: bool = False
+    next_load_strategy: str | None = None
+    null_incremental_rows: int = 0
+    chunks_done: int | None = None
+    chunks_total: int | None = None
+    committed: bool = False
+
+
+class LoadStrategy(ABC):
+    """One way of loading a table. Subclasses set `name` and register with `@register`."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def run(self, ctx: LoadContext) -> StrategyOutcome:
+        """Read the source and commit to the destination.
+
+        Args:
+            ctx: the load context.
+
+        Returns:
+            StrategyOutcome describing rows, watermark and commit.
+        """
+
+
+STRATEGIES: dict[str, type[LoadStrategy]] = {}
+
+
+def register(cls: type[LoadStrategy]) -> type[LoadStrategy]:
+    """Class decorator: add a strategy to the registry under its `name`."""
+    if cls.name not in LOAD_STRATEGIES:
+        raise ValueError(f"strategy name {cls.name!r} is not one of {LOAD_STRATEGIES}")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def get_strategy(name: str) -> LoadStrategy:
+    """An instance of the registered strategy `name`; ConfigurationError listing the known names."""
+    try:
+        return STRATEGIES[name]()
+    except KeyError:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ConfigurationError(f"unknown load strategy {name!r}; known strategies: {known}") from None
+
+
+def empty_outcome(ctx: LoadContext, watermark: str | None, **extra: Any) -> StrategyOutcome:
+    """An outcome for a load that wrote nothing: watermark unchanged, the table's current version."""
+    ctx.log("source returned no rows: nothing written, watermark unchanged")
+    return StrategyOutcome(
+        watermark_before=watermark, watermark_after=watermark, delta_version=ctx.state.version, **extra
+    )

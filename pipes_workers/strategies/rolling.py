@@ -1,0 +1,62 @@
+"""rolling: read `rolling_column >= today - N days` and make the destination equal that window.
+
+MERGE on primary_keys updates matched rows, inserts new ones and deletes every destination row the
+source window does not hold: rows deleted inside the window and rows that fell out of it. An empty
+source window writes nothing and never empties the destination. "Today" is the load's UTC date.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from pipes_workers.errors import ConfigurationError
+from pipes_workers.sources.base import Condition, RowFilter
+from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
+
+
+@register
+class RollingStrategy(LoadStrategy):
+    """Mirror the last N days of the source."""
+
+    name = "rolling"
+
+    def run(self, ctx: LoadContext) -> StrategyOutcome:
+        request = ctx.request
+        column = ctx.column(request.rolling_column, "rolling_column")
+        days = request.rolling_window_days
+        if not days or days <= 0:
+            raise ConfigurationError(
+                f"{request.control_key}: rolling_window_days must be positive, got {days!r}"
+            )
+        if not request.primary_keys:
+            raise ConfigurationError(f"{request.control_key}: rolling needs primary_keys")
+        start = window_start(ctx.load_start, days, column.arrow_type, column=column.name)
+        ctx.log(f"reading {ctx.table_label} where {column.name} >= {start.isoformat()}")
+        stream = ctx.read(RowFilter((Condition(column.name, ">=", start),)))
+        if stream.is_empty():
+            return empty_outcome(ctx, request.incremental_value)
+        written = ctx.destination.merge(
+            stream.reader(), request.primary_keys, ctx.marker(watermark=None), delete_not_in_source=True
+        )
+        return StrategyOutcome(
+            rows_processed=stream.rows,
+            bytes_written=written.bytes_written,
+            watermark_before=request.incremental_value,
+            watermark_after=request.incremental_value,
+            delta_version=written.delta_version,
+            committed=True,
+        )
+
+
+def window_start(load_start: datetime, days: int, arrow_type: pa.DataType, *, column: str) -> Any:
+    """The first value inside the window: midnight (UTC) of `today - days`, typed for the column."""
+    first_day: date = load_start.astimezone(UTC).date() - timedelta(days=days)
+    if pa.types.is_date(arrow_type):
+        return first_day
+    if pa.types.is_timestamp(arrow_type):
+        midnight = datetime.combine(first_day, time(0))
+        return midnight.replace(tzinfo=UTC) if arrow_type.tz is not None else midnight
+    raise ConfigurationError(f"rolling_column {column!r} must be a date or timestamp, not {arrow_type}")

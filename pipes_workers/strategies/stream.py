@@ -1,0 +1,95 @@
+"""A source stream that counts what flows through it on its way to the Delta writer.
+
+Bounded memory: batches are passed on one at a time. `is_empty()` peeks at most until the first
+non-empty batch, which is then replayed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipes_workers.strategies.faults import crash_point
+
+PROGRESS_EVERY_S = 2.0
+
+
+class TrackedStream:
+    """Wraps a RecordBatchReader: rows, bytes, MAX and NULL count of one column, progress logs.
+
+    Args:
+        source: the reader's stream.
+        track: a column whose MAX and NULL count are tracked (or None).
+        log: progress sink ("read 262,144 rows").
+    """
+
+    def __init__(
+        self, source: pa.RecordBatchReader, *, track: str | None, log: Callable[[str], None]
+    ) -> None:
+        self._source = source
+        self._track = track
+        self._log = log
+        self._peeked: list[pa.RecordBatch] = []
+        self._exhausted = False
+        self.rows = 0
+        self.bytes = 0
+        self.max_value: Any = None
+        self.null_rows = 0
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The stream's Arrow schema."""
+        return self._source.schema
+
+    def is_empty(self) -> bool:
+        """True when the stream holds no rows (reads ahead to the first non-empty batch)."""
+        if self._peeked:
+            return False
+        for batch in self._source:
+            self._peeked.append(batch)
+            if batch.num_rows:
+                return False
+        self._exhausted = True
+        return True
+
+    def reader(self) -> pa.RecordBatchReader:
+        """A RecordBatchReader over the stream that updates the counters as it is consumed."""
+        return pa.RecordBatchReader.from_batches(self.schema, self._batches())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        last_log = time.monotonic()
+        pending = self._peeked
+        self._peeked = []
+        source: Iterator[pa.RecordBatch] = iter(()) if self._exhausted else iter(self._source)
+        for batch in _chain(pending, source):
+            if not batch.num_rows:
+                continue
+            self._count(batch)
+            yield batch
+            crash_point("read")
+            now = time.monotonic()
+            if now - last_log >= PROGRESS_EVERY_S:
+                self._log(f"read {self.rows:,} rows")
+                last_log = now
+        self._log(f"read {self.rows:,} rows in total")
+
+    def _count(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        self.bytes += batch.nbytes
+        if self._track is None:
+            return
+        column = batch.column(self._track)
+        self.null_rows += column.null_count
+        if column.null_count < len(column):
+            value = pc.max(column).as_py()
+            if value is not None and (self.max_value is None or value > self.max_value):
+                self.max_value = value
+
+
+def _chain(first: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield from first
+    yield from rest

@@ -1,0 +1,86 @@
+"""Helpers for dataloader_defs tests: control rows, source tables, Dagster runs in a real instance."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+
+from control_db import queries
+
+SOURCE_KEY = "test_pg"
+
+
+def add_source(conn: psycopg.Connection, source_url: str, key: str = SOURCE_KEY) -> None:
+    """A literal-scope dbconfig row pointing at the test source database."""
+    parts = urlsplit(source_url)
+    value = {
+        "host": parts.hostname,
+        "port": parts.port or 5432,
+        "database": parts.path.lstrip("/"),
+        "user": parts.username or "postgres",
+    }
+    conn.execute(
+        "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
+        "VALUES (%s, 'postgresql', %s::jsonb, 'literal') ON CONFLICT (db_config_key) DO NOTHING",
+        (key, json.dumps(value)),
+    )
+
+
+def add_control(conn: psycopg.Connection, control_key: str, **columns: Any) -> None:
+    """Insert a control row (full strategy on `public.<last key segment>` unless overridden)."""
+    table = columns.get("source_table") or control_key.split(".")[-1]
+    values: dict[str, Any] = {
+        "control_key": control_key,
+        "db_config_key": SOURCE_KEY,
+        "source_schema": "public",
+        "source_table": table,
+        "destination_table": f"bronze/test/{table}",
+        "load_strategy": "full",
+        "cron": "*/5 * * * *",
+        "cron_timezone": "UTC",
+        **columns,
+    }
+    names = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    conn.execute(f"INSERT INTO dataloader.table_control ({names}) VALUES ({marks})", list(values.values()))
+
+
+def set_row(conn: psycopg.Connection, control_key: str, **columns: Any) -> None:
+    """Put a control row into a given state (test setup only)."""
+    assignments = ", ".join(f"{name} = %s" for name in columns)
+    conn.execute(
+        f"UPDATE dataloader.table_control SET {assignments} WHERE control_key = %s",
+        [*columns.values(), control_key],
+    )
+
+
+def row(conn: psycopg.Connection, control_key: str) -> queries.ControlRow:
+    found = queries.get_control_row(conn, control_key)
+    assert found is not None, control_key
+    return found
+
+
+def status_trail(conn: psycopg.Connection, control_key: str) -> list[str | None]:
+    """The sequence of last_status values table_control_history recorded for the row."""
+    rows = conn.execute(
+        "SELECT change_type, old_values->>'last_status', new_values->>'last_status' "
+        "FROM dataloader.table_control_history WHERE control_key = %s ORDER BY id",
+        (control_key,),
+    ).fetchall()
+    trail: list[str | None] = []
+    for change_type, old, new in rows:
+        if change_type.upper().startswith("INSERT") or old != new:
+            trail.append(new)
+    return trail
+
+
+def source_table(source_url: str, name: str, ddl: str, rows_sql: str | None = None) -> None:
+    """(Re)create `public.<name>` in the source database and fill it."""
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute(f'DROP TABLE IF EXISTS public."{name}"')
+        conn.execute(f'CREATE TABLE public."{name}" ({ddl})')
+        if rows_sql:
+            conn.execute(rows_sql)

@@ -1,0 +1,200 @@
+"""End to end: master sensor tick -> its RunRequest executed -> the Pipes worker writes Delta -> Succeeded."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from dagster import AssetCheckSeverity, DagsterInstance, build_sensor_context, materialize
+from defs_support import add_control, row, source_table, status_trail
+from deltalake import DeltaTable, write_deltalake
+
+from control_db import queries
+from dataloader_defs.defs.assets import TAG_CONTROL_KEY, TAG_SOURCE, control_keys, dataloader_table_load
+from dataloader_defs.defs.sensors.master_sensor import master_sensor
+
+ORDERS_DDL = "id integer PRIMARY KEY, amount numeric(10, 2) NOT NULL, updated_at timestamptz NOT NULL"
+
+
+def tick_and_run(instance: DagsterInstance, resources: dict, *, raise_on_error: bool = True):
+    """One master-sensor tick, then execute its single RunRequest the way the daemon would."""
+    result = master_sensor(
+        build_sensor_context(instance=instance, resources={"control_db": resources["control_db"]})
+    )
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(control_keys.name, list(request.partition_keys))
+    (request,) = result.run_requests
+    return request, materialize(
+        [dataloader_table_load],
+        partition_key=request.partition_key,
+        instance=instance,
+        tags=request.tags,
+        resources=resources,
+        raise_on_error=raise_on_error,
+    )
+
+
+def checks_by_name(result) -> dict:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_sensor_to_succeeded_with_delta_table(control_conn, source, instance, resources, lake_root):
+    source_table(
+        source,
+        "orders_e2e",
+        ORDERS_DDL,
+        "INSERT INTO orders_e2e SELECT g, g * 1.5, now() - make_interval(mins => g) FROM generate_series(1, 250) g",
+    )
+    add_control(
+        control_conn,
+        "e2e.orders",
+        source_table="orders_e2e",
+        load_strategy="incremental",
+        incremental_column="updated_at",
+        primary_keys=["id"],
+    )
+
+    request, result = tick_and_run(instance, resources)
+
+    assert result.success
+    loaded = row(control_conn, "e2e.orders")
+    assert loaded.last_status == "Succeeded"
+    assert loaded.last_rows_processed == 250
+    assert loaded.incremental_value is not None
+    assert loaded.last_run_id == result.run_id
+    assert status_trail(control_conn, "e2e.orders") == [None, "Queued", "In Progress", "Succeeded"]
+    (history,) = queries.history_rows(control_conn, "e2e.orders")
+    assert (history.load_status, history.rows_processed, history.run_id) == ("Succeeded", 250, result.run_id)
+    assert str(history.id) == request.tags["dataloader/history_id"]
+
+    assert DeltaTable(str(lake_root / "bronze/test/orders_e2e")).to_pyarrow_dataset().count_rows() == 250
+    (materialization,) = result.asset_materializations_for_node("dataloader_table_load")
+    meta = materialization.metadata
+    for key in (
+        "rows_processed",
+        "bytes_written",
+        "seconds",
+        "rows_per_second",
+        "watermark_after",
+        "delta_version",
+        "strategy",
+    ):
+        assert key in meta, key
+    assert meta["rows_processed"].value == 250
+    checks = checks_by_name(result)
+    assert set(checks) == {
+        "row_count_reconciliation",
+        "primary_key_unique",
+        "freshness_against_cron",
+        "schema_drift",
+    }
+    assert all(c.passed for c in checks.values()), {n: c.metadata for n, c in checks.items() if not c.passed}
+    assert {c.partition for c in checks.values()} == {"e2e.orders"}  # recorded per partition
+    run = instance.get_run_by_id(result.run_id)
+    assert run.tags[TAG_CONTROL_KEY] == "e2e.orders" and run.tags[TAG_SOURCE] == "test_pg"
+
+
+def test_worker_failure_marks_failed_with_worker_message(control_conn, source, instance, resources):
+    add_control(control_conn, "e2e.missing", source_table="no_such_table_here")
+
+    _, result = tick_and_run(instance, resources, raise_on_error=False)
+
+    assert not result.success
+    failed = row(control_conn, "e2e.missing")
+    assert failed.last_status == "Failed"
+    assert "no_such_table_here" in failed.last_status_message
+    assert failed.last_status_message.startswith(
+        ("PermanentLoadError", "TransientLoadError", "ConfigurationError")
+    )
+    assert status_trail(control_conn, "e2e.missing") == [None, "Queued", "In Progress", "Failed"]
+    (history,) = queries.history_rows(control_conn, "e2e.missing")
+    assert history.load_status == "Failed" and history.error_message == failed.last_status_message
+
+
+def test_hand_launched_run_opens_its_own_history(control_conn, source, instance, resources):
+    source_table(
+        source,
+        "by_hand",
+        "id integer PRIMARY KEY, name text",
+        "INSERT INTO by_hand VALUES (1, 'a'), (2, 'b')",
+    )
+    add_control(control_conn, "e2e.by_hand", source_table="by_hand", primary_keys=["id"])
+    instance.add_dynamic_partitions(control_keys.name, ["e2e.by_hand"])
+
+    result = materialize(
+        [dataloader_table_load], partition_key="e2e.by_hand", instance=instance, resources=resources
+    )
+
+    assert result.success
+    assert row(control_conn, "e2e.by_hand").last_status == "Succeeded"
+    (history,) = queries.history_rows(control_conn, "e2e.by_hand")
+    assert history.load_status == "Succeeded" and history.load_queued_time is None
+    run = instance.get_run_by_id(result.run_id)
+    assert run.tags[TAG_CONTROL_KEY] == "e2e.by_hand"  # tagged like a sensor run
+
+
+def test_checks_catch_missing_rows_and_planted_duplicates(
+    control_conn, source, instance, resources, lake_root
+):
+    source_table(
+        source,
+        "events_e2e",
+        "id integer PRIMARY KEY, kind text",
+        "INSERT INTO events_e2e SELECT g, 'k' FROM generate_series(1, 100) g",
+    )
+    add_control(
+        control_conn,
+        "e2e.events",
+        source_table="events_e2e",
+        load_strategy="append_only",
+        incremental_column="id",
+        primary_keys=["id"],
+        cron="* * * * *",
+    )
+    _, first = tick_and_run(instance, resources)
+    assert all(c.passed for c in checks_by_name(first).values())
+
+    # Late rows below the watermark: append_only never reads them -> the destination misses them.
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("INSERT INTO events_e2e VALUES (-1, 'late'), (-2, 'late'), (-3, 'late'), (1000, 'new')")
+    # And a duplicate key planted straight into the Delta table.
+    table_path = str(lake_root / "bronze/test/events_e2e")
+    planted = DeltaTable(table_path).to_pyarrow_dataset().head(1)
+    write_deltalake(table_path, planted, mode="append")
+    control_conn.execute(
+        "UPDATE dataloader.table_control SET next_load_date_time = now() WHERE control_key = 'e2e.events'"
+    )
+
+    _, second = tick_and_run(instance, resources, raise_on_error=False)
+
+    checks = checks_by_name(second)
+    pk = checks["primary_key_unique"]
+    assert not pk.passed and pk.severity == AssetCheckSeverity.ERROR
+    assert pk.metadata["duplicate_keys"].value == 1
+    counts = checks["row_count_reconciliation"]
+    assert not counts.passed
+    assert counts.metadata["source_rows"].value == 104
+    assert counts.metadata["destination_rows"].value == 100 + 1 + 1  # 100 + planted duplicate + id 1000
+    assert counts.metadata["missing_rows"].value == 2
+    # The blocking check fails the run; the load itself committed, so the row is Succeeded with the reason.
+    assert not second.success
+    loaded = row(control_conn, "e2e.events")
+    assert loaded.last_status == "Succeeded"
+    assert "primary_key_unique" in loaded.last_status_message
+
+
+@pytest.mark.parametrize("strategy", ["full"])
+def test_schema_drift_warns_on_new_source_column(
+    control_conn, source, instance, resources, strategy, lake_root
+):
+    source_table(source, "drift", "id integer PRIMARY KEY, a text", "INSERT INTO drift VALUES (1, 'x')")
+    add_control(control_conn, "e2e.drift", source_table="drift", load_strategy=strategy, primary_keys=["id"])
+    tick_and_run(instance, resources)
+    # A column the Delta table lacks, planted by writing the Delta table with a narrower schema.
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("ALTER TABLE drift ADD COLUMN b integer")
+    from dataloader_defs.defs.asset_checks import SourceFacts, check_schema_drift
+
+    facts = SourceFacts(row_count=1, columns=("id", "a", "b"), origin="test")
+    result = check_schema_drift(facts, DeltaTable(str(lake_root / "bronze/test/drift")))
+    assert not result.passed and result.severity == AssetCheckSeverity.WARN
+    assert result.metadata["source_only_columns"].value == "b"

@@ -1,0 +1,98 @@
+"""A load killed mid-run (SIGKILL of the run process and its worker) ends Failed via the run-status sensor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psycopg
+from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, build_sensor_context
+from defs_support import add_control, row, source_table
+
+from control_db import queries
+from dataloader_defs.defs.assets import control_keys
+from dataloader_defs.defs.sensors.reconcile_monitor import reconcile_monitor
+from dataloader_defs.defs.sensors.run_status import load_run_failure_sensor
+
+ROOT = Path(__file__).resolve().parents[2]
+
+RUN_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from dagster import DagsterInstance, PipesSubprocessClient, materialize
+    from dataloader_defs.defs.assets import dataloader_table_load
+    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+
+    control_url, lake_root, key = sys.argv[1:4]
+    with DagsterInstance.get() as instance:
+        materialize(
+            [dataloader_table_load], partition_key=key, instance=instance, raise_on_error=False,
+            resources={"control_db": ControlDatabase(url=control_url),
+                       "settings": DataloaderSettings(lake_root=lake_root),
+                       "pipes_client": PipesSubprocessClient()},
+        )
+    """
+)
+
+
+def test_killed_load_ends_failed(
+    control_conn, source, instance: DagsterInstance, control_db, control_db_url, lake_root
+):
+    source_table(
+        source, "locked_src", "id integer PRIMARY KEY", "INSERT INTO locked_src SELECT generate_series(1, 10)"
+    )
+    add_control(control_conn, "k.locked", source_table="locked_src", primary_keys=["id"])
+    instance.add_dynamic_partitions(control_keys.name, ["k.locked"])
+    home = instance.root_directory
+
+    # Hold a lock so the worker blocks reading the source: the load is stuck mid-run.
+    locker = psycopg.connect(source)
+    locker.execute("LOCK TABLE public.locked_src IN ACCESS EXCLUSIVE MODE")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_SCRIPT, control_db_url, str(lake_root), "k.locked"],
+        env={**os.environ, "DAGSTER_HOME": home, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while row(control_conn, "k.locked").last_status != "In Progress":
+            assert time.monotonic() < deadline, "the load never started"
+            assert proc.poll() is None, "the run process exited early"
+            time.sleep(0.5)
+        time.sleep(3)  # let the worker reach the locked read
+        os.killpg(proc.pid, signal.SIGKILL)  # the run process and its Pipes worker, no cleanup
+        proc.wait(30)
+    finally:
+        locker.close()
+
+    run_id = row(control_conn, "k.locked").last_run_id
+    run = instance.get_run_by_id(run_id)
+    assert run is not None and not run.is_finished  # nobody reported anything: the row is stuck In Progress
+    # Reconcile leaves a run that storage still calls STARTED alone (run monitoring decides that)...
+    reconcile_monitor(build_sensor_context(instance=instance, resources={"control_db": control_db}))
+    assert row(control_conn, "k.locked").last_status == "In Progress"
+
+    # ...run monitoring detects the dead run worker and fails the run, as the daemon does:
+    instance.report_run_failed(run, message="Run worker process 12345 exited unexpectedly (SIGKILL)")
+    (record,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
+    context = build_run_status_sensor_context(
+        sensor_name="load_run_failure_sensor",
+        dagster_event=record.dagster_event,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run_id),
+        resources={"control_db": control_db},
+    ).for_run_failure()
+    load_run_failure_sensor(context)
+
+    killed = row(control_conn, "k.locked")
+    assert killed.last_status == "Failed"
+    assert "exited unexpectedly" in killed.last_status_message
+    (history,) = queries.history_rows(control_conn, "k.locked")
+    assert history.load_status == "Failed" and history.load_end_time is not None

@@ -1,0 +1,113 @@
+"""`dataloader load CONTROL_KEY`: control-row transitions around an in-process load."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from loadtest_support import SourceDB, assert_same_rows, make_rows
+from psycopg.types.json import Jsonb
+
+from pipes_workers.errors import PermanentLoadError
+from pipes_workers.local_load import load_control_key, main, register
+
+
+def add_control_row(conn: psycopg.Connection, source: SourceDB, table: str, **fields: object) -> str:
+    config = source.config()
+    conn.execute(
+        "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
+        "VALUES (%s, %s, %s, 'literal') ON CONFLICT DO NOTHING",
+        (config.db_config_key, config.db_type, Jsonb(config.config)),
+    )
+    key = f"test.public.{table}"
+    values = {
+        "control_key": key,
+        "db_config_key": config.db_config_key,
+        "source_schema": "public",
+        "source_table": table,
+        "destination_table": f"bronze/test/{table}",
+        "load_strategy": "incremental",
+        "cron": "0 * * * *",
+        "primary_keys": ["id"],
+        "incremental_column": "updated_at",
+        **fields,
+    }
+    names = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    conn.execute(f"INSERT INTO dataloader.table_control ({names}) VALUES ({marks})", list(values.values()))
+    return key
+
+
+def control_row(conn: psycopg.Connection, key: str) -> dict:
+    cur = conn.execute(
+        "SELECT last_status, incremental_value, last_rows_processed, load_full, last_status_message "
+        "FROM dataloader.table_control WHERE control_key = %s",
+        (key,),
+    )
+    names = [d.name for d in cur.description]
+    return dict(zip(names, cur.fetchone(), strict=True))
+
+
+def test_load_walks_the_control_row(
+    control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
+) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 5)))
+    key = add_control_row(control_conn, pg_source, table, load_full=True)
+    messages: list[str] = []
+    result = load_control_key(control_db_url, key, str(lake_root), log=messages.append)
+    assert result.rows_processed == 4 and result.load_full_done
+    row = control_row(control_conn, key)
+    assert row["last_status"] == "Succeeded" and row["last_rows_processed"] == 4
+    assert row["incremental_value"] == result.watermark_after and not row["load_full"]
+    assert any("rows" in m for m in messages)
+    assert not any("password" in m.lower() for m in messages)
+    history = control_conn.execute(
+        "SELECT load_status, rows_processed, watermark_after FROM dataloader.historical_metadata "
+        "WHERE control_key = %s",
+        (key,),
+    ).fetchall()
+    assert history == [("Succeeded", 4, result.watermark_after)]
+
+    pg_source.insert(table, make_rows(range(5, 6), base=datetime(2025, 1, 1, tzinfo=UTC)))
+    second = load_control_key(control_db_url, key, str(lake_root), log=messages.append)
+    assert second.rows_processed == 1 and second.watermark_before == result.watermark_after
+    request = pg_source.request(table, "incremental", lake_root, destination_table=f"bronze/test/{table}")
+    assert_same_rows(pg_source, table, request)
+
+
+def test_failed_load_marks_the_row_failed(
+    control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
+) -> None:
+    table = pg_source.events_table()
+    key = add_control_row(control_conn, pg_source, table, incremental_column="no_such_column")
+    with pytest.raises(PermanentLoadError, match="no_such_column"):
+        load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)
+    row = control_row(control_conn, key)
+    assert row["last_status"] == "Failed"
+    assert "PermanentLoadError" in row["last_status_message"]
+
+
+def test_cli_exit_codes(
+    control_conn: psycopg.Connection,
+    control_db_url: str,
+    pg_source: SourceDB,
+    lake_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 3)))
+    key = add_control_row(control_conn, pg_source, table)
+    parser = argparse.ArgumentParser(prog="dataloader")
+    register(parser.add_subparsers(dest="command"))
+    monkeypatch.setenv("DATALOADER_CONTROL_DB_URL", control_db_url)
+    monkeypatch.setenv("DATALOADER_LAKE_ROOT", str(lake_root))
+    args = parser.parse_args(["load", key])
+    assert args.func(args) == 0
+    assert "Succeeded" in capsys.readouterr().out
+    assert main(parser.parse_args(["load", "no.such.key"])) == 1
+    assert "no.such.key" in capsys.readouterr().err
