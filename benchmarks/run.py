@@ -21,7 +21,14 @@ import psycopg
 from benchmarks.source_table import change_recent_rows, ensure_table, max_updated_at
 from control_db import embedded
 
-ALL_VARIANTS = ["ceiling", "ours_full", "ours_incremental", "pandas_read_sql", "dlt_connectorx", "dlt_pyarrow"]
+ALL_VARIANTS = [
+    "ceiling",
+    "ours_full",
+    "ours_incremental",
+    "pandas_read_sql",
+    "dlt_connectorx",
+    "dlt_pyarrow",
+]
 BENCH_DB = "dataloader_bench"
 
 
@@ -45,7 +52,9 @@ def _run_variant(name: str, url: str, lake: Path, watermark: str | None) -> dict
     args = [sys.executable, "-m", "benchmarks.variants", name, url, str(lake)]
     if watermark:
         args.append(watermark)
-    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    done = subprocess.run(
+        args, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+    )
     if done.returncode != 0:
         print(f"{name} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
         return {"variant": name, "error": True}

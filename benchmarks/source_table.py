@@ -13,7 +13,9 @@ def ensure_table(url: str, rows: int) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"public.{TABLE}",)).fetchone()[0]
         if exists and conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == rows:
-            conn.execute(f"UPDATE {TABLE} SET updated_at = created_at, amount = base_amount WHERE updated_at <> created_at")
+            conn.execute(
+                f"UPDATE {TABLE} SET updated_at = created_at, amount = base_amount WHERE updated_at <> created_at"
+            )
             return
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
         conn.execute(

@@ -63,7 +63,10 @@ def ceiling(url: str, lake: Path, watermark: str | None) -> int:
     else:
         import psycopg
 
-        with psycopg.connect(url) as conn, conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+        with (
+            psycopg.connect(url) as conn,
+            conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy,
+        ):
             for _ in copy:
                 pass
     return _count(url)

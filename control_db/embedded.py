@@ -43,7 +43,9 @@ def _ensure_service_user(data_dir: Path) -> None:
     try:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", SERVICE_USER], check=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", SERVICE_USER], check=True
+        )
     entry = pwd.getpwnam(SERVICE_USER)
     for path in [data_dir, *data_dir.parents]:
         # The service user must traverse the path to its data directory; add o+x only where missing.
@@ -80,7 +82,17 @@ def ensure_running(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) 
     bin_dir = _bin_dir()
     if not (data_dir / "PG_VERSION").exists():
         subprocess.run(
-            _as_service_user([str(bin_dir / "initdb"), "--auth=trust", "--encoding=UTF8", "-U", "postgres", "-D", str(data_dir)]),
+            _as_service_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(data_dir),
+                ]
+            ),
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -88,7 +100,21 @@ def ensure_running(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) 
     options = f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=200"
     # start_new_session: the postmaster must not die with the terminal or the starting process group.
     subprocess.run(
-        _as_service_user([str(bin_dir / "pg_ctl"), "-w", "-t", "60", "-D", str(data_dir), "-l", str(log_file), "-o", options, "start"]),
+        _as_service_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(data_dir),
+                "-l",
+                str(log_file),
+                "-o",
+                options,
+                "start",
+            ]
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
         start_new_session=True,
@@ -119,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m control_db.embedded")
     parser.add_argument("action", choices=["start", "stop", "url"])
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DATALOADER_EMBEDDED_PGDATA", DEFAULT_DATA_DIR)))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DATALOADER_EMBEDDED_PG_PORT", DEFAULT_PORT)))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("DATALOADER_EMBEDDED_PGDATA", DEFAULT_DATA_DIR))
+    )
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("DATALOADER_EMBEDDED_PG_PORT", DEFAULT_PORT))
+    )
     args = parser.parse_args(argv)
     if args.action == "start":
         print(ensure_running(args.data_dir, args.port))

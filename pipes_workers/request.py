@@ -11,7 +11,9 @@ from typing import Any, Literal, get_args
 
 from pipes_workers.errors import ConfigurationError
 
-LoadStrategyName = Literal["full", "incremental", "append_only", "rolling", "check_and_load", "chunked_backfill"]
+LoadStrategyName = Literal[
+    "full", "incremental", "append_only", "rolling", "check_and_load", "chunked_backfill"
+]
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategyName)
 KvScope = Literal["env", "file", "literal"]
 KV_SCOPES: tuple[str, ...] = get_args(KvScope)
