@@ -14,8 +14,6 @@ import uuid
 from collections.abc import Callable
 
 from control_db.queries import (
-    ControlRow,
-    SourceDbConfig,
     connect,
     get_control_row,
     get_source_config,
@@ -25,42 +23,11 @@ from control_db.queries import (
 )
 from pipes_workers.errors import ConfigurationError, LoadError
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, SourceConfig
+from pipes_workers.request import LoadRequest
 from pipes_workers.result import LoadResult
 
 LAKE_ROOT_ENV = "DATALOADER_LAKE_ROOT"
 CONTROL_DB_ENV = "DATALOADER_CONTROL_DB_URL"
-
-
-def build_request(
-    row: ControlRow, source: SourceDbConfig, *, lake_root: str, run_id: str, history_id: int | None
-) -> LoadRequest:
-    """The LoadRequest for a control row and its source config (secret names, never values)."""
-    return LoadRequest(
-        control_key=row.control_key,
-        load_strategy=row.load_strategy,
-        source_schema=row.source_schema,
-        source_table=row.source_table,
-        destination_table=row.destination_table,
-        source=SourceConfig(
-            db_config_key=source.db_config_key,
-            db_type=source.db_type,
-            kv_scope=source.db_kv_scope,
-            config=dict(source.db_config_value),
-        ),
-        lake_root=lake_root,
-        primary_keys=tuple(row.primary_keys or ()),
-        incremental_column=row.incremental_column,
-        incremental_value=row.incremental_value,
-        incremental_lookback=row.incremental_lookback,
-        load_full=row.load_full,
-        rolling_column=row.rolling_column,
-        rolling_window_days=row.rolling_window_days,
-        chunk_column=row.chunk_column,
-        chunk_size=row.chunk_size,
-        run_id=run_id,
-        history_id=history_id,
-    )
 
 
 def load_control_key(
@@ -97,7 +64,9 @@ def load_control_key(
                 f"{control_key}: cannot start, the row is {row.last_status} (already running?)"
             )
         try:
-            request = build_request(row, source, lake_root=lake_root, run_id=run_id, history_id=history_id)
+            request = LoadRequest.from_control_row(
+                row, source, lake_root=lake_root, run_id=run_id, history_id=history_id
+            )
             result = run_load(request, log=log)
         except BaseException as exc:
             message = (

@@ -73,6 +73,41 @@ class LoadRequest:
         return data
 
     @classmethod
+    def from_control_row(
+        cls, row: Any, source: Any, *, lake_root: str, run_id: str | None, history_id: int | None
+    ) -> LoadRequest:
+        """The request for a control row and its dbconfig row, as stored (secret names, never values).
+
+        `row`/`source` are control_db's ControlRow/SourceDbConfig (duck-typed: this package does not
+        depend on control_db).
+        """
+        return cls(
+            control_key=row.control_key,
+            load_strategy=row.load_strategy,
+            source_schema=row.source_schema,
+            source_table=row.source_table,
+            destination_table=row.destination_table,
+            source=SourceConfig(
+                db_config_key=source.db_config_key,
+                db_type=source.db_type,
+                kv_scope=source.db_kv_scope,
+                config=dict(source.db_config_value or {}),
+            ),
+            lake_root=lake_root,
+            primary_keys=tuple(row.primary_keys or ()),
+            incremental_column=row.incremental_column,
+            incremental_value=row.incremental_value,
+            incremental_lookback=row.incremental_lookback,
+            load_full=bool(row.load_full),
+            rolling_column=row.rolling_column,
+            rolling_window_days=row.rolling_window_days,
+            chunk_column=row.chunk_column,
+            chunk_size=row.chunk_size,
+            run_id=run_id,
+            history_id=history_id,
+        )
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadRequest:
         """Parse the Pipes extras form; unknown or missing fields raise ConfigurationError naming them."""
         known = {f.name for f in fields(cls)}

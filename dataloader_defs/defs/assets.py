@@ -5,7 +5,6 @@ emits the asset checks for the partition it loaded. Hand-launched runs go throug
 """
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from dagster import (
@@ -43,44 +42,14 @@ def run_tags(
     return tags
 
 
-def _lookback_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return f"{int(value.total_seconds())} seconds"
-    return str(value)
-
-
 def build_load_request(
     row: Any, source: Any, *, lake_root: str, run_id: str, history_id: int | None
 ) -> dict[str, Any]:
     """The Pipes extras `load_request`: the control row and the dbconfig row as stored (secret names only)."""
-    from pipes_workers.request import LoadRequest, SourceConfig
+    from pipes_workers.request import LoadRequest
 
-    request = LoadRequest(
-        control_key=row.control_key,
-        load_strategy=row.load_strategy,
-        source_schema=row.source_schema,
-        source_table=row.source_table,
-        destination_table=row.destination_table,
-        source=SourceConfig(
-            db_config_key=source.db_config_key,
-            db_type=source.db_type,
-            kv_scope=source.db_kv_scope,
-            config=dict(source.db_config_value or {}),
-        ),
-        lake_root=lake_root,
-        primary_keys=tuple(row.primary_keys or ()),
-        incremental_column=row.incremental_column,
-        incremental_value=row.incremental_value,
-        incremental_lookback=_lookback_text(row.incremental_lookback),
-        load_full=bool(row.load_full),
-        rolling_column=row.rolling_column,
-        rolling_window_days=row.rolling_window_days,
-        chunk_column=row.chunk_column,
-        chunk_size=row.chunk_size,
-        run_id=run_id,
-        history_id=history_id,
+    request = LoadRequest.from_control_row(
+        row, source, lake_root=lake_root, run_id=run_id, history_id=history_id
     )
     return request.to_dict()
 

@@ -30,7 +30,7 @@ from pipes_workers.sources.batches import BoundedStream, convert_array
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import mysql_literal
 from pipes_workers.sources.mysql_types import MySQLType, arrow_type_for, select_expression
-from pipes_workers.sources.query import aggregate_list, qualified_name, where_clause
+from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
 
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
@@ -48,9 +48,7 @@ _TABLE_SQL = "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AN
 
 def quote_mysql_identifier(name: str) -> str:
     """`name` in backticks, embedded backticks doubled."""
-    if "\x00" in name:
-        raise ConfigurationError("identifier contains a NUL character")
-    return "`" + name.replace("`", "``") + "`"
+    return quote_with(name, "`")
 
 
 class MySQLReader(SourceReader):

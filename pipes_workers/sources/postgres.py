@@ -26,7 +26,7 @@ from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import postgres_literal
 from pipes_workers.sources.postgres_batches import conform_batch
 from pipes_workers.sources.postgres_types import CatalogType, arrow_type_for, select_expression
-from pipes_workers.sources.query import aggregate_list, qualified_name, where_clause
+from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
 
 BATCH_SIZE_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 SESSION_SETUP = (
@@ -74,9 +74,7 @@ def _fixed_width(arrow_type: pa.DataType) -> int | None:
 
 def quote_pg_identifier(name: str) -> str:
     """`"name"` with embedded double quotes doubled."""
-    if "\x00" in name:
-        raise ConfigurationError("identifier contains a NUL character")
-    return '"' + name.replace('"', '""') + '"'
+    return quote_with(name, '"')
 
 
 class PostgresReader(SourceReader):

@@ -14,6 +14,13 @@ Render = Callable[[Any], str]
 _OPS = frozenset({">", ">=", "<", "<=", "="})
 
 
+def quote_with(name: str, quote_char: str) -> str:
+    """`name` between `quote_char`s with embedded ones doubled; NUL refused (no dialect allows it)."""
+    if "\x00" in name:
+        raise ConfigurationError("identifier contains a NUL character")
+    return quote_char + name.replace(quote_char, quote_char * 2) + quote_char
+
+
 def qualified_name(quote: Quote, schema: str | None, table: str) -> str:
     """`"schema"."table"` (or just the table when schema is None)."""
     return f"{quote(schema)}.{quote(table)}" if schema else quote(table)

@@ -24,15 +24,13 @@ from pipes_workers.sources.base import (
 from pipes_workers.sources.batches import BoundedStream, python_column
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import sqlite_parameter
-from pipes_workers.sources.query import aggregate_list, qualified_name, where_clause
+from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
 from pipes_workers.sources.sqlite_types import arrow_type_for, select_expression
 
 
 def quote_sqlite_identifier(name: str) -> str:
     """`"name"` with embedded double quotes doubled."""
-    if "\x00" in name:
-        raise ConfigurationError("identifier contains a NUL character")
-    return '"' + name.replace('"', '""') + '"'
+    return quote_with(name, '"')
 
 
 class SQLiteReader(SourceReader):
