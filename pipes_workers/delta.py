@@ -12,40 +12,18 @@ incompatible type change raises SchemaConflictError naming the table and column.
 from __future__ import annotations
 
 import json
-import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from deltalake import (
-    ColumnProperties,
-    CommitProperties,
-    DeltaTable,
-    Transaction,
-    WriterProperties,
-    write_deltalake,
-)
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundError
 
-from pipes_workers.errors import (
-    ConfigurationError,
-    PermanentLoadError,
-    SchemaConflictError,
-    TransientLoadError,
-)
+from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB, writer_properties
+from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
 
-ROW_GROUP_ROWS = 262_144
-TARGET_FILE_BYTES = 64 * 1024 * 1024
-COMPRESSION_ENV = "DATALOADER_DELTA_COMPRESSION"
-DICTIONARY_ENV = "DATALOADER_DELTA_DICTIONARY"
-# ZSTD level 1 without dictionary pages: measured on the benchmark table it writes in 0.6x the CPU
-# time of Snappy with dictionaries, into files 0.45x the size (see benchmarks/ and the README).
-DEFAULT_COMPRESSION = "ZSTD(1)"
-COMPRESSION_CODECS = ("UNCOMPRESSED", "SNAPPY", "GZIP", "BROTLI", "LZ4", "LZ4_RAW", "ZSTD")
-_CODEC_TEXT = re.compile(r"([A-Z0-9_]+)(?:\((\d+)\))?")
 HISTORY_SCAN = 100
 META_PREFIX = "dataloader."
 
@@ -112,35 +90,6 @@ class WriteOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def writer_properties() -> WriterProperties:
-    """Parquet writer settings: 262k-row row groups, `DATALOADER_DELTA_COMPRESSION` (default
-    `ZSTD(1)`; `CODEC` or `CODEC(level)`), dictionary pages only when `DATALOADER_DELTA_DICTIONARY=on`.
-
-    Raises:
-        ConfigurationError: an unknown codec or dictionary setting, naming the variable.
-    """
-    codec, level = _compression(os.environ.get(COMPRESSION_ENV, "") or DEFAULT_COMPRESSION)
-    dictionary = os.environ.get(DICTIONARY_ENV, "off").strip().lower()
-    if dictionary not in ("on", "off"):
-        raise ConfigurationError(f"{DICTIONARY_ENV}={dictionary!r}: expected 'on' or 'off'")
-    return WriterProperties(
-        max_row_group_size=ROW_GROUP_ROWS,
-        compression=codec,  # type: ignore[arg-type]
-        compression_level=level,
-        default_column_properties=ColumnProperties(dictionary_enabled=dictionary == "on"),
-    )
-
-
-def _compression(text: str) -> tuple[str, int | None]:
-    match = _CODEC_TEXT.fullmatch(text.strip().upper())
-    if match is None or match.group(1) not in COMPRESSION_CODECS:
-        raise ConfigurationError(
-            f"{COMPRESSION_ENV}={text!r}: expected one of {', '.join(COMPRESSION_CODECS)}, "
-            "optionally with a level, e.g. ZSTD(3)"
-        )
-    return match.group(1), int(match.group(2)) if match.group(2) else None
-
-
 class DeltaDestination:
     """One Delta table at `uri`.
 
@@ -149,9 +98,16 @@ class DeltaDestination:
         >>> state = dest.state("erp.public.orders")
     """
 
-    def __init__(self, uri: str, *, storage_options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        storage_options: dict[str, str] | None = None,
+        target_file_size: int = DEFAULT_TARGET_FILE_MB << 20,
+    ) -> None:
         self.uri = uri
         self.storage_options = storage_options
+        self.target_file_size = target_file_size
 
     def _open(self) -> DeltaTable | None:
         try:
@@ -195,10 +151,10 @@ class DeltaDestination:
                 _nullable(data),
                 mode="overwrite",
                 schema_mode="overwrite",
-                target_file_size=TARGET_FILE_BYTES,
+                target_file_size=self.target_file_size,
                 writer_properties=writer_properties(),
                 commit_properties=marker.commit_properties(),
-                configuration={"delta.targetFileSize": str(TARGET_FILE_BYTES)},
+                configuration={"delta.targetFileSize": str(self.target_file_size)},
                 storage_options=self.storage_options,
             )
         except (DeltaError, SchemaMismatchError) as exc:
@@ -217,10 +173,12 @@ class DeltaDestination:
                 stream,
                 mode="append",
                 schema_mode="merge",
-                target_file_size=TARGET_FILE_BYTES,
+                target_file_size=self.target_file_size,
                 writer_properties=writer_properties(),
                 commit_properties=marker.commit_properties(),
-                configuration=None if table is not None else {"delta.targetFileSize": str(TARGET_FILE_BYTES)},
+                configuration=None
+                if table is not None
+                else {"delta.targetFileSize": str(self.target_file_size)},
                 storage_options=self.storage_options,
             )
         except (DeltaError, SchemaMismatchError) as exc:
@@ -229,16 +187,17 @@ class DeltaDestination:
 
     def merge(
         self,
-        data: pa.RecordBatchReader,
+        data: pa.RecordBatchReader | pa.Table,
         primary_keys: Sequence[str],
         marker: CommitMarker,
         *,
         delete_not_in_source: bool = False,
     ) -> WriteOutcome:
-        """Upsert on `primary_keys` in one commit, streaming the source.
+        """Upsert on `primary_keys` in one commit.
 
         Args:
-            data: the source rows (one stream; consumed once).
+            data: the source rows: a stream (consumed once, merged streaming) or a table held in
+                memory, which lets delta-rs skip every target file outside the source's key range.
             primary_keys: the merge keys.
             marker: the commit's txn and metadata.
             delete_not_in_source: also delete every destination row the source does not have (rolling:
@@ -252,7 +211,7 @@ class DeltaDestination:
             raise PermanentLoadError(f"{self.uri}: a merge needs primary_keys")
         table = self._open()
         if table is None:
-            return self.overwrite(data, marker)
+            return self.overwrite(_as_reader(data), marker)
         for name in data.schema.names:
             if "`" in name:
                 raise SchemaConflictError(
@@ -260,18 +219,19 @@ class DeltaDestination:
                 )
         self._guard(table, marker)
         before = _file_paths(table)
-        stream = self._conform(data, table)
+        in_memory = isinstance(data, pa.Table)
+        source = self._conform_table(data, table) if in_memory else self._conform(data, table)
         predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
         try:
             merger = (
                 table.merge(
-                    stream,
+                    source,
                     predicate=predicate,
                     source_alias="source",
                     target_alias="target",
                     merge_schema=True,
                     writer_properties=writer_properties(),
-                    streamed_exec=True,
+                    streamed_exec=not in_memory,
                     commit_properties=marker.commit_properties(),
                 )
                 .when_matched_update_all()
@@ -313,6 +273,12 @@ class DeltaDestination:
         if wanted.equals(data.schema):
             return data
         return pa.RecordBatchReader.from_batches(wanted, _cast_batches(data, wanted))
+
+    def _conform_table(self, data: pa.Table, table: DeltaTable) -> pa.Table:
+        """`_conform` for a table held in memory."""
+        schema = pa.schema([f.with_nullable(True) for f in data.schema], metadata=data.schema.metadata)
+        wanted = conformed_schema(schema, _arrow_schema(table), table_name=self.uri)
+        return data if wanted.equals(data.schema) else data.cast(wanted)
 
     def _outcome(self, before: set[str], metrics: dict[str, Any] | None = None) -> WriteOutcome:
         table = self._open()
@@ -375,6 +341,10 @@ def _normal(dtype: pa.DataType) -> str:
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_list_view(dtype):
         return f"list<{_normal(dtype.value_type)}>"
     return str(dtype)
+
+
+def _as_reader(data: pa.RecordBatchReader | pa.Table) -> pa.RecordBatchReader:
+    return data.to_reader() if isinstance(data, pa.Table) else data
 
 
 def _cast_batches(data: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.delta_settings import target_file_bytes
 from pipes_workers.request import LoadRequest
 from pipes_workers.result import LoadResult
 from pipes_workers.sources import open_reader
@@ -45,7 +46,10 @@ def run_load(
     started = time.monotonic()
     load_start = datetime.now(UTC)
     name = strategy_for(request)
-    destination = DeltaDestination(table_uri(request.lake_root, request.destination_table))
+    destination = DeltaDestination(
+        table_uri(request.lake_root, request.destination_table),
+        target_file_size=target_file_bytes(request.load_strategy),
+    )
     state = destination.state(request.control_key)
     emit(
         f"{request.control_key}: {name} load of {request.source_table} into {destination.uri} "

@@ -1,18 +1,29 @@
 """incremental: read `incremental_column > watermark - lookback` (plus NULL rows), MERGE on primary_keys.
 
-The new watermark is the source MAX over the read range taken just before the read (capped at load
-start + margin): rows that arrive during the read are merged now and re-read next time, which the
-MERGE makes harmless. Rows whose incremental column IS NULL are re-read by every load.
+The new watermark is the MAX over the rows this load read (capped at load start + margin). A read
+that fits in SMALL_READ_BYTES — the everyday case of a table with a watermark — is collected whole,
+so its MAX is known before the commit and the merge can prune target files by the source's key
+range. A larger read (or the first load of a table) is streamed: the watermark is then the source
+MAX taken just before the read, so rows that arrive during it are merged now and re-read next time,
+which the MERGE makes harmless. Rows whose incremental column IS NULL are re-read by every load.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import pyarrow as pa
+
+from pipes_workers.delta import WriteOutcome
 from pipes_workers.errors import ConfigurationError
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter, SourceColumn
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
+from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import format_watermark, greater, parse_lookback, subtract_lookback
+
+SMALL_READ_ENV = "DATALOADER_SMALL_READ_MB"
+DEFAULT_SMALL_READ_MB = 64
 
 
 @register
@@ -47,14 +58,43 @@ def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> StrategyO
         if lower is not None
         else None
     )
-    (source_max,) = ctx.aggregate([Aggregate("max", column.name)], row_filter)
     before = format_watermark(start)
-    after = format_watermark(greater(start, ctx.capped(source_max, column)))
     ctx.log(f"reading {ctx.table_label} where {column.name} > {format_watermark(lower)} or is NULL")
+    if start is not None and ctx.state.exists:
+        stream = ctx.read(row_filter, track=column.name)
+        rows = stream.collect(small_read_bytes())
+        if rows is not None:
+            return _merge_collected(ctx, column, start, stream, rows)
+        ctx.log("more changed rows than fit in memory: streaming them instead")
+    (source_max,) = ctx.aggregate([Aggregate("max", column.name)], row_filter)
+    after = format_watermark(greater(start, ctx.capped(source_max, column)))
     stream = ctx.read(row_filter, track=column.name)
     if stream.is_empty():
         return empty_outcome(ctx, before)
     written = ctx.destination.merge(stream.reader(), request.primary_keys, ctx.marker(watermark=after))
+    return _merged(ctx, column, stream, written, before, after)
+
+
+def _merge_collected(
+    ctx: LoadContext, column: SourceColumn, start: Any, stream: TrackedStream, rows: pa.Table
+) -> StrategyOutcome:
+    """MERGE a read held in memory; the watermark is the MAX over exactly these rows."""
+    before = format_watermark(start)
+    if not rows.num_rows:
+        return empty_outcome(ctx, before)
+    after = format_watermark(greater(start, ctx.capped(stream.max_value, column)))
+    written = ctx.destination.merge(rows, ctx.request.primary_keys, ctx.marker(watermark=after))
+    return _merged(ctx, column, stream, written, before, after)
+
+
+def _merged(
+    ctx: LoadContext,
+    column: SourceColumn,
+    stream: TrackedStream,
+    written: WriteOutcome,
+    before: str | None,
+    after: str | None,
+) -> StrategyOutcome:
     if stream.null_rows:
         ctx.log(
             f"{stream.null_rows} rows with NULL {column.name} merged (NULL rows are re-read by every load)"
@@ -68,3 +108,13 @@ def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> StrategyO
         null_incremental_rows=stream.null_rows,
         committed=True,
     )
+
+
+def small_read_bytes() -> int:
+    """How much Arrow data a read may hold to be merged from memory (`DATALOADER_SMALL_READ_MB`)."""
+    text = os.environ.get(SMALL_READ_ENV, "") or str(DEFAULT_SMALL_READ_MB)
+    try:
+        megabytes = int(text)
+    except ValueError:
+        raise ConfigurationError(f"{SMALL_READ_ENV}={text!r}: expected a whole number of megabytes") from None
+    return max(0, megabytes) << 20

@@ -1,7 +1,7 @@
 """A source stream that counts what flows through it on its way to the Delta writer.
 
 Bounded memory: batches are passed on one at a time. `is_empty()` peeks at most until the first
-non-empty batch, which is then replayed.
+non-empty batch, which is then replayed; `collect()` gathers a small read whole, up to a byte limit.
 """
 
 from __future__ import annotations
@@ -55,6 +55,30 @@ class TrackedStream:
                 return False
         self._exhausted = True
         return True
+
+    def collect(self, max_bytes: int) -> pa.Table | None:
+        """The whole stream as one table when it holds at most `max_bytes` of Arrow data; otherwise
+        None, and the stream is closed (counters then cover only what was read)."""
+        batches: list[pa.RecordBatch] = []
+        size = 0
+        reading = self._batches()
+        for batch in reading:
+            batches.append(batch)
+            size += batch.nbytes
+            if size > max_bytes:
+                reading.close()
+                self.close()
+                return None
+        return pa.Table.from_batches(batches, schema=self.schema)
+
+    def close(self) -> None:
+        """Stop reading and release the source's connection now."""
+        self._peeked = []
+        self._exhausted = True
+        self._source.close()
+        # RecordBatchReader.close() keeps the reader's Python iterator alive; dropping the last
+        # reference is what finalises it, which stops the producer thread and closes its connection.
+        self._source = pa.RecordBatchReader.from_batches(self._source.schema, iter(()))
 
     def reader(self) -> pa.RecordBatchReader:
         """A RecordBatchReader over the stream that updates the counters as it is consumed."""

@@ -118,3 +118,19 @@ def test_backtick_columns_are_refused_for_merge(dest: DeltaDestination) -> None:
 def test_quote_column() -> None:
     assert quote_column("plain") == "`plain`"
     assert quote_column('a "b"; c') == '`a "b"; c`'
+
+
+def test_merge_from_memory_scans_only_files_in_the_key_range(dest: DeltaDestination) -> None:
+    dest.overwrite(batches(id=list(range(0, 100)), v=["a"] * 100), marker(1))
+    for version, low in ((2, 100), (3, 200)):
+        dest.append(batches(id=list(range(low, low + 100)), v=["a"] * 100), marker(version))
+    changes = pa.table({"id": [150, 151], "v": ["b", "b"]})
+
+    in_memory = dest.merge(changes, ["id"], marker(4)).metrics
+    assert in_memory["num_target_files_scanned"] == 1
+    assert in_memory["num_target_files_skipped_during_scan"] == 2
+    streamed = dest.merge(changes.to_reader(), ["id"], marker(5)).metrics
+    assert streamed["num_target_files_scanned"] == 3
+
+    data = rows(dest)
+    assert len(data) == 300 and [r["v"] for r in data if r["id"] in (150, 151)] == ["b", "b"]

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
 from pipes_workers.load import run_load
+from pipes_workers.strategies.incremental import SMALL_READ_ENV
 
 
-def test_incremental_merges_changes(source: SourceDB, lake_root: Path) -> None:
+# "64": changes are collected in memory (watermark = MAX over the rows read); "0": every read overflows
+# that buffer after its first batch and is re-read as a stream (watermark = MAX taken before the read).
+@pytest.mark.parametrize("small_read_mb", ["64", "0"])
+def test_incremental_merges_changes(
+    source: SourceDB, lake_root: Path, monkeypatch: pytest.MonkeyPatch, small_read_mb: str
+) -> None:
+    monkeypatch.setenv(SMALL_READ_ENV, small_read_mb)
     table = source.events_table()
     source.insert(table, make_rows(range(1, 6)))
     request = source.request(table, "incremental", lake_root)
@@ -28,6 +36,9 @@ def test_incremental_merges_changes(source: SourceDB, lake_root: Path) -> None:
     source.insert(table, make_rows(range(6, 8), base=later))
     second = run_load(request)
     assert second.rows_processed == 3  # id 2 updated, ids 6 and 7 new
+    newest = later + timedelta(seconds=7, microseconds=7)  # id 7's stamp (make_rows)
+    assert second.watermark_after is not None
+    assert datetime.fromisoformat(second.watermark_after).replace(tzinfo=UTC) == newest
     assert second.delta_version == first.delta_version + 1
     assert_same_rows(source, table, request)
 
