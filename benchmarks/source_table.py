@@ -81,14 +81,17 @@ def restore_table(url: str) -> None:
 
 
 def change_recent_rows(url: str, fraction: float) -> int:
-    """Update the most recent `fraction` of rows (as real tables change), return how many changed."""
+    """Update the most recent `fraction` of rows (as real tables change), return how many changed.
+
+    Each changed row is stamped past the table's current MAX(updated_at), as `now()` would stamp it.
+    """
     with psycopg.connect(url, autocommit=True) as conn:
         (max_id,) = conn.execute(f"SELECT max(id) FROM {TABLE}").fetchone()
         cutoff = int(max_id * (1 - fraction))
         cur = conn.execute(
-            f"UPDATE {TABLE} SET updated_at = updated_at + interval '1 day', amount = amount + 1 "
+            f"UPDATE {TABLE} SET updated_at = updated_at + %s * interval '1 second', amount = amount + 1 "
             "WHERE id > %s",
-            (cutoff,),
+            (max_id, cutoff),
         )
         return cur.rowcount
 

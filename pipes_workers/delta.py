@@ -5,7 +5,8 @@ watermark in its commit metadata (`dataloader.*` keys), so a worker can read bac
 committed load did even when the orchestrator never heard of it.
 
 Writes stream from a RecordBatchReader; columns are written nullable (bronze keeps rows a source
-constraint change would otherwise reject), new source columns are added (schema evolution) and an
+constraint change would otherwise reject), time of day as `HH:MM:SS.ffffff` text (Delta has no time
+type), new source columns are added (schema evolution) and an
 incompatible type change raises SchemaConflictError naming the table and column.
 """
 
@@ -148,7 +149,7 @@ class DeltaDestination:
         try:
             write_deltalake(
                 table if table is not None else self.uri,
-                _nullable(data),
+                _storable(data),
                 mode="overwrite",
                 schema_mode="overwrite",
                 target_file_size=self.target_file_size,
@@ -265,7 +266,7 @@ class DeltaDestination:
 
     def _conform(self, data: pa.RecordBatchReader, table: DeltaTable | None) -> pa.RecordBatchReader:
         """Check the source schema against the table's and cast batches to the table's column types."""
-        data = _nullable(data)
+        data = _storable(data)
         if table is None:
             return data
         target = _arrow_schema(table)
@@ -276,8 +277,7 @@ class DeltaDestination:
 
     def _conform_table(self, data: pa.Table, table: DeltaTable) -> pa.Table:
         """`_conform` for a table held in memory."""
-        schema = pa.schema([f.with_nullable(True) for f in data.schema], metadata=data.schema.metadata)
-        wanted = conformed_schema(schema, _arrow_schema(table), table_name=self.uri)
+        wanted = conformed_schema(storable_schema(data.schema), _arrow_schema(table), table_name=self.uri)
         return data if wanted.equals(data.schema) else data.cast(wanted)
 
     def _outcome(self, before: set[str], metrics: dict[str, Any] | None = None) -> WriteOutcome:
@@ -352,10 +352,27 @@ def _cast_batches(data: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.
         yield batch.cast(schema)
 
 
-def _nullable(data: pa.RecordBatchReader) -> pa.RecordBatchReader:
-    if all(f.nullable for f in data.schema):
+def storable_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema Delta stores for source rows of `schema`: every column nullable, and time of day
+    (which Delta has no type for) as its fixed-width text `HH:MM:SS.ffffff`, which sorts like the time."""
+    return pa.schema(
+        [pa.field(f.name, _storable_type(f.type), nullable=True, metadata=f.metadata) for f in schema],
+        metadata=schema.metadata,
+    )
+
+
+def _storable_type(dtype: pa.DataType) -> pa.DataType:
+    if pa.types.is_time(dtype):
+        return pa.string()
+    if pa.types.is_list(dtype):
+        return pa.list_(_storable_type(dtype.value_type))
+    return dtype
+
+
+def _storable(data: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    schema = storable_schema(data.schema)
+    if schema.equals(data.schema):
         return data
-    schema = pa.schema([f.with_nullable(True) for f in data.schema], metadata=data.schema.metadata)
     return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in data))
 
 

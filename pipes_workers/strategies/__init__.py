@@ -4,8 +4,9 @@ Policies every strategy keeps (see each module for its own):
 - One Delta commit per load (per chunk for chunked_backfill), carrying the app transaction
   (control_key, previous version + 1) and the new watermark; an empty read commits nothing and keeps
   the watermark. The Delta table's watermark wins when it is ahead of the control row.
-- Watermarks are the source MAX taken just before the read, capped at the load start plus
-  DATALOADER_WATERMARK_CAP_MARGIN_S (default 0 s; the capping is logged). incremental and
+- Watermarks are the source MAX taken just before the read — or, for an incremental/check_and_load
+  read small enough to merge from memory, the MAX over exactly the rows read — capped at the load
+  start plus DATALOADER_WATERMARK_CAP_MARGIN_S (default 0 s; the capping is logged). incremental and
   check_and_load read without an upper bound (MERGE makes re-reads harmless); append_only and a
   load_full of it read up to the watermark they store, so no row is appended twice.
 - NULL incremental values: incremental/check_and_load re-read NULL rows on every load (MERGE keeps it
