@@ -1,9 +1,9 @@
 """incremental: read `incremental_column > watermark - lookback` (plus NULL rows), MERGE on primary_keys.
 
-The new watermark is the MAX over the rows this load read (capped at load start + margin). A read
-that fits in SMALL_READ_BYTES — the everyday case of a table with a watermark — is collected whole,
-so its MAX is known before the commit and the merge can prune target files by the source's key
-range. A larger read (or the first load of a table) is streamed: the watermark is then the source
+The new watermark is the MAX over the rows this load read (capped at load start + margin). When the
+table and a watermark exist, a read of at most DATALOADER_SMALL_READ_MB of Arrow data — the everyday
+case — is collected whole, so its MAX is known before the commit and the merge can prune target files
+by the source's key range. A larger read (or the first load of a table) is streamed: the watermark is then the source
 MAX taken just before the read, so rows that arrive during it are merged now and re-read next time,
 which the MERGE makes harmless. Rows whose incremental column IS NULL are re-read by every load.
 """
@@ -65,7 +65,7 @@ def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> StrategyO
         rows = stream.collect(small_read_bytes())
         if rows is not None:
             return _merge_collected(ctx, column, start, stream, rows)
-        ctx.log("more changed rows than fit in memory: streaming them instead")
+        ctx.log(f"more than {SMALL_READ_ENV} of changed rows: reading them again as a stream")
     (source_max,) = ctx.aggregate([Aggregate("max", column.name)], row_filter)
     after = format_watermark(greater(start, ctx.capped(source_max, column)))
     stream = ctx.read(row_filter, track=column.name)
