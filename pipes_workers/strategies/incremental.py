@@ -23,7 +23,7 @@ from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import format_watermark, greater, parse_lookback, subtract_lookback
 
 SMALL_READ_ENV = "DATALOADER_SMALL_READ_MB"
-DEFAULT_SMALL_READ_MB = 64
+DEFAULT_SMALL_READ_MB = 128
 
 
 @register
