@@ -9,7 +9,6 @@ best effort until a test suite runs against them.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,11 +24,11 @@ from pipes_workers.sources.base import (
     AggregateFn,
     RowFilter,
     SourceColumn,
-    SourceReader,
     arrow_schema,
 )
-from pipes_workers.sources.batches import BoundedStream, python_column
+from pipes_workers.sources.batches import python_column
 from pipes_workers.sources.failures import classify
+from pipes_workers.sources.streaming import StreamingReader
 
 DRIVERS = {
     "mssql": "mssql+pyodbc",
@@ -73,7 +72,7 @@ def arrow_type_for(table: str, column: str, sql_type: sa.types.TypeEngine) -> pa
     )
 
 
-class GenericSQLAlchemyReader(SourceReader):
+class GenericSQLAlchemyReader(StreamingReader):
     """Any SQLAlchemy dialect; see the module docstring (untested against the target servers)."""
 
     dialect = "sqlalchemy"
@@ -81,8 +80,7 @@ class GenericSQLAlchemyReader(SourceReader):
     def __init__(
         self, params: ConnectionParams, *, drivername: str | None = None, queue_depth: int = 3
     ) -> None:
-        self.params = params
-        self.queue_depth = queue_depth
+        super().__init__(params, queue_depth=queue_depth)
         name = drivername or DRIVERS.get(params.db_type)
         if name is None:
             raise ConfigurationError(
@@ -103,13 +101,6 @@ class GenericSQLAlchemyReader(SourceReader):
                 pass
         except Exception as exc:
             raise classify(exc, what=f"cannot connect to {params.label}", secrets=self._secrets) from None
-        self._streams: set[BoundedStream] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def _secrets(self) -> tuple[str, ...]:
-        """Values to scrub from driver messages (computed on use, never stored in the reader's state)."""
-        return self.params.secret_values()
 
     def quote_identifier(self, name: str) -> str:
         return self._engine.dialect.identifier_preparer.quote_identifier(name)
@@ -190,28 +181,21 @@ class GenericSQLAlchemyReader(SourceReader):
             conn.close()
             raise classify(exc, what=f"reading {label}", secrets=self._secrets) from None
 
-        def produce() -> Iterator[pa.RecordBatch]:
-            try:
-                while rows := result.fetchmany(batch_rows):
-                    arrays = [
-                        python_column([r[i] for r in rows], f, table=label) for i, f in enumerate(target)
-                    ]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=target)
-            except LoadError:
-                raise
-            except Exception as exc:
-                raise classify(exc, what=f"reading {label}", secrets=self._secrets) from None
+        def batches() -> Iterator[pa.RecordBatch]:
+            while rows := result.fetchmany(batch_rows):
+                arrays = [python_column([r[i] for r in rows], f, table=label) for i, f in enumerate(target)]
+                yield pa.RecordBatch.from_arrays(arrays, schema=target)
 
-        def on_close() -> None:
+        def release() -> None:
             result.close()
             conn.close()
-            with self._lock:
-                self._streams.discard(stream)
 
-        stream = BoundedStream(target, produce, on_close=on_close, depth=self.queue_depth)
-        with self._lock:
-            self._streams.add(stream)
-        return stream.reader()
+        return self._stream(
+            target,
+            batches,
+            read_error=lambda exc: classify(exc, what=f"reading {label}", secrets=self._secrets),
+            release=release,
+        )
 
     def aggregate(
         self,
@@ -239,8 +223,5 @@ class GenericSQLAlchemyReader(SourceReader):
         return tuple(row)
 
     def close(self) -> None:
-        with self._lock:
-            streams = list(self._streams)
-        for stream in streams:
-            stream.close()
+        self._close_streams()
         self._engine.dispose()

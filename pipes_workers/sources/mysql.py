@@ -6,7 +6,6 @@ NO_BACKSLASH_ESCAPES (string literals are backslash-escaped). Batches are cast t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,14 +22,14 @@ from pipes_workers.sources.base import (
     Aggregate,
     RowFilter,
     SourceColumn,
-    SourceReader,
     arrow_schema,
 )
-from pipes_workers.sources.batches import BoundedStream, convert_array
+from pipes_workers.sources.batches import convert_array
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import mysql_literal
 from pipes_workers.sources.mysql_types import MySQLType, arrow_type_for, select_expression
 from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
+from pipes_workers.sources.streaming import StreamingReader
 
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
@@ -51,16 +50,13 @@ def quote_mysql_identifier(name: str) -> str:
     return quote_with(name, "`")
 
 
-class MySQLReader(SourceReader):
+class MySQLReader(StreamingReader):
     """Reads MySQL/MariaDB tables as Arrow batches with exactly the catalog-declared types."""
 
     dialect = "mysql"
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
-        self.params = params
-        self.queue_depth = queue_depth
-        self._streams: set[BoundedStream] = set()
-        self._lock = threading.Lock()
+        super().__init__(params, queue_depth=queue_depth)
         self._conn = self._catalog_connection()
 
     def _catalog_connection(self) -> pymysql.connections.Connection:
@@ -89,11 +85,6 @@ class MySQLReader(SourceReader):
         if p.password:
             auth += ":" + quote(p.password, safe="")
         return f"mysql://{auth}@{p.host or '127.0.0.1'}:{p.port or 3306}/{quote(p.database or '', safe='')}"
-
-    @property
-    def _secrets(self) -> tuple[str, ...]:
-        """Values to scrub from driver messages (computed on use, never stored in the reader's state)."""
-        return self.params.secret_values()
 
     def quote_identifier(self, name: str) -> str:
         return quote_mysql_identifier(name)
@@ -166,26 +157,13 @@ class MySQLReader(SourceReader):
                 raise
             raise self._read_error(exc, label) from None
 
-        def produce() -> Iterator[pa.RecordBatch]:
-            try:
-                for batch in source:
-                    yield _conform(batch, target, label)
-            except LoadError:
-                raise
-            except BaseException as exc:  # connectorx reports some failures as a Rust panic
-                if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-                    raise
-                raise self._read_error(exc, label) from None
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in source:
+                yield _conform(batch, target, label)
 
-        def on_close() -> None:
-            source.close()
-            with self._lock:
-                self._streams.discard(stream)
-
-        stream = BoundedStream(target, produce, on_close=on_close, depth=self.queue_depth)
-        with self._lock:
-            self._streams.add(stream)
-        return stream.reader()
+        return self._stream(
+            target, batches, read_error=lambda exc: self._read_error(exc, label), release=source.close
+        )
 
     def _read_error(self, exc: BaseException, label: str) -> LoadError:
         text = str(exc)
@@ -220,10 +198,7 @@ class MySQLReader(SourceReader):
         return tuple(values)
 
     def close(self) -> None:
-        with self._lock:
-            streams = list(self._streams)
-        for stream in streams:
-            stream.close()
+        self._close_streams()
         self._conn.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,15 +17,14 @@ from pipes_workers.sources.base import (
     Aggregate,
     RowFilter,
     SourceColumn,
-    SourceReader,
     arrow_schema,
 )
-from pipes_workers.sources.batches import BoundedStream
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import postgres_literal
 from pipes_workers.sources.postgres_batches import conform_batch
 from pipes_workers.sources.postgres_types import CatalogType, arrow_type_for, select_expression
 from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
+from pipes_workers.sources.streaming import StreamingReader
 
 BATCH_SIZE_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 SESSION_SETUP = (
@@ -77,16 +75,13 @@ def quote_pg_identifier(name: str) -> str:
     return quote_with(name, '"')
 
 
-class PostgresReader(SourceReader):
+class PostgresReader(StreamingReader):
     """Reads PostgreSQL tables as Arrow batches with exactly the catalog-declared types."""
 
     dialect = "postgresql"
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
-        self.params = params
-        self.queue_depth = queue_depth
-        self._streams: set[BoundedStream] = set()
-        self._lock = threading.Lock()
+        super().__init__(params, queue_depth=queue_depth)
         self._conn = self._catalog_connection()
 
     # -- connections -------------------------------------------------------------------------
@@ -139,11 +134,6 @@ class PostgresReader(SourceReader):
         return conn
 
     # -- interface ---------------------------------------------------------------------------
-    @property
-    def _secrets(self) -> tuple[str, ...]:
-        """Values to scrub from driver messages (computed on use, never stored in the reader's state)."""
-        return self.params.secret_values()
-
     def quote_identifier(self, name: str) -> str:
         return quote_pg_identifier(name)
 
@@ -211,29 +201,21 @@ class PostgresReader(SourceReader):
             conn.close()
             raise self._read_error(exc, label) from None
 
-        def produce() -> Iterator[pa.RecordBatch]:
-            try:
-                for batch in source:
-                    yield conform_batch(batch, target, list_columns, label)
-            except LoadError:
-                raise
-            except Exception as exc:
-                raise self._read_error(exc, label) from None
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in source:
+                yield conform_batch(batch, target, list_columns, label)
 
-        def on_close() -> None:
+        def release() -> None:
             try:
                 cursor.close()
             finally:
                 conn.close()
-                with self._lock:
-                    self._streams.discard(stream)
 
-        stream = BoundedStream(target, produce, on_close=on_close, depth=self.queue_depth)
-        with self._lock:
-            self._streams.add(stream)
-        return stream.reader()
+        return self._stream(
+            target, batches, read_error=lambda exc: self._read_error(exc, label), release=release
+        )
 
-    def _read_error(self, exc: Exception, label: str) -> LoadError:
+    def _read_error(self, exc: BaseException, label: str) -> LoadError:
         state = getattr(exc, "sqlstate", None)
         if state == "42P01":
             return PermanentLoadError(f"source table {label} does not exist")
@@ -256,8 +238,5 @@ class PostgresReader(SourceReader):
         return tuple(row) if row is not None else tuple(None for _ in aggregates)
 
     def close(self) -> None:
-        with self._lock:
-            streams = list(self._streams)
-        for stream in streams:
-            stream.close()
+        self._close_streams()
         self._conn.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,14 @@ from pipes_workers.sources.base import (
     Aggregate,
     RowFilter,
     SourceColumn,
-    SourceReader,
     arrow_schema,
 )
-from pipes_workers.sources.batches import BoundedStream, python_column
+from pipes_workers.sources.batches import python_column
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import sqlite_parameter
 from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
 from pipes_workers.sources.sqlite_types import arrow_type_for, select_expression
+from pipes_workers.sources.streaming import StreamingReader
 
 
 def quote_sqlite_identifier(name: str) -> str:
@@ -33,7 +32,7 @@ def quote_sqlite_identifier(name: str) -> str:
     return quote_with(name, '"')
 
 
-class SQLiteReader(SourceReader):
+class SQLiteReader(StreamingReader):
     """Reads a SQLite database file (config key `path`), opened read-only."""
 
     dialect = "sqlite"
@@ -43,13 +42,10 @@ class SQLiteReader(SourceReader):
             raise ConfigurationError(
                 f"{params.db_config_key}: sqlite source needs db_config_value key 'path'"
             )
-        self.params = params
-        self.queue_depth = queue_depth
+        super().__init__(params, queue_depth=queue_depth)
         self._path = Path(params.path).resolve()
         if not self._path.is_file():
             raise PermanentLoadError(f"{params.label}: database file does not exist")
-        self._streams: set[BoundedStream] = set()
-        self._lock = threading.Lock()
         self._conn = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -124,30 +120,19 @@ class SQLiteReader(SourceReader):
             conn.close()
             raise self._error(exc, label) from None
 
-        def produce() -> Iterator[pa.RecordBatch]:
-            try:
-                while rows := cursor.fetchmany(batch_rows):
-                    arrays = [
-                        python_column([row[i] for row in rows], field, table=label)
-                        for i, field in enumerate(target)
-                    ]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=target)
-            except LoadError:
-                raise
-            except sqlite3.Error as exc:
-                raise self._error(exc, label) from None
+        def batches() -> Iterator[pa.RecordBatch]:
+            while rows := cursor.fetchmany(batch_rows):
+                arrays = [
+                    python_column([row[i] for row in rows], field, table=label)
+                    for i, field in enumerate(target)
+                ]
+                yield pa.RecordBatch.from_arrays(arrays, schema=target)
 
-        def on_close() -> None:
-            conn.close()
-            with self._lock:
-                self._streams.discard(stream)
+        return self._stream(
+            target, batches, read_error=lambda exc: self._error(exc, label), release=conn.close
+        )
 
-        stream = BoundedStream(target, produce, on_close=on_close, depth=self.queue_depth)
-        with self._lock:
-            self._streams.add(stream)
-        return stream.reader()
-
-    def _error(self, exc: Exception, label: str) -> LoadError:
+    def _error(self, exc: BaseException, label: str) -> LoadError:
         if "no such table" in str(exc):
             return PermanentLoadError(f"source table {label} does not exist")
         return classify(exc, what=f"reading {label}")
@@ -179,8 +164,5 @@ class SQLiteReader(SourceReader):
         return tuple(values)
 
     def close(self) -> None:
-        with self._lock:
-            streams = list(self._streams)
-        for stream in streams:
-            stream.close()
+        self._close_streams()
         self._conn.close()
