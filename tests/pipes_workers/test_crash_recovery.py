@@ -74,10 +74,11 @@ def test_kill_after_commit_before_control_update(source: SourceDB, lake_root: Pa
     assert_same_rows(source, table, request)
 
 
-def test_kill_mid_read_commits_nothing(source: SourceDB, lake_root: Path) -> None:
+@pytest.mark.parametrize("strategy", ["append_only", "incremental"])
+def test_kill_mid_read_commits_nothing(source: SourceDB, lake_root: Path, strategy: str) -> None:
     table = source.events_table()
     source.insert(table, make_rows(range(1, 4)))
-    request = source.request(table, "append_only", lake_root)
+    request = source.request(table, strategy, lake_root)
     request = after_success(request, run_load(request))
     source.insert(table, make_rows(range(4, 7), base=datetime(2025, 1, 1, tzinfo=UTC)))
 
