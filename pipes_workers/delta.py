@@ -4,10 +4,11 @@ Every commit carries an application transaction (app id = control_key, version N
 watermark in its commit metadata (`dataloader.*` keys), so a worker can read back what the last
 committed load did even when the orchestrator never heard of it.
 
-Writes stream from a RecordBatchReader; columns are written nullable (bronze keeps rows a source
-constraint change would otherwise reject), time of day as `HH:MM:SS.ffffff` text (Delta has no time
-type), new source columns are added (schema evolution) and an
-incompatible type change raises SchemaConflictError naming the table and column.
+Writes stream from a RecordBatchReader (a merge may also take a table held in memory). Columns are
+written nullable (bronze keeps rows a source constraint change would otherwise reject) and time of
+day as `HH:MM:SS.ffffff` text (Delta has no time type); new source columns are added (schema
+evolution) and an incompatible type change raises SchemaConflictError naming the table and column.
+Parquet and file-size settings come from delta_settings.py.
 """
 
 from __future__ import annotations
