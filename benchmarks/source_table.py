@@ -13,10 +13,10 @@ TABLE = "bench_events"
 COLUMNS_SQL = "id, updated_at, customer_id, amount, status, payload, is_active, event_date"
 _COLUMNS = COLUMNS_SQL.split(", ")
 _ORIGINAL_UPDATED_AT = "timestamptz '2024-01-01 00:00:00+00' + id * interval '1 second'"
+_ORIGINAL_AMOUNT = "round(((id * 104729) % 1000000) / 100.0, 2)::numeric(12,2)"
 # A table loaded incrementally has an index on its watermark column; without it every tool's
 # incremental query is a full scan of the source.
 _WATERMARK_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_updated_at ON {TABLE} (updated_at)"
-_ORIGINAL_AMOUNT = "round(((id * 104729) % 1000000) / 100.0, 2)::numeric(12,2)"
 
 
 def ensure_table(url: str, rows: int) -> None:

@@ -27,6 +27,8 @@ from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB, writer_properti
 from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
 
 HISTORY_SCAN = 100
+# Rows to write: a stream (consumed once) or, for a merge of a small read, a table held in memory.
+Rows = pa.RecordBatchReader | pa.Table
 META_PREFIX = "dataloader."
 
 
@@ -142,7 +144,7 @@ class DeltaDestination:
             has_load_commit=commit is not None,
         )
 
-    def overwrite(self, data: pa.RecordBatchReader, marker: CommitMarker) -> WriteOutcome:
+    def overwrite(self, data: Rows, marker: CommitMarker) -> WriteOutcome:
         """Replace the table's rows and schema in one commit (creates the table when missing)."""
         table = self._open()
         self._guard(table, marker)
@@ -150,7 +152,7 @@ class DeltaDestination:
         try:
             write_deltalake(
                 table if table is not None else self.uri,
-                _storable(data),
+                self._conform(data, None),
                 mode="overwrite",
                 schema_mode="overwrite",
                 target_file_size=self.target_file_size,
@@ -189,7 +191,7 @@ class DeltaDestination:
 
     def merge(
         self,
-        data: pa.RecordBatchReader | pa.Table,
+        data: Rows,
         primary_keys: Sequence[str],
         marker: CommitMarker,
         *,
@@ -213,7 +215,7 @@ class DeltaDestination:
             raise PermanentLoadError(f"{self.uri}: a merge needs primary_keys")
         table = self._open()
         if table is None:
-            return self.overwrite(_as_reader(data), marker)
+            return self.overwrite(data, marker)
         for name in data.schema.names:
             if "`" in name:
                 raise SchemaConflictError(
@@ -222,7 +224,7 @@ class DeltaDestination:
         self._guard(table, marker)
         before = _file_paths(table)
         in_memory = isinstance(data, pa.Table)
-        source = self._conform_table(data, table) if in_memory else self._conform(data, table)
+        source = self._conform(data, table)
         predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
         try:
             merger = (
@@ -265,21 +267,17 @@ class DeltaDestination:
                 f"committed (table has {current}); another load of this table ran concurrently"
             )
 
-    def _conform(self, data: pa.RecordBatchReader, table: DeltaTable | None) -> pa.RecordBatchReader:
-        """Check the source schema against the table's and cast batches to the table's column types."""
-        data = _storable(data)
-        if table is None:
-            return data
-        target = _arrow_schema(table)
-        wanted = conformed_schema(data.schema, target, table_name=self.uri)
+    def _conform(self, data: Rows, table: DeltaTable | None) -> Rows:
+        """`data` with the schema to store: `storable_schema`, and with a table, shared columns cast to
+        the table's types (SchemaConflictError when a change is not lossless)."""
+        wanted = storable_schema(data.schema)
+        if table is not None:
+            wanted = conformed_schema(wanted, _arrow_schema(table), table_name=self.uri)
         if wanted.equals(data.schema):
             return data
+        if isinstance(data, pa.Table):
+            return data.cast(wanted)
         return pa.RecordBatchReader.from_batches(wanted, _cast_batches(data, wanted))
-
-    def _conform_table(self, data: pa.Table, table: DeltaTable) -> pa.Table:
-        """`_conform` for a table held in memory."""
-        wanted = conformed_schema(storable_schema(data.schema), _arrow_schema(table), table_name=self.uri)
-        return data if wanted.equals(data.schema) else data.cast(wanted)
 
     def _outcome(self, before: set[str], metrics: dict[str, Any] | None = None) -> WriteOutcome:
         table = self._open()
@@ -344,10 +342,6 @@ def _normal(dtype: pa.DataType) -> str:
     return str(dtype)
 
 
-def _as_reader(data: pa.RecordBatchReader | pa.Table) -> pa.RecordBatchReader:
-    return data.to_reader() if isinstance(data, pa.Table) else data
-
-
 def _cast_batches(data: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     for batch in data:
         yield batch.cast(schema)
@@ -368,13 +362,6 @@ def _storable_type(dtype: pa.DataType) -> pa.DataType:
     if pa.types.is_list(dtype):
         return pa.list_(_storable_type(dtype.value_type))
     return dtype
-
-
-def _storable(data: pa.RecordBatchReader) -> pa.RecordBatchReader:
-    schema = storable_schema(data.schema)
-    if schema.equals(data.schema):
-        return data
-    return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in data))
 
 
 def _arrow_schema(table: DeltaTable) -> pa.Schema:

@@ -1,9 +1,12 @@
-"""Parquet and file-size settings for Delta writes, read from the environment.
+"""Settings for Delta writes, read from the environment: Parquet codec and dictionaries, data file
+size, and how much of a change set is merged from memory.
 
 Measured on the benchmark table (see the README): ZSTD level 1 without dictionary pages wrote in 0.6x
 the CPU time of Snappy with dictionaries, into files 0.45x the size. Tables that are MERGEd into get
 smaller files, because a merge rewrites every file that holds a changed key: with 16 MB files a 1%
-change rewrites about a quarter of the rows a 64 MB layout makes it rewrite.
+change rewrote a third of the rows a 64 MB layout made it rewrite. A merge source held in memory lets
+delta-rs skip target files outside its key range (a streamed one scans them all), up to
+DATALOADER_SMALL_READ_MB of Arrow data.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ ROW_GROUP_ROWS = 262_144
 COMPRESSION_ENV = "DATALOADER_DELTA_COMPRESSION"
 DICTIONARY_ENV = "DATALOADER_DELTA_DICTIONARY"
 TARGET_FILE_ENV = "DATALOADER_DELTA_TARGET_FILE_MB"
+SMALL_READ_ENV = "DATALOADER_SMALL_READ_MB"
 DEFAULT_COMPRESSION = "ZSTD(1)"
 COMPRESSION_CODECS = ("UNCOMPRESSED", "SNAPPY", "GZIP", "BROTLI", "LZ4", "LZ4_RAW", "ZSTD")
 DEFAULT_TARGET_FILE_MB = 64
 MERGED_TARGET_FILE_MB = 16
+DEFAULT_SMALL_READ_MB = 128
 # Strategies whose tables are written with MERGE (chunked_backfill hands over to incremental).
 MERGED_STRATEGIES = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
 _CODEC_TEXT = re.compile(r"([A-Z0-9_]+)(?:\((\d+)\))?")
@@ -51,9 +56,18 @@ def target_file_bytes(load_strategy: str) -> int:
     """Data file size the writer aims at for a table loaded with `load_strategy`:
     `DATALOADER_DELTA_TARGET_FILE_MB` when set, else 16 MB for MERGEd tables and 64 MB for the rest."""
     default = MERGED_TARGET_FILE_MB if load_strategy in MERGED_STRATEGIES else DEFAULT_TARGET_FILE_MB
-    text = os.environ.get(TARGET_FILE_ENV, "") or str(default)
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ConfigurationError(f"{TARGET_FILE_ENV}={text!r}: expected a whole number of megabytes >= 1")
+    return _megabytes(TARGET_FILE_ENV, default, minimum=1)
+
+
+def small_read_bytes() -> int:
+    """How much Arrow data a read of changes may hold to be merged from memory (`DATALOADER_SMALL_READ_MB`)."""
+    return _megabytes(SMALL_READ_ENV, DEFAULT_SMALL_READ_MB, minimum=0)
+
+
+def _megabytes(variable: str, default: int, *, minimum: int) -> int:
+    text = os.environ.get(variable, "") or str(default)
+    if not text.strip().isdigit() or int(text) < minimum:
+        raise ConfigurationError(f"{variable}={text!r}: expected a whole number of megabytes >= {minimum}")
     return int(text) << 20
 
 

@@ -10,20 +10,15 @@ which the MERGE makes harmless. Rows whose incremental column IS NULL are re-rea
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import pyarrow as pa
-
-from pipes_workers.delta import WriteOutcome
+from pipes_workers.delta import Rows
+from pipes_workers.delta_settings import SMALL_READ_ENV, small_read_bytes
 from pipes_workers.errors import ConfigurationError
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter, SourceColumn
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
 from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import format_watermark, greater, parse_lookback, subtract_lookback
-
-SMALL_READ_ENV = "DATALOADER_SMALL_READ_MB"
-DEFAULT_SMALL_READ_MB = 128
 
 
 @register
@@ -64,37 +59,30 @@ def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> StrategyO
         stream = ctx.read(row_filter, track=column.name)
         rows = stream.collect(small_read_bytes())
         if rows is not None:
-            return _merge_collected(ctx, column, start, stream, rows)
+            if not rows.num_rows:
+                return empty_outcome(ctx, before)
+            # The whole read is in hand: its own MAX is the watermark.
+            after = format_watermark(greater(start, ctx.capped(stream.max_value, column)))
+            return _merge(ctx, column, stream, rows, before, after)
         ctx.log(f"more than {SMALL_READ_ENV} of changed rows: reading them again as a stream")
     (source_max,) = ctx.aggregate([Aggregate("max", column.name)], row_filter)
     after = format_watermark(greater(start, ctx.capped(source_max, column)))
     stream = ctx.read(row_filter, track=column.name)
     if stream.is_empty():
         return empty_outcome(ctx, before)
-    written = ctx.destination.merge(stream.reader(), request.primary_keys, ctx.marker(watermark=after))
-    return _merged(ctx, column, stream, written, before, after)
+    return _merge(ctx, column, stream, stream.reader(), before, after)
 
 
-def _merge_collected(
-    ctx: LoadContext, column: SourceColumn, start: Any, stream: TrackedStream, rows: pa.Table
-) -> StrategyOutcome:
-    """MERGE a read held in memory; the watermark is the MAX over exactly these rows."""
-    before = format_watermark(start)
-    if not rows.num_rows:
-        return empty_outcome(ctx, before)
-    after = format_watermark(greater(start, ctx.capped(stream.max_value, column)))
-    written = ctx.destination.merge(rows, ctx.request.primary_keys, ctx.marker(watermark=after))
-    return _merged(ctx, column, stream, written, before, after)
-
-
-def _merged(
+def _merge(
     ctx: LoadContext,
     column: SourceColumn,
     stream: TrackedStream,
-    written: WriteOutcome,
+    rows: Rows,
     before: str | None,
     after: str | None,
 ) -> StrategyOutcome:
+    """MERGE `rows` (the collected table or `stream`'s reader) with `after` as the commit's watermark."""
+    written = ctx.destination.merge(rows, ctx.request.primary_keys, ctx.marker(watermark=after))
     if stream.null_rows:
         ctx.log(
             f"{stream.null_rows} rows with NULL {column.name} merged (NULL rows are re-read by every load)"
@@ -108,13 +96,3 @@ def _merged(
         null_incremental_rows=stream.null_rows,
         committed=True,
     )
-
-
-def small_read_bytes() -> int:
-    """How much Arrow data a read may hold to be merged from memory (`DATALOADER_SMALL_READ_MB`)."""
-    text = os.environ.get(SMALL_READ_ENV, "") or str(DEFAULT_SMALL_READ_MB)
-    try:
-        megabytes = int(text)
-    except ValueError:
-        raise ConfigurationError(f"{SMALL_READ_ENV}={text!r}: expected a whole number of megabytes") from None
-    return max(0, megabytes) << 20

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
+from pipes_workers.delta_settings import SMALL_READ_ENV
 from pipes_workers.load import run_load
-from pipes_workers.strategies.incremental import SMALL_READ_ENV
 
 
 # "64": changes are collected in memory (watermark = MAX over the rows read); "0": every read overflows

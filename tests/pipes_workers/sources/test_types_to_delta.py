@@ -76,20 +76,14 @@ def maria_types(maria_conn: pymysql.connections.Connection) -> Iterator[list[dic
 
 
 @pytest.mark.parametrize("strategy", ["full", "incremental"])
-def test_postgres_types_land_in_delta_unchanged(
-    pg_types: list[dict[str, Any]], pg_config: SourceConfig, lake_root: Path, strategy: str
+@pytest.mark.parametrize(("rows", "config"), [("pg_types", "pg_config"), ("maria_types", "maria_config")])
+def test_types_land_in_delta_unchanged(
+    request: pytest.FixtureRequest, lake_root: Path, rows: str, config: str, strategy: str
 ) -> None:
-    landed = _load(pg_config, lake_root, strategy)
-    assert [{k: _as_stored(v) for k, v in row.items()} for row in pg_types] == landed
+    source_rows = request.getfixturevalue(rows)
+    landed = _load(request.getfixturevalue(config), lake_root, strategy)
+    assert [{k: _as_stored(v) for k, v in row.items()} for row in source_rows] == landed
     assert landed[0]["t"] == "23:59:59.999999" and landed[1]["t"] == "00:00:00.000000"
-
-
-@pytest.mark.parametrize("strategy", ["full", "incremental"])
-def test_mariadb_types_land_in_delta_unchanged(
-    maria_types: list[dict[str, Any]], maria_config: SourceConfig, lake_root: Path, strategy: str
-) -> None:
-    landed = _load(maria_config, lake_root, strategy)
-    assert [{k: _as_stored(v) for k, v in row.items()} for row in maria_types] == landed
 
 
 def test_delta_schema_keeps_the_mapped_types(
