@@ -25,7 +25,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from control_db.urls import CONTROL_SCHEMA
-from control_db.vocabulary import DB_TYPES, KV_SCOPES, LOAD_STATUSES, LOAD_STRATEGIES, RETRY_DECISIONS
+from control_db.vocabulary import (
+    DB_TYPES,
+    ERROR_KINDS,
+    KV_SCOPES,
+    LOAD_STATUSES,
+    LOAD_STRATEGIES,
+    RETRY_DECISIONS,
+)
 
 
 def _one_of(column: str, names: tuple[str, ...], *, nullable: bool = False) -> str:
@@ -95,6 +102,8 @@ table_control = Table(
     Column("manual_review_reason", Text),
     Column("staging_model_processed", Boolean, nullable=False, server_default=text("false")),
     *_timestamps(),
+    Column("last_error_kind", Text),
+    Column("last_error_code", Text),
     UniqueConstraint("control_key", name="uq_table_control_control_key"),
     UniqueConstraint("destination_table", name="uq_table_control_destination_table"),
     CheckConstraint(_one_of("load_strategy", LOAD_STRATEGIES), name="ck_table_control_load_strategy"),
@@ -103,6 +112,9 @@ table_control = Table(
     ),
     CheckConstraint("max_retries >= 0", name="ck_table_control_max_retries"),
     CheckConstraint("retry_count >= 0", name="ck_table_control_retry_count"),
+    CheckConstraint(
+        _one_of("last_error_kind", ERROR_KINDS, nullable=True), name="ck_table_control_last_error_kind"
+    ),
     Index("ix_table_control_last_status", "last_status"),
 )
 
@@ -125,7 +137,12 @@ historical_metadata = Table(
     Column("retry_decision", Text),
     Column("retry_reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("error_kind", Text),
+    Column("error_code", Text),
     CheckConstraint(_one_of("load_status", LOAD_STATUSES), name="ck_historical_metadata_load_status"),
+    CheckConstraint(
+        _one_of("error_kind", ERROR_KINDS, nullable=True), name="ck_historical_metadata_error_kind"
+    ),
     CheckConstraint(
         _one_of("retry_decision", RETRY_DECISIONS, nullable=True),
         name="ck_historical_metadata_retry_decision",

@@ -9,11 +9,13 @@ LoadStatus = Literal["Queued", "In Progress", "Succeeded", "Failed"]
 DbType = Literal["postgresql", "mysql", "mariadb", "sqlite", "mssql", "oracle", "snowflake", "clickhouse"]
 KvScope = Literal["env", "file", "literal"]
 RetryDecision = Literal["retry", "manual_review"]
+ErrorKind = Literal["transient", "permanent", "configuration"]
 
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategy)
 LOAD_STATUSES: tuple[str, ...] = get_args(LoadStatus)
 DB_TYPES: tuple[str, ...] = get_args(DbType)
 KV_SCOPES: tuple[str, ...] = get_args(KvScope)
 RETRY_DECISIONS: tuple[str, ...] = get_args(RetryDecision)
+ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 
 SAFE_PATH_PATTERN = r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$"

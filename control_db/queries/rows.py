@@ -44,6 +44,8 @@ class ControlRow:
     staging_model_processed: bool
     created_at: datetime
     updated_at: datetime
+    last_error_kind: str | None
+    last_error_code: str | None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class HistoryRow:
     retry_decision: str | None
     retry_reason: str | None
     created_at: datetime
+    error_kind: str | None
+    error_code: str | None
 
 
 @dataclass(frozen=True)

@@ -37,14 +37,18 @@ _TRANSIENT_WORDS = (
     "no route to host",
     "network is unreachable",
 )
-_PERMANENT_WORDS = (
+# Authentication problems stay permanent even when the driver adds a timeout to the same message
+# ("password authentication failed …; timeout expired").
+_AUTHENTICATION_WORDS = (
     "authentication failed",
     "access denied",
+    "no pg_hba.conf entry",
+)
+_PERMANENT_WORDS = (
     "password",
     "permission denied",
     "does not exist",
     "unknown database",
-    "no pg_hba.conf entry",
     "role ",
 )
 # MySQL/MariaDB error numbers.
@@ -92,6 +96,8 @@ def is_transient(exc: BaseException) -> bool:
     if errno in _MYSQL_PERMANENT:
         return False
     text = str(exc).lower()
+    if any(word in text for word in _AUTHENTICATION_WORDS):
+        return False
     if any(word in text for word in _PERMANENT_WORDS) and not any(w in text for w in ("too many", "timeout")):
         return False
     if any(word in text for word in _TRANSIENT_WORDS):
@@ -99,12 +105,19 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
+def error_code(exc: BaseException) -> str | None:
+    """The driver's own code for `exc`: its SQLSTATE, else its MySQL errno (as text), else None."""
+    state = _sqlstate(exc)
+    if state:
+        return state
+    errno = _mysql_errno(exc)
+    return str(errno) if errno is not None else None
+
+
 def classify(exc: BaseException, *, what: str, secrets: Iterable[str] = ()) -> LoadError:
-    """A LoadError for `exc`: `<what>: <scrubbed driver message>`, transient or permanent."""
+    """A LoadError for `exc`: `<what>: <scrubbed driver message>`, transient or permanent, with its code."""
     if isinstance(exc, LoadError):
         return exc
     detail = scrub(str(exc), secrets) or type(exc).__name__
-    state = _sqlstate(exc)
-    suffix = f" [SQLSTATE {state}]" if state else ""
     cls = TransientLoadError if is_transient(exc) else PermanentLoadError
-    return cls(f"{what}: {detail}{suffix}")
+    return cls(f"{what}: {detail}", code=error_code(exc))
