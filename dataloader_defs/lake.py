@@ -7,12 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-
-def table_uri(lake_root: str, destination_table: str) -> str:
-    """`<lake_root>/<destination_table>`; a local lake root is made absolute."""
-    if "://" in lake_root:
-        return f"{lake_root.rstrip('/')}/{destination_table}"
-    return str(Path(lake_root).resolve() / destination_table)
+from pipes_workers.request import table_uri
 
 
 def open_table(lake_root: str, destination_table: str) -> DeltaTable | None:

@@ -1,62 +1,92 @@
 """Pipes worker entrypoint: `python -m pipes_workers.dataloader_pipe`.
 
-Opens the Dagster Pipes context, reads the extras key `load_request`, runs the load and reports the
-result as an asset materialisation (data version = Delta table version). Imports only
-`dagster_pipes`. On failure the exception propagates (Pipes reports it); LoadError messages start
-with the exception class name so the orchestrator's retry analysis can read them.
+Opens the Dagster Pipes context, reads the extras (`load_request`, and `asset_key` when the
+orchestrator's asset is not the only one in scope), runs the load and reports, in this order: the
+typed LoadResult as one custom message (what the orchestrator records), then — when the load
+succeeded — the materialisation with typed metadata and the four asset checks. A failed load is
+reported in the LoadResult (kind, code, message) and the process exits 0: the failure is known and
+recorded. Only a crash before anything could be reported leaves the orchestrator to classify the
+exit itself. Imports only `dagster_pipes`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dagster_pipes import PipesContext, open_dagster_pipes
 
 from pipes_workers.errors import ConfigurationError, LoadError
-from pipes_workers.load import run_load
+from pipes_workers.load import attempt_load
+from pipes_workers.metadata import check_metadata, materialization_metadata
 from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadResult
+from pipes_workers.result import LoadFailure, LoadResult, failed_result
+from pipes_workers.sources.failures import scrub
 
 EXTRAS_KEY = "load_request"
+ASSET_KEY_EXTRA = "asset_key"
 
 
-def prefixed(exc: LoadError) -> LoadError:
-    """The same error with its message prefixed by the class name (`TransientLoadError: …`)."""
-    name = type(exc).__name__
-    text = str(exc)
-    if text.startswith(f"{name}: "):
-        return exc
-    clone = type(exc)(f"{name}: {text}")
-    return clone
-
-
-def main(request_data: dict, *, log: Callable[[str], None] | None = None) -> LoadResult:
-    """Parse the request and run the load (the plain logic behind the Pipes entrypoint).
+def main(request_data: Mapping[str, Any], *, log: Callable[[str], None] | None = None) -> LoadResult:
+    """Parse the request and attempt the load; never raises for a load failure.
 
     Args:
         request_data: the `load_request` extras (LoadRequest.to_dict() form).
         log: progress sink.
 
     Returns:
-        The LoadResult.
+        The LoadResult: succeeded, or failed with a structured error.
     """
+    key = str(request_data.get("control_key", "<unknown control_key>"))
+    strategy = str(request_data.get("load_strategy", "?"))
     try:
-        request = LoadRequest.from_dict(request_data)
-        return run_load(request, log=log)
-    except LoadError as exc:
-        raise prefixed(exc) from exc
+        request = LoadRequest.from_dict(dict(request_data))
+        return attempt_load(request, log=log)
+    except LoadError as exc:  # the request itself is invalid
+        return failed_result(key, strategy, LoadFailure.from_exception(exc))
+    except Exception as exc:  # a bug: reported as permanent (a person must look), text scrubbed
+        failure = LoadFailure(
+            kind="permanent",
+            code="worker_error",
+            message=f"{key}: unexpected {type(exc).__name__} in the worker: {scrub(str(exc), ())}",
+            error_type=type(exc).__name__,
+        )
+        return failed_result(key, strategy, failure)
+
+
+def report(context: PipesContext, result: LoadResult, *, source_table: str, asset_key: str | None) -> None:
+    """Send the LoadResult, then (on success) the materialisation and the checks, over Pipes."""
+    context.report_custom_message(result.to_message())
+    if not result.succeeded:
+        return
+    context.report_asset_materialization(
+        metadata=materialization_metadata(result, source_table=source_table),
+        data_version=str(result.delta_version) if result.delta_version is not None else None,
+        asset_key=asset_key,
+    )
+    for check in result.checks:
+        context.report_asset_check(
+            check.name,
+            check.passed,
+            severity=check.severity,
+            metadata=check_metadata(check),
+            asset_key=asset_key,
+        )
 
 
 def run_in_pipes(context: PipesContext) -> LoadResult:
-    """Run the load inside an open Pipes context and report the materialisation."""
+    """Run the load inside an open Pipes context and report it."""
     data = context.get_extra(EXTRAS_KEY) if EXTRAS_KEY in context.extras else None
-    if not isinstance(data, dict):
-        raise prefixed(ConfigurationError(f"Pipes extras key {EXTRAS_KEY!r} is missing or not an object"))
-    result = main(data, log=context.log.info)
-    context.report_asset_materialization(
-        metadata=result.to_metadata(),
-        data_version=str(result.delta_version) if result.delta_version is not None else None,
+    if not isinstance(data, Mapping):
+        error = ConfigurationError(f"Pipes extras key {EXTRAS_KEY!r} is missing or not an object")
+        result = failed_result("<unknown control_key>", "?", LoadFailure.from_exception(error))
+    else:
+        result = main(data, log=context.log.info)
+    asset_key = context.extras.get(ASSET_KEY_EXTRA)
+    source_table = ".".join(
+        str(p) for p in ((data or {}).get("source_schema"), (data or {}).get("source_table")) if p
     )
+    report(context, result, source_table=source_table, asset_key=asset_key)
     return result
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundError
 
@@ -30,14 +31,6 @@ HISTORY_SCAN = 100
 # Rows to write: a stream (consumed once) or, for a merge of a small read, a table held in memory.
 Rows = pa.RecordBatchReader | pa.Table
 META_PREFIX = "dataloader."
-
-
-def table_uri(lake_root: str | Path, destination_table: str) -> str:
-    """`<lake_root>/<destination_table>`; local roots become absolute paths."""
-    root = str(lake_root)
-    if "://" in root:
-        return f"{root.rstrip('/')}/{destination_table.strip('/')}"
-    return str(Path(root).resolve() / destination_table.strip("/"))
 
 
 @dataclass(frozen=True)
@@ -247,6 +240,41 @@ class DeltaDestination:
         except (DeltaError, SchemaMismatchError) as exc:
             raise _classify(exc, self.uri) from exc
         return self._outcome(before, metrics)
+
+    def check_compatible(self, source: pa.Schema) -> None:
+        """Raise SchemaConflictError when source columns of `source` cannot be stored in the existing
+        table without loss — on every load, whether or not it reads rows. No-op without a table."""
+        table = self._open()
+        if table is not None:
+            conformed_schema(storable_schema(source), _arrow_schema(table), table_name=self.uri)
+
+    def stored_schema(self) -> pa.Schema | None:
+        """The table's schema, or None when there is no table."""
+        table = self._open()
+        return _arrow_schema(table) if table is not None else None
+
+    def row_count(self, *, column: str | None = None, at_least: Any = None) -> int:
+        """Rows in the table (0 when missing); with `column`/`at_least`, only rows with column >= at_least."""
+        table = self._open()
+        if table is None:
+            return 0
+        dataset = table.to_pyarrow_dataset()
+        if column is None or at_least is None:
+            return dataset.count_rows()
+        field_type = dataset.schema.field(column).type
+        return dataset.count_rows(filter=pc.field(column) >= pa.scalar(at_least).cast(field_type))
+
+    def key_columns(self, keys: Sequence[str]) -> pa.Table | None:
+        """Only the `keys` columns of every row (for the uniqueness check), or None without a table."""
+        table = self._open()
+        return table.to_pyarrow_dataset().to_table(columns=list(keys)) if table is not None else None
+
+    def last_commit_time(self) -> datetime | None:
+        """When the newest commit was written (UTC), or None without a table."""
+        table = self._open()
+        if table is None:
+            return None
+        return datetime.fromtimestamp(table.history(1)[0]["timestamp"] / 1000, tz=UTC)
 
     def read_arrow(self) -> pa.Table:
         """The whole table as Arrow (tests, checks). Empty table when missing."""

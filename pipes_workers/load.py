@@ -1,4 +1,10 @@
-"""run_load: one load of one control row — the plain function the Pipes worker and `dataloader load` call."""
+"""One load of one control row — the plain functions the Pipes worker and `dataloader load` call.
+
+`run_load` reads the Delta state, opens the source, refuses an incompatible schema change before
+reading (rows or not), takes the source row count in its own session, runs the strategy, and
+evaluates the asset checks. `attempt_load` does the same but returns a failed LoadResult instead of
+raising a LoadError, which is what the orchestrator records.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.checks import evaluate_checks
+from pipes_workers.delta import DeltaDestination
 from pipes_workers.delta_settings import target_file_bytes
-from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadResult
+from pipes_workers.errors import LoadError
+from pipes_workers.request import LoadRequest, table_uri
+from pipes_workers.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.sources import open_reader
+from pipes_workers.sources.base import Aggregate, arrow_schema
 from pipes_workers.strategies import LoadContext, get_strategy
+from pipes_workers.strategies.base import reads_whole_source
 from pipes_workers.strategies.faults import crash_point
+from pipes_workers.watermark import format_watermark
+
+Log = Callable[[str], None]
 
 
 def strategy_for(request: LoadRequest) -> str:
@@ -24,12 +37,9 @@ def strategy_for(request: LoadRequest) -> str:
 
 
 def run_load(
-    request: LoadRequest,
-    *,
-    log: Callable[[str], None] | None = None,
-    secrets_dir: str | Path | None = None,
+    request: LoadRequest, *, log: Log | None = None, secrets_dir: str | Path | None = None
 ) -> LoadResult:
-    """Load one table: read the Delta state, run the strategy, report what happened.
+    """Load one table and report everything the worker measured.
 
     Args:
         request: the validated load request.
@@ -37,10 +47,10 @@ def run_load(
         secrets_dir: where `file`-scoped secrets live (default: DATALOADER_SECRETS_DIR).
 
     Returns:
-        LoadResult whose `to_metadata()` is the materialisation metadata.
+        The LoadResult of a load that succeeded (possibly skipped or empty), with its checks.
 
     Raises:
-        LoadError subclasses (TransientLoadError / PermanentLoadError) naming table and column.
+        LoadError subclasses (kind transient / permanent / configuration) naming table and column.
     """
     emit = log or (lambda _message: None)
     started = time.monotonic()
@@ -55,9 +65,16 @@ def run_load(
         f"{request.control_key}: {name} load of {request.source_table} into {destination.uri} "
         f"(Delta version {state.version}, app transaction {state.txn_version})"
     )
-    strategy = get_strategy(name)
     with open_reader(request.source, secrets_dir=secrets_dir) as reader:
         columns = reader.columns(request.source_schema, request.source_table)
+        if name != "full" and name != "chunked_backfill":
+            # A type change is refused on every load, not only when changed rows happen to arrive.
+            destination.check_compatible(arrow_schema(columns))
+        counted_before = None
+        if not reads_whole_source(request, name):
+            (counted_before,) = reader.aggregate(
+                request.source_schema, request.source_table, [Aggregate("count")]
+            )
         ctx = LoadContext(
             request=request,
             reader=reader,
@@ -68,28 +85,68 @@ def run_load(
             log=emit,
             strategy_name=name,
         )
-        outcome = strategy.run(ctx)
+        outcome = get_strategy(name).run(ctx)
     if outcome.committed:
         crash_point("commit")
-    seconds = time.monotonic() - started
+    source_rows = counted_before if counted_before is not None else outcome.source_rows_in_read
+    method = "before the read" if counted_before is not None else "read snapshot"
+    checks, destination_rows = evaluate_checks(
+        strategy=name,
+        primary_keys=request.primary_keys,
+        cron=request.cron,
+        cron_timezone=request.cron_timezone,
+        columns=columns,
+        destination=destination,
+        source_rows=source_rows,
+        count_method=method if source_rows is not None else None,
+        rolling_column=request.rolling_column,
+        rolling_cutoff=outcome.rolling_cutoff,
+    )
     result = LoadResult(
-        strategy=request.load_strategy,
-        rows_processed=outcome.rows_processed,
+        control_key=request.control_key,
+        strategy=name,
+        rows_read=outcome.rows_processed,
+        rows_written=outcome.rows_processed if outcome.committed else 0,
         bytes_written=outcome.bytes_written,
-        seconds=round(seconds, 3),
-        rows_per_second=round(outcome.rows_processed / seconds, 1) if seconds > 0 else 0.0,
+        seconds=round(time.monotonic() - started, 3),
         watermark_before=outcome.watermark_before,
         watermark_after=outcome.watermark_after,
         delta_version=outcome.delta_version,
+        committed=outcome.committed,
         skipped=outcome.skipped,
+        empty=not outcome.committed and not outcome.skipped,
         next_load_strategy=outcome.next_load_strategy,
         load_full_done=request.load_full,
         null_incremental_rows=outcome.null_incremental_rows,
         chunks_done=outcome.chunks_done,
         chunks_total=outcome.chunks_total,
+        source_row_count=source_rows,
+        source_row_count_method=method if source_rows is not None else None,
+        source_columns=tuple(SourceColumnFact(c.name, c.source_type, str(c.arrow_type)) for c in columns),
+        rolling_cutoff=format_watermark(outcome.rolling_cutoff),
+        destination_uri=destination.uri,
+        destination_row_count=destination.row_count(),
+        checks=checks,
     )
+    failed = f", checks failed: {', '.join(result.failed_checks)}" if result.failed_checks else ""
     emit(
-        f"{request.control_key}: {result.rows_processed:,} rows in {result.seconds:.1f} s, "
-        f"watermark {result.watermark_after}, Delta version {result.delta_version}"
+        f"{request.control_key}: {result.rows_read:,} rows in {result.seconds:.1f} s, "
+        f"watermark {result.watermark_after}, Delta version {result.delta_version}{failed}"
     )
     return result
+
+
+def attempt_load(
+    request: LoadRequest, *, log: Log | None = None, secrets_dir: str | Path | None = None
+) -> LoadResult:
+    """`run_load`, with a LoadError turned into a failed LoadResult (kind, code, message) instead."""
+    started = time.monotonic()
+    try:
+        return run_load(request, log=log, secrets_dir=secrets_dir)
+    except LoadError as exc:
+        failure = LoadFailure.from_exception(exc)
+        if log is not None:
+            log(f"{request.control_key}: failed ({failure.kind}): {failure.message}")
+        return failed_result(
+            request.control_key, strategy_for(request), failure, seconds=time.monotonic() - started
+        )

@@ -1,7 +1,8 @@
-"""`dataloader load CONTROL_KEY`: one load now, in-process, through the same run_load as the worker.
+"""`dataloader load CONTROL_KEY`: one load now, in-process, through the same lifecycle as a Dagster run.
 
 Registered via the entry-point group `dataloader.commands` (`load = "pipes_workers.local_load:register"`).
-Walks the control row through In Progress -> Succeeded/Failed like a Dagster run launched by hand.
+Queued -> In Progress -> `attempt_load` -> Succeeded/Failed, recorded by `control_db.lifecycle`, the
+function the Dagster asset uses too. Prints progress and the asset checks the worker evaluated.
 Environment: DATALOADER_CONTROL_DB_URL, DATALOADER_LAKE_ROOT, DATALOADER_SECRETS_DIR.
 """
 
@@ -9,83 +10,60 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import uuid
 from collections.abc import Callable
 
-from control_db.queries import (
-    connect,
-    get_control_row,
-    get_source_config,
-    mark_failed,
-    mark_in_progress,
-    mark_succeeded,
-)
-from pipes_workers.errors import ConfigurationError, LoadError
-from pipes_workers.load import run_load
+from control_db.lifecycle import Refusal, begin_attempt, record_outcome
+from pipes_workers.errors import ConfigurationError
+from pipes_workers.load import attempt_load
 from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadResult
+from pipes_workers.result import LoadFailure, LoadResult, failed_result
 
 LAKE_ROOT_ENV = "DATALOADER_LAKE_ROOT"
 CONTROL_DB_ENV = "DATALOADER_CONTROL_DB_URL"
+LOCAL_RUN_PREFIX = "local-"
+
+
+def local_run_id() -> str:
+    """`local-<host>-<pid>-<random>`: not a Dagster run; the reconcile pass leaves such attempts alone."""
+    return f"{LOCAL_RUN_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def load_control_key(
     conn_url: str, control_key: str, lake_root: str, *, log: Callable[[str], None] = print
 ) -> LoadResult:
-    """Load one control row now: In Progress, run_load, then Succeeded (or Failed and re-raise).
-
-    Args:
-        conn_url: libpq URL of the control database.
-        control_key: the row to load.
-        lake_root: the lake root (local path or s3://…).
-        log: progress sink.
-
-    Returns:
-        The LoadResult of the load.
+    """Load one control row now and record the outcome; returns the LoadResult (failed ones too).
 
     Raises:
-        ConfigurationError when the row or its source is missing or the row is already running;
-        the load's own LoadError (after marking the row Failed).
+        ConfigurationError when the row does not exist or is already being loaded.
     """
-    with connect(conn_url, "cli") as conn:
-        row = get_control_row(conn, control_key)
-        if row is None:
-            raise ConfigurationError(f"no control row with control_key {control_key!r}")
-        source = get_source_config(conn, row.db_config_key)
-        if source is None:
-            raise ConfigurationError(
-                f"{control_key}: db_config_key {row.db_config_key!r} has no source config"
-            )
-        run_id = f"local-{uuid.uuid4().hex[:12]}"
-        history_id = mark_in_progress(conn, control_key, run_id=run_id, history_id=None)
-        if history_id is None:
-            raise ConfigurationError(
-                f"{control_key}: cannot start, the row is {row.last_status} (already running?)"
-            )
-        try:
-            request = LoadRequest.from_control_row(
-                row, source, lake_root=lake_root, run_id=run_id, history_id=history_id
-            )
-            result = run_load(request, log=log)
-        except BaseException as exc:
-            message = (
-                f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
-            )
-            mark_failed(conn, control_key, message=message[:4000], history_id=history_id)
-            raise
-        mark_succeeded(
-            conn,
-            control_key,
-            history_id=history_id,
-            rows_processed=result.rows_processed,
-            watermark_before=result.watermark_before,
-            watermark_after=result.watermark_after,
-            next_load_strategy=result.next_load_strategy,
-            clear_load_full=result.load_full_done,
-            message="skipped: no new rows" if result.skipped else None,
+    run_id = local_run_id()
+    attempt = begin_attempt(conn_url, control_key, run_id=run_id, history_id=None, component="cli")
+    if isinstance(attempt, Refusal):
+        raise ConfigurationError(attempt.reason)
+    request = LoadRequest.from_control_row(attempt.row, attempt.source, lake_root=lake_root, run_id=run_id)
+    try:
+        result = attempt_load(request, log=log)
+    except KeyboardInterrupt:
+        interrupted = LoadFailure(kind="transient", code="interrupted", message=f"{control_key}: interrupted")
+        record_outcome(
+            conn_url, attempt, failed_result(control_key, request.load_strategy, interrupted), component="cli"
         )
-        return result
+        raise
+    recorded = record_outcome(conn_url, attempt, result, component="cli")
+    if recorded.status == "not recorded":
+        log(f"{control_key}: {recorded.detail}")
+    return result
+
+
+def print_checks(result: LoadResult) -> None:
+    """One line per asset check the worker evaluated."""
+    for check in result.checks:
+        verdict = "passed" if check.passed else f"FAILED ({check.severity})"
+        details = ", ".join(f"{k}={v}" for k, v in check.metadata.items())
+        print(f"  check {check.name}: {verdict}; {details}")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -99,11 +77,15 @@ def main(args: argparse.Namespace) -> int:
     assert conn_url is not None and lake_root is not None
     try:
         result = load_control_key(conn_url, args.control_key, lake_root, log=print)
-    except LoadError as exc:
-        print(f"dataloader load: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except ConfigurationError as exc:
+        print(f"dataloader load: {exc}", file=sys.stderr)
         return 1
-    summary = "skipped (nothing new)" if result.skipped else f"{result.rows_processed:,} rows"
+    if result.error is not None:
+        print(f"dataloader load: {result.error.kind} error: {result.error.message}", file=sys.stderr)
+        return 1
+    summary = "skipped (nothing new)" if result.skipped else f"{result.rows_read:,} rows"
     print(f"{args.control_key}: Succeeded, {summary}, Delta version {result.delta_version}")
+    print_checks(result)
     return 0
 
 

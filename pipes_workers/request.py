@@ -7,6 +7,7 @@ config; the worker validates it here and fails loudly, naming the field.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pipes_workers.errors import ConfigurationError
@@ -17,6 +18,18 @@ LoadStrategyName = Literal[
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategyName)
 KvScope = Literal["env", "file", "literal"]
 KV_SCOPES: tuple[str, ...] = get_args(KvScope)
+
+
+def table_uri(lake_root: str | Path, destination_table: str) -> str:
+    """Where a destination table lives: `<lake_root>/<destination_table>`; a local root is made absolute.
+
+    The one rule for the lake's layout, used by the worker (writes) and the orchestrator (reads).
+    """
+    root = str(lake_root)
+    relative = destination_table.strip("/")
+    if "://" in root:
+        return f"{root.rstrip('/')}/{relative}"
+    return str(Path(root).resolve() / relative)
 
 
 @dataclass(frozen=True)
@@ -49,8 +62,9 @@ class LoadRequest:
     rolling_window_days: int | None = None
     chunk_column: str | None = None
     chunk_size: int | None = None
+    cron: str | None = None
+    cron_timezone: str = "UTC"
     run_id: str | None = None
-    history_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.load_strategy not in LOAD_STRATEGIES:
@@ -73,9 +87,7 @@ class LoadRequest:
         return data
 
     @classmethod
-    def from_control_row(
-        cls, row: Any, source: Any, *, lake_root: str, run_id: str | None, history_id: int | None
-    ) -> LoadRequest:
+    def from_control_row(cls, row: Any, source: Any, *, lake_root: str, run_id: str | None) -> LoadRequest:
         """The request for a control row and its dbconfig row, as stored (secret names, never values).
 
         `row`/`source` are control_db's ControlRow/SourceDbConfig (duck-typed: this package does not
@@ -103,8 +115,9 @@ class LoadRequest:
             rolling_window_days=row.rolling_window_days,
             chunk_column=row.chunk_column,
             chunk_size=row.chunk_size,
+            cron=row.cron,
+            cron_timezone=row.cron_timezone or "UTC",
             run_id=run_id,
-            history_id=history_id,
         )
 
     @classmethod

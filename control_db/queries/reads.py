@@ -49,11 +49,6 @@ def get_source_config(conn: psycopg.Connection, db_config_key: str) -> SourceDbC
         ).fetchone()
 
 
-def ready_tables(conn: psycopg.Connection, limit: int) -> list[ControlRow]:
-    """Up to `limit` ready rows, longest overdue first (a preview: `queue_ready_tables` takes them)."""
-    return _control_rows(conn, f"{READY} ORDER BY {READY_ORDER} LIMIT %(limit)s", {"limit": limit})
-
-
 def stuck_queued(conn: psycopg.Connection, older_than: timedelta) -> list[ControlRow]:
     """Rows Queued for longer than `older_than` (time of entering Queued: `status_changed_at`)."""
     return _stuck(conn, "Queued", older_than)
@@ -97,6 +92,18 @@ def in_progress_rows(conn: psycopg.Connection) -> list[ControlRow]:
     return _control_rows(conn, "tc.last_status = 'In Progress' ORDER BY tc.config_id")
 
 
+def queued_attempts(conn: psycopg.Connection, older_than: timedelta) -> list[tuple[str, int]]:
+    """(control_key, open Queued history id) of rows Queued for longer than `older_than`."""
+    return conn.execute(
+        "SELECT tc.control_key, max(hm.id) FROM dataloader.table_control AS tc "
+        "JOIN dataloader.historical_metadata AS hm ON hm.control_key = tc.control_key "
+        "AND hm.load_status = 'Queued' AND hm.load_end_time IS NULL "
+        "WHERE tc.last_status = 'Queued' AND tc.status_changed_at < now() - %s "
+        "GROUP BY tc.control_key ORDER BY tc.control_key",
+        (older_than,),
+    ).fetchall()
+
+
 def open_history_rows(conn: psycopg.Connection) -> list[HistoryRow]:
     """Load attempts without a final status (Queued or In Progress, no end time), oldest first."""
     with conn.cursor(row_factory=class_row(HistoryRow)) as cur:
@@ -104,6 +111,15 @@ def open_history_rows(conn: psycopg.Connection) -> list[HistoryRow]:
             f"SELECT {HISTORY_COLUMNS} FROM dataloader.historical_metadata AS hm "
             "WHERE hm.load_end_time IS NULL AND hm.load_status IN ('Queued', 'In Progress') ORDER BY hm.id"
         ).fetchall()
+
+
+def history_row(conn: psycopg.Connection, history_id: int) -> HistoryRow | None:
+    """One load attempt by id, or None."""
+    with conn.cursor(row_factory=class_row(HistoryRow)) as cur:
+        return cur.execute(
+            f"SELECT {HISTORY_COLUMNS} FROM dataloader.historical_metadata AS hm WHERE hm.id = %s",
+            (history_id,),
+        ).fetchone()
 
 
 def history_rows(conn: psycopg.Connection, control_key: str) -> list[HistoryRow]:

@@ -95,27 +95,43 @@ WHERE hm.id = %(history_id)s AND hm.control_key = started.control_key
 RETURNING hm.id
 """
 
-_START_BY_HAND = """
-WITH started AS (
+_QUEUE_BY_HAND = """
+WITH queued AS (
     UPDATE dataloader.table_control AS tc
-    SET last_status = 'In Progress', status_changed_at = now(), last_run_id = %(run_id)s,
-        last_run_url = %(run_url)s
+    SET last_status = 'Queued', status_changed_at = now()
     WHERE tc.control_key = %(key)s
-      AND (tc.last_status IS NULL OR tc.last_status IN ('Queued', 'Succeeded', 'Failed'))
-    RETURNING tc.control_key, tc.config_id, tc.load_strategy, tc.incremental_value
+      AND (tc.last_status IS NULL OR tc.last_status IN ('Succeeded', 'Failed'))
+    RETURNING tc.config_id, tc.control_key, tc.db_config_key, tc.load_strategy, tc.incremental_value
 ),
-superseded AS (
-    UPDATE dataloader.historical_metadata AS hm
-    SET load_status = 'Failed', load_end_time = now(), error_message = 'superseded by a hand-launched run'
-    FROM started
-    WHERE hm.control_key = started.control_key AND hm.load_status = 'Queued' AND hm.load_end_time IS NULL
+opened AS (
+    INSERT INTO dataloader.historical_metadata
+        (control_key, config_id, load_strategy, load_queued_time, load_status, watermark_before)
+    SELECT q.control_key, q.config_id, q.load_strategy, now(), 'Queued', q.incremental_value FROM queued AS q
+    RETURNING id, config_id
 )
-INSERT INTO dataloader.historical_metadata
-    (control_key, config_id, run_id, load_strategy, load_start_time, load_status, watermark_before)
-SELECT s.control_key, s.config_id, %(run_id)s, s.load_strategy, now(), 'In Progress', s.incremental_value
-FROM started AS s
-RETURNING id
+SELECT q.control_key, q.config_id, q.db_config_key, q.load_strategy, o.id AS history_id
+FROM queued AS q JOIN opened AS o USING (config_id)
+UNION ALL
+SELECT tc.control_key, tc.config_id, tc.db_config_key, tc.load_strategy, hm.id
+FROM dataloader.table_control AS tc
+JOIN dataloader.historical_metadata AS hm ON hm.control_key = tc.control_key
+WHERE tc.control_key = %(key)s AND tc.last_status = 'Queued'
+  AND hm.load_status = 'Queued' AND hm.load_end_time IS NULL
+  AND NOT EXISTS (SELECT 1 FROM queued)
 """
+
+
+def queue_by_hand(conn: psycopg.Connection, control_key: str) -> QueuedLoad | None:
+    """Queue one table for a load launched by hand (UI or `dataloader load`), like the sensor does.
+
+    A row that is NULL/Succeeded/Failed becomes Queued with a new Queued history row. A row the
+    sensor already queued is taken as it is: its open Queued attempt is returned, so the hand load
+    takes that attempt over (the sensor's run then finds it started and exits quietly). None for a
+    row that is In Progress or does not exist.
+    """
+    with conn.cursor(row_factory=class_row(QueuedLoad)) as cur:
+        rows = cur.execute(_QUEUE_BY_HAND, {"key": control_key}).fetchall()
+    return max(rows, key=lambda r: r.history_id) if rows else None
 
 
 def mark_in_progress(
@@ -123,17 +139,16 @@ def mark_in_progress(
     control_key: str,
     *,
     run_id: str,
-    history_id: int | None = None,
+    history_id: int,
     run_url: str | None = None,
 ) -> int | None:
-    """Mark the row In Progress for Dagster run `run_id`; return the history id, or None if refused.
+    """Queued -> In Progress for run `run_id` on the Queued attempt `history_id`; its id, or None if refused.
 
-    With `history_id` (a sensor-queued load) the row must be Queued and the history row must belong to
-    it. With `history_id=None` (a run launched by hand) the row may be NULL/Queued/Succeeded/Failed;
-    a new history row is opened (and a Queued one it supersedes is closed).
+    Refused when the row is no longer Queued or `history_id` is not its open Queued attempt (another
+    run started it, a monitor failed it): the caller must not load.
     """
     params = {"key": control_key, "run_id": run_id, "run_url": run_url, "history_id": history_id}
-    row = conn.execute(_START_BY_HAND if history_id is None else _START_QUEUED, params).fetchone()
+    row = conn.execute(_START_QUEUED, params).fetchone()
     return row[0] if row else None
 
 
@@ -144,21 +159,24 @@ WITH done AS (
     UPDATE dataloader.table_control AS tc
     SET last_status = 'Succeeded', status_changed_at = now(), last_status_message = %(message)s,
         last_rows_processed = %(rows)s, retry_count = 0, manual_review = false, manual_review_reason = NULL,
+        last_error_kind = NULL, last_error_code = NULL,
         next_load_date_time = %(next_fire)s,
         incremental_value = coalesce(%(watermark_after)s, tc.incremental_value),
         load_strategy = coalesce(%(next_load_strategy)s, tc.load_strategy),
         load_full = CASE WHEN %(clear_load_full)s THEN false ELSE tc.load_full END
-    WHERE tc.control_key = %(key)s AND tc.last_status = 'In Progress'
+    WHERE tc.control_key = %(key)s AND tc.last_run_id = %(run_id)s
+      AND (tc.last_status = 'In Progress' OR (tc.last_status = 'Failed' AND NOT tc.manual_review))
     RETURNING tc.control_key
 ),
 closed AS (
     UPDATE dataloader.historical_metadata AS hm
-    SET load_status = 'Succeeded', load_end_time = now(), rows_processed = %(rows)s,
-        watermark_before = %(watermark_before)s, watermark_after = %(watermark_after)s
-    FROM done
-    WHERE hm.id = %(history_id)s AND hm.control_key = done.control_key
+    SET load_status = 'Succeeded', load_end_time = coalesce(hm.load_end_time, now()),
+        rows_processed = %(rows)s, watermark_before = %(watermark_before)s,
+        watermark_after = %(watermark_after)s, error_message = NULL, error_kind = NULL, error_code = NULL
+    WHERE hm.id = %(history_id)s AND hm.control_key = %(key)s AND hm.run_id = %(run_id)s
+    RETURNING hm.id
 )
-SELECT count(*) FROM done
+SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM closed)
 """
 
 
@@ -167,6 +185,7 @@ def mark_succeeded(
     control_key: str,
     *,
     history_id: int,
+    run_id: str,
     rows_processed: int,
     watermark_before: str | None,
     watermark_after: str | None,
@@ -178,7 +197,10 @@ def mark_succeeded(
 
     `watermark_after=None` keeps the stored watermark; `next_load_strategy` hands a finished
     chunked_backfill over (`incremental`); `clear_load_full` clears the one-off full reload.
-    The history row `history_id` is closed with rows and watermarks.
+    The history row `history_id` is closed with rows and watermarks. A row that a monitor failed
+    while this very run (`run_id`) was committing is still recorded Succeeded (a committed load is
+    never reported Failed), unless a person took it into manual review meanwhile; the attempt's
+    history row says Succeeded either way. Returns whether the control row was updated.
     """
     schedule = conn.execute(_SCHEDULE, (control_key,)).fetchone()
     if schedule is None:
@@ -187,6 +209,7 @@ def mark_succeeded(
     params = {
         "key": control_key,
         "history_id": history_id,
+        "run_id": run_id,
         "rows": rows_processed,
         "watermark_before": watermark_before,
         "watermark_after": watermark_after,
@@ -203,13 +226,19 @@ _FAIL = """
 WITH failed AS (
     UPDATE dataloader.table_control AS tc
     SET last_status = 'Failed', status_changed_at = now(), last_status_message = %(message)s,
+        last_error_kind = %(kind)s, last_error_code = %(code)s,
         manual_review = false, manual_review_reason = NULL
     WHERE tc.control_key = %(key)s AND tc.last_status IN ('Queued', 'In Progress')
+      AND (%(history_id)s::bigint IS NULL OR EXISTS (
+            SELECT 1 FROM dataloader.historical_metadata AS h
+            WHERE h.id = %(history_id)s::bigint AND h.control_key = tc.control_key
+              AND h.load_end_time IS NULL AND h.load_status IN ('Queued', 'In Progress')))
     RETURNING tc.control_key
 ),
 closed AS (
     UPDATE dataloader.historical_metadata AS hm
-    SET load_status = 'Failed', load_end_time = now(), error_message = %(message)s
+    SET load_status = 'Failed', load_end_time = now(), error_message = %(message)s,
+        error_kind = %(kind)s, error_code = %(code)s
     FROM failed
     WHERE hm.control_key = failed.control_key AND hm.load_end_time IS NULL
       AND hm.load_status IN ('Queued', 'In Progress')
@@ -218,12 +247,29 @@ closed AS (
 SELECT count(*) FROM failed
 """
 
+MAX_MESSAGE = 4000
+
 
 def mark_failed(
-    conn: psycopg.Connection, control_key: str, *, message: str, history_id: int | None = None
+    conn: psycopg.Connection,
+    control_key: str,
+    *,
+    message: str,
+    kind: str | None,
+    code: str | None = None,
+    history_id: int | None = None,
 ) -> bool:
-    """Queued/In Progress -> Failed with `message`; closes history row `history_id` (default: every open one)."""
-    row = conn.execute(_FAIL, {"key": control_key, "message": message, "history_id": history_id}).fetchone()
+    """Queued/In Progress -> Failed with `message` and the error's `kind`/`code` (what the retry
+    analysis decides from). With `history_id`, only while that attempt is still open (a late report
+    of an older attempt changes nothing); closes it, or every open attempt without `history_id`."""
+    params = {
+        "key": control_key,
+        "message": message[:MAX_MESSAGE],
+        "kind": kind,
+        "code": code,
+        "history_id": history_id,
+    }
+    row = conn.execute(_FAIL, params).fetchone()
     return bool(row and row[0])
 
 
@@ -288,33 +334,6 @@ def mark_staging_processed(conn: psycopg.Connection, control_key: str) -> bool:
         (control_key,),
     )
     return cur.rowcount == 1
-
-
-_RECORD_RUN = """
-WITH attempt AS (
-    UPDATE dataloader.historical_metadata AS hm
-    SET run_id = %(run_id)s
-    WHERE hm.id = %(history_id)s AND hm.control_key = %(key)s
-    RETURNING hm.control_key
-),
-control AS (
-    UPDATE dataloader.table_control AS tc
-    SET last_run_id = %(run_id)s, last_run_url = %(run_url)s
-    FROM attempt
-    WHERE tc.control_key = attempt.control_key
-    RETURNING tc.control_key
-)
-SELECT count(*) FROM control
-"""
-
-
-def record_run_id(
-    conn: psycopg.Connection, control_key: str, history_id: int, run_id: str, *, run_url: str | None = None
-) -> bool:
-    """Store Dagster `run_id` (and its UI link) on history row `history_id` and on the control row."""
-    params = {"key": control_key, "history_id": history_id, "run_id": run_id, "run_url": run_url}
-    row = conn.execute(_RECORD_RUN, params).fetchone()
-    return bool(row and row[0])
 
 
 def close_history_row(conn: psycopg.Connection, history_id: int, *, message: str) -> bool:

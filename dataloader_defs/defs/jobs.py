@@ -34,7 +34,7 @@ def analyse_failure(
         if row.last_status != "Failed":
             context.log.info(f"{config.control_key}: status is {row.last_status!r}, nothing to analyse")
             return "skipped"
-        verdict = classify(row.last_status_message)
+        verdict = classify(row.last_error_kind, row.last_error_code)
         if verdict.retry:
             delay = backoff(
                 row.retry_count,

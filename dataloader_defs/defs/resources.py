@@ -47,11 +47,6 @@ class DataloaderSettings(ConfigurableResource):
         default=None, description="Where landing_table_git_job writes staging models"
     )
     dagster_url: str | None = Field(default=None, description="Base URL of the Dagster UI, for run links")
-    orchestrator_source_counts: bool = Field(
-        default=True,
-        description="Count source rows from the orchestrator (before and after each load) when the worker "
-        "does not report source_row_count; needs the source's secrets in the orchestrator's environment",
-    )
 
     def resolved_secrets_dir(self) -> str | None:
         """The secrets directory: this resource's value, else DATALOADER_SECRETS_DIR."""
@@ -67,8 +62,9 @@ class DataloaderSettings(ConfigurableResource):
         return f"{base.rstrip('/')}/runs/{run_id}"
 
     def worker_env(self) -> dict[str, str]:
-        """Environment passed to the worker: lake root and secrets directory (never secret values)."""
-        env = {"DATALOADER_LAKE_ROOT": self.lake_root}
+        """Environment passed to the worker: the secrets directory (never secret values). The lake
+        root travels in the load request."""
+        env: dict[str, str] = {}
         secrets_dir = self.resolved_secrets_dir()
         if secrets_dir:
             env["DATALOADER_SECRETS_DIR"] = secrets_dir

@@ -106,12 +106,12 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def error_code(exc: BaseException) -> str | None:
-    """The driver's own code for `exc`: its SQLSTATE, else its MySQL errno (as text), else None."""
-    state = _sqlstate(exc)
-    if state:
-        return state
+    """The driver's own code for `exc`: its MySQL errno (as text; MySQL's SQLSTATE is often the
+    generic HY000), else its SQLSTATE, else None."""
     errno = _mysql_errno(exc)
-    return str(errno) if errno is not None else None
+    if errno is not None:
+        return str(errno)
+    return _sqlstate(exc)
 
 
 def classify(exc: BaseException, *, what: str, secrets: Iterable[str] = ()) -> LoadError:

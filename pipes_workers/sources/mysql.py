@@ -104,7 +104,7 @@ class MySQLReader(StreamingReader):
             with self._conn.cursor() as cur:
                 cur.execute(_TABLE_SQL, (self._schema(schema), table))
                 if cur.fetchone() is None:
-                    raise PermanentLoadError(f"source table {label} does not exist")
+                    raise PermanentLoadError(f"source table {label} does not exist", code="1146")
                 cur.execute(_COLUMNS_SQL, (self._schema(schema), table))
                 rows = cur.fetchall()
         except pymysql.MySQLError as exc:
@@ -168,7 +168,7 @@ class MySQLReader(StreamingReader):
     def _read_error(self, exc: BaseException, label: str) -> LoadError:
         text = str(exc)
         if "1146" in text or "doesn't exist" in text:
-            return PermanentLoadError(f"source table {label} does not exist")
+            return PermanentLoadError(f"source table {label} does not exist", code="1146")
         return classify(exc, what=f"reading {label}", secrets=self._secrets)
 
     def aggregate(

@@ -148,7 +148,7 @@ class PostgresReader(StreamingReader):
         try:
             row = self._conn.execute(_RELATION_SQL, (self._schema(schema), table)).fetchone()
             if row is None:
-                raise PermanentLoadError(f"source table {label} does not exist")
+                raise PermanentLoadError(f"source table {label} does not exist", code="42P01")
             rows = self._conn.execute(_COLUMNS_SQL, (row[0],)).fetchall()
         except psycopg.Error as exc:
             raise classify(exc, what=f"reading the catalog of {label}", secrets=self._secrets) from None
@@ -218,7 +218,7 @@ class PostgresReader(StreamingReader):
     def _read_error(self, exc: BaseException, label: str) -> LoadError:
         state = getattr(exc, "sqlstate", None)
         if state == "42P01":
-            return PermanentLoadError(f"source table {label} does not exist")
+            return PermanentLoadError(f"source table {label} does not exist", code="42P01")
         return classify(exc, what=f"reading {label}", secrets=self._secrets)
 
     def aggregate(

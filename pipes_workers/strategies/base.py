@@ -125,6 +125,9 @@ class StrategyOutcome:
     chunks_done: int | None = None
     chunks_total: int | None = None
     committed: bool = False
+    # Set when the read itself covered the whole source (full) or window (rolling) in one snapshot.
+    source_rows_in_read: int | None = None
+    rolling_cutoff: Any = None
 
 
 class LoadStrategy(ABC):
@@ -169,4 +172,13 @@ def empty_outcome(ctx: LoadContext, watermark: str | None, **extra: Any) -> Stra
     ctx.log("source returned no rows: nothing written, watermark unchanged")
     return StrategyOutcome(
         watermark_before=watermark, watermark_after=watermark, delta_version=ctx.state.version, **extra
+    )
+
+
+def reads_whole_source(request: LoadRequest, strategy_name: str) -> bool:
+    """True when the strategy's read is itself the source count (full without a bound, rolling)."""
+    if strategy_name == "rolling":
+        return True
+    return strategy_name == "full" and not (
+        request.load_strategy == "append_only" and request.incremental_column
     )

@@ -45,4 +45,5 @@ class FullStrategy(LoadStrategy):
             delta_version=written.delta_version,
             null_incremental_rows=stream.null_rows,
             committed=True,
+            source_rows_in_read=stream.rows if row_filter is None else None,
         )

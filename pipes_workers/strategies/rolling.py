@@ -37,7 +37,7 @@ class RollingStrategy(LoadStrategy):
         ctx.log(f"reading {ctx.table_label} where {column.name} >= {start.isoformat()}")
         stream = ctx.read(RowFilter((Condition(column.name, ">=", start),)))
         if stream.is_empty():
-            return empty_outcome(ctx, request.incremental_value)
+            return empty_outcome(ctx, request.incremental_value, source_rows_in_read=0, rolling_cutoff=start)
         written = ctx.destination.merge(
             stream.reader(), request.primary_keys, ctx.marker(watermark=None), delete_not_in_source=True
         )
@@ -48,6 +48,8 @@ class RollingStrategy(LoadStrategy):
             watermark_after=request.incremental_value,
             delta_version=written.delta_version,
             committed=True,
+            source_rows_in_read=stream.rows,
+            rolling_cutoff=start,
         )
 
 

@@ -34,6 +34,8 @@ def cycle_loads(url: str, rounds: int, barrier: Any, results: Any) -> None:
                     conn, key, run_id=f"run-{load.history_id}", history_id=load.history_id
                 )
                 guard_failures += started != load.history_id
-                guard_failures += not q.mark_failed(conn, key, message="race", history_id=load.history_id)
+                guard_failures += not q.mark_failed(
+                    conn, key, message="race", history_id=load.history_id, kind="transient"
+                )
                 guard_failures += not q.reset_for_retry(conn, key, backoff=timedelta(0), reason="race")
     results.put((queued, guard_failures, backfill_violations))

@@ -30,7 +30,7 @@ def _run(conn: psycopg.Connection, key: str = KEY) -> int:
 
 def _fail(conn: psycopg.Connection, key: str = KEY) -> None:
     _run(conn, key)
-    assert q.mark_failed(conn, key, message="OperationalError: connection refused")
+    assert q.mark_failed(conn, key, message="OperationalError: connection refused", kind="transient")
 
 
 def _db_now(conn: psycopg.Connection) -> datetime:
@@ -70,8 +70,8 @@ def test_ready_means_active_due_and_not_busy(control_conn: psycopg.Connection, a
     add_table("a.inactive", is_active=False)
     for status in ("Queued", "In Progress", "Failed"):
         add_table(f"a.{status.replace(' ', '_').lower()}", last_status=status)
-    assert [row.control_key for row in q.ready_tables(control_conn, 10)] == ["a.new", "a.overdue"]
-    assert [row.control_key for row in q.ready_tables(control_conn, 1)] == ["a.new"]
+    assert [load.control_key for load in q.queue_ready_tables(control_conn, limit=1)] == ["a.new"]
+    assert [load.control_key for load in q.queue_ready_tables(control_conn, limit=10)] == ["a.overdue"]
 
 
 # --- queue_ready_tables ------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_one_chunked_backfill_per_source(control_conn: psycopg.Connection, add_t
     assert q.mark_in_progress(control_conn, "erp.public.big1", run_id="r", history_id=h.id) == h.id
     assert q.queue_ready_tables(control_conn, limit=10) == []
     # ... and is queued once big1 is done.
-    assert q.mark_failed(control_conn, "erp.public.big1", message="boom")
+    assert q.mark_failed(control_conn, "erp.public.big1", message="boom", kind="transient")
     assert [load.control_key for load in q.queue_ready_tables(control_conn, limit=10)] == ["erp.public.big2"]
 
 
@@ -137,48 +137,41 @@ def test_in_progress_from_queued(control_conn: psycopg.Connection, add_table: Ad
     assert [r.control_key for r in q.in_progress_rows(control_conn)] == [KEY]
     # Guard: not Queued any more.
     assert q.mark_in_progress(control_conn, KEY, run_id="r2", history_id=history_id) is None
-    assert q.mark_in_progress(control_conn, KEY, run_id="r2") is None  # not by hand while In Progress either
+    assert q.queue_by_hand(control_conn, KEY) is None  # not by hand while In Progress either
 
 
 @pytest.mark.parametrize("status", [None, "Succeeded", "Failed"])
-def test_in_progress_by_hand_opens_history(
+def test_by_hand_goes_through_queued(
     control_conn: psycopg.Connection, add_table: AddTable, status: str | None
 ) -> None:
     add_table(KEY, last_status=status, incremental_value="41", **INCREMENTAL)
-    history_id = q.mark_in_progress(control_conn, KEY, run_id="manual")
-    assert history_id is not None
+    queued = q.queue_by_hand(control_conn, KEY)
+    assert queued is not None and _status(control_conn) == "Queued"
+    assert q.mark_in_progress(control_conn, KEY, run_id="manual", history_id=queued.history_id) == (
+        queued.history_id
+    )
     (h,) = q.history_rows(control_conn, KEY)
     assert (h.id, h.load_status, h.run_id, h.watermark_before, h.load_strategy) == (
-        history_id,
+        queued.history_id,
         "In Progress",
         "manual",
         "41",
         "incremental",
     )
+    assert h.load_queued_time is not None and h.load_queued_time <= h.load_start_time  # type: ignore[operator]
+    assert q.queue_by_hand(control_conn, KEY) is None  # In Progress: nothing to queue or take over
 
 
-def test_in_progress_by_hand_supersedes_a_queued_attempt(
-    control_conn: psycopg.Connection, add_table: AddTable
-) -> None:
+def test_by_hand_takes_over_a_queued_attempt(control_conn: psycopg.Connection, add_table: AddTable) -> None:
     add_table(KEY)
     (load,) = q.queue_ready_tables(control_conn, limit=1)
-    history_id = q.mark_in_progress(control_conn, KEY, run_id="manual")
-    assert history_id is not None and history_id != load.history_id
-    queued, started = q.history_rows(control_conn, KEY)
-    assert queued.load_status == "Failed" and queued.load_end_time is not None
-    assert started.load_status == "In Progress"
-    # The sensor's run then finds its attempt gone.
+    taken = q.queue_by_hand(control_conn, KEY)
+    assert taken is not None and taken.history_id == load.history_id
+    assert q.mark_in_progress(control_conn, KEY, run_id="manual", history_id=taken.history_id)
+    (attempt,) = q.history_rows(control_conn, KEY)
+    assert (attempt.load_status, attempt.run_id) == ("In Progress", "manual")
+    # The sensor's run then finds its attempt started by someone else.
     assert q.mark_in_progress(control_conn, KEY, run_id="sensor", history_id=load.history_id) is None
-
-
-def test_record_run_id(control_conn: psycopg.Connection, add_table: AddTable) -> None:
-    add_table(KEY)
-    (load,) = q.queue_ready_tables(control_conn, limit=1)
-    assert q.record_run_id(control_conn, KEY, load.history_id, "run-9", run_url="http://ui/runs/run-9")
-    assert not q.record_run_id(control_conn, "erp.public.nope", load.history_id, "run-9")
-    row = q.get_control_row(control_conn, KEY)
-    assert row is not None and (row.last_run_id, row.last_run_url) == ("run-9", "http://ui/runs/run-9")
-    assert q.history_rows(control_conn, KEY)[0].run_id == "run-9"
 
 
 # --- mark_succeeded ----------------------------------------------------------------------------
@@ -202,6 +195,7 @@ def test_succeeded_schedules_and_stores_watermark(
         control_conn,
         KEY,
         history_id=history_id,
+        run_id="run-1",
         rows_processed=123,
         watermark_before="10",
         watermark_after="20",
@@ -234,6 +228,7 @@ def test_succeeded_schedules_and_stores_watermark(
         control_conn,
         KEY,
         history_id=history_id,
+        run_id="run-1",
         rows_processed=1,
         watermark_before=None,
         watermark_after=None,
@@ -242,6 +237,7 @@ def test_succeeded_schedules_and_stores_watermark(
         control_conn,
         "erp.public.nope",
         history_id=history_id,
+        run_id="run-1",
         rows_processed=1,
         watermark_before=None,
         watermark_after=None,
@@ -257,6 +253,7 @@ def test_succeeded_keeps_watermark_and_hands_backfill_over(
         control_conn,
         KEY,
         history_id=history_id,
+        run_id="run-1",
         rows_processed=0,
         watermark_before="5",
         watermark_after=None,
@@ -274,7 +271,11 @@ def test_failed_closes_history(control_conn: psycopg.Connection, add_table: AddT
     add_table(KEY)
     history_id = _run(control_conn)
     assert q.mark_failed(
-        control_conn, KEY, message="PermanentLoadError: column x missing", history_id=history_id
+        control_conn,
+        KEY,
+        message="PermanentLoadError: column x missing",
+        history_id=history_id,
+        kind="transient",
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None and row.last_status == "Failed"
@@ -282,16 +283,16 @@ def test_failed_closes_history(control_conn: psycopg.Connection, add_table: AddT
     (h,) = q.history_rows(control_conn, KEY)
     assert (h.load_status, h.error_message) == ("Failed", "PermanentLoadError: column x missing")
     assert h.load_end_time is not None
-    assert not q.mark_failed(control_conn, KEY, message="again")  # guard: already Failed
+    assert not q.mark_failed(control_conn, KEY, message="again", kind="transient")  # guard: already Failed
 
 
 def test_failed_from_queued_without_history_id(control_conn: psycopg.Connection, add_table: AddTable) -> None:
     add_table(KEY)
     q.queue_ready_tables(control_conn, limit=1)
-    assert q.mark_failed(control_conn, KEY, message="queued too long")
+    assert q.mark_failed(control_conn, KEY, message="queued too long", kind="transient")
     assert q.open_history_rows(control_conn) == []
     add_table("erp.public.idle")
-    assert not q.mark_failed(control_conn, "erp.public.idle", message="never ran")
+    assert not q.mark_failed(control_conn, "erp.public.idle", message="never ran", kind="transient")
 
 
 # --- retry decisions ---------------------------------------------------------------------------
@@ -312,7 +313,7 @@ def test_reset_for_retry(control_conn: psycopg.Connection, add_table: AddTable) 
     assert "retry 1 of 3" in (row.last_status_message or "")
     (h,) = q.history_rows(control_conn, KEY)
     assert (h.retry_decision, h.retry_reason) == ("retry", "transient: connection refused")
-    assert q.ready_tables(control_conn, 10) == []  # waiting for its backoff
+    assert q.queue_ready_tables(control_conn, limit=10) == []  # waiting for its backoff
     assert not q.reset_for_retry(control_conn, KEY, backoff=timedelta(0), reason="again")  # guard: not Failed
 
 
@@ -338,12 +339,15 @@ def test_manual_review(control_conn: psycopg.Connection, add_table: AddTable) ->
     assert q.failed_retryable(control_conn) == []
     assert not q.reset_for_retry(control_conn, KEY, backoff=timedelta(0), reason="transient")
     # A person launches it by hand and it succeeds: the review flag is cleared.
-    history_id = q.mark_in_progress(control_conn, KEY, run_id="manual")
+    queued = q.queue_by_hand(control_conn, KEY)
+    assert queued is not None
+    history_id = q.mark_in_progress(control_conn, KEY, run_id="manual", history_id=queued.history_id)
     assert history_id is not None
     assert q.mark_succeeded(
         control_conn,
         KEY,
         history_id=history_id,
+        run_id="manual",
         rows_processed=1,
         watermark_before=None,
         watermark_after=None,
@@ -378,6 +382,7 @@ def test_landing_pending_and_staging_processed(control_conn: psycopg.Connection,
         control_conn,
         KEY,
         history_id=history_id,
+        run_id="run-1",
         rows_processed=1,
         watermark_before=None,
         watermark_after=None,
@@ -405,6 +410,7 @@ def test_table_status_view(control_conn: psycopg.Connection, add_table: AddTable
         control_conn,
         KEY,
         history_id=history_id,
+        run_id="run-1",
         rows_processed=7,
         watermark_before=None,
         watermark_after=None,

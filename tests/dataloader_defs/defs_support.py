@@ -84,3 +84,12 @@ def source_table(source_url: str, name: str, ddl: str, rows_sql: str | None = No
         conn.execute(f'CREATE TABLE public."{name}" ({ddl})')
         if rows_sql:
             conn.execute(rows_sql)
+
+
+def start_by_hand(conn: psycopg.Connection, control_key: str, run_id: str) -> int:
+    """Queue a row and mark it In Progress for `run_id` (as a hand-launched run does); its history id."""
+    queued = queries.queue_by_hand(conn, control_key)
+    assert queued is not None, control_key
+    started = queries.mark_in_progress(conn, control_key, run_id=run_id, history_id=queued.history_id)
+    assert started is not None, control_key
+    return started

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import psycopg
-import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, build_sensor_context, materialize
 from defs_support import add_control, row, source_table, status_trail
 from deltalake import DeltaTable, write_deltalake
@@ -70,16 +69,20 @@ def test_sensor_to_succeeded_with_delta_table(control_conn, source, instance, re
     (materialization,) = result.asset_materializations_for_node("dataloader_table_load")
     meta = materialization.metadata
     for key in (
-        "rows_processed",
+        "rows_read",
         "bytes_written",
         "seconds",
         "rows_per_second",
         "watermark_after",
         "delta_version",
         "strategy",
+        "source_row_count",
+        "dagster/row_count",
+        "destination",
     ):
         assert key in meta, key
-    assert meta["rows_processed"].value == 250
+    assert meta["rows_read"].value == 250 and meta["source_row_count"].value == 250
+    assert "watermark_before" not in meta  # a first load has none: nothing shown that does not apply
     checks = checks_by_name(result)
     assert set(checks) == {
         "row_count_reconciliation",
@@ -101,16 +104,18 @@ def test_worker_failure_marks_failed_with_worker_message(control_conn, source, i
     assert not result.success
     failed = row(control_conn, "e2e.missing")
     assert failed.last_status == "Failed"
-    assert "no_such_table_here" in failed.last_status_message
-    assert failed.last_status_message.startswith(
-        ("PermanentLoadError", "TransientLoadError", "ConfigurationError")
-    )
+    assert failed.last_status_message == 'source table "public"."no_such_table_here" does not exist'
+    assert (failed.last_error_kind, failed.last_error_code) == ("permanent", "42P01")
     assert status_trail(control_conn, "e2e.missing") == [None, "Queued", "In Progress", "Failed"]
     (history,) = queries.history_rows(control_conn, "e2e.missing")
     assert history.load_status == "Failed" and history.error_message == failed.last_status_message
+    assert (history.error_kind, history.error_code) == ("permanent", "42P01")
+    # The run's failure says it once, without class-name prefixes.
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure.message.count("does not exist") == 1 and "LoadError" not in failure.message
 
 
-def test_hand_launched_run_opens_its_own_history(control_conn, source, instance, resources):
+def test_hand_launched_run_goes_through_queued(control_conn, source, instance, resources):
     source_table(
         source,
         "by_hand",
@@ -127,7 +132,8 @@ def test_hand_launched_run_opens_its_own_history(control_conn, source, instance,
     assert result.success
     assert row(control_conn, "e2e.by_hand").last_status == "Succeeded"
     (history,) = queries.history_rows(control_conn, "e2e.by_hand")
-    assert history.load_status == "Succeeded" and history.load_queued_time is None
+    assert history.load_status == "Succeeded" and history.load_queued_time is not None
+    assert status_trail(control_conn, "e2e.by_hand") == [None, "Queued", "In Progress", "Succeeded"]
     run = instance.get_run_by_id(result.run_id)
     assert run.tags[TAG_CONTROL_KEY] == "e2e.by_hand"  # tagged like a sensor run
 
@@ -182,19 +188,39 @@ def test_checks_catch_missing_rows_and_planted_duplicates(
     assert "primary_key_unique" in loaded.last_status_message
 
 
-@pytest.mark.parametrize("strategy", ["full"])
-def test_schema_drift_warns_on_new_source_column(
-    control_conn, source, instance, resources, strategy, lake_root
-):
-    source_table(source, "drift", "id integer PRIMARY KEY, a text", "INSERT INTO drift VALUES (1, 'x')")
-    add_control(control_conn, "e2e.drift", source_table="drift", load_strategy=strategy, primary_keys=["id"])
+def test_schema_changes_are_seen_on_loads_that_read_no_rows(control_conn, source, instance, resources):
+    source_table(
+        source,
+        "drift",
+        "id integer PRIMARY KEY, a integer, updated_at timestamptz NOT NULL DEFAULT now()",
+        "INSERT INTO drift (id, a) VALUES (1, 10)",
+    )
+    add_control(
+        control_conn,
+        "e2e.drift",
+        source_table="drift",
+        load_strategy="incremental",
+        primary_keys=["id"],
+        incremental_column="updated_at",
+    )
     tick_and_run(instance, resources)
-    # A column the Delta table lacks, planted by writing the Delta table with a narrower schema.
+
+    # A new column, no changed rows: the load reads nothing and the drift check says so.
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute("ALTER TABLE drift ADD COLUMN b integer")
-    from dataloader_defs.defs.asset_checks import SourceFacts, check_schema_drift
+    control_conn.execute("UPDATE dataloader.table_control SET next_load_date_time = now()")
+    _, second = tick_and_run(instance, resources)
+    drift = checks_by_name(second)["schema_drift"]
+    assert not drift.passed and drift.severity == AssetCheckSeverity.WARN
+    assert drift.metadata["source_only_columns"].value == "b"
+    assert row(control_conn, "e2e.drift").last_rows_processed == 0
 
-    facts = SourceFacts(row_count=1, columns=("id", "a", "b"), origin="test")
-    result = check_schema_drift(facts, DeltaTable(str(lake_root / "bronze/test/drift")))
-    assert not result.passed and result.severity == AssetCheckSeverity.WARN
-    assert result.metadata["source_only_columns"].value == "b"
+    # A type change (integer -> text), still no changed rows: refused, naming the column.
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("ALTER TABLE drift ALTER COLUMN a TYPE text")
+    control_conn.execute("UPDATE dataloader.table_control SET next_load_date_time = now()")
+    _, third = tick_and_run(instance, resources, raise_on_error=False)
+    assert not third.success
+    failed = row(control_conn, "e2e.drift")
+    assert failed.last_status == "Failed" and failed.last_error_kind == "permanent"
+    assert "column 'a' changed type" in failed.last_status_message

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 from dagster import DagsterInstance
-from defs_support import add_control, row
+from defs_support import add_control, row, start_by_hand
 from deltalake import write_deltalake
 
 from control_db import queries
@@ -20,11 +20,12 @@ from dataloader_defs.staging_models import model_name
 def _land(conn, key: str, destination: str, lake_root: Path, table: pa.Table) -> None:
     add_control(conn, key, destination_table=destination)
     write_deltalake(str(lake_root / destination), table)
-    history_id = queries.mark_in_progress(conn, key, run_id=f"run-{key}")
+    history_id = start_by_hand(conn, key, f"run-{key}")
     queries.mark_succeeded(
         conn,
         key,
         history_id=history_id,
+        run_id=f"run-{key}",
         rows_processed=table.num_rows,
         watermark_before=None,
         watermark_after=None,

@@ -1,4 +1,5 @@
-"""Retry analysis on error messages produced live by PostgreSQL and MariaDB, and the job end to end."""
+"""Retry analysis on errors produced live by PostgreSQL and MariaDB: the worker's classification gives
+kind and code, the retry rules decide from those alone; and the analysis job end to end."""
 
 from __future__ import annotations
 
@@ -15,15 +16,22 @@ from defs_support import add_control, row
 
 from control_db import queries
 from dataloader_defs.defs.jobs import dataloader_retry_analysis
-from dataloader_defs.retry_rules import backoff, classify
+from dataloader_defs.retry_rules import INFRASTRUCTURE_CODES, backoff, classify
+from pipes_workers.errors import LoadError
+from pipes_workers.sources import failures
 
 
-def _error(fn) -> str:
+def _error(fn) -> LoadError:
+    """The LoadError the worker makes of the live driver exception `fn` raises."""
     try:
         fn()
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return failures.classify(exc, what="test")
     raise AssertionError("expected an error")
+
+
+def _verdict(error: LoadError) -> str:
+    return classify(error.kind, error.code).verdict
 
 
 def _closed_port() -> int:
@@ -36,16 +44,15 @@ def test_connection_refused_is_transient():
     message = _error(
         lambda: psycopg.connect(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x", connect_timeout=3)
     )
-    assert "Connection refused" in message
-    assert classify(message).verdict == "transient"
+    assert "Connection refused" in str(message)
+    assert _verdict(message) == "transient"
 
 
 def test_missing_table_is_permanent(source_pg_url):
     with psycopg.connect(source_pg_url) as conn:
         message = _error(lambda: conn.execute("SELECT * FROM public.table_that_is_not_there"))
-    assert "does not exist" in message
-    verdict = classify(message)
-    assert verdict.verdict == "permanent" and "missing" in verdict.reason
+    assert "does not exist" in str(message) and message.code == "42P01"
+    assert _verdict(message) == "permanent"
 
 
 def test_lock_timeout_is_transient(source_pg_url):
@@ -61,8 +68,8 @@ def test_lock_timeout_is_transient(source_pg_url):
     finally:
         holder.close()
         waiter.close()
-    assert "canceling statement due to lock timeout" in message
-    assert classify(message).verdict == "transient"
+    assert "canceling statement due to lock timeout" in str(message) and message.code == "55P03"
+    assert _verdict(message) == "transient"
 
 
 def test_deadlock_is_transient(source_pg_url):
@@ -81,7 +88,7 @@ def test_deadlock_is_transient(source_pg_url):
             conn.execute(f"UPDATE {name} SET v = 1 WHERE id = %s", (second,))
             conn.commit()
         except psycopg.Error as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
+            errors.append(failures.classify(exc, what="test"))
             conn.rollback()
 
     threads = [
@@ -95,8 +102,8 @@ def test_deadlock_is_transient(source_pg_url):
     a.close()
     b.close()
     (message,) = errors
-    assert "deadlock detected" in message
-    assert classify(message).verdict == "transient"
+    assert "deadlock detected" in str(message) and message.code == "40P01"
+    assert _verdict(message) == "transient"
 
 
 def test_bad_password_is_permanent(mariadb_url):
@@ -129,9 +136,9 @@ def test_bad_password_is_permanent(mariadb_url):
             cur.execute(f"DROP USER IF EXISTS '{user}'@'%%'")
             cur.execute(f"DROP USER IF EXISTS '{user}'@'localhost'")
         admin.close()
-    assert "Access denied for user" in message
-    assert "wrong-password" not in message
-    assert classify(message).verdict == "permanent"
+    assert "Access denied for user" in str(message) and message.code == "1045"
+    assert "wrong-password" not in str(message)
+    assert _verdict(message) == "permanent"
 
 
 def test_mariadb_lock_wait_timeout_is_transient(mariadb_url):
@@ -159,36 +166,35 @@ def test_mariadb_lock_wait_timeout_is_transient(mariadb_url):
         holder.rollback()
         holder.close()
         waiter.close()
-    assert "Lock wait timeout exceeded" in message
-    assert classify(message).verdict == "transient"
+    assert "Lock wait timeout exceeded" in str(message) and message.code == "1205"
+    assert _verdict(message) == "transient"
+
+
+def test_authentication_stays_permanent_even_with_a_timeout_in_the_message():
+    # libpq joins the errors of every host it tried; the worker used to call this transient.
+    exc = psycopg.OperationalError('password authentication failed for user "loader"; timeout expired')
+    error = failures.classify(exc, what="test")
+    assert error.kind == "permanent" and _verdict(error) == "permanent"
 
 
 @pytest.mark.parametrize(
-    ("message", "verdict"),
+    ("kind", "code", "verdict"),
     [
-        ("TransientLoadError: source 'erp' (postgresql db:5432/erp): could not connect", "transient"),
-        (
-            "pipes_workers.errors.SchemaConflictError: bronze/erp/orders: column amount changed type",
-            "permanent",
-        ),
-        ("SecretNotFoundError: erp: environment variable ERP_PASSWORD is not set", "permanent"),
-        ('FATAL:  password authentication failed for user "loader"', "permanent"),
-        ("FATAL:  sorry, too many clients already", "transient"),
-        ("ERROR:  could not serialize access due to concurrent update", "transient"),
-        ("server closed the connection unexpectedly", "transient"),
-        ("(1040, 'Too many connections')", "transient"),
-        ("(1213, 'Deadlock found when trying to get lock; try restarting transaction')", "transient"),
-        ("(2003, \"Can't connect to MySQL server on '10.0.0.1' (timed out)\")", "transient"),
-        ("(1146, \"Table 'erp.orders' doesn't exist\")", "permanent"),
-        ("DagsterExecutionInterruptedError: ", "transient"),
-        ("DagsterPipesExecutionError: External execution process failed with code -9", "transient"),
-        ("DagsterPipesExecutionError: External execution process failed with code 1", "unknown"),
-        ("something nobody has seen before", "unknown"),
-        (None, "unknown"),
+        ("transient", "08006", "transient"),
+        ("transient", "worker_died", "transient"),
+        ("permanent", "42P01", "permanent"),
+        ("configuration", None, "permanent"),
+        (None, None, "unknown"),
+        (None, "08006", "unknown"),  # no kind: nobody classified it, a person looks
     ],
 )
-def test_classify_known_messages(message, verdict):
-    assert classify(message).verdict == verdict
+def test_classify_decides_from_kind_and_code(kind, code, verdict):
+    assert classify(kind, code).verdict == verdict
+
+
+def test_infrastructure_codes_are_explained():
+    for code in INFRASTRUCTURE_CODES:
+        assert INFRASTRUCTURE_CODES[code] in classify("transient", code).reason
 
 
 def test_backoff_is_exponential_and_capped():
@@ -196,9 +202,10 @@ def test_backoff_is_exponential_and_capped():
     assert backoff(20) == timedelta(hours=1)
 
 
-def _fail(conn: psycopg.Connection, key: str, message: str) -> None:
-    queries.mark_in_progress(conn, key, run_id=f"run-{key}")
-    queries.mark_failed(conn, key, message=message)
+def _fail(conn: psycopg.Connection, key: str, error: LoadError) -> None:
+    queued = queries.queue_by_hand(conn, key)
+    queries.mark_in_progress(conn, key, run_id=f"run-{key}", history_id=queued.history_id)
+    queries.mark_failed(conn, key, message=str(error), kind=error.kind, code=error.code)
 
 
 def test_retry_analysis_job_retries_transient_and_reviews_permanent(
@@ -209,8 +216,10 @@ def test_retry_analysis_job_retries_transient_and_reviews_permanent(
     refused = _error(
         lambda: psycopg.connect(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x", connect_timeout=3)
     )
-    _fail(control_conn, "r.transient", f"TransientLoadError: {refused}")
-    _fail(control_conn, "r.permanent", 'PermanentLoadError: relation "public.gone" does not exist')
+    with psycopg.connect(source) as conn:
+        missing = _error(lambda: conn.execute("SELECT * FROM public.gone"))
+    _fail(control_conn, "r.transient", refused)
+    _fail(control_conn, "r.permanent", missing)
 
     for key in ("r.transient", "r.permanent"):
         result = dataloader_retry_analysis.execute_in_process(
@@ -228,5 +237,5 @@ def test_retry_analysis_job_retries_transient_and_reviews_permanent(
 
     reviewed = row(control_conn, "r.permanent")
     assert reviewed.last_status == "Failed" and reviewed.manual_review
-    assert "missing object" in reviewed.manual_review_reason
+    assert "permanent error (code 42P01)" in reviewed.manual_review_reason
     assert queries.history_rows(control_conn, "r.permanent")[-1].retry_decision == "manual_review"

@@ -15,7 +15,7 @@ from dagster import (
     build_sensor_context,
 )
 from dagster._core.test_utils import create_run_for_test
-from defs_support import add_control, row, set_row
+from defs_support import add_control, row, set_row, start_by_hand
 
 from control_db import queries
 from dataloader_defs.defs.assets import (
@@ -154,7 +154,7 @@ def test_longrunning_monitor_terminates_run_and_fails_row(
         status=DagsterRunStatus.STARTED,
         tags={TAG_CONTROL_KEY: "t.slow"},
     )
-    assert queries.mark_in_progress(control_conn, "t.slow", run_id=run.run_id) is not None
+    assert start_by_hand(control_conn, "t.slow", run.run_id) is not None
     monkeypatch.setenv("DATALOADER_LONGRUNNING_THRESHOLD_S", "0")
 
     evaluate(longrunning_monitor, instance, control_db)
@@ -167,7 +167,7 @@ def test_longrunning_monitor_terminates_run_and_fails_row(
 
 def test_longrunning_monitor_leaves_young_rows(control_conn, source, instance, control_db):
     add_control(control_conn, "t.young")
-    queries.mark_in_progress(control_conn, "t.young", run_id="r1")
+    start_by_hand(control_conn, "t.young", "r1")
     evaluate(longrunning_monitor, instance, control_db)
     assert row(control_conn, "t.young").last_status == "In Progress"
 
@@ -189,11 +189,12 @@ def test_failed_monitor_requests_retry_analysis_until_max_retries(control_conn, 
 def test_landing_table_monitor_requests_job_for_landed_rows(control_conn, source, instance, control_db):
     add_control(control_conn, "t.landed")
     add_control(control_conn, "t.never_loaded")
-    history_id = queries.mark_in_progress(control_conn, "t.landed", run_id="r1")
+    history_id = start_by_hand(control_conn, "t.landed", "r1")
     queries.mark_succeeded(
         control_conn,
         "t.landed",
         history_id=history_id,
+        run_id="r1",
         rows_processed=1,
         watermark_before=None,
         watermark_after=None,
@@ -228,8 +229,8 @@ def test_run_failure_sensor_fails_row_of_dead_run(control_conn, source, instance
         status=DagsterRunStatus.STARTED,
         tags={TAG_CONTROL_KEY: "t.dies"},
     )
-    queries.mark_in_progress(control_conn, "t.dies", run_id=run.run_id)
-    queries.mark_in_progress(control_conn, "t.other", run_id="another-run")
+    start_by_hand(control_conn, "t.dies", run.run_id)
+    start_by_hand(control_conn, "t.other", "another-run")
     instance.report_run_failed(instance.get_run_by_id(run.run_id), message="run worker killed (SIGKILL)")
 
     context = _status_context(
@@ -271,9 +272,9 @@ def test_reconcile_fails_rows_of_vanished_runs_and_closes_orphan_history(
     add_control(control_conn, "t.vanished")
     add_control(control_conn, "t.alive")
     add_control(control_conn, "t.orphan")
-    queries.mark_in_progress(control_conn, "t.vanished", run_id="run-that-never-existed")
+    start_by_hand(control_conn, "t.vanished", "run-that-never-existed")
     alive = create_run_for_test(instance, job_name="dataloader_load_job", status=DagsterRunStatus.STARTED)
-    queries.mark_in_progress(control_conn, "t.alive", run_id=alive.run_id)
+    start_by_hand(control_conn, "t.alive", alive.run_id)
     # An attempt left open while the row moved on (e.g. a crash between two statements), an hour ago.
     control_conn.execute(
         "INSERT INTO dataloader.historical_metadata (control_key, load_status, load_queued_time, created_at) "

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pymysql
 
-from pipes_workers.delta import DeltaDestination, table_uri
-from pipes_workers.request import LoadRequest, SourceConfig
+from pipes_workers.delta import DeltaDestination
+from pipes_workers.request import LoadRequest, SourceConfig, table_uri
 from pipes_workers.result import LoadResult
 
 ODD = "Customer Name; x"

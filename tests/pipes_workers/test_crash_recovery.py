@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from loadtest_support import SourceDB, after_success, assert_same_rows, destination_rows, make_rows
 
-from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest
+from pipes_workers.request import LoadRequest, table_uri
 
 WORKER = (
     "import json, sys\n"
@@ -69,7 +69,7 @@ def test_kill_after_commit_before_control_update(source: SourceDB, lake_root: Pa
     messages: list[str] = []
     rerun = run_load(request, log=messages.append)  # same, stale request
     assert any("Delta table is ahead" in m for m in messages)
-    assert rerun.rows_processed == 0 and rerun.delta_version == 1
+    assert rerun.rows_read == 0 and rerun.delta_version == 1
     assert rerun.watermark_after != request.incremental_value
     assert_same_rows(source, table, request)
 
@@ -86,7 +86,7 @@ def test_kill_mid_read_commits_nothing(source: SourceDB, lake_root: Path, strate
     assert delta_version(request) == 0
 
     rerun = run_load(request)
-    assert rerun.rows_processed == 3
+    assert rerun.rows_read == 3
     assert_same_rows(source, table, request)
 
 
@@ -114,7 +114,7 @@ def test_backfill_resumes_after_kill_between_chunks(pg_source: SourceDB, lake_ro
     assert ids == list(range(1, 41))  # the plan (MIN..MAX at start) is kept on resume
 
     follow = run_load(after_success(request, result))  # the hand-over watermark was taken at the start
-    assert follow.rows_processed == 2  # id 35 (updated) and id 41 (new)
+    assert follow.rows_read == 2  # id 35 (updated) and id 41 (new)
     assert_same_rows(pg_source, table, request)
 
 
@@ -124,6 +124,6 @@ def test_backfill_killed_before_the_handover_is_recorded(pg_source: SourceDB, la
     request = pg_source.request(table, "chunked_backfill", lake_root, chunk_column="id", chunk_size=10)
     killed_worker(request, "commit")  # every chunk committed, the control row never handed over
     rerun = run_load(request)
-    assert rerun.rows_processed == 0 and rerun.delta_version == 1
+    assert rerun.rows_read == 0 and rerun.delta_version == 1
     assert rerun.next_load_strategy == "incremental" and rerun.watermark_after is not None
     assert_same_rows(pg_source, table, request)

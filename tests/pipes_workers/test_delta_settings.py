@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipes_workers.delta import CommitMarker, DeltaDestination, table_uri
+from pipes_workers.delta import CommitMarker, DeltaDestination
 from pipes_workers.delta_settings import (
     COMPRESSION_ENV,
     DICTIONARY_ENV,
@@ -17,6 +17,7 @@ from pipes_workers.delta_settings import (
     writer_properties,
 )
 from pipes_workers.errors import ConfigurationError
+from pipes_workers.request import table_uri
 
 
 def _written_column_chunk(lake_root: Path) -> dict:

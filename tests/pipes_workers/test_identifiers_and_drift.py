@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from loadtest_support import SourceDB, after_success, destination_rows, make_rows
 
-from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.delta import DeltaDestination
 from pipes_workers.errors import SchemaConflictError
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest
+from pipes_workers.request import LoadRequest, table_uri
 
 KEY_COL = 'Order "ID"; x'
 STAMP_COL = "changed at; --"
@@ -44,7 +44,7 @@ def test_quoted_identifiers(source: SourceDB, lake_root: Path, strategy: str) ->
     request = after_success(request, run_load(request))
     source.execute(insert, (2, source.ts(datetime(2024, 1, 2, tzinfo=UTC))))
     second = run_load(request)
-    assert second.rows_processed == 1
+    assert second.rows_read == 1
     assert sorted(destination_rows_by(request, KEY_COL)) == [1, 2]
 
 

@@ -11,7 +11,6 @@ import pytest
 from loadtest_support import SourceDB, assert_same_rows, make_rows
 from psycopg.types.json import Jsonb
 
-from pipes_workers.errors import PermanentLoadError
 from pipes_workers.local_load import load_control_key, main, register
 
 
@@ -59,7 +58,7 @@ def test_load_walks_the_control_row(
     key = add_control_row(control_conn, pg_source, table, load_full=True)
     messages: list[str] = []
     result = load_control_key(control_db_url, key, str(lake_root), log=messages.append)
-    assert result.rows_processed == 4 and result.load_full_done
+    assert result.rows_read == 4 and result.load_full_done
     row = control_row(control_conn, key)
     assert row["last_status"] == "Succeeded" and row["last_rows_processed"] == 4
     assert row["incremental_value"] == result.watermark_after and not row["load_full"]
@@ -74,7 +73,7 @@ def test_load_walks_the_control_row(
 
     pg_source.insert(table, make_rows(range(5, 6), base=datetime(2025, 1, 1, tzinfo=UTC)))
     second = load_control_key(control_db_url, key, str(lake_root), log=messages.append)
-    assert second.rows_processed == 1 and second.watermark_before == result.watermark_after
+    assert second.rows_read == 1 and second.watermark_before == result.watermark_after
     request = pg_source.request(table, "incremental", lake_root, destination_table=f"bronze/test/{table}")
     assert_same_rows(pg_source, table, request)
 
@@ -84,11 +83,16 @@ def test_failed_load_marks_the_row_failed(
 ) -> None:
     table = pg_source.events_table()
     key = add_control_row(control_conn, pg_source, table, incremental_column="no_such_column")
-    with pytest.raises(PermanentLoadError, match="no_such_column"):
-        load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)
+    result = load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)
+    assert result.error is not None and result.error.kind == "permanent"
     row = control_row(control_conn, key)
     assert row["last_status"] == "Failed"
-    assert "PermanentLoadError" in row["last_status_message"]
+    assert "no_such_column" in row["last_status_message"]
+    assert not row["last_status_message"].startswith("PermanentLoadError")  # the text appears once
+    kind = control_conn.execute(
+        "SELECT last_error_kind FROM dataloader.table_control WHERE control_key = %s", (key,)
+    ).fetchone()
+    assert kind == ("permanent",)
 
 
 def test_cli_exit_codes(

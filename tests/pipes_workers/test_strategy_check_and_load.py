@@ -15,11 +15,11 @@ def test_check_and_load_skips_then_loads(source: SourceDB, lake_root: Path) -> N
     source.insert(table, make_rows(range(1, 4)))
     request = source.request(table, "check_and_load", lake_root)
     first = run_load(request)
-    assert first.rows_processed == 3 and not first.skipped
+    assert first.rows_read == 3 and not first.skipped
     request = after_success(request, first)
 
     idle = run_load(request)
-    assert idle.skipped and idle.rows_processed == 0
+    assert idle.skipped and idle.rows_read == 0
     assert idle.delta_version == first.delta_version
     assert idle.watermark_after == idle.watermark_before == first.watermark_after
 
@@ -29,6 +29,6 @@ def test_check_and_load_skips_then_loads(source: SourceDB, lake_root: Path) -> N
     )
     source.insert(table, make_rows(range(4, 5), base=later))
     busy = run_load(request)
-    assert not busy.skipped and busy.rows_processed == 2
+    assert not busy.skipped and busy.rows_read == 2
     assert busy.delta_version == first.delta_version + 1
     assert_same_rows(source, table, request)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
-from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
+from pipes_workers.request import table_uri
 
 
 def test_backfill_by_integer_chunks(source: SourceDB, lake_root: Path) -> None:
@@ -19,7 +20,7 @@ def test_backfill_by_integer_chunks(source: SourceDB, lake_root: Path) -> None:
     messages: list[str] = []
     result = run_load(request, log=messages.append)
     assert result.chunks_total == 10 and result.chunks_done == 10
-    assert result.rows_processed == 26
+    assert result.rows_read == 26
     assert result.next_load_strategy == "incremental"
     expected = max(r["updated_at"] for r in source.rows(table) if r["updated_at"] is not None)
     stamp = datetime.fromisoformat(result.watermark_after)
@@ -33,7 +34,7 @@ def test_backfill_by_integer_chunks(source: SourceDB, lake_root: Path) -> None:
     assert request.load_strategy == "incremental"
     source.insert(table, make_rows(range(26, 28), base=datetime(2025, 1, 1, tzinfo=UTC)))
     follow = run_load(request)
-    assert follow.rows_processed == 3  # the two new rows and the NULL-stamped one (re-read by incremental)
+    assert follow.rows_read == 3  # the two new rows and the NULL-stamped one (re-read by incremental)
     assert_same_rows(source, table, request)
 
 
@@ -43,7 +44,7 @@ def test_backfill_by_date_chunks_is_inclusive(pg_source: SourceDB, lake_root: Pa
     request = pg_source.request(table, "chunked_backfill", lake_root, chunk_column="event_date", chunk_size=7)
     result = run_load(request)
     assert result.chunks_total == 3  # [01-01, 01-08), [01-08, 01-15), [01-15, 01-15]
-    assert result.rows_processed == 15
+    assert result.rows_read == 15
     assert_same_rows(pg_source, table, request)
     rows = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow()
     assert max(rows.column("event_date").to_pylist()) == date(2024, 1, 15)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 from loadtest_support import SourceDB, after_success, assert_same_rows, destination_rows, make_rows
 
-from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
+from pipes_workers.request import table_uri
 
 
 def test_full_mirrors_the_source(source: SourceDB, lake_root: Path) -> None:
@@ -18,14 +19,14 @@ def test_full_mirrors_the_source(source: SourceDB, lake_root: Path) -> None:
     source.insert(table, make_rows(range(1, 6)))
     request = source.request(table, "full", lake_root, incremental_column=None)
     first = run_load(request)
-    assert first.rows_processed == 5 and first.delta_version == 0 and first.bytes_written > 0
+    assert first.rows_read == 5 and first.delta_version == 0 and first.bytes_written > 0
     assert_same_rows(source, table, request)
 
     source.execute(f"DELETE FROM {source.quote(table)} WHERE id = 3")
     source.execute(f"UPDATE {source.quote(table)} SET amount = 7.25 WHERE id = 1")
     source.insert(table, make_rows(range(6, 8)))
     second = run_load(request)
-    assert second.rows_processed == 6 and second.delta_version == 1
+    assert second.rows_read == 6 and second.delta_version == 1
     assert_same_rows(source, table, request)
 
     third = run_load(request)  # identical re-run: same rows, one more commit
@@ -53,12 +54,12 @@ def test_load_full_reloads_an_incremental_table(source: SourceDB, lake_root: Pat
     # a row changed without moving its stamp is invisible to incremental; load_full picks it up
     source.execute(f"UPDATE {source.quote(table)} SET amount = 0.01 WHERE id = 2")
     forced = run_load(dataclasses.replace(request, load_full=True))
-    assert forced.load_full_done and forced.rows_processed == 3
+    assert forced.load_full_done and forced.rows_read == 3
     assert forced.watermark_after == request.incremental_value
     assert_same_rows(source, table, request)
     request = after_success(request, forced)
     assert not request.load_full
-    assert run_load(request).rows_processed == 0
+    assert run_load(request).rows_read == 0
 
 
 def test_full_streams_many_batches(pg_source: SourceDB, lake_root: Path) -> None:
@@ -71,7 +72,7 @@ def test_full_streams_many_batches(pg_source: SourceDB, lake_root: Path) -> None
     request = pg_source.request(table, "full", lake_root)
     messages: list[str] = []
     result = run_load(request, log=messages.append)
-    assert result.rows_processed == 300_000
+    assert result.rows_read == 300_000
     assert result.watermark_after == "2024-01-01T00:00:00.300000+00:00"
     assert any("read 300,000 rows in total" in m for m in messages)
     data = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow()

@@ -24,7 +24,7 @@ def test_incremental_merges_changes(
     request = source.request(table, "incremental", lake_root)
 
     first = run_load(request)
-    assert first.rows_processed == 5
+    assert first.rows_read == 5
     assert first.watermark_after is not None
     assert_same_rows(source, table, request)
 
@@ -35,7 +35,7 @@ def test_incremental_merges_changes(
     )
     source.insert(table, make_rows(range(6, 8), base=later))
     second = run_load(request)
-    assert second.rows_processed == 3  # id 2 updated, ids 6 and 7 new
+    assert second.rows_read == 3  # id 2 updated, ids 6 and 7 new
     newest = later + timedelta(seconds=7, microseconds=7)  # id 7's stamp (make_rows)
     assert second.watermark_after is not None
     assert datetime.fromisoformat(second.watermark_after).replace(tzinfo=UTC) == newest
@@ -44,7 +44,7 @@ def test_incremental_merges_changes(
 
     request = after_success(request, second)
     third = run_load(request)
-    assert third.rows_processed == 0
+    assert third.rows_read == 0
     assert third.delta_version == second.delta_version
     assert third.watermark_after == second.watermark_after
     assert_same_rows(source, table, request)
@@ -58,7 +58,7 @@ def test_incremental_lookback_rereads_margin(pg_source: SourceDB, lake_root: Pat
     request = after_success(request, run_load(request))
     # id 10 is the watermark; a 3 s lookback re-reads ids 8..10 (stamps 1 s apart), all merged idempotently
     again = run_load(request)
-    assert again.rows_processed == 3
+    assert again.rows_read == 3
     assert again.watermark_after == request.incremental_value
     assert_same_rows(pg_source, table, request)
 
@@ -74,7 +74,7 @@ def test_incremental_null_values_are_reread(source: SourceDB, lake_root: Path) -
     # a NULL-stamped row arriving later is still loaded: NULL rows are re-read by every load
     source.insert(table, [(5, "late no stamp", None, None, None)])
     second = run_load(request)
-    assert second.rows_processed == 2 and second.null_incremental_rows == 2
+    assert second.rows_read == 2 and second.null_incremental_rows == 2
     assert_same_rows(source, table, request)
 
 
@@ -92,5 +92,5 @@ def test_incremental_caps_a_far_future_watermark(source: SourceDB, lake_root: Pa
     # a row stamped after the first load is still seen despite the 2087 row
     source.insert(table, [(4, "stamped now", None, datetime.now(UTC), None)])
     second = run_load(request)
-    assert second.rows_processed == 2  # id 4, and the 2087 row re-read (MERGE keeps it single)
+    assert second.rows_read == 2  # id 4, and the 2087 row re-read (MERGE keeps it single)
     assert_same_rows(source, table, request)

@@ -37,7 +37,7 @@ def test_rolling_window(source: SourceDB, lake_root: Path) -> None:
         incremental_column=None,
     )
     first = run_load(request)
-    assert first.rows_processed == 5
+    assert first.rows_read == 5
     assert destination_rows(request) == window_rows(source, table)
 
     quoted = source.quote(table)
@@ -48,15 +48,15 @@ def test_rolling_window(source: SourceDB, lake_root: Path) -> None:
     )
     source.insert(table, make_rows(range(9, 10), base=now - timedelta(days=1)))
     second = run_load(request)
-    assert second.rows_processed == 4
+    assert second.rows_read == 4
     assert destination_rows(request) == window_rows(source, table)
     assert [r["id"] for r in destination_rows(request)] == [4, 6, 8, 9]
 
     again = run_load(request)  # identical re-run changes nothing
     assert destination_rows(request) == window_rows(source, table)
-    assert again.rows_processed == 4
+    assert again.rows_read == 4
 
     source.execute(f"UPDATE {quoted} SET updated_at = %s", (source.ts(now - timedelta(days=60)),))
     empty = run_load(request)  # an empty source window says nothing: the destination keeps its rows
-    assert empty.rows_processed == 0 and empty.delta_version == again.delta_version
+    assert empty.rows_read == 0 and empty.delta_version == again.delta_version
     assert [r["id"] for r in destination_rows(request)] == [4, 6, 8, 9]

@@ -46,10 +46,12 @@ def longqueued_monitor(context: SensorEvaluationContext, control_db: ControlData
             for run in waiting:
                 terminate_run(context.instance, run.run_id, "queued too long")
             message = (
-                f"TransientLoadError: queued for more than {int(threshold.total_seconds())}s without starting "
+                f"queued for more than {int(threshold.total_seconds())}s without starting "
                 f"(run queue full or run never launched); stopped {len(waiting)} waiting run(s)"
             )
-            if queries.mark_failed(conn, row.control_key, message=message):
+            if queries.mark_failed(
+                conn, row.control_key, message=message, kind="transient", code="queued_too_long"
+            ):
                 failed.append(row.control_key)
                 context.log.warning(f"{row.control_key}: {message}")
     return SensorResult(skip_reason=None if failed else SkipReason("no row stuck in Queued"))

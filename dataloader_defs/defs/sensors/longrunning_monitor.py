@@ -26,12 +26,14 @@ def longrunning_monitor(context: SensorEvaluationContext, control_db: ControlDat
     failed = []
     with control_db.connect("dagster-longrunning") as conn:
         for row in queries.stuck_running(conn, older_than=threshold):
-            reason = f"TransientLoadError: In Progress for more than {int(threshold.total_seconds())}s"
+            reason = f"In Progress for more than {int(threshold.total_seconds())}s"
             outcome = (
                 terminate_run(context.instance, row.last_run_id, reason) if row.last_run_id else "no run id"
             )
             message = f"{reason}; {outcome}"
-            if queries.mark_failed(conn, row.control_key, message=message):
+            if queries.mark_failed(
+                conn, row.control_key, message=message, kind="transient", code="running_too_long"
+            ):
                 failed.append(row.control_key)
                 context.log.warning(f"{row.control_key}: {message}")
     return SensorResult(skip_reason=None if failed else SkipReason("no row stuck In Progress"))

@@ -1,14 +1,33 @@
-"""reconcile_monitor: rows In Progress whose run is gone or finished become Failed; orphan history closes."""
+"""reconcile_monitor: repair what a crash left between the control table and the Dagster runs.
+
+- A row In Progress whose run is gone or finished becomes Failed (transient, `run_lost`).
+  `dataloader load` attempts (`local-…` run ids) are no Dagster runs and are left to the
+  longrunning monitor.
+- A row Queued (for longer than DATALOADER_RECONCILE_QUEUED_GRACE_S) whose queued run is gone,
+  never created, or finished without starting the load becomes Failed (transient,
+  `queued_run_lost`), so the failed monitor retries it.
+- History rows that never got a final status are closed.
+"""
 
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    DagsterInstance,
+    DefaultSensorStatus,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
+from dataloader_defs.defs.assets import TAG_HISTORY_ID
 from dataloader_defs.defs.resources import ControlDatabase
-from dataloader_defs.defs.settings import interval
+from dataloader_defs.defs.settings import env_seconds, interval
 
 ORPHAN_MIN_AGE = timedelta(minutes=5)
+LOCAL_RUN_PREFIX = "local-"
 
 
 def close_orphan_history(conn: psycopg.Connection, *, min_age: timedelta) -> int:
@@ -34,29 +53,61 @@ def close_orphan_history(conn: psycopg.Connection, *, min_age: timedelta) -> int
     return closed
 
 
+def _fail_lost_running(conn: psycopg.Connection, instance: DagsterInstance) -> list[str]:
+    from control_db import queries
+
+    failed = []
+    for row in queries.in_progress_rows(conn):
+        if not row.last_run_id or row.last_run_id.startswith(LOCAL_RUN_PREFIX):
+            continue  # no Dagster run to compare with: the longrunning monitor handles it
+        run = instance.get_run_by_id(row.last_run_id)
+        if run is not None and not run.is_finished:
+            continue
+        state = "no longer exists" if run is None else f"ended {run.status.value}"
+        message = f"run {row.last_run_id} {state} but the row was still In Progress"
+        if queries.mark_failed(conn, row.control_key, message=message, kind="transient", code="run_lost"):
+            failed.append(row.control_key)
+    return failed
+
+
+def _fail_lost_queued(conn: psycopg.Connection, instance: DagsterInstance, grace: timedelta) -> list[str]:
+    from control_db import queries
+
+    failed = []
+    for control_key, history_id in queries.queued_attempts(conn, older_than=grace):
+        runs = instance.get_runs(filters=RunsFilter(tags={TAG_HISTORY_ID: str(history_id)}))
+        if any(not run.is_finished for run in runs):
+            continue
+        state = "was never created" if not runs else f"ended {runs[0].status.value}"
+        message = f"the run queued for attempt {history_id} {state} without starting the load"
+        if queries.mark_failed(
+            conn,
+            control_key,
+            message=message,
+            kind="transient",
+            code="queued_run_lost",
+            history_id=history_id,
+        ):
+            failed.append(control_key)
+    return failed
+
+
 @sensor(
     minimum_interval_seconds=interval("DATALOADER_RECONCILE_INTERVAL_S"),
     default_status=DefaultSensorStatus.RUNNING,
-    description="Fails rows left In Progress by a run that no longer exists or has finished; closes orphan history rows.",
+    description="Fails rows left In Progress or Queued by a run that no longer exists or has finished; "
+    "closes orphan history rows.",
 )
 def reconcile_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
     """Compare the control table with the Dagster run storage and repair what a crash left behind."""
-    from control_db import queries
-
-    repaired = []
+    grace = env_seconds("DATALOADER_RECONCILE_QUEUED_GRACE_S")
     with control_db.connect("dagster-reconcile") as conn:
-        for row in queries.in_progress_rows(conn):
-            if not row.last_run_id:
-                continue  # no run recorded: the longrunning monitor handles it after its threshold
-            run = context.instance.get_run_by_id(row.last_run_id)
-            if run is not None and not run.is_finished:
-                continue
-            state = "no longer exists" if run is None else f"ended {run.status.value}"
-            message = f"TransientLoadError: run {row.last_run_id} {state} but the row was still In Progress"
-            if queries.mark_failed(conn, row.control_key, message=message):
-                repaired.append(row.control_key)
-                context.log.warning(f"{row.control_key}: {message}")
+        repaired = _fail_lost_running(conn, context.instance) + _fail_lost_queued(
+            conn, context.instance, grace
+        )
         closed = close_orphan_history(conn, min_age=ORPHAN_MIN_AGE)
+    for key in repaired:
+        context.log.warning(f"{key}: failed by reconcile (its run is gone or finished)")
     if closed:
         context.log.warning(f"closed {closed} history row(s) that never got a final status")
     return SensorResult(

@@ -1,6 +1,15 @@
-"""Run-status sensors: a load run that fails or is cancelled marks its table Failed at once."""
+"""Run-status sensors: a load run that fails or is cancelled marks its table Failed at once.
+
+Only when the run still owns the row: In Progress under this run, or Queued with this run's
+attempt still open (the asset records every failure it sees itself; these cover runs that died
+before it could: a killed step process, a lost run worker, Ctrl-C while the run was starting).
+"""
+
+from __future__ import annotations
 
 from dagster import (
+    DagsterEventType,
+    DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -13,9 +22,11 @@ from dagster import (
 from dataloader_defs.defs.assets import TAG_CONTROL_KEY, TAG_HISTORY_ID
 from dataloader_defs.defs.resources import ControlDatabase
 
+FAILURE_REASON_TAG = "dagster/failure_reason"
 
-def fail_row_of_run(control_db: ControlDatabase, run: DagsterRun, message: str) -> bool:
-    """Mark the run's table Failed if this run still owns it (its In Progress run, or its Queued request)."""
+
+def fail_row_of_run(control_db: ControlDatabase, run: DagsterRun, message: str, *, code: str) -> bool:
+    """Mark the run's table Failed (transient, `code`) if this run still owns it."""
     from control_db import queries
 
     control_key = run.tags.get(TAG_CONTROL_KEY)
@@ -27,21 +38,38 @@ def fail_row_of_run(control_db: ControlDatabase, run: DagsterRun, message: str) 
         row = queries.get_control_row(conn, control_key)
         if row is None:
             return False
-        owns = (row.last_status == "In Progress" and row.last_run_id == run.run_id) or (
-            row.last_status == "Queued" and history_id is not None and row.last_run_id in (None, run.run_id)
-        )
-        return owns and queries.mark_failed(conn, control_key, message=message, history_id=history_id)
+        if row.last_status == "In Progress" and row.last_run_id == run.run_id:
+            return queries.mark_failed(conn, control_key, message=message, kind="transient", code=code)
+        if row.last_status == "Queued" and history_id is not None:
+            # mark_failed's guard: only while this run's queued attempt is still the open one.
+            return queries.mark_failed(
+                conn, control_key, message=message, kind="transient", code=code, history_id=history_id
+            )
+        return False
+
+
+def run_failure_cause(instance: DagsterInstance, run: DagsterRun, fallback: str) -> str:
+    """The first step failure's error (what actually went wrong), with Dagster's failure reason."""
+    reason = run.tags.get(FAILURE_REASON_TAG)
+    for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
+        event = record.dagster_event
+        error = event.step_failure_data.error if event and event.step_failure_data else None
+        if error is not None:
+            text = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
+            return f"{text} (failure reason {reason})" if reason else str(text)
+    return f"{fallback} (failure reason {reason})" if reason else fallback
 
 
 @run_failure_sensor(
     default_status=DefaultSensorStatus.RUNNING,
-    description="Marks a load's table Failed when its Dagster run fails without reporting.",
+    description="Marks a load's table Failed when its Dagster run fails without recording the outcome.",
 )
 def load_run_failure_sensor(context: RunFailureSensorContext, control_db: ControlDatabase) -> None:
     """Failed run -> Failed row (no-op when the asset already recorded the failure)."""
-    error = context.failure_event.message or "run failed"
-    message = f"Dagster run {context.dagster_run.run_id} failed: {error}"[:2000]
-    if fail_row_of_run(control_db, context.dagster_run, message):
+    run = context.dagster_run
+    cause = run_failure_cause(context.instance, run, context.failure_event.message or "run failed")
+    message = f"Dagster run {run.run_id} failed before the load recorded its outcome: {cause}"
+    if fail_row_of_run(control_db, run, message, code="run_failed"):
         context.log.warning(message)
 
 
@@ -52,6 +80,6 @@ def load_run_failure_sensor(context: RunFailureSensorContext, control_db: Contro
 )
 def load_run_canceled_sensor(context: RunStatusSensorContext, control_db: ControlDatabase) -> None:
     """Cancelled run -> Failed row."""
-    message = f"TransientLoadError: Dagster run {context.dagster_run.run_id} was cancelled"
-    if fail_row_of_run(control_db, context.dagster_run, message):
+    message = f"Dagster run {context.dagster_run.run_id} was cancelled"
+    if fail_row_of_run(control_db, context.dagster_run, message, code="run_cancelled"):
         context.log.warning(message)

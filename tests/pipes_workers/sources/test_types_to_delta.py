@@ -21,9 +21,9 @@ from test_postgres_reader import EXPECTED_TYPES as PG_TYPES
 from test_postgres_reader import ROWS as PG_ROWS
 from test_postgres_reader import TYPES_DDL as PG_DDL
 
-from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, SourceConfig
+from pipes_workers.request import LoadRequest, SourceConfig, table_uri
 
 
 def _load(config: SourceConfig, lake_root: Path, strategy: str) -> list[dict[str, Any]]:
@@ -39,7 +39,7 @@ def _load(config: SourceConfig, lake_root: Path, strategy: str) -> list[dict[str
         incremental_column="id",
     )
     result = run_load(request)
-    assert result.rows_processed == 3
+    assert result.rows_read == 3
     table = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow()
     return table.sort_by("id").to_pylist()
 

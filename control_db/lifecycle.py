@@ -1,0 +1,215 @@
+"""The load lifecycle in one place: Queued -> In Progress -> run the worker -> Succeeded | Failed.
+
+Used by the Dagster asset and by `dataloader load` alike:
+
+    attempt = begin_attempt(url, "erp.public.orders", run_id=..., history_id=queued_id_or_None)
+    result = <run the worker>             # no control-database connection is held meanwhile
+    record_outcome(url, attempt, result)  # a fresh connection, retried when it drops
+
+A run launched by hand goes through Queued like a sensor run (its history row has a queued time);
+a hand load of a row the sensor already queued takes that queued attempt over, and the sensor's run
+then finds it started and ends quietly. `record_outcome` takes any object shaped like
+`pipes_workers.result.LoadResult` (see `LoadOutcome`); this package imports no other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import psycopg
+
+from control_db.queries.connection import connect
+from control_db.queries.reads import get_control_row, get_source_config, history_row
+from control_db.queries.rows import ControlRow, SourceDbConfig
+from control_db.queries.transitions import (
+    MAX_MESSAGE,
+    mark_failed,
+    mark_in_progress,
+    mark_succeeded,
+    queue_by_hand,
+)
+
+RECORD_ATTEMPTS = 4
+RECORD_BACKOFF_S = 1.0
+
+
+class LoadError(Protocol):
+    """What a failure carries: the retry analysis decides from `kind` and `code`."""
+
+    kind: str
+    code: str | None
+    message: str
+
+
+class LoadOutcome(Protocol):
+    """The fields of a LoadResult the lifecycle records."""
+
+    rows_read: int
+    watermark_before: str | None
+    watermark_after: str | None
+    next_load_strategy: str | None
+    load_full_done: bool
+    delta_version: int | None
+
+    @property
+    def error(self) -> Any: ...
+
+    @property
+    def status_message(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A load attempt that is In Progress for `run_id`: its history row and the rows to load."""
+
+    control_key: str
+    history_id: int
+    run_id: str
+    row: ControlRow
+    source: SourceDbConfig
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an attempt was not started. `taken_over_by` names the run that started it instead."""
+
+    control_key: str
+    reason: str
+    taken_over_by: str | None = None
+
+
+RecordStatus = Literal["succeeded", "failed", "not recorded"]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_outcome` wrote."""
+
+    status: RecordStatus
+    detail: str
+
+
+def begin_attempt(
+    url: str,
+    control_key: str,
+    *,
+    run_id: str,
+    history_id: int | None,
+    run_url: str | None = None,
+    component: str = "lifecycle",
+) -> Attempt | Refusal:
+    """Mark the row In Progress for `run_id` and return the attempt, or a Refusal.
+
+    Args:
+        url: the control database.
+        control_key: the row to load.
+        run_id: the Dagster run id, or `local-…` for `dataloader load`.
+        history_id: the Queued attempt a sensor opened; None for a load launched by hand, which is
+            queued here first (or takes over the sensor's Queued attempt).
+        run_url: link to the run in the UI.
+        component: names the connection (`dataloader-<component>`).
+    """
+    with connect(url, component) as conn:
+        row = get_control_row(conn, control_key)
+        if row is None:
+            return Refusal(control_key, f"{control_key}: no such control row in table_control")
+        if history_id is None:
+            queued = queue_by_hand(conn, control_key)
+            if queued is None:
+                return Refusal(
+                    control_key,
+                    f"{control_key}: cannot start: last_status is {row.last_status!r} "
+                    f"(run {row.last_run_id} is loading it)",
+                    taken_over_by=row.last_run_id,
+                )
+            history_id = queued.history_id
+        started = mark_in_progress(conn, control_key, run_id=run_id, history_id=history_id, run_url=run_url)
+        if started is None:
+            return _refusal(conn, control_key, history_id)
+        row = get_control_row(conn, control_key)
+        source = get_source_config(conn, row.db_config_key) if row else None
+    assert row is not None and source is not None  # db_config_key is a foreign key
+    return Attempt(control_key, started, run_id, row, source)
+
+
+def _refusal(conn: psycopg.Connection, control_key: str, history_id: int) -> Refusal:
+    attempt = history_row(conn, history_id)
+    row = get_control_row(conn, control_key)
+    if attempt is not None and attempt.run_id and attempt.load_status != "Queued":
+        return Refusal(
+            control_key,
+            f"{control_key}: attempt {history_id} was started by run {attempt.run_id} "
+            f"(now {attempt.load_status}); nothing to do",
+            taken_over_by=attempt.run_id,
+        )
+    status = row.last_status if row else None
+    return Refusal(
+        control_key,
+        f"{control_key}: cannot start: last_status is {status!r} (attempt {history_id} is not Queued)",
+    )
+
+
+def record_outcome(
+    url: str,
+    attempt: Attempt,
+    result: LoadOutcome,
+    *,
+    component: str = "lifecycle",
+    sleep: Callable[[float], None] = time.sleep,
+) -> Recorded:
+    """Write the attempt's outcome on a fresh connection; retried when the connection drops.
+
+    Succeeded: next cron fire, watermark, `load_full` cleared, backfill hand-over, retries reset,
+    the result's status message (skip, failed checks). Failed: the error's message (capped), kind
+    and code on the row and its history row.
+    """
+    last_error: Exception | None = None
+    for number in range(RECORD_ATTEMPTS):
+        try:
+            with connect(url, component) as conn:
+                return _record(conn, attempt, result)
+        except psycopg.OperationalError as exc:  # connection cut or server restarting: try again
+            last_error = exc
+            sleep(RECORD_BACKOFF_S * 2**number)
+    raise RuntimeError(
+        f"{attempt.control_key}: could not record the outcome of attempt {attempt.history_id} "
+        f"after {RECORD_ATTEMPTS} tries: {type(last_error).__name__}"
+    ) from last_error
+
+
+def _record(conn: psycopg.Connection, attempt: Attempt, result: LoadOutcome) -> Recorded:
+    error = result.error
+    if error is None:
+        updated = mark_succeeded(
+            conn,
+            attempt.control_key,
+            history_id=attempt.history_id,
+            run_id=attempt.run_id,
+            rows_processed=result.rows_read,
+            watermark_before=result.watermark_before,
+            watermark_after=result.watermark_after,
+            next_load_strategy=result.next_load_strategy,
+            clear_load_full=result.load_full_done,
+            message=(result.status_message or None) and result.status_message[:MAX_MESSAGE],
+        )
+        if updated:
+            return Recorded("succeeded", "Succeeded")
+        return Recorded(
+            "not recorded",
+            f"the load committed (Delta version {result.delta_version}) but the row had moved on "
+            "(a person or a retry changed it); the next load resumes from the Delta table",
+        )
+    failed = mark_failed(
+        conn,
+        attempt.control_key,
+        message=error.message,
+        kind=error.kind,
+        code=error.code,
+        history_id=attempt.history_id,
+    )
+    if failed:
+        return Recorded("failed", error.message)
+    return Recorded("not recorded", f"the row was no longer In Progress for this attempt: {error.message}")

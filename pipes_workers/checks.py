@@ -1,0 +1,229 @@
+"""The four asset checks, evaluated by the worker right after a load, from what it measured itself.
+
+- row count reconciliation (ERROR): `full` and `rolling` read the whole source (or window) in one
+  statement, so the rows read are the source count in the read's own snapshot and the destination
+  must equal it. The other strategies never propagate deletes and read only changes, so the
+  destination must hold at least the source count taken just before the read.
+- primary-key uniqueness (ERROR, blocking): no duplicate and no NULL keys in Delta.
+- freshness (WARN): the newest Delta commit is younger than two cron periods plus a grace.
+- schema drift (WARN): source columns and Delta columns agree by name and stored type.
+
+Each check returns a CheckOutcome whose metadata a person can read; a check that cannot be evaluated
+fails with the reason, never passes silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from croniter import croniter
+
+from pipes_workers.delta import DeltaDestination, storable_schema
+from pipes_workers.result import (
+    CHECK_SPECS,
+    FRESHNESS,
+    PK_UNIQUE,
+    ROW_COUNT,
+    SCHEMA_DRIFT,
+    CheckOutcome,
+)
+from pipes_workers.sources.base import SourceColumn, arrow_schema
+
+DESCRIPTIONS = {spec.name: spec.description for spec in CHECK_SPECS}
+# Column-name prefixes a writer may add for bookkeeping; never reported as drift.
+TECHNICAL_PREFIXES = ("_dataloader", "__")
+FRESHNESS_GRACE = timedelta(minutes=5)
+EXACT_STRATEGIES = ("full", "rolling")
+
+
+def _outcome(name: str, passed: bool, severity: str, metadata: dict) -> CheckOutcome:
+    return CheckOutcome(
+        name=name, passed=passed, severity=severity, description=DESCRIPTIONS[name], metadata=metadata
+    )
+
+
+def check_row_count(
+    strategy: str,
+    source_rows: int | None,
+    destination_rows: int,
+    *,
+    method: str | None,
+    rolling_cutoff: str | None = None,
+) -> CheckOutcome:
+    """Reconcile the destination count with the source count by strategy semantics."""
+    if source_rows is None:
+        return _outcome(ROW_COUNT, False, "WARN", {"reason": "the worker took no source row count"})
+    exact = strategy in EXACT_STRATEGIES
+    passed = destination_rows == source_rows if exact else destination_rows >= source_rows
+    metadata: dict = {
+        "strategy": strategy,
+        "rule": "destination == source" if exact else "destination >= source",
+        "source_rows": source_rows,
+        "destination_rows": destination_rows,
+        "missing_rows": max(0, source_rows - destination_rows),
+        "source_count": method or "-",
+    }
+    if exact and destination_rows > source_rows:
+        metadata["extra_rows"] = destination_rows - source_rows
+    if rolling_cutoff is not None:
+        metadata["window_from"] = rolling_cutoff
+    return _outcome(ROW_COUNT, passed, "ERROR", metadata)
+
+
+def check_primary_key(primary_keys: Sequence[str], keys: pa.Table | None) -> CheckOutcome:
+    """No duplicate and no NULL primary keys among `keys` (the table's key columns)."""
+    if not primary_keys:
+        return _outcome(PK_UNIQUE, True, "ERROR", {"reason": "no primary_keys configured"})
+    if keys is None:
+        return _outcome(PK_UNIQUE, True, "ERROR", {"reason": "table not written yet"})
+    names = list(primary_keys)
+    missing = [k for k in names if k not in keys.column_names]
+    if missing:
+        return _outcome(
+            PK_UNIQUE, False, "ERROR", {"reason": f"key column(s) {', '.join(missing)} not in Delta"}
+        )
+    null_rows = 0
+    if keys.num_rows:
+        mask = None
+        for name in names:
+            column_mask = pc.is_null(keys[name])
+            mask = column_mask if mask is None else pc.or_(mask, column_mask)
+        null_rows = int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+    counts = keys.group_by(names).aggregate([([], "count_all")])
+    duplicated = counts.filter(pc.greater(counts["count_all"], 1))
+    duplicate_rows = int(pc.sum(duplicated["count_all"]).as_py() or 0) if duplicated.num_rows else 0
+    sample = [
+        ", ".join(f"{k}={row[k]}" for k in names) + f" ({row['count_all']}x)"
+        for row in duplicated.slice(0, 5).to_pylist()
+    ]
+    metadata: dict = {
+        "primary_keys": ", ".join(names),
+        "rows": keys.num_rows,
+        "duplicate_keys": duplicated.num_rows,
+        "rows_with_duplicate_keys": duplicate_rows,
+        "null_key_rows": null_rows,
+    }
+    if sample:
+        metadata["sample_duplicates"] = "; ".join(sample)
+    return _outcome(PK_UNIQUE, duplicated.num_rows == 0 and null_rows == 0, "ERROR", metadata)
+
+
+def cron_period(cron: str, timezone: str, now: datetime) -> timedelta:
+    """The time between the next two fires of `cron` read in `timezone` (wall clock)."""
+    wall = now.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+    fires = croniter(cron, wall)
+    first: datetime = fires.get_next(datetime)
+    second: datetime = fires.get_next(datetime)
+    return second - first
+
+
+def check_freshness(
+    cron: str | None, timezone: str, last_commit: datetime | None, *, now: datetime | None = None
+) -> CheckOutcome:
+    """The newest Delta commit is younger than two cron periods plus a grace (WARN)."""
+    now = now or datetime.now(UTC)
+    if not cron:
+        return _outcome(FRESHNESS, False, "WARN", {"reason": "no cron in the load request"})
+    allowed = 2 * cron_period(cron, timezone, now) + FRESHNESS_GRACE
+    if last_commit is None:
+        return _outcome(FRESHNESS, False, "WARN", {"reason": "table not written yet"})
+    age = now - last_commit
+    return _outcome(
+        FRESHNESS,
+        age <= allowed,
+        "WARN",
+        {
+            "last_commit": last_commit.isoformat(timespec="seconds"),
+            "age_s": round(age.total_seconds(), 1),
+            "allowed_age_s": allowed.total_seconds(),
+            "cron": f"{cron} ({timezone})",
+        },
+    )
+
+
+def check_schema_drift(columns: Sequence[SourceColumn], stored: pa.Schema | None) -> CheckOutcome:
+    """Source columns (as they would be stored) against the Delta table's columns (WARN)."""
+    if stored is None:
+        return _outcome(SCHEMA_DRIFT, True, "WARN", {"reason": "table not written yet"})
+    source = storable_schema(arrow_schema(columns))
+    delta = {f.name: f.type for f in stored if not f.name.startswith(TECHNICAL_PREFIXES)}
+    only_source = [f.name for f in source if f.name not in delta]
+    only_delta = [name for name in delta if source.get_field_index(name) < 0]
+    changed = [
+        f"{f.name}: {delta[f.name]} in Delta, {f.type} in the source"
+        for f in source
+        if f.name in delta and not _same_type(delta[f.name], f.type)
+    ]
+    return _outcome(
+        SCHEMA_DRIFT,
+        not (only_source or only_delta or changed),
+        "WARN",
+        {
+            "source_only_columns": ", ".join(only_source) or "-",
+            "delta_only_columns": ", ".join(only_delta) or "-",
+            "type_changes": "; ".join(changed) or "-",
+            "source_columns": len(source),
+            "delta_columns": len(delta),
+        },
+    )
+
+
+def _same_type(stored: pa.DataType, source: pa.DataType) -> bool:
+    """Equal up to the widenings the writer applies losslessly (string vs large_string and the like)."""
+    if stored.equals(source):
+        return True
+    text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view)
+    for family in (text, binary):
+        if any(f(stored) for f in family) and any(f(source) for f in family):
+            return True
+    if pa.types.is_timestamp(stored) and pa.types.is_timestamp(source):
+        return (stored.tz is None) == (source.tz is None)
+    return False
+
+
+def evaluate_checks(
+    *,
+    strategy: str,
+    primary_keys: Sequence[str],
+    cron: str | None,
+    cron_timezone: str,
+    columns: Sequence[SourceColumn],
+    destination: DeltaDestination,
+    source_rows: int | None,
+    count_method: str | None,
+    rolling_column: str | None = None,
+    rolling_cutoff: object = None,
+) -> tuple[tuple[CheckOutcome, ...], int]:
+    """All four checks against the Delta table as it is now, and its row count (in the window for
+    rolling). A check that raises is reported failed with the error, never dropped."""
+    if strategy == "rolling" and rolling_column and rolling_cutoff is not None:
+        destination_rows = destination.row_count(column=rolling_column, at_least=rolling_cutoff)
+    else:
+        destination_rows = destination.row_count()
+    evaluations = {
+        ROW_COUNT: lambda: check_row_count(
+            strategy,
+            source_rows,
+            destination_rows,
+            method=count_method,
+            rolling_cutoff=str(rolling_cutoff) if rolling_cutoff is not None else None,
+        ),
+        PK_UNIQUE: lambda: check_primary_key(
+            primary_keys, destination.key_columns(primary_keys) if primary_keys else None
+        ),
+        FRESHNESS: lambda: check_freshness(cron, cron_timezone, destination.last_commit_time()),
+        SCHEMA_DRIFT: lambda: check_schema_drift(columns, destination.stored_schema()),
+    }
+    outcomes = []
+    for name, evaluate in evaluations.items():
+        try:
+            outcomes.append(evaluate())
+        except Exception as exc:  # a check that cannot run fails with its reason
+            severity = "ERROR" if name in (ROW_COUNT, PK_UNIQUE) else "WARN"
+            outcomes.append(_outcome(name, False, severity, {"error": f"{type(exc).__name__}: {exc}"[:500]}))
+    return tuple(outcomes), destination_rows

@@ -1,0 +1,95 @@
+"""The worker's check functions on real Delta tables in tmp_path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from pipes_workers.checks import (
+    check_freshness,
+    check_primary_key,
+    check_row_count,
+    check_schema_drift,
+    evaluate_checks,
+)
+from pipes_workers.delta import DeltaDestination
+from pipes_workers.sources.base import SourceColumn
+
+
+def _table(tmp_path, data: dict) -> DeltaDestination:
+    path = str(tmp_path / "t")
+    write_deltalake(path, pa.table(data))
+    return DeltaDestination(path)
+
+
+def test_row_count_semantics_by_strategy():
+    assert check_row_count("full", 3, 3, method="read snapshot").passed
+    assert not check_row_count("full", 4, 3, method="read snapshot").passed
+    extra = check_row_count("full", 2, 3, method="read snapshot")  # extra rows in a full load are wrong too
+    assert not extra.passed and extra.metadata["extra_rows"] == 1
+    for strategy in ("incremental", "append_only", "check_and_load", "chunked_backfill"):
+        assert check_row_count(strategy, 2, 3, method="before the read").passed  # deletes not propagated
+        failed = check_row_count(strategy, 5, 3, method="before the read")
+        assert not failed.passed and failed.severity == "ERROR"
+        assert failed.metadata["missing_rows"] == 2
+    unavailable = check_row_count("full", None, 3, method=None)
+    assert not unavailable.passed and unavailable.severity == "WARN"
+
+
+def test_rolling_counts_inside_the_window(tmp_path):
+    today = datetime.now(UTC).date()
+    table = _table(
+        tmp_path, {"d": pa.array([today, today - timedelta(days=1), today - timedelta(days=30)], pa.date32())}
+    )
+    columns = [SourceColumn("d", "date", pa.date32())]
+    checks, destination_rows = evaluate_checks(
+        strategy="rolling",
+        primary_keys=(),
+        cron="0 * * * *",
+        cron_timezone="UTC",
+        columns=columns,
+        destination=table,
+        source_rows=2,
+        count_method="read snapshot",
+        rolling_column="d",
+        rolling_cutoff=today - timedelta(days=7),
+    )
+    assert destination_rows == 2
+    assert all(c.passed for c in checks), checks
+
+
+def test_primary_key_duplicates_and_nulls():
+    assert check_primary_key(["id"], pa.table({"id": [1, 2, 3]})).passed
+    dup = check_primary_key(["id", "k"], pa.table({"id": [1, 1, 2], "k": ["x", "x", "x"]}))
+    assert not dup.passed and dup.metadata["duplicate_keys"] == 1
+    assert dup.metadata["rows_with_duplicate_keys"] == 2
+    assert "id=1, k=x (2x)" in dup.metadata["sample_duplicates"]
+    nulls = check_primary_key(["id"], pa.table({"id": pa.array([1, None], pa.int64())}))
+    assert not nulls.passed and nulls.metadata["null_key_rows"] == 1
+    assert check_primary_key([], None).passed
+
+
+def test_freshness_against_cron():
+    committed = datetime.now(UTC)
+    assert check_freshness("*/5 * * * *", "UTC", committed).passed
+    later = committed + timedelta(hours=1)
+    stale = check_freshness("*/5 * * * *", "UTC", committed, now=later)
+    assert not stale.passed and stale.severity == "WARN"
+    assert check_freshness("0 3 * * *", "Europe/Amsterdam", committed, now=later).passed
+    assert not check_freshness("0 3 * * *", "UTC", None).passed
+
+
+def test_schema_drift_by_name_and_type(tmp_path):
+    table = _table(tmp_path, {"id": pa.array([1], pa.int32()), "a": ["x"]})
+    stored = table.stored_schema()
+    same = [SourceColumn("id", "integer", pa.int32()), SourceColumn("a", "text", pa.string())]
+    assert check_schema_drift(same, stored).passed
+    renamed = check_schema_drift([same[0], SourceColumn("b", "text", pa.string())], stored)
+    assert not renamed.passed
+    assert renamed.metadata["source_only_columns"] == "b" and renamed.metadata["delta_only_columns"] == "a"
+    retyped = check_schema_drift([SourceColumn("id", "text", pa.string()), same[1]], stored)
+    assert (
+        not retyped.passed and "id: int32 in Delta, string in the source" in retyped.metadata["type_changes"]
+    )
