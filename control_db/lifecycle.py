@@ -26,6 +26,7 @@ from control_db.queries.reads import get_control_row, get_source_config, history
 from control_db.queries.rows import ControlRow, SourceDbConfig
 from control_db.queries.transitions import (
     MAX_MESSAGE,
+    mark_committed_attempt,
     mark_failed,
     mark_in_progress,
     mark_succeeded,
@@ -53,6 +54,7 @@ class LoadOutcome(Protocol):
     next_load_strategy: str | None
     load_full_done: bool
     delta_version: int | None
+    committed_by_run: str | None
 
     @property
     def error(self) -> Any: ...
@@ -183,6 +185,8 @@ def record_outcome(
 def _record(conn: psycopg.Connection, attempt: Attempt, result: LoadOutcome) -> Recorded:
     error = result.error
     if error is None:
+        if result.committed_by_run:
+            mark_committed_attempt(conn, attempt.control_key, result.committed_by_run)
         updated = mark_succeeded(
             conn,
             attempt.control_key,

@@ -68,6 +68,7 @@ class DeltaState:
     txn_version: int | None = None
     last_watermark: str | None = None
     last_strategy: str | None = None
+    last_run_id: str | None = None
     last_chunk: dict[str, Any] | None = None
     schema: pa.Schema | None = None
     has_load_commit: bool = False
@@ -132,6 +133,7 @@ class DeltaDestination:
             txn_version=table.transaction_version(control_key),
             last_watermark=commit.get(f"{META_PREFIX}watermark") if commit else None,
             last_strategy=commit.get(f"{META_PREFIX}strategy") if commit else None,
+            last_run_id=commit.get(f"{META_PREFIX}run_id") if commit else None,
             last_chunk=json.loads(chunk) if isinstance(chunk, str) else chunk,
             schema=_arrow_schema(table),
             has_load_commit=commit is not None,

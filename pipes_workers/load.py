@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipes_workers.checks import evaluate_checks
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.delta import DeltaDestination, DeltaState
 from pipes_workers.delta_settings import target_file_bytes
 from pipes_workers.errors import LoadError
 from pipes_workers.request import LoadRequest, table_uri
@@ -126,6 +126,7 @@ def run_load(
         rolling_cutoff=format_watermark(outcome.rolling_cutoff),
         destination_uri=destination.uri,
         destination_row_count=destination.row_count(),
+        committed_by_run=_previous_complete_load(state, request),
         checks=checks,
     )
     failed = f", checks failed: {', '.join(result.failed_checks)}" if result.failed_checks else ""
@@ -134,6 +135,21 @@ def run_load(
         f"watermark {result.watermark_after}, Delta version {result.delta_version}{failed}"
     )
     return result
+
+
+def _previous_complete_load(state: DeltaState, request: LoadRequest) -> str | None:
+    """The run id of the table's previous load commit when that commit finished a load (a backfill
+    commit that was not its last chunk did not)."""
+    if not state.last_run_id or state.last_run_id == request.run_id:
+        return None
+    chunk = state.last_chunk
+    if (
+        state.last_strategy == "chunked_backfill"
+        and chunk
+        and int(chunk.get("index", -1)) + 1 < int(chunk.get("total", 0))
+    ):
+        return None
+    return state.last_run_id
 
 
 def attempt_load(

@@ -112,6 +112,9 @@ class LoadResult:
     rolling_cutoff: str | None = None
     destination_uri: str | None = None
     destination_row_count: int | None = None
+    # The run that wrote this table's previous complete load commit: if its attempt was recorded
+    # Failed (killed after the commit), the lifecycle corrects that history row.
+    committed_by_run: str | None = None
     checks: tuple[CheckOutcome, ...] = ()
     error: LoadFailure | None = None
 

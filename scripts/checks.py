@@ -68,15 +68,18 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def materialize_partitions(
-    keys: list[str], *, control_url: str, lake_root: str
-) -> list[tuple[str, bool, list]]:
-    """Materialise each partition with a temporary instance; (key, load ok, check evaluations)."""
-    from dagster import DagsterInstance, PipesSubprocessClient, materialize
+def materialize_tables(keys: list[str], *, control_url: str, lake_root: str) -> list[tuple[str, bool, list]]:
+    """Materialise each table's asset with a temporary instance; (key, load ok, check evaluations)."""
+    from dagster import AssetKey, DagsterInstance, PipesSubprocessClient, materialize
 
-    from dataloader_defs.defs.assets import control_keys, dataloader_table_load
+    from control_db.queries import connect
+    from dataloader_defs.control_snapshot import read_snapshot
+    from dataloader_defs.defs.assets import build_load_assets
     from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 
+    with connect(control_url, "checks") as conn:
+        rows = {row.control_key: row for row in read_snapshot(conn).rows}
+    assets = build_load_assets(list(rows.values()))
     resources = {
         "control_db": ControlDatabase(url=control_url),
         "settings": DataloaderSettings(lake_root=lake_root),
@@ -84,16 +87,12 @@ def materialize_partitions(
     }
     outcomes = []
     with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(control_keys.name, keys)
         for key in keys:
+            asset_key = AssetKey(rows[key].asset_path)
             result = materialize(
-                [dataloader_table_load],
-                partition_key=key,
-                instance=instance,
-                resources=resources,
-                raise_on_error=False,
+                [assets], selection=[asset_key], instance=instance, resources=resources, raise_on_error=False
             )
-            loaded = bool(result.asset_materializations_for_node("dataloader_table_load"))
+            loaded = any(e.asset_key == asset_key for e in result.get_asset_materialization_events())
             outcomes.append((key, loaded, result.get_asset_check_evaluations()))
     return outcomes
 
@@ -131,7 +130,7 @@ def run_demo_checks() -> bool:
         demo.seed_source(source_url)
         keys = demo.seed_control(control_url, source_url)
         with tempfile.TemporaryDirectory(prefix="dataloader-checks-") as lake:
-            return report(materialize_partitions(keys, control_url=control_url, lake_root=lake))
+            return report(materialize_tables(keys, control_url=control_url, lake_root=lake))
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             for name in names:
@@ -148,7 +147,7 @@ def run_configured_checks(selected: list[str]) -> bool:
         raise SystemExit("--configured needs DATALOADER_LAKE_ROOT")
     with queries.connect(url, "checks") as conn:
         keys = selected or [s.control_key for s in queries.table_status(conn) if s.is_active]
-    return report(materialize_partitions(keys, control_url=url, lake_root=lake_root))
+    return report(materialize_tables(keys, control_url=url, lake_root=lake_root))
 
 
 def main(argv: list[str] | None = None) -> int:

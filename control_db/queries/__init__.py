@@ -11,6 +11,7 @@ from control_db.queries.reads import (
     landing_pending,
     open_history_rows,
     queued_attempts,
+    rows_of_run,
     stuck_queued,
     stuck_running,
     table_status,
@@ -18,6 +19,7 @@ from control_db.queries.reads import (
 from control_db.queries.rows import ControlRow, HistoryRow, QueuedLoad, SourceDbConfig, TableStatus
 from control_db.queries.transitions import (
     close_history_row,
+    mark_committed_attempt,
     mark_failed,
     mark_in_progress,
     mark_manual_review,
@@ -43,6 +45,7 @@ __all__ = [
     "history_rows",
     "in_progress_rows",
     "landing_pending",
+    "mark_committed_attempt",
     "mark_failed",
     "mark_in_progress",
     "mark_manual_review",
@@ -50,6 +53,7 @@ __all__ = [
     "mark_succeeded",
     "open_history_rows",
     "queued_attempts",
+    "rows_of_run",
     "queue_by_hand",
     "queue_ready_tables",
     "reset_for_retry",

@@ -87,6 +87,15 @@ def landing_pending(conn: psycopg.Connection) -> list[ControlRow]:
     )
 
 
+def rows_of_run(conn: psycopg.Connection, run_id: str) -> list[ControlRow]:
+    """Rows In Progress under run `run_id`."""
+    return _control_rows(
+        conn,
+        "tc.last_status = 'In Progress' AND tc.last_run_id = %(run)s ORDER BY tc.config_id",
+        {"run": run_id},
+    )
+
+
 def in_progress_rows(conn: psycopg.Connection) -> list[ControlRow]:
     """Rows In Progress (for reconciling against the runs that still exist)."""
     return _control_rows(conn, "tc.last_status = 'In Progress' ORDER BY tc.config_id")

@@ -8,6 +8,7 @@ sensor ticks or two daemons can never move the same row twice. History rows
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import psycopg
@@ -30,7 +31,7 @@ candidates AS (
     SELECT tc.config_id, tc.db_config_key, tc.load_strategy,
            coalesce(tc.next_load_date_time, '-infinity'::timestamptz) AS due
     FROM dataloader.table_control AS tc
-    WHERE {READY}
+    WHERE {READY} AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
     ORDER BY {READY_ORDER}
     FOR UPDATE SKIP LOCKED
 ),
@@ -66,8 +67,11 @@ ORDER BY o.id
 """
 
 
-def queue_ready_tables(conn: psycopg.Connection, *, limit: int) -> list[QueuedLoad]:
-    """Queue up to `limit` ready tables and open a Queued history row for each.
+def queue_ready_tables(
+    conn: psycopg.Connection, *, limit: int, only_keys: Sequence[str] | None = None
+) -> list[QueuedLoad]:
+    """Queue up to `limit` ready tables (among `only_keys` when given: the tables the code location
+    has assets for) and open a Queued history row for each.
 
     At most one chunked_backfill per source database is queued, and none for a source that already
     has one Queued or In Progress.
@@ -75,7 +79,8 @@ def queue_ready_tables(conn: psycopg.Connection, *, limit: int) -> list[QueuedLo
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK_ID,))
         with conn.cursor(row_factory=class_row(QueuedLoad)) as cur:
-            return cur.execute(_QUEUE, {"limit": limit}).fetchall()
+            keys = list(only_keys) if only_keys is not None else None
+            return cur.execute(_QUEUE, {"limit": limit, "keys": keys}).fetchall()
 
 
 _START_QUEUED = """
@@ -334,6 +339,19 @@ def mark_staging_processed(conn: psycopg.Connection, control_key: str) -> bool:
         (control_key,),
     )
     return cur.rowcount == 1
+
+
+def mark_committed_attempt(conn: psycopg.Connection, control_key: str, run_id: str) -> int:
+    """A later load found run `run_id`'s Delta commit: its attempt recorded Failed (the run died after
+    committing) becomes Succeeded, with a note. Returns the number of history rows corrected."""
+    cur = conn.execute(
+        "UPDATE dataloader.historical_metadata SET load_status = 'Succeeded', "
+        "error_message = 'committed to Delta, then the run died before recording it; corrected by the "
+        "next load (was: ' || coalesce(error_message, '-') || ')' "
+        "WHERE control_key = %s AND run_id = %s AND load_status = 'Failed'",
+        (control_key, run_id),
+    )
+    return cur.rowcount
 
 
 def close_history_row(conn: psycopg.Connection, history_id: int, *, message: str) -> bool:

@@ -1,61 +1,133 @@
-"""dataloader_table_load: one dynamically partitioned asset, one partition per control_key.
+"""Every active control row is its own asset; `dataloader_table_load` is the one subsettable
+multi-asset that loads whichever of them a run selects.
 
-A run reads as: begin the attempt (Queued -> In Progress) -> the Pipes worker loads and reports a
-typed LoadResult -> `record_outcome` (Succeeded | Failed, history, watermark) -> the worker's
-materialisation and checks. The control database is not held open while the worker runs.
+Per table, a run reads as: begin the attempt (Queued -> In Progress) -> the Pipes worker loads and
+reports a typed LoadResult -> `record_outcome` (Succeeded | Failed, history, watermark) -> the
+worker's materialisation and checks. Tables of one run load concurrently (DATALOADER_RUN_CONCURRENCY
+at a time), each in its own worker process; one table's failure fails that table only, and the run
+ends with a failure that lists exactly which tables failed and why. The control database is not held
+open while workers run.
 """
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
-    DynamicPartitionsDefinition,
+    AssetKey,
+    AssetSpec,
+    Config,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
-    MetadataValue,
     PipesClient,
     ResourceParam,
-    asset,
+    multi_asset,
 )
 from dagster._core.errors import DagsterPipesExecutionError
 
-from control_db.lifecycle import Refusal, begin_attempt, record_outcome
-from dataloader_defs.defs import asset_checks as checks
+from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
+from dataloader_defs.control_snapshot import TableRow
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, worker_command
 from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadFailure, LoadResult, failed_result, read_load_result
+from pipes_workers.result import CHECK_SPECS, LoadFailure, LoadResult, failed_result, read_load_result
 
-control_keys = DynamicPartitionsDefinition(name="control_keys")
-
-TAG_CONTROL_KEY = "dataloader/control_key"
+LOAD_ASSET_NAME = "dataloader_table_load"
 TAG_SOURCE = "dataloader/source"
-TAG_STRATEGY = "dataloader/strategy"
-TAG_HISTORY_ID = "dataloader/history_id"
+TAG_TABLES = "dataloader/tables"
+ATTEMPT_TAG_PREFIX = "dataloader/attempt/"  # one tag per queued attempt a run carries: value = control_key
+CONCURRENCY_ENV = "DATALOADER_RUN_CONCURRENCY"
+DEFAULT_CONCURRENCY = 4
 
 
-def run_tags(
-    control_key: str, db_config_key: str, strategy: str, history_id: int | None = None
-) -> dict[str, str]:
-    """The tags every load run carries; `dataloader/source` drives per-source concurrency limits."""
-    tags = {TAG_CONTROL_KEY: control_key, TAG_SOURCE: db_config_key, TAG_STRATEGY: strategy}
-    if history_id is not None:
-        tags[TAG_HISTORY_ID] = str(history_id)
+def attempt_tag(history_id: int) -> str:
+    """The run tag that says a run carries queued attempt `history_id` (the reconcile pass looks for it)."""
+    return f"{ATTEMPT_TAG_PREFIX}{history_id}"
+
+
+def run_tags(db_config_key: str, attempts: dict[str, int]) -> dict[str, str]:
+    """Tags of a load run: its source (per-source concurrency limit in dagster.yaml) and its attempts."""
+    tags = {TAG_SOURCE: db_config_key, TAG_TABLES: str(len(attempts))}
+    tags.update({attempt_tag(history_id): key for key, history_id in attempts.items()})
     return tags
 
 
-def run_worker(
+class LoadRunConfig(Config):
+    """The Queued attempts a sensor opened, by control_key; empty for a run launched by hand."""
+
+    attempts: dict[str, int] = {}
+
+
+def _freshness(row: TableRow) -> FreshnessPolicy | None:
+    """Fresh when materialised within one cron period before each fire of the row's cron."""
+    from pipes_workers.checks import cron_period  # noqa: PLC0415 - the cron arithmetic, no source access
+
+    try:
+        from datetime import UTC, datetime
+
+        period = cron_period(row.cron, row.cron_timezone, datetime.now(UTC))
+        return FreshnessPolicy.cron(
+            deadline_cron=row.cron,
+            lower_bound_delta=max(period, timedelta(minutes=1)),
+            timezone=row.cron_timezone,
+        )
+    except Exception:  # an unusual cron Dagster cannot express: the worker's freshness check remains
+        return None
+
+
+def asset_spec(row: TableRow) -> AssetSpec:
+    """The asset of one control row: key from destination_table, group = source, kinds, metadata."""
+    source_table = ".".join(p for p in (row.source_schema, row.source_table) if p)
+    metadata: dict[str, Any] = {
+        "control_key": row.control_key,
+        "source_database": f"{row.db_config_key} ({row.db_type})",
+        "source_table": source_table,
+        "strategy": row.load_strategy,
+        "cron": f"{row.cron} ({row.cron_timezone})",
+    }
+    if row.primary_keys:
+        metadata["primary_keys"] = ", ".join(row.primary_keys)
+    return AssetSpec(
+        key=AssetKey(row.asset_path),
+        group_name=row.db_config_key,
+        kinds={"delta", row.db_type},
+        description=f"{source_table} from source {row.db_config_key} ({row.db_type}), loaded {row.load_strategy}.",
+        metadata=metadata,
+        skippable=True,
+        freshness_policy=_freshness(row),
+    )
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """One table's load inside a run: its outcome and what the worker reported to Dagster."""
+
+    control_key: str
+    asset_key: AssetKey
+    result: LoadResult | None
+    reports: Sequence[Any] = ()
+    refusal: str | None = None
+
+
+def _run_worker(
     context: AssetExecutionContext,
     pipes_client: PipesClient,
     request: LoadRequest,
+    asset_key: AssetKey,
     settings: DataloaderSettings,
-) -> tuple[LoadResult, Any]:
-    """Run the Pipes worker for `request`; its LoadResult (a failed one when it died) and the invocation."""
+) -> tuple[LoadResult, Sequence[Any]]:
+    """Run one Pipes worker; its LoadResult (a failed one when the process died) and its reports."""
     try:
         invocation = pipes_client.run(
             context=context,
             command=worker_command(),
-            extras={"load_request": request.to_dict()},
+            extras={"load_request": request.to_dict(), "asset_key": asset_key.to_user_string()},
             env=settings.worker_env(),
         )
     except DagsterPipesExecutionError as exc:
@@ -64,76 +136,150 @@ def run_worker(
             code="worker_died",
             message=f"{request.control_key}: the worker process ended before it reported a result ({exc})",
         )
-        return failed_result(request.control_key, request.load_strategy, failure), None
+        return failed_result(request.control_key, request.load_strategy, failure), ()
     result = read_load_result(invocation.get_custom_messages())
     if result is None:
         failure = LoadFailure(
-            kind="transient",
-            code="worker_died",
-            message=f"{request.control_key}: the worker reported no result",
+            kind="transient", code="worker_died", message=f"{request.control_key}: no result"
         )
-        return failed_result(request.control_key, request.load_strategy, failure), None
-    return result, invocation
+        return failed_result(request.control_key, request.load_strategy, failure), ()
+    return result, invocation.get_results(implicit_materializations=False)
 
 
-@asset(
-    partitions_def=control_keys,
-    check_specs=checks.check_specs(control_keys),
-    group_name="dataloader",
-    kinds={"delta", "python"},
-    output_required=False,
-    description="Loads one control row (partition = control_key) from its source into its Delta table.",
-)
-def dataloader_table_load(
+def load_table(
     context: AssetExecutionContext,
+    control_key: str,
+    asset_key: AssetKey,
+    history_id: int | None,
+    *,
     control_db: ControlDatabase,
     settings: DataloaderSettings,
-    pipes_client: ResourceParam[PipesClient],
-) -> Iterator[MaterializeResult]:
-    """Run one load through the Pipes worker and record the outcome in the control database."""
-    control_key = context.partition_key
-    tag = context.run.tags.get(TAG_HISTORY_ID)
+    pipes_client: PipesClient,
+) -> TableLoad:
+    """The whole lifecycle of one table in this run."""
     run_id = context.run.run_id
     attempt = begin_attempt(
         control_db.url,
         control_key,
         run_id=run_id,
-        history_id=int(tag) if tag else None,
+        history_id=history_id,
         run_url=settings.run_url(run_id),
         component="dagster-asset",
     )
     if isinstance(attempt, Refusal):
-        if attempt.taken_over_by:
-            context.log.info(f"{attempt.reason}: this run ends without loading")
-            return
-        raise Failure(description=attempt.reason)
-    row = attempt.row
-    if TAG_CONTROL_KEY not in context.run.tags:  # launched by hand: tag it like a sensor run
-        context.instance.add_run_tags(run_id, run_tags(control_key, row.db_config_key, row.load_strategy))
+        return TableLoad(
+            control_key, asset_key, None, refusal=attempt.reason if not attempt.taken_over_by else None
+        )
     context.log.info(
-        f"{control_key}: In Progress (attempt {attempt.history_id}, strategy {row.load_strategy})"
+        f"{control_key}: In Progress (attempt {attempt.history_id}, {attempt.row.load_strategy})"
     )
-    request = LoadRequest.from_control_row(row, attempt.source, lake_root=settings.lake_root, run_id=run_id)
+    return _load_attempt(
+        context, attempt, asset_key, control_db=control_db, settings=settings, pipes_client=pipes_client
+    )
+
+
+def _load_attempt(
+    context: AssetExecutionContext,
+    attempt: Attempt,
+    asset_key: AssetKey,
+    *,
+    control_db: ControlDatabase,
+    settings: DataloaderSettings,
+    pipes_client: PipesClient,
+) -> TableLoad:
+    key = attempt.control_key
+    request = LoadRequest.from_control_row(
+        attempt.row, attempt.source, lake_root=settings.lake_root, run_id=attempt.run_id
+    )
     try:
-        result, invocation = run_worker(context, pipes_client, request, settings)
+        result, reports = _run_worker(context, pipes_client, request, asset_key, settings)
     except BaseException as exc:  # the run was terminated or interrupted while the worker ran
         failure = LoadFailure(
-            kind="transient",
-            code="run_interrupted",
-            message=f"{control_key}: run interrupted ({type(exc).__name__})",
+            kind="transient", code="run_interrupted", message=f"{key}: run interrupted ({type(exc).__name__})"
         )
-        record_outcome(control_db.url, attempt, failed_result(control_key, row.load_strategy, failure))
+        record_outcome(control_db.url, attempt, failed_result(key, request.load_strategy, failure))
         raise
     recorded = record_outcome(control_db.url, attempt, result, component="dagster-asset")
-    if result.error is not None:
-        raise Failure(
-            description=result.error.message,
-            metadata={
-                "error_kind": result.error.kind,
-                "error_code": MetadataValue.text(result.error.code or "-"),
-            },
-        )
     if recorded.status == "not recorded":
-        context.log.warning(f"{control_key}: {recorded.detail}")
-    context.log.info(f"{control_key}: {result.status_message or 'Succeeded'}")
-    yield invocation.get_materialize_result(implicit_materialization=False)
+        context.log.warning(f"{key}: {recorded.detail}")
+    if result.error is not None:
+        context.log.error(
+            f"{key}: Failed ({result.error.kind}, {result.error.code or 'no code'}): {result.error.message}"
+        )
+    else:
+        context.log.info(f"{key}: {result.status_message or 'Succeeded'}")
+    return TableLoad(key, asset_key, result, reports if result.succeeded else ())
+
+
+def concurrency() -> int:
+    """How many tables of one run load at once."""
+    raw = os.environ.get(CONCURRENCY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CONCURRENCY
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{CONCURRENCY_ENV}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ValueError(f"{CONCURRENCY_ENV}={value} must be at least 1")
+    return value
+
+
+def failure_summary(loads: Sequence[TableLoad]) -> str | None:
+    """`2 of 12 tables failed: key: message; …` or None when every table succeeded or was skipped."""
+    failed = [t for t in loads if (t.result is not None and t.result.error is not None) or t.refusal]
+    if not failed:
+        return None
+    details = "; ".join(
+        f"{t.control_key}: {t.refusal or (t.result.error.message if t.result and t.result.error else '')}"
+        for t in failed
+    )
+    return f"{len(failed)} of {len(loads)} tables failed ({len(loads) - len(failed)} succeeded or skipped): {details}"
+
+
+def build_load_assets(rows: Sequence[TableRow]):
+    """The `dataloader_table_load` multi-asset over `rows` (None when there is no active row)."""
+    if not rows:
+        return None
+    specs = [asset_spec(row) for row in rows]
+    keys = {AssetKey(row.asset_path): row.control_key for row in rows}
+    check_specs = [
+        AssetCheckSpec(spec.name, asset=key, blocking=spec.blocking, description=spec.description)
+        for key in keys
+        for spec in CHECK_SPECS
+    ]
+
+    @multi_asset(name=LOAD_ASSET_NAME, specs=specs, check_specs=check_specs, can_subset=True)
+    def dataloader_table_load(
+        context: AssetExecutionContext,
+        config: LoadRunConfig,
+        control_db: ControlDatabase,
+        settings: DataloaderSettings,
+        pipes_client: ResourceParam[PipesClient],
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        """Load the selected tables, each through its own Pipes worker and lifecycle."""
+        selected = [key for key in keys if key in context.selected_asset_keys]
+        with ThreadPoolExecutor(max_workers=min(concurrency(), len(selected)) or 1) as pool:
+            futures = [
+                pool.submit(
+                    load_table,
+                    context,
+                    keys[key],
+                    key,
+                    config.attempts.get(keys[key]),
+                    control_db=control_db,
+                    settings=settings,
+                    pipes_client=pipes_client,
+                )
+                for key in selected
+            ]
+            loads = []
+            for future in futures:
+                load = future.result()
+                loads.append(load)
+                yield from load.reports
+        summary = failure_summary(loads)
+        if summary:
+            raise Failure(description=summary)
+
+    return dataloader_table_load

@@ -1,16 +1,31 @@
 """Jobs the sensors target: the load asset job, dataloader_retry_analysis, landing_table_git_job."""
 
-from dagster import Config, Failure, OpExecutionContext, define_asset_job, job, op
+from dagster import (
+    AssetsDefinition,
+    Config,
+    Failure,
+    OpExecutionContext,
+    define_asset_job,
+    job,
+    op,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from dataloader_defs.defs.assets import dataloader_table_load
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 from dataloader_defs.defs.settings import env_int
 
-load_job = define_asset_job(
-    "dataloader_load_job",
-    selection=[dataloader_table_load],
-    description="Loads one control row; the master sensor launches it per partition.",
-)
+LOAD_JOB_NAME = "dataloader_load_job"
+
+
+def build_load_job(load_assets: AssetsDefinition | None) -> UnresolvedAssetJobDefinition | None:
+    """The job the master sensor launches with a subset of tables (None without table assets)."""
+    if load_assets is None:
+        return None
+    return define_asset_job(
+        LOAD_JOB_NAME,
+        selection=[load_assets],
+        description="Loads the tables a run selects; the master sensor launches it per batch of one source.",
+    )
 
 
 class RetryAnalysisConfig(Config):

@@ -93,3 +93,70 @@ def start_by_hand(conn: psycopg.Connection, control_key: str, run_id: str) -> in
     started = queries.mark_in_progress(conn, control_key, run_id=run_id, history_id=queued.history_id)
     assert started is not None, control_key
     return started
+
+
+def table_defs(control_url: str):
+    """(load assets, master sensor) built from the control table as it is now, as the code location does."""
+    from dataloader_defs.control_snapshot import read_snapshot
+    from dataloader_defs.defs.assets import build_load_assets
+    from dataloader_defs.defs.jobs import build_load_job
+    from dataloader_defs.defs.sensors.master_sensor import build_master_sensor
+
+    with queries.connect(control_url, "tests") as conn:
+        snapshot = read_snapshot(conn)
+    assets = build_load_assets(snapshot.rows)
+    return assets, build_master_sensor(build_load_job(assets), snapshot)
+
+
+def tick(instance, control_db):
+    """One master-sensor tick (definitions rebuilt from the control table first)."""
+    from dagster import build_sensor_context
+
+    _, sensor = table_defs(control_db.url)
+    return sensor(build_sensor_context(instance=instance, resources={"control_db": control_db}))
+
+
+def request_keys(request) -> list[str]:
+    """The control keys a load RunRequest carries (its attempt tags)."""
+    from dataloader_defs.defs.assets import ATTEMPT_TAG_PREFIX
+
+    return sorted(v for k, v in request.tags.items() if k.startswith(ATTEMPT_TAG_PREFIX))
+
+
+def execute_request(instance, resources: dict, request, *, raise_on_error: bool = True):
+    """Execute a load RunRequest the way the daemon would (same selection, config and tags)."""
+    from dagster import materialize
+
+    assets, _ = table_defs(resources["control_db"].url)
+    return materialize(
+        [assets],
+        selection=request.asset_selection,
+        instance=instance,
+        tags=request.tags,
+        run_config=request.run_config,
+        resources=resources,
+        raise_on_error=raise_on_error,
+    )
+
+
+def materialize_by_hand(instance, resources: dict, *control_keys: str, raise_on_error: bool = True):
+    """Select the tables' assets and Materialize, as a person does in the UI."""
+    from dagster import AssetKey, materialize
+
+    assets, _ = table_defs(resources["control_db"].url)
+    with queries.connect(resources["control_db"].url, "tests") as conn:
+        paths = [row(conn, key).destination_table.split("/") for key in control_keys]
+    return materialize(
+        [assets],
+        selection=[AssetKey(p) for p in paths],
+        instance=instance,
+        resources=resources,
+        raise_on_error=raise_on_error,
+    )
+
+
+def tick_and_run(instance, resources: dict, *, raise_on_error: bool = True):
+    """One master-sensor tick, then execute its single RunRequest the way the daemon would."""
+    result = tick(instance, resources["control_db"])
+    (request,) = result.run_requests
+    return request, execute_request(instance, resources, request, raise_on_error=raise_on_error)

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import psycopg
-from dagster import build_sensor_context
+from defs_support import request_keys, tick
 
 from dataloader_defs import demo
-from dataloader_defs.defs.sensors.master_sensor import master_sensor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,8 +39,9 @@ def test_seed_covers_all_strategies_and_generator_changes_rows(
         demo.generate_once(conn, random.Random(1))
         assert conn.execute("SELECT count(*) FROM shop.events").fetchone()[0] > before
 
-    result = master_sensor(build_sensor_context(instance=instance, resources={"control_db": control_db}))
-    assert sorted(r.partition_key for r in result.run_requests) == sorted(keys)
+    result = tick(instance, control_db)
+    assert len(result.run_requests) == 2  # one source: five tables in one run, the backfill alone
+    assert sorted(k for r in result.run_requests for k in request_keys(r)) == sorted(keys)
 
 
 def test_dev_setup_only(control_conn, control_db_url, source_pg_url, tmp_path):

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import psycopg
-from dagster import AssetCheckSeverity, DagsterInstance, build_sensor_context, materialize
-from defs_support import add_control, row, source_table, status_trail
+from dagster import AssetCheckSeverity
+from defs_support import (
+    add_control,
+    materialize_by_hand,
+    request_keys,
+    row,
+    source_table,
+    status_trail,
+    tick_and_run,
+)
 from deltalake import DeltaTable, write_deltalake
 
 from control_db import queries
-from dataloader_defs.defs.assets import TAG_CONTROL_KEY, TAG_SOURCE, control_keys, dataloader_table_load
-from dataloader_defs.defs.sensors.master_sensor import master_sensor
+from dataloader_defs.defs.assets import TAG_SOURCE
 
 ORDERS_DDL = "id integer PRIMARY KEY, amount numeric(10, 2) NOT NULL, updated_at timestamptz NOT NULL"
-
-
-def tick_and_run(instance: DagsterInstance, resources: dict, *, raise_on_error: bool = True):
-    """One master-sensor tick, then execute its single RunRequest the way the daemon would."""
-    result = master_sensor(
-        build_sensor_context(instance=instance, resources={"control_db": resources["control_db"]})
-    )
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(control_keys.name, list(request.partition_keys))
-    (request,) = result.run_requests
-    return request, materialize(
-        [dataloader_table_load],
-        partition_key=request.partition_key,
-        instance=instance,
-        tags=request.tags,
-        resources=resources,
-        raise_on_error=raise_on_error,
-    )
 
 
 def checks_by_name(result) -> dict:
@@ -63,11 +52,12 @@ def test_sensor_to_succeeded_with_delta_table(control_conn, source, instance, re
     assert status_trail(control_conn, "e2e.orders") == [None, "Queued", "In Progress", "Succeeded"]
     (history,) = queries.history_rows(control_conn, "e2e.orders")
     assert (history.load_status, history.rows_processed, history.run_id) == ("Succeeded", 250, result.run_id)
-    assert str(history.id) == request.tags["dataloader/history_id"]
+    assert request.tags[f"dataloader/attempt/{history.id}"] == "e2e.orders"
 
     assert DeltaTable(str(lake_root / "bronze/test/orders_e2e")).to_pyarrow_dataset().count_rows() == 250
-    (materialization,) = result.asset_materializations_for_node("dataloader_table_load")
-    meta = materialization.metadata
+    (event,) = result.get_asset_materialization_events()
+    assert event.asset_key.path == ["bronze", "test", "orders_e2e"]  # the table's own asset
+    meta = event.materialization.metadata
     for key in (
         "rows_read",
         "bytes_written",
@@ -91,9 +81,9 @@ def test_sensor_to_succeeded_with_delta_table(control_conn, source, instance, re
         "schema_drift",
     }
     assert all(c.passed for c in checks.values()), {n: c.metadata for n, c in checks.items() if not c.passed}
-    assert {c.partition for c in checks.values()} == {"e2e.orders"}  # recorded per partition
+    assert {c.asset_key.path[-1] for c in checks.values()} == {"orders_e2e"}  # the table's own checks
     run = instance.get_run_by_id(result.run_id)
-    assert run.tags[TAG_CONTROL_KEY] == "e2e.orders" and run.tags[TAG_SOURCE] == "test_pg"
+    assert request_keys(request) == ["e2e.orders"] and run.tags[TAG_SOURCE] == "test_pg"
 
 
 def test_worker_failure_marks_failed_with_worker_message(control_conn, source, instance, resources):
@@ -123,19 +113,14 @@ def test_hand_launched_run_goes_through_queued(control_conn, source, instance, r
         "INSERT INTO by_hand VALUES (1, 'a'), (2, 'b')",
     )
     add_control(control_conn, "e2e.by_hand", source_table="by_hand", primary_keys=["id"])
-    instance.add_dynamic_partitions(control_keys.name, ["e2e.by_hand"])
-
-    result = materialize(
-        [dataloader_table_load], partition_key="e2e.by_hand", instance=instance, resources=resources
-    )
+    result = materialize_by_hand(instance, resources, "e2e.by_hand")
 
     assert result.success
     assert row(control_conn, "e2e.by_hand").last_status == "Succeeded"
     (history,) = queries.history_rows(control_conn, "e2e.by_hand")
     assert history.load_status == "Succeeded" and history.load_queued_time is not None
     assert status_trail(control_conn, "e2e.by_hand") == [None, "Queued", "In Progress", "Succeeded"]
-    run = instance.get_run_by_id(result.run_id)
-    assert run.tags[TAG_CONTROL_KEY] == "e2e.by_hand"  # tagged like a sensor run
+    assert row(control_conn, "e2e.by_hand").last_run_id == result.run_id
 
 
 def test_checks_catch_missing_rows_and_planted_duplicates(

@@ -15,7 +15,6 @@ from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_c
 from defs_support import add_control, row, source_table
 
 from control_db import queries
-from dataloader_defs.defs.assets import control_keys
 from dataloader_defs.defs.sensors.reconcile_monitor import reconcile_monitor
 from dataloader_defs.defs.sensors.run_status import load_run_failure_sensor
 
@@ -24,14 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_SCRIPT = textwrap.dedent(
     """
     import sys
-    from dagster import DagsterInstance, PipesSubprocessClient, materialize
-    from dataloader_defs.defs.assets import dataloader_table_load
+    from dagster import AssetKey, DagsterInstance, PipesSubprocessClient, materialize
+    from defs_support import table_defs
     from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 
     control_url, lake_root, key = sys.argv[1:4]
+    assets, _ = table_defs(control_url)
     with DagsterInstance.get() as instance:
         materialize(
-            [dataloader_table_load], partition_key=key, instance=instance, raise_on_error=False,
+            [assets], selection=[AssetKey(key.split("/"))], instance=instance, raise_on_error=False,
             resources={"control_db": ControlDatabase(url=control_url),
                        "settings": DataloaderSettings(lake_root=lake_root),
                        "pipes_client": PipesSubprocessClient()},
@@ -47,15 +47,18 @@ def test_killed_load_ends_failed(
         source, "locked_src", "id integer PRIMARY KEY", "INSERT INTO locked_src SELECT generate_series(1, 10)"
     )
     add_control(control_conn, "k.locked", source_table="locked_src", primary_keys=["id"])
-    instance.add_dynamic_partitions(control_keys.name, ["k.locked"])
     home = instance.root_directory
 
     # Hold a lock so the worker blocks reading the source: the load is stuck mid-run.
     locker = psycopg.connect(source)
     locker.execute("LOCK TABLE public.locked_src IN ACCESS EXCLUSIVE MODE")
     proc = subprocess.Popen(
-        [sys.executable, "-c", RUN_SCRIPT, control_db_url, str(lake_root), "k.locked"],
-        env={**os.environ, "DAGSTER_HOME": home, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-c", RUN_SCRIPT, control_db_url, str(lake_root), "bronze/test/locked_src"],
+        env={
+            **os.environ,
+            "DAGSTER_HOME": home,
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'tests' / 'dataloader_defs'}",
+        },
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,36 +1,62 @@
-"""The code location loads, with every sensor running by default."""
+"""The code location loads from the control table, and from its last snapshot when the database is down."""
 
 from __future__ import annotations
 
-from dagster import DefaultSensorStatus, Definitions
+from dagster import AssetKey, DefaultSensorStatus, Definitions
+from defs_support import add_control
+
+from dataloader_defs.definitions import build_definitions
+
+SENSORS = {
+    "master_sensor",
+    "control_table_sensor",
+    "longqueued_monitor",
+    "longrunning_monitor",
+    "failed_monitor",
+    "landing_table_monitor",
+    "reconcile_monitor",
+    "load_run_failure_sensor",
+    "load_run_canceled_sensor",
+}
 
 
-def test_definitions_load(monkeypatch):
-    monkeypatch.setenv("DATALOADER_CONTROL_DB_URL", "postgresql://postgres@127.0.0.1:5432/none")
-    monkeypatch.setenv("DATALOADER_LAKE_ROOT", "/tmp/lake")
-    from dataloader_defs.definitions import defs
+def test_definitions_load_one_asset_per_active_row(
+    control_conn, source, control_db_url, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DATALOADER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DATALOADER_LAKE_ROOT", str(tmp_path / "lake"))
+    add_control(control_conn, "d.orders", primary_keys=["id"], cron="*/15 * * * *")
+    add_control(control_conn, "d.customers")
+    add_control(control_conn, "d.paused", is_active=False)
+
+    defs = build_definitions(control_db_url)
 
     assert isinstance(defs, Definitions)
     repo = defs.get_repository_def()
-    assert repo.has_job("dataloader_retry_analysis")
+    assert repo.has_job("dataloader_load_job") and repo.has_job("dataloader_retry_analysis")
     assert repo.has_job("landing_table_git_job")
     sensors = {s.name: s for s in repo.sensor_defs}
-    assert set(sensors) == {
-        "master_sensor",
-        "longqueued_monitor",
-        "longrunning_monitor",
-        "failed_monitor",
-        "landing_table_monitor",
-        "reconcile_monitor",
-        "load_run_failure_sensor",
-        "load_run_canceled_sensor",
-    }
+    assert set(sensors) == SENSORS
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
     assert sensors["master_sensor"].minimum_interval_seconds == 60
-    checks = {key.name for key in repo.asset_graph.asset_check_keys}
-    assert checks == {
-        "row_count_reconciliation",
-        "primary_key_unique",
-        "freshness_against_cron",
-        "schema_drift",
-    }
+    graph = repo.asset_graph
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {"bronze/test/orders", "bronze/test/customers"}  # the paused row has no asset
+    orders = graph.get(AssetKey(["bronze", "test", "orders"]))
+    assert orders.group_name == "test_pg" and orders.kinds == {"delta", "postgresql"}
+    assert orders.metadata["primary_keys"] == "id" and "public.orders" in orders.description
+    assert orders.freshness_policy is not None
+    checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
+    assert ("orders", "primary_key_unique") in checks and len(checks) == 8
+
+    # The control database goes down: the location still loads, from the last snapshot.
+    down = build_definitions("postgresql://postgres@127.0.0.1:1/none")
+    assert {k.to_user_string() for k in down.get_repository_def().asset_graph.get_all_asset_keys()} == keys
+
+
+def test_definitions_load_without_any_snapshot(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATALOADER_STATE_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("DATALOADER_LAKE_ROOT", str(tmp_path / "lake"))
+    defs = build_definitions("postgresql://postgres@127.0.0.1:1/none")
+    sensors = {s.name for s in defs.get_repository_def().sensor_defs}
+    assert sensors == SENSORS - {"master_sensor"}

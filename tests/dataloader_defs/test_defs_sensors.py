@@ -15,22 +15,15 @@ from dagster import (
     build_sensor_context,
 )
 from dagster._core.test_utils import create_run_for_test
-from defs_support import add_control, row, set_row, start_by_hand
+from defs_support import add_control, request_keys, row, set_row, start_by_hand, tick
 
 from control_db import queries
-from dataloader_defs.defs.assets import (
-    TAG_CONTROL_KEY,
-    TAG_HISTORY_ID,
-    TAG_SOURCE,
-    TAG_STRATEGY,
-    control_keys,
-)
+from dataloader_defs.defs.assets import TAG_SOURCE, attempt_tag
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
 from dataloader_defs.defs.sensors.landing_table_monitor import landing_table_monitor
 from dataloader_defs.defs.sensors.longqueued_monitor import longqueued_monitor
 from dataloader_defs.defs.sensors.longrunning_monitor import longrunning_monitor
-from dataloader_defs.defs.sensors.master_sensor import master_sensor
 from dataloader_defs.defs.sensors.reconcile_monitor import reconcile_monitor
 from dataloader_defs.defs.sensors.run_status import load_run_canceled_sensor, load_run_failure_sensor
 from dataloader_defs.defs.sensors.run_termination import terminate_run
@@ -55,49 +48,61 @@ def seed_states(conn: psycopg.Connection) -> None:
 
 def test_master_sensor_queues_ready_rows_only(control_conn, source, instance, control_db):
     seed_states(control_conn)
-    result = evaluate(master_sensor, instance, control_db)
+    result = tick(instance, control_db)
 
-    keys = sorted(r.partition_key for r in result.run_requests)
-    assert keys == ["t.ready_null", "t.ready_succeeded"]
-    for request in result.run_requests:
-        history = queries.history_rows(control_conn, request.partition_key)[-1]
-        assert request.run_key == f"{request.partition_key}:{history.id}"
-        assert request.tags == {
-            TAG_CONTROL_KEY: request.partition_key,
-            TAG_SOURCE: "test_pg",
-            TAG_STRATEGY: "full",
-            TAG_HISTORY_ID: str(history.id),
-        }
-        assert row(control_conn, request.partition_key).last_status == "Queued"
+    (request,) = result.run_requests  # one source: one run for both ready tables
+    assert request_keys(request) == ["t.ready_null", "t.ready_succeeded"]
+    attempts = {key: queries.history_rows(control_conn, key)[-1].id for key in request_keys(request)}
+    assert request.run_key == "load:" + ",".join(str(i) for i in sorted(attempts.values()))
+    assert request.run_config == {"ops": {"dataloader_table_load": {"config": {"attempts": attempts}}}}
+    assert {tuple(k.path) for k in request.asset_selection} == {
+        ("bronze", "test", "ready_null"),
+        ("bronze", "test", "ready_succeeded"),
+    }
+    assert request.tags[TAG_SOURCE] == "test_pg" and request.tags["dataloader/tables"] == "2"
+    for key, history_id in attempts.items():
+        assert request.tags[attempt_tag(history_id)] == key
+        assert row(control_conn, key).last_status == "Queued"
     assert row(control_conn, "t.not_due").last_status is None
     assert row(control_conn, "t.failed").last_status == "Failed"
     assert row(control_conn, "t.in_progress").last_status == "In Progress"
-
-    (partition_request,) = result.dynamic_partitions_requests
-    assert partition_request.partitions_def_name == control_keys.name
-    assert set(partition_request.partition_keys) == {
-        "t.ready_null",
-        "t.ready_succeeded",
-        "t.not_due",
-        "t.failed",
-        "t.in_progress",
-        "t.queued",
-    }  # every active row, not the inactive one
-
     # A second tick queues nothing new: the rows are Queued now.
-    instance.add_dynamic_partitions(control_keys.name, list(partition_request.partition_keys))
-    again = evaluate(master_sensor, instance, control_db)
-    assert again.run_requests == []
-    assert not again.dynamic_partitions_requests
+    assert tick(instance, control_db).run_requests == []
+
+
+def test_master_sensor_batches_runs_per_source(control_conn, source, instance, control_db, monkeypatch):
+    from defs_support import add_source
+
+    add_source(control_conn, source, key="other_pg")
+    monkeypatch.setenv("DATALOADER_MASTER_BATCH", "30")
+    monkeypatch.setenv("DATALOADER_RUN_BATCH", "12")
+    for i in range(25):
+        add_control(control_conn, f"t.a{i:02}")
+    for i in range(3):
+        add_control(control_conn, f"t.b{i}", db_config_key="other_pg", destination_table=f"bronze/other/b{i}")
+    requests = tick(instance, control_db).run_requests
+    sizes = sorted((r.tags[TAG_SOURCE], len(request_keys(r))) for r in requests)
+    assert sizes == [("other_pg", 3), ("test_pg", 1), ("test_pg", 12), ("test_pg", 12)]
+
+
+def test_master_sensor_queues_only_rows_the_code_location_knows(control_conn, source, instance, control_db):
+    from defs_support import table_defs
+
+    add_control(control_conn, "t.known")
+    _, sensor = table_defs(control_db.url)  # the code location as loaded before the next row came in
+    add_control(control_conn, "t.inserted_later")
+    result = sensor(build_sensor_context(instance=instance, resources={"control_db": control_db}))
+    (request,) = result.run_requests
+    assert request_keys(request) == ["t.known"]
+    assert row(control_conn, "t.inserted_later").last_status is None  # waits for the reload
 
 
 def test_master_sensor_batch_limit(control_conn, source, instance, control_db, monkeypatch):
     monkeypatch.setenv("DATALOADER_MASTER_BATCH", "2")
     for i in range(5):
         add_control(control_conn, f"t.batch{i}")
-    assert len(evaluate(master_sensor, instance, control_db).run_requests) == 2
-    assert len(evaluate(master_sensor, instance, control_db).run_requests) == 2
-    assert len(evaluate(master_sensor, instance, control_db).run_requests) == 1
+    counts = [sum(len(request_keys(r)) for r in tick(instance, control_db).run_requests) for _ in range(3)]
+    assert counts == [2, 2, 1]
 
 
 def test_master_sensor_one_backfill_per_source(control_conn, source, instance, control_db):
@@ -111,10 +116,12 @@ def test_master_sensor_one_backfill_per_source(control_conn, source, instance, c
     add_control(control_conn, "t.backfill_a", **backfill)
     add_control(control_conn, "t.backfill_b", **backfill)
     add_control(control_conn, "t.plain")
-    first = sorted(r.partition_key for r in evaluate(master_sensor, instance, control_db).run_requests)
+    requests = tick(instance, control_db).run_requests
+    first = sorted(k for r in requests for k in request_keys(r))
     assert first in (["t.backfill_a", "t.plain"], ["t.backfill_b", "t.plain"])
+    assert len(requests) == 2  # the backfill runs alone
     # While one backfill is Queued, the other waits.
-    assert evaluate(master_sensor, instance, control_db).run_requests == []
+    assert tick(instance, control_db).run_requests == []
 
 
 def test_longqueued_monitor_fails_stuck_rows_and_cancels_waiting_runs(
@@ -126,11 +133,12 @@ def test_longqueued_monitor_fails_stuck_rows_and_cancels_waiting_runs(
     control_conn.execute(
         "UPDATE dataloader.table_control SET status_changed_at = now() - interval '2 hours' WHERE control_key = 't.stuck'"
     )
+    (stuck_attempt,) = queries.history_rows(control_conn, "t.stuck")
     waiting = create_run_for_test(
         instance,
         job_name="dataloader_load_job",
         status=DagsterRunStatus.NOT_STARTED,
-        tags={TAG_CONTROL_KEY: "t.stuck"},
+        tags={attempt_tag(stuck_attempt.id): "t.stuck"},
     )
     monkeypatch.setenv("DATALOADER_LONGQUEUED_THRESHOLD_S", "3600")
 
@@ -152,7 +160,7 @@ def test_longrunning_monitor_terminates_run_and_fails_row(
         instance,
         job_name="dataloader_load_job",
         status=DagsterRunStatus.STARTED,
-        tags={TAG_CONTROL_KEY: "t.slow"},
+        tags={TAG_SOURCE: "test_pg"},
     )
     assert start_by_hand(control_conn, "t.slow", run.run_id) is not None
     monkeypatch.setenv("DATALOADER_LONGRUNNING_THRESHOLD_S", "0")
@@ -181,9 +189,9 @@ def test_failed_monitor_requests_retry_analysis_until_max_retries(control_conn, 
     result = evaluate(failed_monitor, instance, control_db)
 
     (request,) = result.run_requests
-    assert request.run_key == "retry:t.retry_me:1:2026-01-01T00:00:00+00:00"
+    assert request.run_key == "retry:t.retry_me:1:2026-01-01T00:00:00+00:00:0"
     assert request.run_config == {"ops": {"analyse_failure": {"config": {"control_key": "t.retry_me"}}}}
-    assert TAG_CONTROL_KEY not in request.tags  # the run-status sensors must ignore analysis runs
+    assert not request_keys(request)  # the run-status sensors must ignore analysis runs
 
 
 def test_landing_table_monitor_requests_job_for_landed_rows(control_conn, source, instance, control_db):
@@ -227,7 +235,7 @@ def test_run_failure_sensor_fails_row_of_dead_run(control_conn, source, instance
         instance,
         job_name="dataloader_load_job",
         status=DagsterRunStatus.STARTED,
-        tags={TAG_CONTROL_KEY: "t.dies"},
+        tags={TAG_SOURCE: "test_pg"},
     )
     start_by_hand(control_conn, "t.dies", run.run_id)
     start_by_hand(control_conn, "t.other", "another-run")
@@ -252,7 +260,7 @@ def test_run_canceled_sensor_fails_row_of_cancelled_queued_run(control_conn, sou
         instance,
         job_name="dataloader_load_job",
         status=DagsterRunStatus.NOT_STARTED,
-        tags={TAG_CONTROL_KEY: "t.cancelled", TAG_HISTORY_ID: str(queued.history_id)},
+        tags={attempt_tag(queued.history_id): "t.cancelled"},
     )
     terminate_run(instance, run.run_id, "cancelled by a person")
 

@@ -1,15 +1,19 @@
 """Sensors: one per file, each thin — it asks control_db.queries and returns a SensorResult."""
 
+from dagster import SensorDefinition
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from dataloader_defs.control_snapshot import Snapshot
+from dataloader_defs.defs.sensors.control_table_sensor import build_control_table_sensor
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
 from dataloader_defs.defs.sensors.landing_table_monitor import landing_table_monitor
 from dataloader_defs.defs.sensors.longqueued_monitor import longqueued_monitor
 from dataloader_defs.defs.sensors.longrunning_monitor import longrunning_monitor
-from dataloader_defs.defs.sensors.master_sensor import master_sensor
+from dataloader_defs.defs.sensors.master_sensor import build_master_sensor
 from dataloader_defs.defs.sensors.reconcile_monitor import reconcile_monitor
 from dataloader_defs.defs.sensors.run_status import load_run_canceled_sensor, load_run_failure_sensor
 
-ALL_SENSORS = [
-    master_sensor,
+MONITORS = [
     longqueued_monitor,
     longrunning_monitor,
     failed_monitor,
@@ -19,4 +23,15 @@ ALL_SENSORS = [
     load_run_canceled_sensor,
 ]
 
-__all__ = ["ALL_SENSORS"]
+
+def build_sensors(
+    load_job: UnresolvedAssetJobDefinition | None, snapshot: Snapshot
+) -> list[SensorDefinition]:
+    """Every sensor of the code location; the master sensor launches `load_job` for `snapshot`'s tables."""
+    sensors = [build_control_table_sensor(snapshot), *MONITORS]
+    if load_job is not None:
+        sensors.insert(0, build_master_sensor(load_job, snapshot))
+    return sensors
+
+
+__all__ = ["MONITORS", "build_sensors"]

@@ -1,12 +1,27 @@
-"""failed_monitor: Failed rows under max_retries get a dataloader_retry_analysis run, one per failure."""
+"""failed_monitor: Failed rows under max_retries get a dataloader_retry_analysis run, one per failure.
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+A failure is identified by (control_key, retry_count, time of the failure). While an analysis run for
+it is queued or running nothing new is requested; when one ended without deciding (cancelled, its
+run worker lost) the next request gets a fresh run key, so a failure is never stuck behind a run key
+the daemon has already used.
+"""
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from dataloader_defs.defs.jobs import dataloader_retry_analysis
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.settings import interval
 
 TAG_RETRY_FOR = "dataloader/retry_for"
+TAG_FAILURE = "dataloader/failure"
 
 
 @sensor(
@@ -16,7 +31,7 @@ TAG_RETRY_FOR = "dataloader/retry_for"
     description="Requests dataloader_retry_analysis for each Failed row with retries left.",
 )
 def failed_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
-    """One retry-analysis run per failure (run_key: control_key, retry count, time of the failure)."""
+    """One retry-analysis run per failure; another only when the previous one ended undecided."""
     from control_db import queries
 
     with control_db.connect("dagster-failed") as conn:
@@ -24,12 +39,18 @@ def failed_monitor(context: SensorEvaluationContext, control_db: ControlDatabase
     requests = []
     for row in rows:
         failed_at = row.status_changed_at or row.updated_at
+        failure = f"{row.retry_count}:{failed_at.isoformat() if failed_at else '-'}"
+        earlier = context.instance.get_runs(
+            filters=RunsFilter(tags={TAG_RETRY_FOR: row.control_key, TAG_FAILURE: failure})
+        )
+        if any(not run.is_finished for run in earlier):
+            continue  # an analysis of this failure is queued or running
         requests.append(
             RunRequest(
-                run_key=f"retry:{row.control_key}:{row.retry_count}:{failed_at.isoformat() if failed_at else '-'}",
+                run_key=f"retry:{row.control_key}:{failure}:{len(earlier)}",
                 run_config={"ops": {"analyse_failure": {"config": {"control_key": row.control_key}}}},
                 # No dataloader/source tag: analysis must not wait behind the source's load slots.
-                tags={TAG_RETRY_FOR: row.control_key},
+                tags={TAG_RETRY_FOR: row.control_key, TAG_FAILURE: failure},
             )
         )
     return SensorResult(

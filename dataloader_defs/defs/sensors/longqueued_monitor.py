@@ -10,7 +10,7 @@ from dagster import (
     sensor,
 )
 
-from dataloader_defs.defs.assets import TAG_CONTROL_KEY
+from dataloader_defs.defs.assets import attempt_tag
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.sensors.run_termination import terminate_run
 from dataloader_defs.defs.settings import env_seconds, interval
@@ -36,12 +36,9 @@ def longqueued_monitor(context: SensorEvaluationContext, control_db: ControlData
     threshold = env_seconds("DATALOADER_LONGQUEUED_THRESHOLD_S")
     failed = []
     with control_db.connect("dagster-longqueued") as conn:
-        for row in queries.stuck_queued(conn, older_than=threshold):
+        for control_key, history_id in queries.queued_attempts(conn, older_than=threshold):
             waiting = context.instance.get_runs(
-                filters=RunsFilter(
-                    tags={TAG_CONTROL_KEY: row.control_key},
-                    statuses=UNFINISHED,
-                )
+                filters=RunsFilter(tags={attempt_tag(history_id): control_key}, statuses=UNFINISHED)
             )
             for run in waiting:
                 terminate_run(context.instance, run.run_id, "queued too long")
@@ -50,8 +47,8 @@ def longqueued_monitor(context: SensorEvaluationContext, control_db: ControlData
                 f"(run queue full or run never launched); stopped {len(waiting)} waiting run(s)"
             )
             if queries.mark_failed(
-                conn, row.control_key, message=message, kind="transient", code="queued_too_long"
+                conn, control_key, message=message, kind="transient", code="queued_too_long"
             ):
-                failed.append(row.control_key)
-                context.log.warning(f"{row.control_key}: {message}")
+                failed.append(control_key)
+                context.log.warning(f"{control_key}: {message}")
     return SensorResult(skip_reason=None if failed else SkipReason("no row stuck in Queued"))

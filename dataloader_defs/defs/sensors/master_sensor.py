@@ -1,38 +1,79 @@
-"""master_sensor: queue ready control rows and request one load run per row."""
+"""master_sensor: queue ready control rows and launch them in runs of up to DATALOADER_RUN_BATCH
+tables of one source (a chunked_backfill always runs alone: it can hold a run for hours).
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+Only rows the code location has an asset for are queued; a row inserted since the last snapshot
+waits for the control_table_sensor's reload. The tick costs a few indexed queries.
+"""
 
-from dataloader_defs.defs.assets import control_keys, run_tags
-from dataloader_defs.defs.jobs import load_job
+from collections.abc import Sequence
+
+from dagster import (
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from dataloader_defs.control_snapshot import Snapshot, TableRow
+from dataloader_defs.defs.assets import LOAD_ASSET_NAME, run_tags
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.settings import env_int, interval
 
 
-@sensor(
-    job=load_job,
-    minimum_interval_seconds=interval("DATALOADER_MASTER_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Queues ready control rows (at most DATALOADER_MASTER_BATCH a tick) and launches their loads.",
-)
-def master_sensor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
-    """Add partitions for new active rows, mark ready rows Queued, request one run per queued row."""
-    from control_db import queries
+def plan_runs(queued: Sequence, tables: dict[str, TableRow], batch: int) -> list[RunRequest]:
+    """Group queued loads into run requests: one source per run, at most `batch` tables, backfills alone."""
+    groups: dict[tuple[str, bool], list] = {}
+    for load in queued:
+        alone = load.load_strategy == "chunked_backfill"
+        groups.setdefault((load.db_config_key, alone), []).append(load)
+    requests = []
+    for (source, alone), loads in sorted(groups.items()):
+        size = 1 if alone else max(1, batch)
+        for start in range(0, len(loads), size):
+            chunk = loads[start : start + size]
+            attempts = {load.control_key: load.history_id for load in chunk}
+            requests.append(
+                RunRequest(
+                    run_key="load:" + ",".join(str(load.history_id) for load in chunk),
+                    asset_selection=[AssetKey(tables[load.control_key].asset_path) for load in chunk],
+                    run_config={"ops": {LOAD_ASSET_NAME: {"config": {"attempts": attempts}}}},
+                    tags=run_tags(source, attempts),
+                )
+            )
+    return requests
 
-    with control_db.connect("dagster-master") as conn:
-        active = [status.control_key for status in queries.table_status(conn) if status.is_active]
-        queued = queries.queue_ready_tables(conn, limit=env_int("DATALOADER_MASTER_BATCH"))
-    known = set(context.instance.get_dynamic_partitions(control_keys.name))
-    missing = sorted({*active, *(q.control_key for q in queued)} - known)
-    requests = [
-        RunRequest(
-            run_key=f"{q.control_key}:{q.history_id}",
-            partition_key=q.control_key,
-            tags=run_tags(q.control_key, q.db_config_key, q.load_strategy, q.history_id),
-        )
-        for q in queued
-    ]
-    return SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=[control_keys.build_add_request(missing)] if missing else None,
-        skip_reason=None if requests else SkipReason("no control row is ready"),
+
+def build_master_sensor(
+    load_job: UnresolvedAssetJobDefinition | None, snapshot: Snapshot
+) -> SensorDefinition:
+    """The master sensor for the tables of `snapshot`, launching `load_job`."""
+    tables = {row.control_key: row for row in snapshot.rows}
+
+    @sensor(
+        name="master_sensor",
+        job=load_job,
+        minimum_interval_seconds=interval("DATALOADER_MASTER_INTERVAL_S"),
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Queues ready control rows (at most DATALOADER_MASTER_BATCH a tick) and launches them "
+        "in runs of up to DATALOADER_RUN_BATCH tables of one source.",
     )
+    def master_sensor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
+        from control_db import queries
+
+        if not tables:
+            return SensorResult(skip_reason=SkipReason("the code location has no table assets yet"))
+        with control_db.connect("dagster-master") as conn:
+            queued = queries.queue_ready_tables(
+                conn, limit=env_int("DATALOADER_MASTER_BATCH"), only_keys=list(tables)
+            )
+        requests = plan_runs(queued, tables, env_int("DATALOADER_RUN_BATCH"))
+        return SensorResult(
+            run_requests=requests, skip_reason=None if requests else SkipReason("no control row is ready")
+        )
+
+    return master_sensor

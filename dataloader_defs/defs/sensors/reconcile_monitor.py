@@ -22,7 +22,7 @@ from dagster import (
     sensor,
 )
 
-from dataloader_defs.defs.assets import TAG_HISTORY_ID
+from dataloader_defs.defs.assets import attempt_tag
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.settings import env_seconds, interval
 
@@ -75,7 +75,7 @@ def _fail_lost_queued(conn: psycopg.Connection, instance: DagsterInstance, grace
 
     failed = []
     for control_key, history_id in queries.queued_attempts(conn, older_than=grace):
-        runs = instance.get_runs(filters=RunsFilter(tags={TAG_HISTORY_ID: str(history_id)}))
+        runs = instance.get_runs(filters=RunsFilter(tags={attempt_tag(history_id): control_key}))
         if any(not run.is_finished for run in runs):
             continue
         state = "was never created" if not runs else f"ended {runs[0].status.value}"

@@ -19,33 +19,37 @@ from dagster import (
     run_status_sensor,
 )
 
-from dataloader_defs.defs.assets import TAG_CONTROL_KEY, TAG_HISTORY_ID
+from dataloader_defs.defs.assets import ATTEMPT_TAG_PREFIX
 from dataloader_defs.defs.resources import ControlDatabase
 
 FAILURE_REASON_TAG = "dagster/failure_reason"
 
 
-def fail_row_of_run(control_db: ControlDatabase, run: DagsterRun, message: str, *, code: str) -> bool:
-    """Mark the run's table Failed (transient, `code`) if this run still owns it."""
+def fail_rows_of_run(control_db: ControlDatabase, run: DagsterRun, message: str, *, code: str) -> list[str]:
+    """Mark Failed (transient, `code`) every table this run still owns; the keys it failed."""
     from control_db import queries
 
-    control_key = run.tags.get(TAG_CONTROL_KEY)
-    if not control_key:
-        return False
-    tag = run.tags.get(TAG_HISTORY_ID)
-    history_id = int(tag) if tag else None
+    attempts = {
+        int(tag[len(ATTEMPT_TAG_PREFIX) :]): key
+        for tag, key in run.tags.items()
+        if tag.startswith(ATTEMPT_TAG_PREFIX)
+    }
+    failed = []
     with control_db.connect("dagster-run-status") as conn:
-        row = queries.get_control_row(conn, control_key)
-        if row is None:
-            return False
-        if row.last_status == "In Progress" and row.last_run_id == run.run_id:
-            return queries.mark_failed(conn, control_key, message=message, kind="transient", code=code)
-        if row.last_status == "Queued" and history_id is not None:
-            # mark_failed's guard: only while this run's queued attempt is still the open one.
-            return queries.mark_failed(
-                conn, control_key, message=message, kind="transient", code=code, history_id=history_id
-            )
-        return False
+        for row in queries.rows_of_run(conn, run.run_id):  # In Progress under this run
+            if queries.mark_failed(conn, row.control_key, message=message, kind="transient", code=code):
+                failed.append(row.control_key)
+        for history_id, key in attempts.items():  # still Queued: mark_failed's guard wants the attempt open
+            row = queries.get_control_row(conn, key)
+            if (
+                row is not None
+                and row.last_status == "Queued"
+                and queries.mark_failed(
+                    conn, key, message=message, kind="transient", code=code, history_id=history_id
+                )
+            ):
+                failed.append(key)
+    return failed
 
 
 def run_failure_cause(instance: DagsterInstance, run: DagsterRun, fallback: str) -> str:
@@ -69,8 +73,8 @@ def load_run_failure_sensor(context: RunFailureSensorContext, control_db: Contro
     run = context.dagster_run
     cause = run_failure_cause(context.instance, run, context.failure_event.message or "run failed")
     message = f"Dagster run {run.run_id} failed before the load recorded its outcome: {cause}"
-    if fail_row_of_run(control_db, run, message, code="run_failed"):
-        context.log.warning(message)
+    for key in fail_rows_of_run(control_db, run, message, code="run_failed"):
+        context.log.warning(f"{key}: {message}")
 
 
 @run_status_sensor(
@@ -81,5 +85,5 @@ def load_run_failure_sensor(context: RunFailureSensorContext, control_db: Contro
 def load_run_canceled_sensor(context: RunStatusSensorContext, control_db: ControlDatabase) -> None:
     """Cancelled run -> Failed row."""
     message = f"Dagster run {context.dagster_run.run_id} was cancelled"
-    if fail_row_of_run(control_db, context.dagster_run, message, code="run_cancelled"):
-        context.log.warning(message)
+    for key in fail_rows_of_run(control_db, context.dagster_run, message, code="run_cancelled"):
+        context.log.warning(f"{key}: {message}")
