@@ -49,6 +49,14 @@ def get_source_config(conn: psycopg.Connection, db_config_key: str) -> SourceDbC
         ).fetchone()
 
 
+def active_control_keys(conn: psycopg.Connection) -> list[str]:
+    """The control_key of every active row, sorted (one index-only scan; no history is read)."""
+    rows = conn.execute(
+        "SELECT control_key FROM dataloader.table_control WHERE is_active ORDER BY control_key"
+    ).fetchall()
+    return [key for (key,) in rows]
+
+
 def ready_tables(conn: psycopg.Connection, limit: int) -> list[ControlRow]:
     """Up to `limit` ready rows, longest overdue first (a preview: `queue_ready_tables` takes them)."""
     return _control_rows(conn, f"{READY} ORDER BY {READY_ORDER} LIMIT %(limit)s", {"limit": limit})

@@ -13,7 +13,7 @@ from datetime import timedelta
 import psycopg
 from psycopg.rows import class_row
 
-from control_db.queries.reads import READY, READY_ORDER
+from control_db.queries.reads import READY
 from control_db.queries.rows import QueuedLoad
 from control_db.schedule import next_fire
 
@@ -26,32 +26,40 @@ WITH busy_sources AS (
     SELECT DISTINCT db_config_key FROM dataloader.table_control
     WHERE load_strategy = 'chunked_backfill' AND last_status IN ('Queued', 'In Progress')
 ),
-candidates AS (
+ready AS (
     SELECT tc.config_id, tc.db_config_key, tc.load_strategy,
            coalesce(tc.next_load_date_time, '-infinity'::timestamptz) AS due
     FROM dataloader.table_control AS tc
     WHERE {READY}
-    ORDER BY {READY_ORDER}
-    FOR UPDATE SKIP LOCKED
 ),
-ranked AS (
-    SELECT c.config_id, c.due, c.load_strategy, c.db_config_key,
-           row_number() OVER (PARTITION BY c.db_config_key, c.load_strategy = 'chunked_backfill'
-                              ORDER BY c.due, c.config_id) AS rank_in_source
-    FROM candidates AS c
+first_backfills AS (
+    SELECT DISTINCT ON (r.db_config_key) r.config_id, r.due
+    FROM ready AS r
+    WHERE r.load_strategy = 'chunked_backfill'
+      AND r.db_config_key NOT IN (SELECT db_config_key FROM busy_sources)
+    ORDER BY r.db_config_key, r.due, r.config_id
 ),
 picked AS (
-    SELECT r.config_id FROM ranked AS r
-    WHERE r.load_strategy <> 'chunked_backfill'
-       OR (r.rank_in_source = 1 AND r.db_config_key NOT IN (SELECT db_config_key FROM busy_sources))
-    ORDER BY r.due, r.config_id
+    SELECT p.config_id FROM (
+        SELECT r.config_id, r.due FROM ready AS r WHERE r.load_strategy <> 'chunked_backfill'
+        UNION ALL
+        SELECT b.config_id, b.due FROM first_backfills AS b
+    ) AS p
+    ORDER BY p.due, p.config_id
     LIMIT %(limit)s
+),
+-- Only the picked rows are locked (and re-checked: a row changed since the snapshot is skipped);
+-- the advisory lock already keeps two queuing transactions apart.
+locked AS (
+    SELECT tc.config_id FROM dataloader.table_control AS tc
+    WHERE tc.config_id IN (SELECT config_id FROM picked) AND {READY}
+    FOR UPDATE OF tc SKIP LOCKED
 ),
 queued AS (
     UPDATE dataloader.table_control AS tc
     SET last_status = 'Queued', status_changed_at = now()
-    FROM picked
-    WHERE tc.config_id = picked.config_id
+    FROM locked
+    WHERE tc.config_id = locked.config_id
     RETURNING tc.config_id, tc.control_key, tc.db_config_key, tc.load_strategy, tc.incremental_value
 ),
 opened AS (
@@ -70,7 +78,9 @@ def queue_ready_tables(conn: psycopg.Connection, *, limit: int) -> list[QueuedLo
     """Queue up to `limit` ready tables and open a Queued history row for each.
 
     At most one chunked_backfill per source database is queued, and none for a source that already
-    has one Queued or In Progress.
+    has one Queued or In Progress. Only the queued rows are locked; a ready row someone else holds
+    locked is skipped this time. Called inside an open transaction, the row and advisory locks last
+    until that transaction ends.
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK_ID,))
