@@ -7,6 +7,7 @@ import pytest
 from control_rows import AddTable
 
 from control_db import queries as q
+from control_db import schema
 
 
 def test_active_control_keys_lists_active_rows_only(
@@ -41,3 +42,10 @@ def test_queue_locks_only_the_rows_it_picks(
     # Once the queuing transaction commits, a second tick picks the next row.
     (second,) = q.queue_ready_tables(control_conn, limit=1)
     assert second.control_key != picked.control_key
+
+
+def test_status_view_columns_are_named_as_the_columns_they_show() -> None:
+    control = {column.name for column in schema.table_control.columns}
+    history = {f"last_{column.name}" for column in schema.historical_metadata.columns}
+    computed = {"lag"}  # now() - the last successful load's end
+    assert [name for name in schema.V_TABLE_STATUS_COLUMNS if name not in control | history | computed] == []
