@@ -91,12 +91,17 @@ def failed_retryable(conn: psycopg.Connection) -> list[ControlRow]:
     )
 
 
-def landing_pending(conn: psycopg.Connection) -> list[ControlRow]:
-    """Rows loaded successfully at least once whose staging model is not written yet."""
+def landing_pending(conn: psycopg.Connection, limit: int | None = None) -> list[ControlRow]:
+    """Rows loaded successfully at least once whose staging model is not written yet, oldest first.
+
+    `limit` bounds the answer (a landing run's batch); None returns every pending row.
+    """
     return _control_rows(
         conn,
         "NOT tc.staging_model_processed AND EXISTS (SELECT 1 FROM dataloader.historical_metadata AS hm "
-        "WHERE hm.control_key = tc.control_key AND hm.load_status = 'Succeeded') ORDER BY tc.config_id",
+        "WHERE hm.control_key = tc.control_key AND hm.load_status = 'Succeeded') "
+        "ORDER BY tc.config_id LIMIT %(limit)s",
+        {"limit": limit},
     )
 
 
