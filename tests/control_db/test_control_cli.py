@@ -60,6 +60,7 @@ def test_missing_url_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("DATALOADER_CONTROL_DB_URL", raising=False)
+    monkeypatch.setenv("DATALOADER_EMBEDDED_PGDATA", "/nonexistent/pgdata")  # no embedded server either
     assert cli.main(["status"]) == 2
     assert "DATALOADER_CONTROL_DB_URL is not set" in capsys.readouterr().err
 
