@@ -29,7 +29,12 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-STATUS_VIEW = r"""
+# 0001's view (unchanged since): its joins stay, only the column names change.
+_REVISION_0001 = importlib.import_module("control_db.migrations.versions.0001_control_schema")
+_JOINS = _REVISION_0001.STATUS_VIEW[_REVISION_0001.STATUS_VIEW.index("FROM dataloader.table_control AS tc") :]
+
+STATUS_VIEW = (
+    r"""
 DROP VIEW dataloader.v_table_status;
 CREATE VIEW dataloader.v_table_status AS
 SELECT
@@ -48,21 +53,9 @@ SELECT
     tc.manual_review,
     tc.manual_review_reason,
     tc.last_status_message
-FROM dataloader.table_control AS tc
-LEFT JOIN LATERAL (
-    SELECT hm.load_start_time, hm.load_end_time
-    FROM dataloader.historical_metadata AS hm
-    WHERE hm.control_key = tc.control_key
-    ORDER BY hm.id DESC
-    LIMIT 1
-) AS last_load ON true
-LEFT JOIN LATERAL (
-    SELECT max(hm.load_end_time) AS load_end_time
-    FROM dataloader.historical_metadata AS hm
-    WHERE hm.control_key = tc.control_key AND hm.load_status = 'Succeeded'
-) AS last_success ON true
-ORDER BY tc.control_key;
 """
+    + _JOINS
+)
 
 INDEXES = r"""
 CREATE INDEX ix_table_control_active ON dataloader.table_control (control_key) WHERE is_active;
@@ -89,6 +82,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(DROP_INDEXES)
-    # The previous view is 0001's, unchanged since.
-    previous = importlib.import_module("control_db.migrations.versions.0001_control_schema")
-    op.execute("DROP VIEW dataloader.v_table_status;\n" + previous.STATUS_VIEW)
+    op.execute("DROP VIEW dataloader.v_table_status;\n" + _REVISION_0001.STATUS_VIEW)
