@@ -13,7 +13,7 @@ from datetime import timedelta
 import psycopg
 from psycopg.rows import class_row
 
-from control_db.queries.reads import READY
+from control_db.queries.reads import READY, READY_ORDER
 from control_db.queries.rows import QueuedLoad
 from control_db.schedule import next_fire
 
@@ -26,40 +26,30 @@ WITH busy_sources AS (
     SELECT DISTINCT db_config_key FROM dataloader.table_control
     WHERE load_strategy = 'chunked_backfill' AND last_status IN ('Queued', 'In Progress')
 ),
-ready AS (
-    SELECT tc.config_id, tc.db_config_key, tc.load_strategy,
-           coalesce(tc.next_load_date_time, '-infinity'::timestamptz) AS due
+first_backfills AS (
+    SELECT DISTINCT ON (tc.db_config_key) tc.config_id
+    FROM dataloader.table_control AS tc
+    WHERE {READY} AND tc.load_strategy = 'chunked_backfill'
+      AND tc.db_config_key NOT IN (SELECT db_config_key FROM busy_sources)
+    ORDER BY tc.db_config_key, {READY_ORDER}
+),
+-- LIMIT over FOR UPDATE SKIP LOCKED: rows are locked one by one in due order until `limit` are held,
+-- so only the picked rows are locked, and a row someone else holds is passed over, not waited for.
+-- (The advisory lock keeps two queuing transactions apart.)
+picked AS (
+    SELECT tc.config_id
     FROM dataloader.table_control AS tc
     WHERE {READY}
-),
-first_backfills AS (
-    SELECT DISTINCT ON (r.db_config_key) r.config_id, r.due
-    FROM ready AS r
-    WHERE r.load_strategy = 'chunked_backfill'
-      AND r.db_config_key NOT IN (SELECT db_config_key FROM busy_sources)
-    ORDER BY r.db_config_key, r.due, r.config_id
-),
-picked AS (
-    SELECT p.config_id FROM (
-        SELECT r.config_id, r.due FROM ready AS r WHERE r.load_strategy <> 'chunked_backfill'
-        UNION ALL
-        SELECT b.config_id, b.due FROM first_backfills AS b
-    ) AS p
-    ORDER BY p.due, p.config_id
+      AND (tc.load_strategy <> 'chunked_backfill' OR tc.config_id IN (SELECT config_id FROM first_backfills))
+    ORDER BY {READY_ORDER}
     LIMIT %(limit)s
-),
--- Only the picked rows are locked (and re-checked: a row changed since the snapshot is skipped);
--- the advisory lock already keeps two queuing transactions apart.
-locked AS (
-    SELECT tc.config_id FROM dataloader.table_control AS tc
-    WHERE tc.config_id IN (SELECT config_id FROM picked) AND {READY}
     FOR UPDATE OF tc SKIP LOCKED
 ),
 queued AS (
     UPDATE dataloader.table_control AS tc
     SET last_status = 'Queued', status_changed_at = now()
-    FROM locked
-    WHERE tc.config_id = locked.config_id
+    FROM picked
+    WHERE tc.config_id = picked.config_id
     RETURNING tc.config_id, tc.control_key, tc.db_config_key, tc.load_strategy, tc.incremental_value
 ),
 opened AS (
@@ -79,8 +69,8 @@ def queue_ready_tables(conn: psycopg.Connection, *, limit: int) -> list[QueuedLo
 
     At most one chunked_backfill per source database is queued, and none for a source that already
     has one Queued or In Progress. Only the queued rows are locked; a ready row someone else holds
-    locked is skipped this time. Called inside an open transaction, the row and advisory locks last
-    until that transaction ends.
+    locked is passed over this time. Called inside an open transaction, the row and advisory locks
+    last until that transaction ends.
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK_ID,))

@@ -49,3 +49,18 @@ def test_status_view_columns_are_named_as_the_columns_they_show() -> None:
     history = {f"last_{column.name}" for column in schema.historical_metadata.columns}
     computed = {"lag"}  # now() - the last successful load's end
     assert [name for name in schema.V_TABLE_STATUS_COLUMNS if name not in control | history | computed] == []
+
+
+def test_rows_someone_holds_locked_are_passed_over_not_waited_for(
+    control_conn: psycopg.Connection, control_db_url: str, add_table: AddTable
+) -> None:
+    for n in range(5):
+        add_table(f"erp.public.t{n}")
+    with psycopg.connect(control_db_url) as person:  # an open transaction editing the two oldest rows
+        person.execute(
+            "SELECT 1 FROM dataloader.table_control WHERE control_key IN ('erp.public.t0', 'erp.public.t1') "
+            "FOR UPDATE"
+        )
+        queued = [load.control_key for load in q.queue_ready_tables(control_conn, limit=2)]
+        person.rollback()
+    assert queued == ["erp.public.t2", "erp.public.t3"]  # the tick still fills its batch
