@@ -3,7 +3,8 @@
 Builds, in a fresh database per history depth, 10,000 control rows on 10 sources (most Succeeded and
 not due, 5% due, some Queued / In Progress / Failed, ten due chunked_backfills, 1% without a staging
 model) with DEPTH history rows each, then times every query a master, reconcile or landing tick
-asks. Prints one table of median milliseconds (of BENCH_TICK_REPEAT runs, default 5).
+asks; last, with every Succeeded row made due, queuing 10 again and how many rows that tick holds
+locked. Prints one table of median milliseconds (of BENCH_TICK_REPEAT runs, default 5).
 
 Environment: BENCH_POSTGRES_URL (admin URL; default the server at 127.0.0.1:5432, else the embedded
 one), BENCH_TICK_ROWS (10000), BENCH_TICK_DEPTHS (history rows per control row, default "10,100").
@@ -110,18 +111,43 @@ TICK_QUERIES: dict[str, Callable[[psycopg.Connection], list]] = {
 }
 
 
-def measure(url: str, repeat: int) -> dict[str, tuple[int, float]]:
+ALL_DUE = "queue_ready_tables(limit=10), every row due"
+
+
+def _median_ms(query: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        query()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def measure_all_due(url: str, repeat: int) -> tuple[str, float]:
+    """Make every Succeeded row due, then time queuing 10 and count the rows that tick holds locked."""
+    with queries.connect(url, "bench") as conn, psycopg.connect(url, autocommit=True) as other:
+        conn.execute(
+            "UPDATE dataloader.table_control SET next_load_date_time = NULL WHERE last_status = 'Succeeded'"
+        )
+        conn.execute("ANALYZE dataloader.table_control")
+        millis = _median_ms(lambda: _queue_and_roll_back(conn), repeat)
+        count = (
+            "SELECT count(*) FROM (SELECT 1 FROM dataloader.table_control FOR UPDATE SKIP LOCKED) AS lockable"
+        )
+        with conn.transaction(force_rollback=True):
+            queued = queries.queue_ready_tables(conn, limit=10)
+            (lockable,) = other.execute(count).fetchone() or (0,)
+        (total,) = other.execute("SELECT count(*) FROM dataloader.table_control").fetchone() or (0,)
+    return f"{len(queued)} (locks {total - lockable:,} of {total:,})", millis
+
+
+def measure(url: str, repeat: int) -> dict[str, tuple[str, float]]:
     """name -> (rows returned, median milliseconds) for every tick query, after one warm-up run."""
     results = {}
     with queries.connect(url, "bench") as conn:
         for name, query in TICK_QUERIES.items():
             returned = len(query(conn))
-            times = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                query(conn)
-                times.append((time.perf_counter() - start) * 1000)
-            results[name] = (returned, statistics.median(times))
+            results[name] = (str(returned), _median_ms(lambda query=query: query(conn), repeat))
     return results
 
 
@@ -140,12 +166,13 @@ def main() -> int:
                 f"built {rows:,} control rows x {depth} history rows in {time.perf_counter() - start:.1f} s"
             )
             by_depth[depth] = measure(url, repeat)
+            by_depth[depth][ALL_DUE] = measure_all_due(url, repeat)
         finally:
             _drop(admin_url, url)
     header = ["query", "rows returned", *(f"ms @ {rows * d:,} history" for d in depths)]
     lines = [header]
-    for name in TICK_QUERIES:
-        cells = [name, str(by_depth[depths[0]][name][0])]
+    for name in [*TICK_QUERIES, ALL_DUE]:
+        cells = [name, by_depth[depths[0]][name][0]]
         for depth in depths:
             millis = by_depth[depth][name][1]
             cells.append(f"{millis:.1f}" + (" (over target)" if millis > TARGET_MS else ""))
