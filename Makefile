@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "installed into $(VENV)"
 
+# `make dev PORT=3100`: the UI (and the run links on the control rows) on another port.
 dev: install
-	$(BIN)/python scripts/dev.py
+	$(BIN)/python scripts/dev.py $(if $(PORT),--port $(PORT))
 
 test: install
 	$(BIN)/python -m pytest -q

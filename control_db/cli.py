@@ -1,4 +1,7 @@
-"""The `dataloader` command: `db upgrade`, `db downgrade REV`, `status`, plus plugged-in subcommands.
+"""The `dataloader` command: `db upgrade`, `db downgrade REV`, `status`, `sql`, plus plugged-in subcommands.
+
+Without DATALOADER_CONTROL_DB_URL every command uses the project's embedded server (the one
+`make dev` started) when it is running, and says so on stderr.
 
 Other packages add subcommands through the entry-point group `dataloader.commands`
 (`name = "module:register"`; `register(subparsers)` adds a subparser whose `func(args) -> int`
@@ -8,15 +11,18 @@ runs it), so this module imports none of them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from control_db import embedded
 from control_db.queries import connect, table_status
 from control_db.status_table import render
-from control_db.urls import control_db_url, redact
+from control_db.urls import CONTROL_DB_URL_ENV, control_db_url, redact
 
 COMMANDS_GROUP = "dataloader.commands"
 
@@ -55,6 +61,23 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def psql_command(url: str, statement: str | None) -> tuple[list[str], dict[str, str]]:
+    """psql's argv and extra environment for `url`: the password travels in PGPASSWORD, never in argv."""
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    command = [embedded.psql_path(), "-v", "ON_ERROR_STOP=1", make_conninfo(**params)]
+    if statement is not None:
+        command += ["-X", "-c", statement]  # a one-off statement ignores ~/.psqlrc
+    return command, ({"PGPASSWORD": str(password)} if password else {})
+
+
+def _sql(args: argparse.Namespace) -> int:
+    command, extra_env = psql_command(control_db_url(), args.statement)
+    sys.stdout.flush()
+    os.execve(command[0], command, {**os.environ, **extra_env})  # psql owns the terminal and Ctrl-C
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with the built-in subcommands and every registered plugin."""
     parser = argparse.ArgumentParser(
@@ -74,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = subparsers.add_parser("status", help="print v_table_status: status, last load, next load, lag")
     status.set_defaults(func=_status)
 
+    sql = subparsers.add_parser(
+        "sql",
+        help="run STATEMENT on the control database with psql, or open a psql prompt (no psql install needed)",
+    )
+    sql.add_argument("statement", nargs="?", help='e.g. "SELECT * FROM dataloader.v_table_status"')
+    sql.set_defaults(func=_sql)
+
     _register_plugins(subparsers)
     return parser
 
@@ -89,6 +119,7 @@ def _register_plugins(subparsers: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `dataloader` command line; returns the exit code."""
     args = build_parser().parse_args(argv)
+    _use_embedded_server_when_unset()
     try:
         return int(args.func(args))
     except RuntimeError as exc:  # e.g. DATALOADER_CONTROL_DB_URL unset
@@ -99,6 +130,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         print(f"dataloader: control database unreachable: {redact(reason)}", file=sys.stderr)
         return 1
+
+
+def _use_embedded_server_when_unset() -> None:
+    # Set for this process (and plugins such as `load`) so every command sees the same URL.
+    if os.environ.get(CONTROL_DB_URL_ENV):
+        return
+    found = embedded.running_url()
+    if found:
+        os.environ[CONTROL_DB_URL_ENV] = found
+        print(
+            f"dataloader: {CONTROL_DB_URL_ENV} is not set; using the embedded server: {found}",
+            file=sys.stderr,
+        )
 
 
 def _sqlalchemy_operational_error() -> type[Exception]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -70,6 +71,37 @@ def is_running(port: int = DEFAULT_PORT) -> bool:
             return True
     except psycopg.OperationalError:
         return False
+
+
+def project_data_dir() -> Path:
+    """The data directory `make dev` uses: DATALOADER_EMBEDDED_PGDATA, else .dataloader/pgdata.
+
+    The relative default is looked up in the current directory first, then in the project checkout
+    this package is installed from (an editable install), so `dataloader` finds it from anywhere.
+    """
+    configured = os.environ.get("DATALOADER_EMBEDDED_PGDATA")
+    if configured:
+        return Path(configured)
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (base / DEFAULT_DATA_DIR / "postmaster.pid").exists():
+            return base / DEFAULT_DATA_DIR
+    return DEFAULT_DATA_DIR
+
+
+def running_url(data_dir: Path | None = None, database: str = "dataloader") -> str | None:
+    """The URL of `database` on the embedded server of `data_dir` (default: the project's) if it runs."""
+    pid_file = (data_dir or project_data_dir()) / "postmaster.pid"
+    try:
+        # Line 4 of postmaster.pid is the port the server listens on.
+        port = int(pid_file.read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+    return url(port, database) if is_running(port) else None
+
+
+def psql_path() -> str:
+    """The psql on PATH, else the one shipped with the embedded server's binaries."""
+    return shutil.which("psql") or str(_bin_dir() / "psql")
 
 
 def ensure_running(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) -> str:

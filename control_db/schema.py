@@ -116,6 +116,10 @@ table_control = Table(
         _one_of("last_error_kind", ERROR_KINDS, nullable=True), name="ck_table_control_last_error_kind"
     ),
     Index("ix_table_control_last_status", "last_status"),
+    Index("ix_table_control_active", "control_key", postgresql_where=text("is_active")),
+    Index(
+        "ix_table_control_staging_pending", "config_id", postgresql_where=text("NOT staging_model_processed")
+    ),
 )
 
 historical_metadata = Table(
@@ -148,6 +152,17 @@ historical_metadata = Table(
         name="ck_historical_metadata_retry_decision",
     ),
     Index("ix_historical_metadata_control_key_id", "control_key", "id"),
+    Index(
+        "ix_historical_metadata_open",
+        "id",
+        postgresql_where=text("load_end_time IS NULL AND load_status IN ('Queued', 'In Progress')"),
+    ),
+    Index(
+        "ix_historical_metadata_succeeded",
+        "control_key",
+        "load_end_time",
+        postgresql_where=text("load_status = 'Succeeded'"),
+    ),
 )
 
 table_control_history = Table(
@@ -167,23 +182,24 @@ table_control_history = Table(
     Index("ix_table_control_history_control_key_changed_at", "control_key", "changed_at"),
 )
 
-# Columns of the `v_table_status` view, in order (the view itself is SQL in the migration).
+# Columns of the `v_table_status` view, in order (the view itself is SQL in the migrations); each
+# is named as the table_control / historical_metadata column it shows.
 V_TABLE_STATUS_COLUMNS: tuple[str, ...] = (
     "control_key",
-    "source",
-    "strategy",
+    "db_config_key",
+    "load_strategy",
     "is_active",
-    "status",
-    "last_load_start",
-    "last_load_end",
-    "last_rows",
+    "last_status",
+    "last_load_start_time",
+    "last_load_end_time",
+    "last_rows_processed",
     "next_load_date_time",
     "lag",
     "retry_count",
     "max_retries",
     "manual_review",
     "manual_review_reason",
-    "message",
+    "last_status_message",
 )
 
 __all__ = [

@@ -27,7 +27,7 @@ def control_db_url() -> str:
     if not url:
         raise RuntimeError(
             f"{CONTROL_DB_URL_ENV} is not set: point it at the control PostgreSQL database "
-            "(make dev sets it to the embedded server)"
+            "(`dataloader` finds the embedded server of `make dev` by itself while it runs)"
         )
     return libpq_url(url)
 

@@ -146,7 +146,7 @@ def run_configured_checks(selected: list[str]) -> bool:
     if not lake_root:
         raise SystemExit("--configured needs DATALOADER_LAKE_ROOT")
     with queries.connect(url, "checks") as conn:
-        keys = selected or [s.control_key for s in queries.table_status(conn) if s.is_active]
+        keys = selected or queries.active_control_keys(conn)
     return report(materialize_tables(keys, control_url=url, lake_root=lake_root))
 
 

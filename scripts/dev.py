@@ -8,7 +8,8 @@ Ctrl-C (or SIGTERM to dagster dev) stops dagster and the generator; the embedded
 running for the next start — stop it with `.venv/bin/python -m control_db.embedded stop`.
 
 Options: --setup-only (prepare everything, print the environment, do not start dagster),
---port (UI port, default 3000), --no-generator.
+--port (UI port, default 3000; `make dev PORT=3100` passes it), --no-generator. Run links on the
+control rows point at that UI (DATALOADER_DAGSTER_URL, unless you set it yourself).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import psycopg  # noqa: E402
 
 from control_db import embedded  # noqa: E402
 from control_db.urls import libpq_url, redact, sqlalchemy_url  # noqa: E402
+
+DEFAULT_PORT = 3000
 
 # Short sensor intervals so the demo moves within a minute (the user's values win).
 DEV_INTERVALS = {
@@ -56,8 +59,8 @@ def ensure_database(admin_url: str, name: str) -> str:
     return with_database(admin_url, name)
 
 
-def prepare_environment(env: dict[str, str]) -> dict[str, str]:
-    """Databases, directories and variables for dagster dev; returns the demo source URL too (key DEMO)."""
+def prepare_environment(env: dict[str, str], port: int = DEFAULT_PORT) -> dict[str, str]:
+    """Databases, directories and variables for dagster dev on `port`; returns the demo source URL too (key DEMO)."""
     state = ROOT / ".dataloader"
     control_url = env.get("DATALOADER_CONTROL_DB_URL")
     if control_url:
@@ -83,6 +86,8 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
         "DAGSTER_HOME": str(home),
         "DATALOADER_LAKE_ROOT": env.get("DATALOADER_LAKE_ROOT") or str((state / "lake").resolve()),
         "DATALOADER_MODELS_DIR": env.get("DATALOADER_MODELS_DIR") or str((state / "models").resolve()),
+        # Run links on the control rows point at the UI this script starts.
+        "DATALOADER_DAGSTER_URL": env.get("DATALOADER_DAGSTER_URL") or f"http://127.0.0.1:{port}",
         "DEMO": demo_url,
     }
     for name, value in DEV_INTERVALS.items():
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--setup-only", action="store_true", help="prepare and seed, do not start dagster dev"
     )
-    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="UI port (default 3000)")
     parser.add_argument("--no-generator", action="store_true", help="do not keep changing the demo source")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from control_db.migrate import upgrade
     from dataloader_defs import demo
 
-    settings = prepare_environment(dict(os.environ))
+    settings = prepare_environment(dict(os.environ), args.port)
     demo_url = settings.pop("DEMO")
     env = {**os.environ, **settings}
     upgrade(settings["DATALOADER_CONTROL_DB_URL"])
@@ -112,12 +117,19 @@ def main(argv: list[str] | None = None) -> int:
     keys = demo.seed_control(settings["DATALOADER_CONTROL_DB_URL"], demo_url)
     print(f"demo source {redact(demo_url)} seeded; control rows: {', '.join(keys)}")
     for name in (
+        "DATALOADER_CONTROL_DB_URL",
         "DAGSTER_HOME",
         "DATALOADER_LAKE_ROOT",
         "DATALOADER_MODELS_DIR",
+        "DATALOADER_DAGSTER_URL",
         "DATALOADER_MASTER_INTERVAL_S",
     ):
-        print(f"  {name}={settings[name]}")
+        print(f"  {name}={redact(settings[name])}")
+    if not os.environ.get("DATALOADER_CONTROL_DB_URL"):
+        print(
+            "  (in another shell `.venv/bin/dataloader status` and `dataloader sql` find the embedded "
+            "server by themselves; for psql: export DATALOADER_CONTROL_DB_URL as above)"
+        )
     if args.setup_only:
         return 0
 

@@ -2,6 +2,7 @@
 
 from control_db.queries.connection import connect
 from control_db.queries.reads import (
+    active_control_keys,
     failed_retryable,
     get_control_row,
     get_source_config,
@@ -36,6 +37,7 @@ __all__ = [
     "QueuedLoad",
     "SourceDbConfig",
     "TableStatus",
+    "active_control_keys",
     "close_history_row",
     "connect",
     "failed_retryable",

@@ -49,6 +49,14 @@ def get_source_config(conn: psycopg.Connection, db_config_key: str) -> SourceDbC
         ).fetchone()
 
 
+def active_control_keys(conn: psycopg.Connection) -> list[str]:
+    """The control_key of every active row, sorted (one index-only scan; no history is read)."""
+    rows = conn.execute(
+        "SELECT control_key FROM dataloader.table_control WHERE is_active ORDER BY control_key"
+    ).fetchall()
+    return [key for (key,) in rows]
+
+
 def stuck_queued(conn: psycopg.Connection, older_than: timedelta) -> list[ControlRow]:
     """Rows Queued for longer than `older_than` (time of entering Queued: `status_changed_at`)."""
     return _stuck(conn, "Queued", older_than)
@@ -78,12 +86,17 @@ def failed_retryable(conn: psycopg.Connection) -> list[ControlRow]:
     )
 
 
-def landing_pending(conn: psycopg.Connection) -> list[ControlRow]:
-    """Rows loaded successfully at least once whose staging model is not written yet."""
+def landing_pending(conn: psycopg.Connection, limit: int | None = None) -> list[ControlRow]:
+    """Rows loaded successfully at least once whose staging model is not written yet, oldest first.
+
+    `limit` bounds the answer (a landing run's batch); None returns every pending row.
+    """
     return _control_rows(
         conn,
         "NOT tc.staging_model_processed AND EXISTS (SELECT 1 FROM dataloader.historical_metadata AS hm "
-        "WHERE hm.control_key = tc.control_key AND hm.load_status = 'Succeeded') ORDER BY tc.config_id",
+        "WHERE hm.control_key = tc.control_key AND hm.load_status = 'Succeeded') "
+        "ORDER BY tc.config_id LIMIT %(limit)s",
+        {"limit": limit},
     )
 
 

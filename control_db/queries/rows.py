@@ -95,23 +95,23 @@ class HistoryRow:
 
 @dataclass(frozen=True)
 class TableStatus:
-    """One row of the `dataloader.v_table_status` view."""
+    """One row of the `dataloader.v_table_status` view (columns named as in table_control)."""
 
     control_key: str
-    source: str
-    strategy: str
+    db_config_key: str
+    load_strategy: str
     is_active: bool
-    status: str | None
-    last_load_start: datetime | None
-    last_load_end: datetime | None
-    last_rows: int | None
+    last_status: str | None
+    last_load_start_time: datetime | None
+    last_load_end_time: datetime | None
+    last_rows_processed: int | None
     next_load_date_time: datetime | None
     lag: timedelta | None
     retry_count: int
     max_retries: int
     manual_review: bool
     manual_review_reason: str | None
-    message: str | None
+    last_status_message: str | None
 
 
 def column_list(row_type: type, alias: str) -> str:

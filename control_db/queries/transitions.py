@@ -27,26 +27,25 @@ WITH busy_sources AS (
     SELECT DISTINCT db_config_key FROM dataloader.table_control
     WHERE load_strategy = 'chunked_backfill' AND last_status IN ('Queued', 'In Progress')
 ),
-candidates AS (
-    SELECT tc.config_id, tc.db_config_key, tc.load_strategy,
-           coalesce(tc.next_load_date_time, '-infinity'::timestamptz) AS due
+first_backfills AS (
+    SELECT DISTINCT ON (tc.db_config_key) tc.config_id
+    FROM dataloader.table_control AS tc
+    WHERE {READY} AND tc.load_strategy = 'chunked_backfill'
+      AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
+      AND tc.db_config_key NOT IN (SELECT db_config_key FROM busy_sources)
+    ORDER BY tc.db_config_key, {READY_ORDER}
+),
+-- LIMIT over FOR UPDATE SKIP LOCKED: rows are locked one by one in due order until `limit` are held,
+-- so only the picked rows are locked, and a row someone else holds is passed over, not waited for.
+-- (The advisory lock keeps two queuing transactions apart.)
+picked AS (
+    SELECT tc.config_id
     FROM dataloader.table_control AS tc
     WHERE {READY} AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
+      AND (tc.load_strategy <> 'chunked_backfill' OR tc.config_id IN (SELECT config_id FROM first_backfills))
     ORDER BY {READY_ORDER}
-    FOR UPDATE SKIP LOCKED
-),
-ranked AS (
-    SELECT c.config_id, c.due, c.load_strategy, c.db_config_key,
-           row_number() OVER (PARTITION BY c.db_config_key, c.load_strategy = 'chunked_backfill'
-                              ORDER BY c.due, c.config_id) AS rank_in_source
-    FROM candidates AS c
-),
-picked AS (
-    SELECT r.config_id FROM ranked AS r
-    WHERE r.load_strategy <> 'chunked_backfill'
-       OR (r.rank_in_source = 1 AND r.db_config_key NOT IN (SELECT db_config_key FROM busy_sources))
-    ORDER BY r.due, r.config_id
     LIMIT %(limit)s
+    FOR UPDATE OF tc SKIP LOCKED
 ),
 queued AS (
     UPDATE dataloader.table_control AS tc
@@ -74,7 +73,9 @@ def queue_ready_tables(
     has assets for) and open a Queued history row for each.
 
     At most one chunked_backfill per source database is queued, and none for a source that already
-    has one Queued or In Progress.
+    has one Queued or In Progress. Only the queued rows are locked; a ready row someone else holds
+    locked is passed over this time. Called inside an open transaction, the row and advisory locks
+    last until that transaction ends.
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK_ID,))

@@ -37,7 +37,13 @@ def test_db_upgrade_status_downgrade(
         insert_table(conn, "erp.public.customers", is_active=False)
     assert cli.main(["status"]) == 0
     status = capsys.readouterr().out.splitlines()
-    assert status[0].split()[:5] == ["control_key", "source", "strategy", "is_active", "status"]
+    assert status[0].split()[:5] == [
+        "control_key",
+        "db_config_key",
+        "load_strategy",
+        "is_active",
+        "last_status",
+    ]
     assert set(status[1]) <= {"-", " "}
     assert status[2].split()[:4] == ["erp.public.customers", "erp", "full", "False"]
     assert status[3].startswith("erp.public.orders ")
@@ -54,6 +60,7 @@ def test_missing_url_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("DATALOADER_CONTROL_DB_URL", raising=False)
+    monkeypatch.setenv("DATALOADER_EMBEDDED_PGDATA", "/nonexistent/pgdata")  # no embedded server either
     assert cli.main(["status"]) == 2
     assert "DATALOADER_CONTROL_DB_URL is not set" in capsys.readouterr().err
 

@@ -417,21 +417,27 @@ def test_table_status_view(control_conn: psycopg.Connection, add_table: AddTable
         message="ok",
     )
     idle, orders = q.table_status(control_conn)
-    assert (idle.control_key, idle.is_active, idle.status, idle.last_load_end, idle.lag) == (
+    assert (idle.control_key, idle.is_active, idle.last_status, idle.last_load_end_time, idle.lag) == (
         "erp.public.idle",
         False,
         None,
         None,
         None,
     )
-    assert (orders.source, orders.strategy, orders.status, orders.last_rows, orders.message) == (
+    assert (
+        orders.db_config_key,
+        orders.load_strategy,
+        orders.last_status,
+        orders.last_rows_processed,
+        orders.last_status_message,
+    ) == (
         "erp",
         "full",
         "Succeeded",
         7,
         "ok",
     )
-    assert orders.last_load_start is not None and orders.last_load_end is not None
+    assert orders.last_load_start_time is not None and orders.last_load_end_time is not None
     assert orders.lag is not None and timedelta(0) <= orders.lag < timedelta(minutes=1)
     assert orders.next_load_date_time is not None and orders.retry_count == 0
 

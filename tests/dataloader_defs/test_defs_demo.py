@@ -64,3 +64,6 @@ def test_dev_setup_only(control_conn, control_db_url, source_pg_url, tmp_path):
     assert "demo.shop.page_views" in done.stdout
     assert (tmp_path / "home" / "dagster.yaml").exists()
     assert "DATALOADER_MASTER_INTERVAL_S=15" in done.stdout
+    # What a second shell needs: the control database URL and where the UI runs.
+    assert f"DATALOADER_CONTROL_DB_URL={control_db_url}" in done.stdout
+    assert "DATALOADER_DAGSTER_URL=http://127.0.0.1:3000" in done.stdout
