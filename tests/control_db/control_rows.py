@@ -16,7 +16,9 @@ def insert_source(conn: psycopg.Connection, db_config_key: str = "erp", **overri
     values: dict[str, Any] = {
         "db_config_key": db_config_key,
         "db_type": "postgresql",
-        "db_config_value": Jsonb({"host": "127.0.0.1", "port": 5432, "password": "ERP_PASSWORD"}),
+        "db_config_value": Jsonb(
+            {"host": "ERP_HOST", "port": 5432, "database": "ERP_DB", "password": "ERP_PASSWORD"}
+        ),
         "db_kv_scope": "env",
         **overrides,
     }
