@@ -1,4 +1,4 @@
-"""The `dataloader` command: `db upgrade`, `db downgrade REV`, `status`, plus plugged-in subcommands.
+"""The `dataloader` command: `db upgrade`, `db downgrade REV`, `status`, `reset`, plus plugged-in subcommands.
 
 Other packages add subcommands through the entry-point group `dataloader.commands`
 (`name = "module:register"`; `register(subparsers)` adds a subparser whose `func(args) -> int`
@@ -14,7 +14,8 @@ from importlib.metadata import entry_points
 
 import psycopg
 
-from control_db.queries import connect, table_status
+from control_db.queries import connect, get_control_row, table_status
+from control_db.queries.reset import reset_table
 from control_db.status_table import render
 from control_db.urls import control_db_url, redact
 
@@ -55,6 +56,27 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reset(args: argparse.Namespace) -> int:
+    with connect(control_db_url(), "cli") as conn:
+        row = get_control_row(conn, args.control_key)
+        if row is None:
+            print(f"dataloader reset: no control row with control_key {args.control_key!r}", file=sys.stderr)
+            return 1
+        if not reset_table(conn, args.control_key):
+            current = get_control_row(conn, args.control_key)
+            status = current.last_status if current else row.last_status
+            print(
+                f"dataloader reset: {args.control_key} is {status}; "
+                "wait for its run to finish (or fail) and reset it then",
+                file=sys.stderr,
+            )
+            return 1
+    print(
+        f"{args.control_key}: reset (was {row.last_status or 'never loaded'}); it loads on the next master-sensor tick"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with the built-in subcommands and every registered plugin."""
     parser = argparse.ArgumentParser(
@@ -73,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = subparsers.add_parser("status", help="print v_table_status: status, last load, next load, lag")
     status.set_defaults(func=_status)
+
+    reset = subparsers.add_parser(
+        "reset", help="clear a failed table's status, message, retries and manual review; load it now"
+    )
+    reset.add_argument("control_key", metavar="CONTROL_KEY")
+    reset.set_defaults(func=_reset)
 
     _register_plugins(subparsers)
     return parser
