@@ -123,3 +123,8 @@ def table_status(conn: psycopg.Connection) -> list[TableStatus]:
         return cur.execute(
             f"SELECT {columns} FROM dataloader.v_table_status AS v ORDER BY v.control_key"
         ).fetchall()
+
+
+def active_rows(conn: psycopg.Connection) -> list[ControlRow]:
+    """Every active control row, by control_key."""
+    return _control_rows(conn, "tc.is_active ORDER BY tc.control_key")
