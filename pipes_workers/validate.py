@@ -1,11 +1,13 @@
 """`dataloader validate [CONTROL_KEY]`: check control rows against their live sources, loading nothing.
 
-For every active row (or the one named) it opens the row's source the way a worker would (its
-secrets resolved here, from this process's environment) and checks that the table exists, that
-every column the row names exists (incremental, rolling and chunk columns, each primary key), that
-every column type has a faithful mapping, and that the rolling/chunk/incremental columns suit what
-the strategy does with them (the strategies' own functions decide). One line per row; exit 1 when
-any row has a problem. Registered via the entry-point group `dataloader.commands`.
+For every active row (or the one named) it reports the INSERT/UPDATE rules the stored row breaks
+(a row stored before migration 0003 was never checked against them), then opens the row's source
+the way a worker would (its secrets resolved here, from this process's environment) and checks that
+the table exists, that every column the row names exists (incremental, rolling and chunk columns,
+each primary key), that every column type has a faithful mapping, and that the rolling/chunk/
+incremental columns suit what the strategy does with them (the strategies' own functions decide).
+One line per row; exit 1 when any row has a problem. Registered via the entry-point group
+`dataloader.commands`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from itertools import groupby
 from typing import Any
 
 from control_db.queries import connect, get_control_row, get_source_config
-from control_db.queries.reads import active_rows
+from control_db.queries.reads import active_rows, stored_rule_problems
 from pipes_workers.errors import ConfigurationError, LoadError
 from pipes_workers.request import SourceConfig
 from pipes_workers.secrets import resolve_source
@@ -153,10 +155,14 @@ def validate_control_rows(conn_url: str, control_key: str | None = None) -> list
                 raise ConfigurationError(f"no control row with control_key {control_key!r}")
             rows = [row]
         sources = {key: get_source_config(conn, key) for key in {r.db_config_key for r in rows}}
+        stored = stored_rule_problems(conn, [r.control_key for r in rows])
     checks: list[RowCheck] = []
     for key, group in groupby(sorted(rows, key=lambda r: r.db_config_key), key=lambda r: r.db_config_key):
         checks += check_source_rows(sources[key], list(group))
-    return sorted(checks, key=lambda c: c.control_key)
+    return sorted(
+        (RowCheck(c.control_key, (*stored.get(c.control_key, ()), *c.problems)) for c in checks),
+        key=lambda c: c.control_key,
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from control_rows import BACKFILL, INCREMENTAL, insert_source, insert_table
+from control_rows import BACKFILL, INCREMENTAL, insert_source, insert_table, rules_of_0003_disabled
 from croniter import CroniterBadDateError, croniter
 
 ROLLING = {
@@ -255,6 +255,28 @@ def test_update_to_a_never_firing_cron_is_refused(control_conn: psycopg.Connecti
     insert_table(control_conn, "erp.public.orders")
     with pytest.raises(psycopg.errors.CheckViolation, match=r"^table_control\.cron: never fires"):
         control_conn.execute("UPDATE dataloader.table_control SET cron = '0 0 31 2 *'")
+
+
+def test_row_stored_before_the_rules_keeps_taking_status_updates(control_conn: psycopg.Connection) -> None:
+    with rules_of_0003_disabled(control_conn):
+        insert_table(
+            control_conn,
+            "erp.public.orders",
+            **INCREMENTAL,
+            incremental_lookback="-5",
+            cron="0 0 31 2 *",
+            source_table="orders\n",
+        )
+    control_conn.execute("UPDATE dataloader.table_control SET last_status = 'Queued', retry_count = 1")
+    problems = control_conn.execute(
+        "SELECT p.column_name FROM dataloader.table_control AS tc, "
+        "dataloader.table_control_value_problems(tc, NULL::dataloader.table_control) AS p"
+    ).fetchall()
+    assert sorted(problems) == [("cron",), ("incremental_lookback",), ("source_table",)]
+    with pytest.raises(
+        psycopg.errors.CheckViolation, match=r"^table_control\.incremental_lookback: must not"
+    ):
+        control_conn.execute("UPDATE dataloader.table_control SET incremental_lookback = '-6'")
 
 
 CRONS_AGAINST_CRONITER = [

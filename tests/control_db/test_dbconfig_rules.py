@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from control_rows import insert_source
+from control_rows import insert_source, rules_of_0003_disabled
 from psycopg.types.json import Jsonb
 
 from control_db.dbconfig_rules import rules_document
@@ -226,6 +226,25 @@ def test_update_that_breaks_the_config_is_refused(control_conn: psycopg.Connecti
         )
     with pytest.raises(psycopg.errors.CheckViolation, match=r"key 'path' is required for db_type sqlite"):
         control_conn.execute("UPDATE dataloader.table_control_dbconfig SET db_type = 'sqlite'")
+
+
+def test_config_stored_before_the_rules_can_still_be_touched(control_conn: psycopg.Connection) -> None:
+    with rules_of_0003_disabled(control_conn):
+        insert_source(control_conn, "erp", db_config_value=Jsonb({"host": "127.0.0.1"}))
+    control_conn.execute("UPDATE dataloader.table_control_dbconfig SET updated_at = now() - interval '1 day'")
+    problems = control_conn.execute(
+        "SELECT p.problem FROM dataloader.table_control_dbconfig AS s, "
+        "dataloader.dbconfig_value_problems(s, NULL::dataloader.table_control_dbconfig) AS p"
+    ).fetchall()
+    assert [p for (p,) in problems] == [
+        "key 'database' is required for db_type postgresql (required: host, database)",
+        "key 'host' must name an environment variable (letters, digits and _, not starting with a digit), "
+        "as db_kv_scope is env (got '127.0.0.1')",
+    ]
+    with pytest.raises(psycopg.errors.CheckViolation, match=r"key 'database' is required"):
+        control_conn.execute(
+            'UPDATE dataloader.table_control_dbconfig SET db_config_value = \'{"host": "H"}\''
+        )
 
 
 def test_control_character_in_db_config_key_is_refused(control_conn: psycopg.Connection) -> None:

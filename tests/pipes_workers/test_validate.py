@@ -184,3 +184,24 @@ def test_secrets_never_reach_the_output(
     out = capsys.readouterr()
     assert out.out.startswith("k.wrong_password: ")
     assert planted not in out.out + out.err
+
+
+def test_rules_a_stored_row_breaks_are_reported(
+    control_conn: psycopg.Connection, control_db_url: str, source: SourceDB
+) -> None:
+    # A row and config stored before migration 0003 (its triggers off) were never checked.
+    events = source.events_table()
+    for table in ("table_control", "table_control_dbconfig"):
+        control_conn.execute(f"ALTER TABLE dataloader.{table} DISABLE TRIGGER a_validate_values")
+    try:
+        add_source(control_conn, "old", source.db_type, "literal", {**source.config().config, "port": 0})
+        add_row(control_conn, "old.row", "old", events, incremental_lookback="-5")
+    finally:
+        for table in ("table_control", "table_control_dbconfig"):
+            control_conn.execute(f"ALTER TABLE dataloader.{table} ENABLE TRIGGER a_validate_values")
+    [check] = validate_control_rows(control_db_url, "old.row")
+    assert check.problems[:2] == (
+        "table_control.incremental_lookback: must not be negative: NULL, a non-negative integer or an "
+        "interval such as '2 hours' (got '-5')",
+        "table_control_dbconfig.db_config_value: key 'port' must be an integer 1..65535",
+    )

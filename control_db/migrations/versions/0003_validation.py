@@ -7,7 +7,9 @@
   files and messages), `incremental_lookback` is not negative, and `cron` fires at least once.
 
 Each check is a second BEFORE trigger (`a_validate_values`, run after `a_validate`), so 0001's
-validating functions stay as they are. Refusals are `<table>.<column>: <rule>` via
+validating functions stay as they are. A value is checked when an INSERT or UPDATE sets it, so a
+row stored before this revision keeps taking status updates; `dataloader validate` reports such rows
+through the same functions (`table_control_value_problems`, `dbconfig_value_problems`). Refusals are `<table>.<column>: <rule>` via
 `dataloader.refuse`. Literal-scope values are never echoed: they may be secrets.
 
 Revision ID: 0003
@@ -148,54 +150,74 @@ END $$;
 """
 
 VALIDATE_DBCONFIG_VALUES = r"""
-CREATE FUNCTION dataloader.validate_table_control_dbconfig_values() RETURNS trigger
-LANGUAGE plpgsql AS $$
+-- Every problem of a dbconfig row with the values it sets: those that differ from `old_row` (NULL:
+-- all of them). The trigger refuses the first; `dataloader validate` lists them for stored rows.
+CREATE FUNCTION dataloader.dbconfig_value_problems(
+    new_row dataloader.table_control_dbconfig, old_row dataloader.table_control_dbconfig
+) RETURNS TABLE (column_name text, problem text) LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    t constant text := 'table_control_dbconfig';
-    c constant text := 'db_config_value';
     rules constant jsonb := dataloader.dbconfig_rules();
-    keys jsonb := rules -> 'types' -> NEW.db_type;
-    allowed text;
+    keys constant jsonb := rules -> 'types' -> new_row.db_type;
+    config constant jsonb := new_row.db_config_value;
     key text;
     value jsonb;
     option_name text;
     option_value jsonb;
-    problem text;
 BEGIN
-    problem := dataloader.control_character_problem(NEW.db_config_key);
-    IF problem IS NOT NULL THEN
-        PERFORM dataloader.refuse(t, 'db_config_key', problem);
+    IF new_row.db_config_key IS DISTINCT FROM old_row.db_config_key THEN
+        column_name := 'db_config_key';
+        problem := dataloader.control_character_problem(new_row.db_config_key);
+        IF problem IS NOT NULL THEN
+            RETURN NEXT;
+        END IF;
     END IF;
-    IF keys IS NULL THEN
-        RETURN NEW;  -- a db_type without rules: a_validate has refused it already
+    IF keys IS NULL OR jsonb_typeof(config) IS DISTINCT FROM 'object'
+            OR (new_row.db_type IS NOT DISTINCT FROM old_row.db_type
+                AND new_row.db_kv_scope IS NOT DISTINCT FROM old_row.db_kv_scope
+                AND config IS NOT DISTINCT FROM old_row.db_config_value) THEN
+        RETURN;  -- an unknown db_type or a non-object is a_validate's to refuse; unchanged is fine
     END IF;
-    allowed := (SELECT string_agg(k, ', ') FROM jsonb_array_elements_text(keys -> 'allowed') AS k);
+    column_name := 'db_config_value';
     FOR key IN SELECT jsonb_array_elements_text(keys -> 'required') LOOP
-        IF coalesce(jsonb_typeof(NEW.db_config_value -> key), 'null') = 'null' THEN
-            PERFORM dataloader.refuse(t, c, format('key %L is required for db_type %s (required: %s)',
-                key, NEW.db_type,
-                (SELECT string_agg(k, ', ') FROM jsonb_array_elements_text(keys -> 'required') AS k)));
+        IF coalesce(jsonb_typeof(config -> key), 'null') = 'null' THEN
+            problem := format('key %L is required for db_type %s (required: %s)', key, new_row.db_type,
+                (SELECT string_agg(k, ', ') FROM jsonb_array_elements_text(keys -> 'required') AS k));
+            RETURN NEXT;
         END IF;
     END LOOP;
-    FOR key, value IN SELECT * FROM jsonb_each(NEW.db_config_value) ORDER BY 1 LOOP
+    FOR key, value IN SELECT * FROM jsonb_each(config) ORDER BY 1 LOOP
         IF NOT (keys -> 'allowed') ? key THEN
-            PERFORM dataloader.refuse(t, c, format('key %L is not a key of db_type %s (allowed: %s)',
-                key, NEW.db_type, allowed));
+            problem := format('key %L is not a key of db_type %s (allowed: %s)', key, new_row.db_type,
+                (SELECT string_agg(k, ', ') FROM jsonb_array_elements_text(keys -> 'allowed') AS k));
+            RETURN NEXT;
+            CONTINUE;
         END IF;
         CONTINUE WHEN jsonb_typeof(value) = 'null';  -- an optional key set to null is absent
-        problem := dataloader.config_value_problem(rules -> 'kinds' ->> key, NEW.db_kv_scope, value);
+        problem := 'key ' || quote_literal(key) || ' '
+            || dataloader.config_value_problem(rules -> 'kinds' ->> key, new_row.db_kv_scope, value);
         IF problem IS NOT NULL THEN
-            PERFORM dataloader.refuse(t, c, format('key %L %s', key, problem));
+            RETURN NEXT;
         END IF;
-        IF jsonb_typeof(value) = 'object' THEN
-            FOR option_name, option_value IN SELECT * FROM jsonb_each(value) ORDER BY 1 LOOP
-                problem := dataloader.config_value_problem('option', NEW.db_kv_scope, option_value);
-                IF problem IS NOT NULL THEN
-                    PERFORM dataloader.refuse(t, c, format('key %L %s', key || '.' || option_name, problem));
-                END IF;
-            END LOOP;
-        END IF;
+        CONTINUE WHEN jsonb_typeof(value) <> 'object';
+        FOR option_name, option_value IN SELECT * FROM jsonb_each(value) ORDER BY 1 LOOP
+            problem := 'key ' || quote_literal(key || '.' || option_name) || ' '
+                || dataloader.config_value_problem('option', new_row.db_kv_scope, option_value);
+            IF problem IS NOT NULL THEN
+                RETURN NEXT;
+            END IF;
+        END LOOP;
     END LOOP;
+END $$;
+
+CREATE FUNCTION dataloader.validate_table_control_dbconfig_values() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    first record;
+BEGIN
+    SELECT * INTO first FROM dataloader.dbconfig_value_problems(NEW, OLD) LIMIT 1;
+    IF first.column_name IS NOT NULL THEN
+        PERFORM dataloader.refuse('table_control_dbconfig', first.column_name, first.problem);
+    END IF;
     RETURN NEW;
 END $$;
 
@@ -204,42 +226,59 @@ CREATE TRIGGER a_validate_values BEFORE INSERT OR UPDATE ON dataloader.table_con
 """
 
 VALIDATE_TABLE_CONTROL_VALUES = r"""
+-- Every problem of a control row with the values it sets: those that differ from `old_row` (NULL:
+-- all of them), so a row stored before this revision keeps taking status updates. The trigger
+-- refuses the first; `dataloader validate` lists them for stored rows.
+CREATE FUNCTION dataloader.table_control_value_problems(
+    new_row dataloader.table_control, old_row dataloader.table_control
+) RETURNS TABLE (column_name text, problem text) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+        SELECT f.name, dataloader.control_character_problem(f.value)
+        FROM (VALUES
+            ('control_key', new_row.control_key, old_row.control_key),
+            ('db_config_key', new_row.db_config_key, old_row.db_config_key),
+            ('source_schema', new_row.source_schema, old_row.source_schema),
+            ('source_table', new_row.source_table, old_row.source_table),
+            ('destination_table', new_row.destination_table, old_row.destination_table),
+            ('incremental_column', new_row.incremental_column, old_row.incremental_column),
+            ('rolling_column', new_row.rolling_column, old_row.rolling_column),
+            ('chunk_column', new_row.chunk_column, old_row.chunk_column)) AS f(name, value, old_value)
+        WHERE f.value IS DISTINCT FROM f.old_value AND dataloader.control_character_problem(f.value) IS NOT NULL
+        UNION ALL
+        SELECT 'primary_keys', dataloader.control_character_problem(k)
+        FROM unnest(new_row.primary_keys) AS k
+        WHERE new_row.primary_keys IS DISTINCT FROM old_row.primary_keys
+          AND dataloader.control_character_problem(k) IS NOT NULL;
+    -- A negative lookback moves the read start past the watermark: rows in between are never read.
+    -- (a_validate has checked that it reads as an integer or an interval.)
+    IF new_row.incremental_lookback IS DISTINCT FROM old_row.incremental_lookback
+            AND dataloader.lookback_is_valid(new_row.incremental_lookback)
+            AND (new_row.incremental_lookback LIKE '%-%'
+                 OR (new_row.incremental_lookback !~ '^\s*[0-9]+\s*$'
+                     AND new_row.incremental_lookback::interval < interval '0')) THEN
+        column_name := 'incremental_lookback';
+        problem := format('must not be negative: NULL, a non-negative integer or an interval such as '
+                          '''2 hours'' (got %L)', new_row.incremental_lookback);
+        RETURN NEXT;
+    END IF;
+    IF new_row.cron IS DISTINCT FROM old_row.cron AND dataloader.cron_is_valid(new_row.cron) THEN
+        column_name := 'cron';
+        problem := dataloader.cron_never_fires_problem(new_row.cron) || ' (got ' || quote_literal(new_row.cron) || ')';
+        IF problem IS NOT NULL THEN
+            RETURN NEXT;
+        END IF;
+    END IF;
+END $$;
+
 CREATE FUNCTION dataloader.validate_table_control_values() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    t constant text := 'table_control';
-    problem text;
-    field record;
+    first record;
 BEGIN
-    FOR field IN SELECT * FROM (VALUES
-            ('control_key', NEW.control_key),
-            ('db_config_key', NEW.db_config_key),
-            ('source_schema', NEW.source_schema),
-            ('source_table', NEW.source_table),
-            ('destination_table', NEW.destination_table),
-            ('incremental_column', NEW.incremental_column),
-            ('rolling_column', NEW.rolling_column),
-            ('chunk_column', NEW.chunk_column)) AS f(name, value)
-        UNION ALL
-        SELECT 'primary_keys', k FROM unnest(NEW.primary_keys) AS k
-    LOOP
-        problem := dataloader.control_character_problem(field.value);
-        IF problem IS NOT NULL THEN
-            PERFORM dataloader.refuse(t, field.name, problem);
-        END IF;
-    END LOOP;
-    -- A negative lookback moves the read start past the watermark: rows in between are never read.
-    IF NEW.incremental_lookback IS NOT NULL AND (NEW.incremental_lookback LIKE '%-%'
-            OR (NEW.incremental_lookback !~ '^\s*[0-9]+\s*$'
-                AND NEW.incremental_lookback::interval < interval '0')) THEN
-        PERFORM dataloader.refuse(t, 'incremental_lookback', format('must not be negative: NULL, a '
-            'non-negative integer or an interval such as ''2 hours'' (got %L)', NEW.incremental_lookback));
-    END IF;
-    IF TG_OP = 'INSERT' OR NEW.cron IS DISTINCT FROM OLD.cron THEN
-        problem := dataloader.cron_never_fires_problem(NEW.cron);
-        IF problem IS NOT NULL THEN
-            PERFORM dataloader.refuse(t, 'cron', format('%s (got %L)', problem, NEW.cron));
-        END IF;
+    SELECT * INTO first FROM dataloader.table_control_value_problems(NEW, OLD) LIMIT 1;
+    IF first.column_name IS NOT NULL THEN
+        PERFORM dataloader.refuse('table_control', first.column_name, first.problem);
     END IF;
     RETURN NEW;
 END $$;
@@ -253,6 +292,9 @@ DROP TRIGGER IF EXISTS a_validate_values ON dataloader.table_control;
 DROP TRIGGER IF EXISTS a_validate_values ON dataloader.table_control_dbconfig;
 DROP FUNCTION IF EXISTS dataloader.validate_table_control_values();
 DROP FUNCTION IF EXISTS dataloader.validate_table_control_dbconfig_values();
+DROP FUNCTION IF EXISTS dataloader.table_control_value_problems(dataloader.table_control, dataloader.table_control);
+DROP FUNCTION IF EXISTS dataloader.dbconfig_value_problems(
+    dataloader.table_control_dbconfig, dataloader.table_control_dbconfig);
 DROP FUNCTION IF EXISTS dataloader.config_value_problem(text, text, jsonb);
 DROP FUNCTION IF EXISTS dataloader.secret_name_problem(text, text);
 DROP FUNCTION IF EXISTS dataloader.cron_never_fires_problem(text);
