@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from loadtest_support import ODD, SourceDB
+from loadtest_support import ODD, SourceDB, insert_control_row
 from psycopg.types.json import Jsonb
 
 from control_db import cli
@@ -24,24 +24,6 @@ def add_source(conn: psycopg.Connection, key: str, db_type: str, scope: str, val
     )
 
 
-def add_row(conn: psycopg.Connection, key: str, source: str, table: str, **fields: Any) -> str:
-    values = {
-        "control_key": key,
-        "db_config_key": source,
-        "source_table": table,
-        "destination_table": "bronze/v/" + key.replace(".", "_"),
-        "load_strategy": "incremental",
-        "cron": "0 * * * *",
-        "primary_keys": ["id"],
-        "incremental_column": "updated_at",
-        **fields,
-    }
-    names = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    conn.execute(f"INSERT INTO dataloader.table_control ({names}) VALUES ({marks})", list(values.values()))
-    return key
-
-
 @pytest.fixture
 def rows(control_conn: psycopg.Connection, source: SourceDB) -> dict[str, str]:
     """Control rows on `source`, each with at most one kind of problem; name -> control_key."""
@@ -51,8 +33,8 @@ def rows(control_conn: psycopg.Connection, source: SourceDB) -> dict[str, str]:
     wide = f"wide_{uuid.uuid4().hex[:8]}"
     source.execute(f"CREATE TABLE {source.quote(wide)} (id bigint, big {BIG_DECIMAL[source.db_type]})")
     keys = {
-        "ok": add_row(control_conn, "a.ok", "src", events),
-        "ok_backfill": add_row(
+        "ok": insert_control_row(control_conn, "a.ok", "src", events),
+        "ok_backfill": insert_control_row(
             control_conn,
             "b.ok_backfill",
             "src",
@@ -61,7 +43,7 @@ def rows(control_conn: psycopg.Connection, source: SourceDB) -> dict[str, str]:
             chunk_column="event_date",
             chunk_size=30,
         ),
-        "missing_columns": add_row(
+        "missing_columns": insert_control_row(
             control_conn,
             "c.missing_columns",
             "src",
@@ -69,9 +51,11 @@ def rows(control_conn: psycopg.Connection, source: SourceDB) -> dict[str, str]:
             incremental_column="nope",
             primary_keys=["id", "no_pk"],
         ),
-        "missing_table": add_row(control_conn, "d.missing_table", "src", "no_such_table"),
-        "unsupported_type": add_row(control_conn, "e.unsupported_type", "src", wide, load_strategy="full"),
-        "rolling_on_decimal": add_row(
+        "missing_table": insert_control_row(control_conn, "d.missing_table", "src", "no_such_table"),
+        "unsupported_type": insert_control_row(
+            control_conn, "e.unsupported_type", "src", wide, load_strategy="full"
+        ),
+        "rolling_on_decimal": insert_control_row(
             control_conn,
             "f.rolling_on_decimal",
             "src",
@@ -80,7 +64,7 @@ def rows(control_conn: psycopg.Connection, source: SourceDB) -> dict[str, str]:
             rolling_column="amount",
             rolling_window_days=7,
         ),
-        "chunks_on_text": add_row(
+        "chunks_on_text": insert_control_row(
             control_conn,
             "g.chunks_on_text",
             "src",
@@ -89,18 +73,18 @@ def rows(control_conn: psycopg.Connection, source: SourceDB) -> dict[str, str]:
             chunk_column=ODD,
             chunk_size=10,
         ),
-        "bad_watermark": add_row(
+        "bad_watermark": insert_control_row(
             control_conn, "h.bad_watermark", "src", events, incremental_value="yesterday"
         ),
     }
-    add_row(control_conn, "z.inactive", "src", "no_such_table", is_active=False)
+    insert_control_row(control_conn, "z.inactive", "src", "no_such_table", is_active=False)
     # A source whose driver is not installed, and one whose secret is not set.
     add_source(control_conn, "ora", "oracle", "literal", {"host": "127.0.0.1", "port": 1, "database": "ORCL"})
-    keys["no_driver"] = add_row(control_conn, "i.no_driver", "ora", "orders", load_strategy="full")
+    keys["no_driver"] = insert_control_row(control_conn, "i.no_driver", "ora", "orders", load_strategy="full")
     add_source(
         control_conn, "env", source.db_type, "env", {"host": "DL_TEST_UNSET_HOST", "database": "DL_DB"}
     )
-    keys["no_secret"] = add_row(control_conn, "j.no_secret", "env", events, load_strategy="full")
+    keys["no_secret"] = insert_control_row(control_conn, "j.no_secret", "env", events, load_strategy="full")
     return keys
 
 
@@ -178,7 +162,7 @@ def test_secrets_never_reach_the_output(
     planted = "Pl4nted-validate-secret"
     config = {**source.config().config, "user": "dl_nobody", "password": planted}
     add_source(control_conn, "wrong", source.db_type, "literal", config)
-    add_row(control_conn, "k.wrong_password", "wrong", "whatever", load_strategy="full")
+    insert_control_row(control_conn, "k.wrong_password", "wrong", "whatever", load_strategy="full")
     monkeypatch.setenv("DATALOADER_CONTROL_DB_URL", control_db_url)
     assert cli.main(["validate"]) == 1
     out = capsys.readouterr()
@@ -195,7 +179,7 @@ def test_rules_a_stored_row_breaks_are_reported(
         control_conn.execute(f"ALTER TABLE dataloader.{table} DISABLE TRIGGER a_validate_values")
     try:
         add_source(control_conn, "old", source.db_type, "literal", {**source.config().config, "port": 0})
-        add_row(control_conn, "old.row", "old", events, incremental_lookback="-5")
+        insert_control_row(control_conn, "old.row", "old", events, incremental_lookback="-5")
     finally:
         for table in ("table_control", "table_control_dbconfig"):
             control_conn.execute(f"ALTER TABLE dataloader.{table} ENABLE TRIGGER a_validate_values")

@@ -149,7 +149,7 @@ BEGIN
 END $$;
 """
 
-VALIDATE_DBCONFIG_VALUES = r"""
+DBCONFIG_VALUE_PROBLEMS = r"""
 -- Every problem of a dbconfig row with the values it sets: those that differ from `old_row` (NULL:
 -- all of them). The trigger refuses the first; `dataloader validate` lists them for stored rows.
 CREATE FUNCTION dataloader.dbconfig_value_problems(
@@ -209,23 +209,9 @@ BEGIN
     END LOOP;
 END $$;
 
-CREATE FUNCTION dataloader.validate_table_control_dbconfig_values() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    first record;
-BEGIN
-    SELECT * INTO first FROM dataloader.dbconfig_value_problems(NEW, OLD) LIMIT 1;
-    IF first.column_name IS NOT NULL THEN
-        PERFORM dataloader.refuse('table_control_dbconfig', first.column_name, first.problem);
-    END IF;
-    RETURN NEW;
-END $$;
-
-CREATE TRIGGER a_validate_values BEFORE INSERT OR UPDATE ON dataloader.table_control_dbconfig
-    FOR EACH ROW EXECUTE FUNCTION dataloader.validate_table_control_dbconfig_values();
 """
 
-VALIDATE_TABLE_CONTROL_VALUES = r"""
+TABLE_CONTROL_VALUE_PROBLEMS = r"""
 -- Every problem of a control row with the values it sets: those that differ from `old_row` (NULL:
 -- all of them), so a row stored before this revision keeps taking status updates. The trigger
 -- refuses the first; `dataloader validate` lists them for stored rows.
@@ -264,34 +250,43 @@ BEGIN
     END IF;
     IF new_row.cron IS DISTINCT FROM old_row.cron AND dataloader.cron_is_valid(new_row.cron) THEN
         column_name := 'cron';
-        problem := dataloader.cron_never_fires_problem(new_row.cron) || ' (got ' || quote_literal(new_row.cron) || ')';
+        problem := dataloader.cron_never_fires_problem(new_row.cron)
+                   || ' (got ' || quote_literal(new_row.cron) || ')';
         IF problem IS NOT NULL THEN
             RETURN NEXT;
         END IF;
     END IF;
 END $$;
+"""
 
-CREATE FUNCTION dataloader.validate_table_control_values() RETURNS trigger
+# One trigger function for both tables (PL/pgSQL compiles it per table, so NEW/OLD are typed).
+REFUSE_FIRST_PROBLEM = r"""
+CREATE FUNCTION dataloader.refuse_first_value_problem() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     first record;
 BEGIN
-    SELECT * INTO first FROM dataloader.table_control_value_problems(NEW, OLD) LIMIT 1;
+    IF TG_TABLE_NAME = 'table_control' THEN
+        SELECT * INTO first FROM dataloader.table_control_value_problems(NEW, OLD) LIMIT 1;
+    ELSE
+        SELECT * INTO first FROM dataloader.dbconfig_value_problems(NEW, OLD) LIMIT 1;
+    END IF;
     IF first.column_name IS NOT NULL THEN
-        PERFORM dataloader.refuse('table_control', first.column_name, first.problem);
+        PERFORM dataloader.refuse(TG_TABLE_NAME, first.column_name, first.problem);
     END IF;
     RETURN NEW;
 END $$;
 
+CREATE TRIGGER a_validate_values BEFORE INSERT OR UPDATE ON dataloader.table_control_dbconfig
+    FOR EACH ROW EXECUTE FUNCTION dataloader.refuse_first_value_problem();
 CREATE TRIGGER a_validate_values BEFORE INSERT OR UPDATE ON dataloader.table_control
-    FOR EACH ROW EXECUTE FUNCTION dataloader.validate_table_control_values();
+    FOR EACH ROW EXECUTE FUNCTION dataloader.refuse_first_value_problem();
 """
 
 DOWNGRADE = r"""
 DROP TRIGGER IF EXISTS a_validate_values ON dataloader.table_control;
 DROP TRIGGER IF EXISTS a_validate_values ON dataloader.table_control_dbconfig;
-DROP FUNCTION IF EXISTS dataloader.validate_table_control_values();
-DROP FUNCTION IF EXISTS dataloader.validate_table_control_dbconfig_values();
+DROP FUNCTION IF EXISTS dataloader.refuse_first_value_problem();
 DROP FUNCTION IF EXISTS dataloader.table_control_value_problems(dataloader.table_control, dataloader.table_control);
 DROP FUNCTION IF EXISTS dataloader.dbconfig_value_problems(
     dataloader.table_control_dbconfig, dataloader.table_control_dbconfig);
@@ -305,7 +300,13 @@ DROP FUNCTION IF EXISTS dataloader.dbconfig_rules();
 
 
 def upgrade() -> None:
-    for script in (HELPERS, render_rules_function(), VALIDATE_DBCONFIG_VALUES, VALIDATE_TABLE_CONTROL_VALUES):
+    for script in (
+        HELPERS,
+        render_rules_function(),
+        DBCONFIG_VALUE_PROBLEMS,
+        TABLE_CONTROL_VALUE_PROBLEMS,
+        REFUSE_FIRST_PROBLEM,
+    ):
         op.execute(script)
 
 
