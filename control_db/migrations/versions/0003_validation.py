@@ -6,11 +6,12 @@
 - table_control: keys, names and column names have no control characters (they reach generated
   files and messages), `incremental_lookback` is not negative, and `cron` fires at least once.
 
-Each check is a second BEFORE trigger (`a_validate_values`, run after `a_validate`), so 0001's
+Each table gets a second BEFORE trigger (`a_validate_values`, run after `a_validate`), so 0001's
 validating functions stay as they are. A value is checked when an INSERT or UPDATE sets it, so a
-row stored before this revision keeps taking status updates; `dataloader validate` reports such rows
-through the same functions (`table_control_value_problems`, `dbconfig_value_problems`). Refusals are `<table>.<column>: <rule>` via
-`dataloader.refuse`. Literal-scope values are never echoed: they may be secrets.
+row stored before this revision keeps taking status updates; `dataloader validate` reports such
+rows through the same functions (`table_control_value_problems`, `dbconfig_value_problems`).
+Refusals are `<table>.<column>: <rule>` via `dataloader.refuse`. Literal-scope values are never
+echoed: they may be secrets.
 
 Revision ID: 0003
 Revises: 0002
