@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -76,3 +78,13 @@ def rules_of_0003_disabled(conn: psycopg.Connection) -> Iterator[None]:
     finally:
         for table in tables:
             conn.execute(f"ALTER TABLE dataloader.{table} ENABLE TRIGGER a_validate_values")
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_sql_statements() -> list[str]:
+    """Every statement of the README's ```sql blocks, as written there (`--` comments left out)."""
+    blocks = re.findall(r"```sql\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+    code = [re.sub(r"--[^\n]*", "", block) for block in blocks]
+    return [s.strip() for block in code for s in block.split(";") if s.strip()]

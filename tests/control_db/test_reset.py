@@ -1,17 +1,14 @@
-"""Resetting a failed table: the README's SQL recipe, as written there, and `dataloader reset`."""
+"""Resetting a failed table: the README's SQL recipe, as written there, and `dataloader reset`; the
+README's other INSERT recipes pass the INSERT-time rules."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import psycopg
 import pytest
-from control_rows import insert_table
+from control_rows import insert_table, readme_sql_statements
 
 from control_db import cli
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = "erp.public.orders"
 DIRTY = {
     "last_status": "Failed",
@@ -37,8 +34,7 @@ CLEAN = {
 
 def readme_reset_sql() -> str:
     """The README's reset recipe: the one statement in its SQL blocks that sets `last_status = NULL`."""
-    blocks = re.findall(r"```sql\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
-    statements = [s for block in blocks for s in block.split(";") if "last_status = NULL" in s]
+    statements = [s for s in readme_sql_statements() if "last_status = NULL" in s]
     assert len(statements) == 1, statements
     return statements[0]
 
@@ -119,3 +115,12 @@ def test_reset_command_names_an_unknown_key(
     assert (
         capsys.readouterr().err.strip() == "dataloader reset: no control row with control_key 'no.such.key'"
     )
+
+
+def test_readme_insert_recipes_pass_the_rules(control_conn: psycopg.Connection) -> None:
+    inserts = [s for s in readme_sql_statements() if "INSERT INTO" in s]
+    assert len(inserts) >= 7  # the source, the first table, one per other strategy
+    for statement in inserts:
+        control_conn.execute(statement)
+    row = control_conn.execute("SELECT count(*) FROM dataloader.table_control").fetchone()
+    assert row == (len(inserts) - 1,)
