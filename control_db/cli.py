@@ -1,4 +1,5 @@
-"""The `dataloader` command: `db upgrade`, `db downgrade REV`, `status`, `sql`, plus plugged-in subcommands.
+"""The `dataloader` command: `db upgrade`, `db downgrade REV`, `status`, `sql`, `reset`, plus plugged-in
+subcommands.
 
 Without DATALOADER_CONTROL_DB_URL every command uses the project's embedded server (the one
 `make dev` started) when it is running, and says so on stderr.
@@ -20,7 +21,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from control_db import embedded
-from control_db.queries import connect, table_status
+from control_db.queries import connect, get_control_row, table_status
+from control_db.queries.reset import reset_table
 from control_db.status_table import render
 from control_db.urls import CONTROL_DB_URL_ENV, control_db_url, redact
 
@@ -78,6 +80,27 @@ def _sql(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _reset(args: argparse.Namespace) -> int:
+    with connect(control_db_url(), "cli") as conn:
+        row = get_control_row(conn, args.control_key)
+        if row is None:
+            print(f"dataloader reset: no control row with control_key {args.control_key!r}", file=sys.stderr)
+            return 1
+        if not reset_table(conn, args.control_key):
+            current = get_control_row(conn, args.control_key)
+            status = current.last_status if current else row.last_status
+            print(
+                f"dataloader reset: {args.control_key} is {status}; "
+                "wait for its run to finish (or fail) and reset it then",
+                file=sys.stderr,
+            )
+            return 1
+    print(
+        f"{args.control_key}: reset (was {row.last_status or 'never loaded'}); it loads on the next master-sensor tick"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with the built-in subcommands and every registered plugin."""
     parser = argparse.ArgumentParser(
@@ -103,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sql.add_argument("statement", nargs="?", help='e.g. "SELECT * FROM dataloader.v_table_status"')
     sql.set_defaults(func=_sql)
+
+    reset = subparsers.add_parser(
+        "reset", help="clear a failed table's status, message, retries and manual review; load it now"
+    )
+    reset.add_argument("control_key", metavar="CONTROL_KEY")
+    reset.set_defaults(func=_reset)
 
     _register_plugins(subparsers)
     return parser

@@ -1,8 +1,10 @@
 """SQLAlchemy Core tables: the one definition of the control schema (`dataloader`).
 
 The Alembic revisions in `control_db/migrations/versions/` create exactly these tables (plus the
-validating and history triggers and the `v_table_status` view); `tests/control_db/test_schema.py`
-checks that the migrated database and this module agree.
+validating and history triggers and the `v_table_status` view); `tests/control_db/test_migrations.py`
+checks that the migrated database and this module agree. What `db_config_value` may hold per
+`db_type` is the table `DB_CONFIG_KEYS` in `control_db/vocabulary.py`, which migration 0003's
+trigger follows.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 LoadStrategy = Literal["full", "incremental", "append_only", "rolling", "check_and_load", "chunked_backfill"]
@@ -19,3 +20,57 @@ RETRY_DECISIONS: tuple[str, ...] = get_args(RetryDecision)
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 
 SAFE_PATH_PATTERN = r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$"
+
+# The keys `db_config_value` may hold, and the shape each value must have. With db_kv_scope `env` a
+# string value names an environment variable, with `file` a file under DATALOADER_SECRETS_DIR, with
+# `literal` it is the value itself. Kinds:
+#   text   a string (literal: the value; env/file: the name of the secret holding it)
+#   port   literal: an integer 1..65535 (a JSON number or a string of digits); env/file: a secret name,
+#          or a JSON number 1..65535 used as it is
+#   flag   literal: true/false; env/file: a secret name, or true/false used as it is
+#   object an object of option name -> value; its string values follow the scope like text values
+ConfigKeyKind = Literal["text", "port", "flag", "object"]
+CONFIG_KEY_KINDS: dict[str, ConfigKeyKind] = {
+    "host": "text",
+    "port": "port",
+    "database": "text",
+    "user": "text",
+    "password": "text",
+    "options": "object",
+    "path": "text",
+    "schema": "text",
+}
+
+
+@dataclass(frozen=True)
+class DbConfigKeys:
+    """The `db_config_value` keys one db_type needs (`required`) and may also have (`optional`)."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """Every key this db_type accepts, required first."""
+        return self.required + self.optional
+
+
+_SERVER_OPTIONAL = ("port", "user", "password", "options", "schema")
+
+# Per db_type: what `db_config_value` must and may hold. The INSERT/UPDATE trigger on
+# table_control_dbconfig follows this table (control_db/dbconfig_rules.py renders it into SQL).
+# To add a key: add it to CONFIG_KEY_KINDS and to the types that take it here, to KNOWN_KEYS in
+# pipes_workers/secrets.py (a test checks the two agree), and write a migration whose upgrade is
+# `op.execute(render_rules_function())` so databases already migrated learn it.
+DB_CONFIG_KEYS: dict[str, DbConfigKeys] = {
+    "postgresql": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
+    "mysql": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
+    "mariadb": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
+    "sqlite": DbConfigKeys(required=("path",)),
+    "mssql": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
+    "oracle": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
+    # The generic reader passes `host` as the Snowflake account identifier.
+    "snowflake": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
+    # ClickHouse has a `default` database, so only the host is needed.
+    "clickhouse": DbConfigKeys(required=("host",), optional=("database", *_SERVER_OPTIONAL)),
+}

@@ -41,6 +41,16 @@ class SourceConfig:
     kv_scope: str
     config: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_dbconfig_row(cls, source: Any) -> SourceConfig:
+        """The config of a control_db SourceDbConfig (duck-typed), as stored: secret names, never values."""
+        return cls(
+            db_config_key=source.db_config_key,
+            db_type=source.db_type,
+            kv_scope=source.db_kv_scope,
+            config=dict(source.db_config_value or {}),
+        )
+
 
 @dataclass(frozen=True)
 class LoadRequest:
@@ -99,12 +109,7 @@ class LoadRequest:
             source_schema=row.source_schema,
             source_table=row.source_table,
             destination_table=row.destination_table,
-            source=SourceConfig(
-                db_config_key=source.db_config_key,
-                db_type=source.db_type,
-                kv_scope=source.db_kv_scope,
-                config=dict(source.db_config_value or {}),
-            ),
+            source=SourceConfig.from_dbconfig_row(source),
             lake_root=lake_root,
             primary_keys=tuple(row.primary_keys or ()),
             incremental_column=row.incremental_column,

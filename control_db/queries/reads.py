@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import psycopg
@@ -161,3 +162,31 @@ def table_status(conn: psycopg.Connection) -> list[TableStatus]:
         return cur.execute(
             f"SELECT {columns} FROM dataloader.v_table_status AS v ORDER BY v.control_key"
         ).fetchall()
+
+
+def active_rows(conn: psycopg.Connection) -> list[ControlRow]:
+    """Every active control row, by control_key."""
+    return _control_rows(conn, "tc.is_active ORDER BY tc.control_key")
+
+
+_STORED_RULE_PROBLEMS = """
+SELECT tc.control_key, 'table_control.' || p.column_name || ': ' || p.problem
+FROM dataloader.table_control AS tc
+CROSS JOIN LATERAL dataloader.table_control_value_problems(tc, NULL::dataloader.table_control) AS p
+WHERE tc.control_key = ANY(%(keys)s)
+UNION ALL
+SELECT tc.control_key, 'table_control_dbconfig.' || p.column_name || ': ' || p.problem
+FROM dataloader.table_control AS tc
+JOIN dataloader.table_control_dbconfig AS s ON s.db_config_key = tc.db_config_key
+CROSS JOIN LATERAL dataloader.dbconfig_value_problems(s, NULL::dataloader.table_control_dbconfig) AS p
+WHERE tc.control_key = ANY(%(keys)s)
+"""
+
+
+def stored_rule_problems(conn: psycopg.Connection, control_keys: Sequence[str]) -> dict[str, list[str]]:
+    """The INSERT/UPDATE rules stored rows break (rows stored before migration 0003, or with the
+    triggers disabled): control_key -> `table.column: rule` lines, for the row and its source config."""
+    problems: dict[str, list[str]] = {}
+    for key, problem in conn.execute(_STORED_RULE_PROBLEMS, {"keys": list(control_keys)}).fetchall():
+        problems.setdefault(key, []).append(problem)
+    return problems

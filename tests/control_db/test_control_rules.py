@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
-from control_rows import BACKFILL, INCREMENTAL, insert_source, insert_table
-from croniter import croniter
+from control_rows import BACKFILL, INCREMENTAL, insert_source, insert_table, rules_of_0003_disabled
+from croniter import CroniterBadDateError, croniter
 
 ROLLING = {
     "load_strategy": "rolling",
@@ -120,6 +121,65 @@ BAD_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
         "integer or an interval",
     ),
     ("empty control_key", {"control_key": " "}, "control_key", "required"),
+    # A negative lookback starts the read past the watermark: the rows in between are never loaded.
+    (
+        "negative integer lookback",
+        {**INCREMENTAL, "incremental_lookback": "-5"},
+        "incremental_lookback",
+        "must not be negative",
+    ),
+    (
+        "negative interval lookback",
+        {**INCREMENTAL, "incremental_lookback": "-2 hours"},
+        "incremental_lookback",
+        "must not be negative",
+    ),
+    (
+        "negative clock lookback",
+        {**INCREMENTAL, "incremental_lookback": "-00:05"},
+        "incremental_lookback",
+        "must not be negative",
+    ),
+    (
+        "lookback with a negative part",
+        {**INCREMENTAL, "incremental_lookback": "1 day -2 hours"},
+        "incremental_lookback",
+        "must not be negative",
+    ),
+    (
+        "lookback 'ago'",
+        {**INCREMENTAL, "incremental_lookback": "2 hours ago"},
+        "incremental_lookback",
+        "must not be negative",
+    ),
+    # A cron that never fires: the load commits, then no next fire can be computed.
+    ("cron on 31 February", {"cron": "0 0 31 2 *"}, "cron", "never fires"),
+    ("cron on 30 February", {"cron": "0 0 30 2 *"}, "cron", "never fires"),
+    ("cron on 31 April and June", {"cron": "0 0 31 4,6 *"}, "cron", "never fires"),
+    ("cron on 30/31 February by name", {"cron": "0 0 30,31 feb *"}, "cron", "never fires"),
+    ("cron with star among days of week", {"cron": "0 0 31 2 *,1"}, "cron", "never fires"),
+    *[
+        (f"newline in {column}", {**INCREMENTAL, column: value}, column, "control characters")
+        for column, value in [
+            ("control_key", "bi.key\nDROP TABLE t; --"),
+            ("source_schema", "public\n"),
+            ("source_table", "orders\rx"),
+            ("incremental_column", "updated_at\x1b[2J"),
+        ]
+    ],
+    (
+        "tab in a primary key",
+        {**INCREMENTAL, "primary_keys": ["id", "x\ty"]},
+        "primary_keys",
+        "control characters",
+    ),
+    (
+        "DEL in rolling_column",
+        {**ROLLING, "rolling_column": "day\x7f"},
+        "rolling_column",
+        "control characters",
+    ),
+    ("newline in chunk_column", {**BACKFILL, "chunk_column": "id\n--"}, "chunk_column", "control characters"),
 ]
 
 
@@ -179,10 +239,96 @@ def test_valid_crons_are_accepted_here_and_by_croniter(control_conn: psycopg.Con
         assert croniter.is_valid(cron.strip()), cron
 
 
+def test_control_character_refusal_names_the_character_and_never_prints_it(
+    refusing_conn: psycopg.Connection,
+) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation) as refused:
+        insert_table(refusing_conn, "bi.key\nDROP TABLE t; --", destination_table="bronze/bi/key")
+    message = refused.value.diag.message_primary or ""
+    assert message == (
+        "table_control.control_key: must not contain control characters (U+0000-U+001F, U+007F): "
+        "U+000A at position 7"
+    )
+
+
+def test_update_to_a_never_firing_cron_is_refused(control_conn: psycopg.Connection) -> None:
+    insert_table(control_conn, "erp.public.orders")
+    with pytest.raises(psycopg.errors.CheckViolation, match=r"^table_control\.cron: never fires"):
+        control_conn.execute("UPDATE dataloader.table_control SET cron = '0 0 31 2 *'")
+
+
+def test_row_stored_before_the_rules_keeps_taking_status_updates(control_conn: psycopg.Connection) -> None:
+    with rules_of_0003_disabled(control_conn):
+        insert_table(
+            control_conn,
+            "erp.public.orders",
+            **INCREMENTAL,
+            incremental_lookback="-5",
+            cron="0 0 31 2 *",
+            source_table="orders\n",
+        )
+    control_conn.execute("UPDATE dataloader.table_control SET last_status = 'Queued', retry_count = 1")
+    problems = control_conn.execute(
+        "SELECT p.column_name FROM dataloader.table_control AS tc, "
+        "dataloader.table_control_value_problems(tc, NULL::dataloader.table_control) AS p"
+    ).fetchall()
+    assert sorted(problems) == [("cron",), ("incremental_lookback",), ("source_table",)]
+    with pytest.raises(
+        psycopg.errors.CheckViolation, match=r"^table_control\.incremental_lookback: must not"
+    ):
+        control_conn.execute("UPDATE dataloader.table_control SET incremental_lookback = '-6'")
+
+
+CRONS_AGAINST_CRONITER = [
+    "0 0 31 2 *",
+    "0 0 29 2 *",
+    "0 0 31 2 1",
+    "0 0 31 2 MON",
+    "0 0 31 2 */2",
+    "0 0 31 2 0-6",
+    "0 0 31 2 7",
+    "0 0 31 2 *,1",
+    "0 0 31 4,6 *",
+    "0 0 31 4,6,7 *",
+    "0 0 30,31 2 *",
+    "0 0 1-31/30 2 *",
+    "0 0 */31 2 *",
+    "0 0 31 */2 *",
+    "0 0 31 2-4/2 *",
+    "0 0 31 9-11/2 *",
+    "0 0 31 jan-feb/1 *",
+    "0 0 * 2 *",
+]
+
+
+def test_never_firing_crons_are_exactly_those_croniter_cannot_schedule(
+    control_conn: psycopg.Connection,
+) -> None:
+    # mark_succeeded computes the next fire with croniter: every cron accepted here must have one.
+    for number, cron in enumerate(CRONS_AGAINST_CRONITER):
+        try:
+            croniter(cron, datetime(2026, 12, 1, tzinfo=UTC)).get_next(datetime)
+            fires = True
+        except CroniterBadDateError:
+            fires = False
+        try:
+            insert_table(control_conn, f"erp.public.t{number}", cron=cron)
+            accepted = True
+        except psycopg.errors.CheckViolation as refused:
+            assert "never fires" in str(refused), refused
+            accepted = False
+        assert accepted == fires, cron
+
+
 GOOD_ROWS: list[tuple[str, dict[str, Any]]] = [
     ("incremental", INCREMENTAL),
     ("incremental with integer lookback", {**INCREMENTAL, "incremental_lookback": "3600"}),
     ("incremental with interval lookback", {**INCREMENTAL, "incremental_lookback": "2 hours"}),
+    ("incremental with clock lookback", {**INCREMENTAL, "incremental_lookback": "00:05"}),
+    ("incremental with zero lookback", {**INCREMENTAL, "incremental_lookback": "0"}),
+    ("cron on 29 February", {"cron": "0 0 29 2 *"}),
+    ("cron on 31 February or a Monday", {"cron": "0 0 31 2 1"}),
+    ("unicode names", {"source_table": "Bestellungen é ü 表", "destination_table": "bronze/erp/groesse"}),
     ("append_only", {"load_strategy": "append_only", "incremental_column": "id"}),
     ("check_and_load", {"load_strategy": "check_and_load", "incremental_column": "id"}),
     ("rolling", ROLLING),
@@ -244,10 +390,3 @@ def test_bad_source_is_refused(
         insert_source(control_conn, "erp", **overrides)
     message = refused.value.diag.message_primary or ""
     assert message.startswith(f"table_control_dbconfig.{column}: {rule}"), message
-
-
-def test_every_db_type_and_scope_is_accepted(control_conn: psycopg.Connection) -> None:
-    types = ["postgresql", "mysql", "mariadb", "sqlite", "mssql", "oracle", "snowflake", "clickhouse"]
-    scopes = ["env", "file", "literal"]
-    for number, db_type in enumerate(types):
-        insert_source(control_conn, f"src_{db_type}", db_type=db_type, db_kv_scope=scopes[number % 3])

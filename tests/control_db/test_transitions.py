@@ -50,7 +50,10 @@ def test_get_rows_and_source(control_conn: psycopg.Connection, add_table: AddTab
     assert q.get_control_row(control_conn, "nope") is None
     source = q.get_source_config(control_conn, "erp")
     assert source == q.SourceDbConfig(
-        "erp", "postgresql", {"host": "127.0.0.1", "port": 5432, "password": "ERP_PASSWORD"}, "env"
+        "erp",
+        "postgresql",
+        {"host": "ERP_HOST", "port": 5432, "database": "ERP_DB", "password": "ERP_PASSWORD"},
+        "env",
     )
     assert q.get_source_config(control_conn, "nope") is None
 

@@ -207,3 +207,24 @@ def make_rows(ids: range, *, base: datetime | None = None, amount: str = "1.50")
         )
         for i in ids
     ]
+
+
+def insert_control_row(
+    conn: psycopg.Connection, control_key: str, db_config_key: str, table: str, **fields: Any
+) -> str:
+    """Insert a control row: incremental on `table` (key `id`, watermark `updated_at`) unless overridden."""
+    values = {
+        "control_key": control_key,
+        "db_config_key": db_config_key,
+        "source_table": table,
+        "destination_table": "bronze/test/" + control_key.replace(".", "_"),
+        "load_strategy": "incremental",
+        "cron": "0 * * * *",
+        "primary_keys": ["id"],
+        "incremental_column": "updated_at",
+        **fields,
+    }
+    names = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    conn.execute(f"INSERT INTO dataloader.table_control ({names}) VALUES ({marks})", list(values.values()))
+    return control_key

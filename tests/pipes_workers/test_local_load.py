@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from loadtest_support import SourceDB, assert_same_rows, make_rows
+from loadtest_support import SourceDB, assert_same_rows, insert_control_row, make_rows
 from psycopg.types.json import Jsonb
 
 from pipes_workers.local_load import load_control_key, main, register
@@ -21,23 +21,13 @@ def add_control_row(conn: psycopg.Connection, source: SourceDB, table: str, **fi
         "VALUES (%s, %s, %s, 'literal') ON CONFLICT DO NOTHING",
         (config.db_config_key, config.db_type, Jsonb(config.config)),
     )
-    key = f"test.public.{table}"
-    values = {
-        "control_key": key,
-        "db_config_key": config.db_config_key,
-        "source_schema": "public",
-        "source_table": table,
-        "destination_table": f"bronze/test/{table}",
-        "load_strategy": "incremental",
-        "cron": "0 * * * *",
-        "primary_keys": ["id"],
-        "incremental_column": "updated_at",
-        **fields,
-    }
-    names = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    conn.execute(f"INSERT INTO dataloader.table_control ({names}) VALUES ({marks})", list(values.values()))
-    return key
+    return insert_control_row(
+        conn,
+        f"test.public.{table}",
+        config.db_config_key,
+        table,
+        **{"source_schema": "public", "destination_table": f"bronze/test/{table}", **fields},
+    )
 
 
 def control_row(conn: psycopg.Connection, key: str) -> dict:
