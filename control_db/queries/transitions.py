@@ -147,14 +147,17 @@ WITH done AS (
         next_load_date_time = %(next_fire)s,
         incremental_value = coalesce(%(watermark_after)s, tc.incremental_value),
         load_strategy = coalesce(%(next_load_strategy)s, tc.load_strategy),
-        load_full = CASE WHEN %(clear_load_full)s THEN false ELSE tc.load_full END
+        load_full = CASE WHEN %(clear_load_full)s THEN false ELSE tc.load_full END,
+        last_delete_check_at = CASE WHEN %(rows_deleted)s::bigint IS NULL THEN tc.last_delete_check_at
+                                    ELSE now() END
     WHERE tc.control_key = %(key)s AND tc.last_status = 'In Progress'
     RETURNING tc.control_key
 ),
 closed AS (
     UPDATE dataloader.historical_metadata AS hm
     SET load_status = 'Succeeded', load_end_time = now(), rows_processed = %(rows)s,
-        watermark_before = %(watermark_before)s, watermark_after = %(watermark_after)s
+        watermark_before = %(watermark_before)s, watermark_after = %(watermark_after)s,
+        rows_deleted = %(rows_deleted)s
     FROM done
     WHERE hm.id = %(history_id)s AND hm.control_key = done.control_key
 )
@@ -173,12 +176,15 @@ def mark_succeeded(
     next_load_strategy: str | None = None,
     clear_load_full: bool = False,
     message: str | None = None,
+    rows_deleted: int | None = None,
 ) -> bool:
     """In Progress -> Succeeded: schedule the next cron fire, reset retries, store the watermark.
 
     `watermark_after=None` keeps the stored watermark; `next_load_strategy` hands a finished
-    chunked_backfill over (`incremental`); `clear_load_full` clears the one-off full reload.
-    The history row `history_id` is closed with rows and watermarks.
+    chunked_backfill over (`incremental`); `clear_load_full` clears the one-off full reload;
+    `rows_deleted` (None = the load ran no delete reconciliation) goes to the history row and, when
+    set, stamps the row's `last_delete_check_at`. The history row `history_id` is closed with rows
+    and watermarks.
     """
     schedule = conn.execute(_SCHEDULE, (control_key,)).fetchone()
     if schedule is None:
@@ -193,6 +199,7 @@ def mark_succeeded(
         "next_load_strategy": next_load_strategy,
         "clear_load_full": clear_load_full,
         "message": message,
+        "rows_deleted": rows_deleted,
         "next_fire": next_fire(cron, timezone, now),
     }
     row = conn.execute(_SUCCEED, params).fetchone()
