@@ -8,7 +8,9 @@ Writes stream from a RecordBatchReader (a merge may also take a table held in me
 written nullable (bronze keeps rows a source constraint change would otherwise reject) and time of
 day as `HH:MM:SS.ffffff` text (Delta has no time type); new source columns are added (schema
 evolution) and an incompatible type change raises SchemaConflictError naming the table and column.
-Parquet and file-size settings come from delta_settings.py.
+Parquet and file-size settings come from delta_settings.py. A destination of a `delete_mode soft`
+table writes every source row with `_dataloader_deleted_at` NULL (so a merge un-deletes a row that
+came back); `delete_rows` removes or stamps the rows a delete reconciliation found gone.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundError
 
@@ -30,6 +34,9 @@ HISTORY_SCAN = 100
 # Rows to write: a stream (consumed once) or, for a merge of a small read, a table held in memory.
 Rows = pa.RecordBatchReader | pa.Table
 META_PREFIX = "dataloader."
+# delete_mode soft: when the source stopped having the row (NULL for live rows).
+DELETED_AT = "_dataloader_deleted_at"
+DELETED_AT_TYPE = pa.timestamp("us", tz="UTC")
 
 
 def table_uri(lake_root: str | Path, destination_table: str) -> str:
@@ -50,10 +57,12 @@ class CommitMarker:
     run_id: str | None = None
     watermark: str | None = None
     chunk: dict[str, Any] | None = None
+    operation: str | None = None  # what the commit did besides loading, e.g. `hard_delete`
 
     def commit_properties(self) -> CommitProperties:
         """deltalake CommitProperties carrying the txn and the metadata."""
         metadata = {
+            f"{META_PREFIX}operation": self.operation,
             f"{META_PREFIX}watermark": self.watermark,
             f"{META_PREFIX}control_key": self.control_key,
             f"{META_PREFIX}run_id": self.run_id,
@@ -108,10 +117,12 @@ class DeltaDestination:
         *,
         storage_options: dict[str, str] | None = None,
         target_file_size: int = DEFAULT_TARGET_FILE_MB << 20,
+        soft_delete: bool = False,
     ) -> None:
         self.uri = uri
         self.storage_options = storage_options
         self.target_file_size = target_file_size
+        self.soft_delete = soft_delete
 
     def _open(self) -> DeltaTable | None:
         try:
@@ -248,6 +259,83 @@ class DeltaDestination:
             raise _classify(exc, self.uri) from exc
         return self._outcome(before, metrics)
 
+    def live_keys(self, primary_keys: Sequence[str]) -> pa.Table | None:
+        """The key columns of every row that is not soft-deleted and has no NULL key; None without a table.
+
+        Reads only those columns (and `_dataloader_deleted_at` when the table has it).
+        """
+        table = self._open()
+        if table is None:
+            return None
+        names = _arrow_schema(table).names
+        missing = [key for key in primary_keys if key not in names]
+        if missing:
+            raise SchemaConflictError(
+                f"{self.uri}: primary key column(s) {', '.join(missing)} not in the Delta table"
+            )
+        columns = [*primary_keys, DELETED_AT] if DELETED_AT in names else list(primary_keys)
+        keys = pa.table(table.to_pyarrow_table(columns=columns))
+        if DELETED_AT in names:
+            keys = keys.filter(pc.is_null(keys.column(DELETED_AT))).select(list(primary_keys))
+        return keys.drop_null()
+
+    def delete_rows(
+        self,
+        keys: pa.Table,
+        primary_keys: Sequence[str],
+        marker: CommitMarker,
+        *,
+        soft_deleted_at: datetime | None = None,
+    ) -> tuple[WriteOutcome, int]:
+        """In one commit, remove the rows whose keys are in `keys` — or, with `soft_deleted_at`, set
+        their `_dataloader_deleted_at` (adding the column when the table lacks it).
+
+        Args:
+            keys: key columns of the rows to delete, typed as the table's (from `live_keys`).
+            primary_keys: the key column names.
+            marker: the commit's txn and metadata.
+            soft_deleted_at: the soft-delete time; None deletes the rows.
+
+        Returns:
+            (WriteOutcome of the commit, number of rows removed or stamped).
+        """
+        table = self._open()
+        if table is None:
+            raise PermanentLoadError(f"{self.uri}: no Delta table to delete rows from")
+        self._guard(table, marker)
+        before = _file_paths(table)
+        source = keys.select(list(primary_keys))
+        predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
+        if soft_deleted_at is not None:
+            stamps = pa.array([soft_deleted_at] * source.num_rows, DELETED_AT_TYPE)
+            source = source.append_column(pa.field(DELETED_AT, DELETED_AT_TYPE), stamps)
+        try:
+            merger = table.merge(
+                source,
+                predicate=predicate,
+                source_alias="source",
+                target_alias="target",
+                merge_schema=soft_deleted_at is not None,
+                writer_properties=writer_properties(),
+                commit_properties=marker.commit_properties(),
+            )
+            if soft_deleted_at is None:
+                merger = merger.when_matched_delete()
+            else:
+                column = quote_column(DELETED_AT)
+                live = f"target.{column} IS NULL" if DELETED_AT in _arrow_schema(table).names else None
+                merger = merger.when_matched_update({column: f"source.{column}"}, predicate=live)
+            metrics = merger.execute()
+        except (DeltaError, SchemaMismatchError) as exc:
+            raise _classify(exc, self.uri) from exc
+        changed = metrics.get("num_target_rows_updated" if soft_deleted_at else "num_target_rows_deleted", 0)
+        return self._outcome(before, metrics), int(changed)
+
+    def comparable_schema(self, schema: pa.Schema, table_schema: pa.Schema) -> pa.Schema:
+        """`schema` (source columns) as stored next to `table_schema`'s columns (SchemaConflictError
+        when a shared column cannot be cast without loss)."""
+        return conformed_schema(storable_schema(schema), table_schema, table_name=self.uri)
+
     def read_arrow(self) -> pa.Table:
         """The whole table as Arrow (tests, checks). Empty table when missing."""
         table = self._open()
@@ -269,7 +357,10 @@ class DeltaDestination:
 
     def _conform(self, data: Rows, table: DeltaTable | None) -> Rows:
         """`data` with the schema to store: `storable_schema`, and with a table, shared columns cast to
-        the table's types (SchemaConflictError when a change is not lossless)."""
+        the table's types (SchemaConflictError when a change is not lossless). A soft-delete table's
+        rows get `_dataloader_deleted_at` NULL: they are live."""
+        if self.soft_delete:
+            data = self._with_live_marker(data)
         wanted = storable_schema(data.schema)
         if table is not None:
             wanted = conformed_schema(wanted, _arrow_schema(table), table_name=self.uri)
@@ -278,6 +369,23 @@ class DeltaDestination:
         if isinstance(data, pa.Table):
             return data.cast(wanted)
         return pa.RecordBatchReader.from_batches(wanted, _cast_batches(data, wanted))
+
+    def _with_live_marker(self, data: Rows) -> Rows:
+        if DELETED_AT in data.schema.names:
+            raise SchemaConflictError(
+                f"{self.uri}: the source has a column {DELETED_AT!r}, which delete_mode soft reserves"
+            )
+        marker_field = pa.field(DELETED_AT, DELETED_AT_TYPE)
+        if isinstance(data, pa.Table):
+            return data.append_column(marker_field, pa.nulls(data.num_rows, DELETED_AT_TYPE))
+        schema = data.schema.append(marker_field)
+        batches = (
+            pa.RecordBatch.from_arrays(
+                [*batch.columns, pa.nulls(batch.num_rows, DELETED_AT_TYPE)], schema=schema
+            )
+            for batch in data
+        )
+        return pa.RecordBatchReader.from_batches(schema, batches)
 
     def _outcome(self, before: set[str], metrics: dict[str, Any] | None = None) -> WriteOutcome:
         table = self._open()

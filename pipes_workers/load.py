@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipes_workers.deletes import reconcile_deletes
 from pipes_workers.delta import DeltaDestination, table_uri
 from pipes_workers.delta_settings import target_file_bytes
 from pipes_workers.request import LoadRequest
@@ -49,6 +50,7 @@ def run_load(
     destination = DeltaDestination(
         table_uri(request.lake_root, request.destination_table),
         target_file_size=target_file_bytes(request.load_strategy),
+        soft_delete=request.delete_mode == "soft",
     )
     state = destination.state(request.control_key)
     emit(
@@ -68,7 +70,7 @@ def run_load(
             log=emit,
             strategy_name=name,
         )
-        outcome = strategy.run(ctx)
+        outcome = reconcile_deletes(ctx, strategy.run(ctx))
     if outcome.committed:
         crash_point("commit")
     seconds = time.monotonic() - started
@@ -87,6 +89,8 @@ def run_load(
         null_incremental_rows=outcome.null_incremental_rows,
         chunks_done=outcome.chunks_done,
         chunks_total=outcome.chunks_total,
+        rows_deleted=outcome.rows_deleted,
+        deletes_note=outcome.deletes_note,
     )
     emit(
         f"{request.control_key}: {result.rows_processed:,} rows in {result.seconds:.1f} s, "

@@ -17,6 +17,8 @@ LoadStrategyName = Literal[
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategyName)
 KvScope = Literal["env", "file", "literal"]
 KV_SCOPES: tuple[str, ...] = get_args(KvScope)
+DeleteMode = Literal["none", "soft", "hard"]
+DELETE_MODES: tuple[str, ...] = get_args(DeleteMode)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class LoadRequest:
     chunk_size: int | None = None
     run_id: str | None = None
     history_id: int | None = None
+    delete_mode: str = "none"
+    delete_check_cron: str | None = None
+    cron_timezone: str = "UTC"
+    last_delete_check_at: str | None = None  # ISO 8601; when the last delete reconciliation ran
 
     def __post_init__(self) -> None:
         if self.load_strategy not in LOAD_STRATEGIES:
@@ -65,6 +71,16 @@ class LoadRequest:
             raise ConfigurationError(f"{self.control_key}: source_table is empty")
         if not self.destination_table:
             raise ConfigurationError(f"{self.control_key}: destination_table is empty")
+        if self.delete_mode not in DELETE_MODES:
+            raise ConfigurationError(
+                f"{self.control_key}: delete_mode {self.delete_mode!r} is not one of {', '.join(DELETE_MODES)}"
+            )
+        if self.delete_mode != "none" and not self.primary_keys:
+            raise ConfigurationError(f"{self.control_key}: delete_mode {self.delete_mode} needs primary_keys")
+        if self.delete_mode == "soft" and self.load_strategy in ("full", "rolling"):
+            raise ConfigurationError(
+                f"{self.control_key}: delete_mode soft needs a strategy that keeps deleted rows, not {self.load_strategy}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form, for Pipes extras."""
@@ -105,6 +121,10 @@ class LoadRequest:
             chunk_size=row.chunk_size,
             run_id=run_id,
             history_id=history_id,
+            delete_mode=row.delete_mode,
+            delete_check_cron=row.delete_check_cron,
+            cron_timezone=row.cron_timezone,
+            last_delete_check_at=row.last_delete_check_at.isoformat() if row.last_delete_check_at else None,
         )
 
     @classmethod

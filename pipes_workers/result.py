@@ -24,6 +24,8 @@ class LoadResult:
     null_incremental_rows: int = 0
     chunks_done: int | None = None
     chunks_total: int | None = None
+    rows_deleted: int | None = None
+    deletes_note: str | None = None
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain JSON-able values under the contract's keys."""

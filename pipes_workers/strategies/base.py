@@ -125,6 +125,8 @@ class StrategyOutcome:
     chunks_done: int | None = None
     chunks_total: int | None = None
     committed: bool = False
+    rows_deleted: int | None = None  # set by the delete reconciliation (pipes_workers/deletes.py)
+    deletes_note: str | None = None
 
 
 class LoadStrategy(ABC):

@@ -23,9 +23,20 @@ BAD_DELETE_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     (
         "soft with empty keys",
-        {"load_strategy": "full", "primary_keys": [], "delete_mode": "soft"},
+        {
+            "load_strategy": "check_and_load",
+            "incremental_column": "id",
+            "primary_keys": [],
+            "delete_mode": "soft",
+        },
         "primary_keys",
         "for delete_mode soft",
+    ),
+    (
+        "soft on full",
+        {"load_strategy": "full", "primary_keys": ["id"], "delete_mode": "soft"},
+        "delete_mode",
+        "soft needs a strategy that keeps rows",
     ),
     (
         "bad delete_check_cron",

@@ -8,6 +8,11 @@ also exercises identifier quoting. Helpers compare the Delta destination with th
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -207,3 +212,25 @@ def make_rows(ids: range, *, base: datetime | None = None, amount: str = "1.50")
         )
         for i in ids
     ]
+
+
+WORKER = (
+    "import json, sys\n"
+    "from pipes_workers.load import run_load\n"
+    "from pipes_workers.request import LoadRequest\n"
+    "run_load(LoadRequest.from_dict(json.loads(sys.argv[1])))\n"
+)
+
+
+def killed_worker(request: LoadRequest, crash_after: str) -> None:
+    """Run the load in a subprocess that SIGKILLs itself at `crash_after`; assert it died that way."""
+    env = {**os.environ, "DATALOADER_TEST_CRASH_AFTER": crash_after}
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER, json.dumps(request.to_dict())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr

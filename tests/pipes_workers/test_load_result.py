@@ -19,6 +19,8 @@ CONTRACT_KEYS = {
     "null_incremental_rows",
     "chunks_done",
     "chunks_total",
+    "rows_deleted",
+    "deletes_note",
 }
 
 

@@ -44,6 +44,11 @@ BEGIN
         PERFORM dataloader.refuse(t, 'primary_keys',
             format('required: a non-empty array of column names for delete_mode %s', NEW.delete_mode));
     END IF;
+    IF NEW.delete_mode = 'soft' AND NEW.load_strategy IN ('full', 'rolling') THEN
+        PERFORM dataloader.refuse(t, 'delete_mode', format('soft needs a strategy that keeps rows the source '
+            'deleted (incremental, append_only, check_and_load, chunked_backfill); %s removes them',
+            NEW.load_strategy));
+    END IF;
     IF NEW.delete_check_cron IS NOT NULL
             AND (TG_OP = 'INSERT' OR NEW.delete_check_cron IS DISTINCT FROM OLD.delete_check_cron)
             AND NOT dataloader.cron_is_valid(NEW.delete_check_cron) THEN
