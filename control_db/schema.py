@@ -108,6 +108,7 @@ table_control = Table(
     Column("delete_mode", Text, nullable=False, server_default=text("'none'")),
     Column("delete_check_cron", Text),
     Column("last_delete_check_at", DateTime(timezone=True)),
+    Column("last_maintenance_at", DateTime(timezone=True)),
     UniqueConstraint("control_key", name="uq_table_control_control_key"),
     UniqueConstraint("destination_table", name="uq_table_control_destination_table"),
     CheckConstraint(_one_of("load_strategy", LOAD_STRATEGIES), name="ck_table_control_load_strategy"),

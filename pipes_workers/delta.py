@@ -16,6 +16,7 @@ came back); `delete_rows` removes or stamps the rows a delete reconciliation fou
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundE
 
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB, writer_properties
 from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
+from pipes_workers.storage import looks_like_storage_error, storage_error
 
 HISTORY_SCAN = 100
 # Rows to write: a stream (consumed once) or, for a merge of a small read, a table held in memory.
@@ -103,6 +105,23 @@ class WriteOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TableFiles:
+    """The data files of the current table version."""
+
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class VacuumOutcome:
+    """What a vacuum removed, and the retention it used (hours)."""
+
+    files_removed: int
+    bytes_removed: int
+    retention_hours: int
+
+
 class DeltaDestination:
     """One Delta table at `uri`.
 
@@ -127,8 +146,12 @@ class DeltaDestination:
     def _open(self) -> DeltaTable | None:
         try:
             return DeltaTable(self.uri, storage_options=self.storage_options)
-        except TableNotFoundError:
+        except TableNotFoundError as exc:
+            if looks_like_storage_error(exc):
+                raise storage_error(exc, self.uri, self.storage_options) from exc
             return None
+        except OSError as exc:
+            raise storage_error(exc, self.uri, self.storage_options) from exc
 
     def state(self, control_key: str) -> DeltaState:
         """Read the table version, the app txn version and the newest commit metadata of `control_key`.
@@ -172,8 +195,8 @@ class DeltaDestination:
                 configuration={"delta.targetFileSize": str(self.target_file_size)},
                 storage_options=self.storage_options,
             )
-        except (DeltaError, SchemaMismatchError) as exc:
-            raise _classify(exc, self.uri) from exc
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
         return self._outcome(before)
 
     def append(self, data: pa.RecordBatchReader, marker: CommitMarker) -> WriteOutcome:
@@ -196,8 +219,8 @@ class DeltaDestination:
                 else {"delta.targetFileSize": str(self.target_file_size)},
                 storage_options=self.storage_options,
             )
-        except (DeltaError, SchemaMismatchError) as exc:
-            raise _classify(exc, self.uri) from exc
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
         return self._outcome(before)
 
     def merge(
@@ -255,8 +278,8 @@ class DeltaDestination:
             if delete_not_in_source:
                 merger = merger.when_not_matched_by_source_delete()
             metrics = merger.execute()
-        except (DeltaError, SchemaMismatchError) as exc:
-            raise _classify(exc, self.uri) from exc
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
         return self._outcome(before, metrics)
 
     def live_keys(self, primary_keys: Sequence[str]) -> pa.Table | None:
@@ -326,10 +349,66 @@ class DeltaDestination:
                 live = f"target.{column} IS NULL" if DELETED_AT in _arrow_schema(table).names else None
                 merger = merger.when_matched_update({column: f"source.{column}"}, predicate=live)
             metrics = merger.execute()
-        except (DeltaError, SchemaMismatchError) as exc:
-            raise _classify(exc, self.uri) from exc
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
         changed = metrics.get("num_target_rows_updated" if soft_deleted_at else "num_target_rows_deleted", 0)
         return self._outcome(before, metrics), int(changed)
+
+    def files(self) -> TableFiles | None:
+        """Data file count and bytes of the current version; None when there is no table."""
+        table = self._open()
+        if table is None:
+            return None
+        actions = pa.table(table.get_add_actions(flatten=True))
+        return TableFiles(
+            files=actions.num_rows, bytes=int(pc.sum(actions.column("size_bytes")).as_py() or 0)
+        )
+
+    def compact(self, *, z_order_by: Sequence[str] = ()) -> dict[str, Any]:
+        """Rewrite small files into `target_file_size` ones (one commit, no data change); with
+        `z_order_by`, also cluster the rows by those columns. Returns delta-rs's metrics."""
+        table = self._require()
+        options: dict[str, Any] = {
+            "target_size": self.target_file_size,
+            "writer_properties": writer_properties(),
+            "commit_properties": CommitProperties(
+                custom_metadata={f"{META_PREFIX}operation": "z_order" if z_order_by else "compact"}
+            ),
+        }
+        try:
+            if z_order_by:
+                return table.optimize.z_order(list(z_order_by), **options)
+            return table.optimize.compact(**options)
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
+
+    def vacuum(self, retention_hours: int) -> VacuumOutcome:
+        """Delete files no version within `retention_hours` needs — never fewer hours than the
+        table's own `delta.deletedFileRetentionDuration` (Delta's safe minimum, 7 days by default)."""
+        table = self._require()
+        hours = max(retention_hours, _min_retention_hours(table.metadata().configuration))
+        try:
+            removed = table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=True)
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
+        size = 0
+        if removed:
+            for commit in table.history(2):
+                if commit.get("operation") == "VACUUM START":
+                    size = int((commit.get("operationMetrics") or {}).get("sizeOfDataToDelete", 0))
+        return VacuumOutcome(files_removed=len(removed), bytes_removed=size, retention_hours=hours)
+
+    def _failure(self, exc: Exception) -> Exception:
+        """The LoadError for a failed Delta operation: storage problems first, then Delta's own."""
+        if looks_like_storage_error(exc):
+            return storage_error(exc, self.uri, self.storage_options)
+        return _classify(exc, self.uri)
+
+    def _require(self) -> DeltaTable:
+        table = self._open()
+        if table is None:
+            raise PermanentLoadError(f"{self.uri}: no Delta table here")
+        return table
 
     def comparable_schema(self, schema: pa.Schema, table_schema: pa.Schema) -> pa.Schema:
         """`schema` (source columns) as stored next to `table_schema`'s columns (SchemaConflictError
@@ -480,6 +559,21 @@ def _file_paths(table: DeltaTable | None) -> set[str]:
     if table is None:
         return set()
     return set(pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist())
+
+
+_INTERVAL = re.compile(r"^\s*(?:interval\s+)?(\d+)\s*(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)
+_UNIT_HOURS = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24, "week": 168}
+DEFAULT_MIN_RETENTION_HOURS = 168
+
+
+def _min_retention_hours(configuration: dict[str, str]) -> int:
+    """The table's `delta.deletedFileRetentionDuration` in whole hours (rounded up); 168 when unset."""
+    raw = configuration.get("delta.deletedFileRetentionDuration")
+    match = _INTERVAL.match(raw or "")
+    if match is None:
+        return DEFAULT_MIN_RETENTION_HOURS
+    hours = int(match.group(1)) * _UNIT_HOURS[match.group(2).lower()]
+    return int(hours) + (hours % 1 > 0)
 
 
 def _newest_load_commit(table: DeltaTable, control_key: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from pipes_workers.delta_settings import target_file_bytes
 from pipes_workers.request import LoadRequest
 from pipes_workers.result import LoadResult
 from pipes_workers.sources import open_reader
+from pipes_workers.storage import lake_storage_options
 from pipes_workers.strategies import LoadContext, get_strategy
 from pipes_workers.strategies.faults import crash_point
 
@@ -49,6 +50,7 @@ def run_load(
     name = strategy_for(request)
     destination = DeltaDestination(
         table_uri(request.lake_root, request.destination_table),
+        storage_options=lake_storage_options(request.lake_root),
         target_file_size=target_file_bytes(request.load_strategy),
         soft_delete=request.delete_mode == "soft",
     )

@@ -49,6 +49,7 @@ class ControlRow:
     delete_mode: str
     delete_check_cron: str | None
     last_delete_check_at: datetime | None
+    last_maintenance_at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""Deletes reach Delta: how a table's source deletes are reconciled, and how many rows each load removed.
+"""Deletes reach Delta and tables get maintained: the control columns both need.
 
 `delete_mode` (none | soft | hard) says what a reconciliation does with rows the source no longer
 has; `delete_check_cron` says when one runs (NULL = with every load); `last_delete_check_at` is when
-the last one ran (set by mark_succeeded). `historical_metadata.rows_deleted` is NULL when a load ran
+the last one ran (set by mark_succeeded); `last_maintenance_at` is when `dataloader maintain` last
+compacted and vacuumed the table. `historical_metadata.rows_deleted` is NULL when a load ran
 no reconciliation. The rules live in their own trigger function, so this revision does not replace
 0001's validate_table_control.
 
@@ -25,6 +26,7 @@ ALTER TABLE dataloader.table_control
     ADD COLUMN delete_mode text NOT NULL DEFAULT 'none',
     ADD COLUMN delete_check_cron text,
     ADD COLUMN last_delete_check_at timestamptz,
+    ADD COLUMN last_maintenance_at timestamptz,
     ADD CONSTRAINT ck_table_control_delete_mode CHECK (delete_mode IN ('none', 'soft', 'hard'));
 ALTER TABLE dataloader.historical_metadata ADD COLUMN rows_deleted bigint;
 
@@ -68,7 +70,7 @@ DROP TRIGGER IF EXISTS a_validate_deletes ON dataloader.table_control;
 DROP FUNCTION IF EXISTS dataloader.validate_table_control_deletes();
 ALTER TABLE dataloader.historical_metadata DROP COLUMN rows_deleted;
 ALTER TABLE dataloader.table_control
-    DROP COLUMN last_delete_check_at, DROP COLUMN delete_check_cron, DROP COLUMN delete_mode;
+    DROP COLUMN last_maintenance_at, DROP COLUMN last_delete_check_at, DROP COLUMN delete_check_cron, DROP COLUMN delete_mode;
 """
 
 
