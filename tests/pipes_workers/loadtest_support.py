@@ -27,6 +27,7 @@ import pymysql
 from pipes_workers.delta import DeltaDestination, table_uri
 from pipes_workers.request import LoadRequest, SourceConfig
 from pipes_workers.result import LoadResult
+from pipes_workers.storage import lake_storage_options
 
 ODD = "Customer Name; x"
 
@@ -174,7 +175,8 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
 
 def destination_rows(request: LoadRequest) -> list[dict[str, Any]]:
     """Every Delta row of the request's destination, ordered by id."""
-    table = DeltaDestination(table_uri(request.lake_root, request.destination_table)).read_arrow()
+    uri = table_uri(request.lake_root, request.destination_table)
+    table = DeltaDestination(uri, storage_options=lake_storage_options(request.lake_root)).read_arrow()
     if table.num_columns == 0:
         return []
     return [normalise(r) for r in table.sort_by("id").to_pylist()]
