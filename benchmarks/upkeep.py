@@ -98,7 +98,8 @@ def _files(lake: Path) -> int:
 def _timed_merge(url: str, base: Path, target: Path, watermark: str, maintain: str | None) -> dict:
     """Copy the lake, optionally maintain it, then time the pending 1% merge on the copy."""
     from pipes_workers.load import run_load
-    from pipes_workers.maintain import MaintenanceRequest, maintain_table
+    from pipes_workers.maintain import maintain_table
+    from pipes_workers.maintenance_request import MaintenanceRequest
 
     shutil.copytree(base, target)
     if maintain:

@@ -16,7 +16,8 @@ from loadtest_support import SourceDB, after_success, assert_same_rows, make_row
 from pipes_workers.delta import DeltaDestination, table_uri
 from pipes_workers.errors import ConfigurationError, TransientLoadError
 from pipes_workers.load import run_load
-from pipes_workers.maintain import MaintenanceRequest, maintain_table
+from pipes_workers.maintain import maintain_table
+from pipes_workers.maintenance_request import MaintenanceRequest
 from pipes_workers.storage import OPTIONS_ENV, lake_storage_options, storage_error
 
 NOW = datetime.now(UTC)
