@@ -14,6 +14,7 @@ def test_definitions_load(monkeypatch):
     repo = defs.get_repository_def()
     assert repo.has_job("dataloader_retry_analysis")
     assert repo.has_job("landing_table_git_job")
+    assert repo.has_job("dataloader_maintenance_job")
     sensors = {s.name: s for s in repo.sensor_defs}
     assert set(sensors) == {
         "master_sensor",
@@ -24,6 +25,7 @@ def test_definitions_load(monkeypatch):
         "reconcile_monitor",
         "load_run_failure_sensor",
         "load_run_canceled_sensor",
+        "maintenance_sensor",
     }
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
     assert sensors["master_sensor"].minimum_interval_seconds == 60
