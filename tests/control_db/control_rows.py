@@ -60,3 +60,15 @@ BACKFILL = {
     "chunk_column": "id",
     "chunk_size": 1000,
 }
+
+
+def start_queued(conn: psycopg.Connection, control_key: str, *, run_id: str = "run-1") -> int:
+    """Queue the ready rows and start `control_key` (Queued -> In Progress); return its history id."""
+    from control_db import queries
+
+    (load,) = [
+        load for load in queries.queue_ready_tables(conn, limit=100) if load.control_key == control_key
+    ]
+    history_id = queries.mark_in_progress(conn, control_key, run_id=run_id, history_id=load.history_id)
+    assert history_id == load.history_id
+    return history_id

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from control_rows import INCREMENTAL, AddTable, insert_table
+from control_rows import INCREMENTAL, AddTable, insert_table, start_queued
 
 from control_db import queries as q
 
@@ -95,18 +95,11 @@ def test_good_delete_settings_are_accepted(control_conn: psycopg.Connection, add
     }
 
 
-def _run(conn: psycopg.Connection) -> int:
-    (load,) = q.queue_ready_tables(conn, limit=10)
-    history_id = q.mark_in_progress(conn, KEY, run_id="run-1", history_id=load.history_id)
-    assert history_id is not None
-    return history_id
-
-
 def test_succeeded_records_rows_deleted_and_the_check_time(
     control_conn: psycopg.Connection, add_table: AddTable
 ) -> None:
     add_table(KEY, **INCREMENTAL, delete_mode="hard")
-    history_id = _run(control_conn)
+    history_id = start_queued(control_conn, KEY)
     assert q.mark_succeeded(
         control_conn, KEY, history_id=history_id, rows_processed=5, watermark_before=None, watermark_after="9"
     )
@@ -115,7 +108,7 @@ def test_succeeded_records_rows_deleted_and_the_check_time(
     assert q.history_rows(control_conn, KEY)[0].rows_deleted is None
 
     control_conn.execute("UPDATE dataloader.table_control SET next_load_date_time = NULL")
-    history_id = _run(control_conn)
+    history_id = start_queued(control_conn, KEY)
     assert q.mark_succeeded(
         control_conn,
         KEY,

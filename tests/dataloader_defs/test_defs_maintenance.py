@@ -7,7 +7,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import DagsterInstance, PipesSubprocessClient, SensorResult, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    PipesSubprocessClient,
+    SensorResult,
+    build_sensor_context,
+)
+from dagster._core.test_utils import create_run_for_test
 from defs_support import add_control, row, set_row, source_table
 
 from control_db import queries
@@ -50,6 +57,13 @@ def test_sensor_requests_tables_with_enough_loads(
     result = _evaluate(instance, control_db)
     (request,) = result.run_requests
     assert request.run_config["ops"]["maintain_tables"]["config"]["control_keys"] == ["t.due"]
+
+    running = create_run_for_test(
+        instance, job_name=dataloader_maintenance_job.name, status=DagsterRunStatus.STARTED
+    )
+    skipped = _evaluate(instance, control_db)
+    assert not skipped.run_requests and running.run_id in str(skipped.skip_reason)
+    instance.report_run_canceled(running)
 
     monkeypatch.setenv("DATALOADER_MAINTENANCE_AFTER_LOADS", "10")
     assert _evaluate(instance, control_db).skip_reason is not None

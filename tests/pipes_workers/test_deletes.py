@@ -97,6 +97,21 @@ def test_soft_deletes_stamp_the_rows_and_a_returning_row_is_live_again(
     assert live == source.rows(table) and deleted == [7]
 
 
+@pytest.mark.parametrize("strategy", ["full", "rolling"])
+def test_full_and_rolling_reach_deletes_without_a_reconciliation(
+    pg_source: SourceDB, lake_root: Path, strategy: str
+) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 6), base=datetime.now(UTC) - timedelta(days=1)))
+    window = {"rolling_column": "updated_at", "rolling_window_days": 7} if strategy == "rolling" else {}
+    request = pg_source.request(table, strategy, lake_root, delete_mode="hard", **window)
+    request = after_success(request, run_load(request))
+    _delete(pg_source, table, (2,))
+    result = run_load(request)
+    assert result.rows_deleted is None  # the load's own commit removed the row
+    assert_same_rows(pg_source, table, request)
+
+
 def test_source_with_no_keys_deletes_nothing_and_says_why(source: SourceDB, lake_root: Path) -> None:
     table, request = _loaded(source, lake_root, "incremental", "hard")
     source.execute(f"DELETE FROM {source.quote(table)}")

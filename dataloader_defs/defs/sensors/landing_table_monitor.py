@@ -2,19 +2,11 @@
 
 import hashlib
 
-from dagster import (
-    DefaultSensorStatus,
-    RunRequest,
-    RunsFilter,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    sensor,
-)
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from dataloader_defs.defs.jobs import landing_table_git_job
 from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.sensors.job_runs import run_in_progress
 from dataloader_defs.defs.settings import interval
 
 
@@ -32,14 +24,9 @@ def landing_table_monitor(context: SensorEvaluationContext, control_db: ControlD
         keys = sorted(row.control_key for row in queries.landing_pending(conn))
     if not keys:
         return SensorResult(skip_reason=SkipReason("no landed table waits for a staging model"))
-    busy = context.instance.get_runs(
-        filters=RunsFilter(job_name=landing_table_git_job.name, statuses=list(IN_PROGRESS_RUN_STATUSES)),
-        limit=1,
-    )
+    busy = run_in_progress(context, landing_table_git_job.name)
     if busy:
-        return SensorResult(
-            skip_reason=SkipReason(f"landing_table_git_job run {busy[0].run_id} still in progress")
-        )
+        return SensorResult(skip_reason=SkipReason(f"landing_table_git_job run {busy} still in progress"))
     digest = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:12]
     tick = int(context.last_tick_completion_time or 0)
     return SensorResult(

@@ -1,19 +1,11 @@
 """maintenance_sensor: tables with DATALOADER_MAINTENANCE_AFTER_LOADS successful loads since their
 last maintenance get a dataloader_maintenance_job run (checked every DATALOADER_MAINTENANCE_INTERVAL_S)."""
 
-from dagster import (
-    DefaultSensorStatus,
-    RunRequest,
-    RunsFilter,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    sensor,
-)
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
 from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.sensors.job_runs import run_in_progress
 from dataloader_defs.defs.settings import env_int, interval
 
 TABLES_PER_RUN = 20
@@ -29,12 +21,9 @@ def maintenance_sensor(context: SensorEvaluationContext, control_db: ControlData
     """One maintenance run for the due tables, unless one is still running."""
     from control_db import queries
 
-    busy = context.instance.get_runs(
-        filters=RunsFilter(job_name=dataloader_maintenance_job.name, statuses=list(IN_PROGRESS_RUN_STATUSES)),
-        limit=1,
-    )
+    busy = run_in_progress(context, dataloader_maintenance_job.name)
     if busy:
-        return SensorResult(skip_reason=SkipReason(f"maintenance run {busy[0].run_id} still in progress"))
+        return SensorResult(skip_reason=SkipReason(f"maintenance run {busy} still in progress"))
     after = max(1, env_int("DATALOADER_MAINTENANCE_AFTER_LOADS"))
     with control_db.connect("dagster-maintenance") as conn:
         keys = queries.maintenance_due(conn, after_loads=after, limit=TABLES_PER_RUN)
