@@ -1,11 +1,17 @@
 """Delete reconciliation: rows the source no longer has leave Delta (`hard`) or get `_dataloader_deleted_at` (`soft`).
 
-After a load's own commit, `reconcile_deletes` reads only the primary-key columns of the source
-(streamed; what it keeps is the key columns, not the rows), anti-joins the Delta table's live keys
-with them, and removes or stamps the vanished rows in ONE Delta commit that carries the next app
+After a load's own commit, `reconcile_deletes` reads only the primary-key columns of the source,
+anti-joins the Delta table's live keys with them, and removes or stamps the vanished rows in ONE
+Delta commit that carries the next app
 transaction and repeats the load's watermark/strategy/chunk metadata, so exactly-once bookkeeping
 reads the same state after it. A kill before that commit leaves the table as the load left it; the
 next load reconciles again.
+
+Memory: the Delta table's live key columns are held once. With a single integer, decimal, date or
+timestamp key and more than DATALOADER_DELETE_SLICE_ROWS (default 1,000,000) live rows, the source is
+read in key ranges of that many Delta keys (`key >= lo AND key <= hi`, an index range scan each), so
+at most one range of source keys is held; other keys (text, composite) are read whole. Text keys are
+never cut into ranges: the source's collation may order them differently from Arrow.
 
 Safety: a source that returns no keys deletes nothing (an empty read says nothing about deletes),
 and a pass that would delete more than DATALOADER_DELETE_MAX_SHARE (default 0.5) of the live rows
@@ -26,11 +32,14 @@ from croniter import croniter
 from pipes_workers.delta import CommitMarker
 from pipes_workers.errors import ConfigurationError
 from pipes_workers.request import LoadRequest
+from pipes_workers.sources.base import Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext, StrategyOutcome
 from pipes_workers.strategies.faults import crash_point
 
 MAX_SHARE_ENV = "DATALOADER_DELETE_MAX_SHARE"
 DEFAULT_MAX_SHARE = 0.5
+SLICE_ROWS_ENV = "DATALOADER_DELETE_SLICE_ROWS"
+DEFAULT_SLICE_ROWS = 1_000_000
 # These strategies' own commits already drop rows the source no longer has.
 SEES_DELETES = frozenset({"full", "rolling"})
 
@@ -47,6 +56,16 @@ def delete_max_share() -> float:
     if not 0 < share <= 1:
         raise ConfigurationError(f"{MAX_SHARE_ENV}={raw!r} must be > 0 and <= 1")
     return share
+
+
+def delete_slice_rows() -> int:
+    """DATALOADER_DELETE_SLICE_ROWS: Delta keys per source key range (a positive integer)."""
+    raw = os.environ.get(SLICE_ROWS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_SLICE_ROWS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{SLICE_ROWS_ENV}={raw!r} must be a positive whole number")
+    return int(raw)
 
 
 def deletes_due(request: LoadRequest, now: datetime) -> bool:
@@ -83,16 +102,15 @@ def reconcile_deletes(ctx: LoadContext, outcome: StrategyOutcome) -> StrategyOut
     delta_keys = destination.live_keys(request.primary_keys) if state.exists else None
     if delta_keys is None:
         return outcome
-    source_keys = _source_keys(ctx, delta_keys.schema)
+    vanished, source_rows = _vanished_keys(ctx, delta_keys)
     label = ctx.table_label
-    if source_keys.num_rows == 0 and delta_keys.num_rows > 0:
+    if source_rows == 0 and delta_keys.num_rows > 0:
         note = (
             f"{label}: the source returned no keys, so no rows were deleted (an empty read says nothing "
             "about deletes; if the table really was emptied, reload it with load_full)"
         )
         ctx.log(note)
         return dataclasses.replace(outcome, deletes_note=note)
-    vanished = delta_keys.join(source_keys, keys=list(request.primary_keys), join_type="left anti")
     ctx.log(f"delete check: {vanished.num_rows:,} of {delta_keys.num_rows:,} live rows are gone from {label}")
     if vanished.num_rows == 0:
         return dataclasses.replace(outcome, rows_deleted=0)
@@ -126,11 +144,37 @@ def reconcile_deletes(ctx: LoadContext, outcome: StrategyOutcome) -> StrategyOut
     )
 
 
-def _source_keys(ctx: LoadContext, key_schema: pa.Schema) -> pa.Table:
-    """Every primary key of the source, streamed and kept as key columns typed like Delta's."""
+def _vanished_keys(ctx: LoadContext, delta_keys: pa.Table) -> tuple[pa.Table, int]:
+    """(Delta keys the source no longer has, source keys read), in key ranges when the key allows."""
+    keys = list(ctx.request.primary_keys)
+    slice_rows = delete_slice_rows()
+    if len(keys) > 1 or delta_keys.num_rows <= slice_rows or not _rangeable(delta_keys.schema.field(0).type):
+        source = _source_keys(ctx, delta_keys.schema, None)
+        return delta_keys.join(source, keys=keys, join_type="left anti"), source.num_rows
+    ordered = delta_keys.sort_by(keys[0])
+    parts, seen = [], 0
+    for start in range(0, ordered.num_rows, slice_rows):
+        part = ordered.slice(start, slice_rows)
+        low, high = part.column(0)[0].as_py(), part.column(0)[-1].as_py()
+        in_range = RowFilter((Condition(keys[0], ">=", low), Condition(keys[0], "<=", high)))
+        source = _source_keys(ctx, ordered.schema, in_range)
+        seen += source.num_rows
+        parts.append(part.join(source, keys=keys, join_type="left anti"))
+    ctx.log(f"delete check read the source keys in {len(parts)} ranges of {slice_rows:,} Delta keys")
+    return pa.concat_tables(parts), seen
+
+
+def _rangeable(dtype: pa.DataType) -> bool:
+    return pa.types.is_integer(dtype) or pa.types.is_decimal(dtype) or pa.types.is_temporal(dtype)
+
+
+def _source_keys(ctx: LoadContext, key_schema: pa.Schema, row_filter: RowFilter | None) -> pa.Table:
+    """The source's primary keys (matching `row_filter`), streamed and kept as key columns typed like Delta's."""
     request = ctx.request
     columns = [ctx.column(key, "primary_keys") for key in request.primary_keys]
-    stream = ctx.reader.read(request.source_schema, request.source_table, columns=columns)
+    stream = ctx.reader.read(
+        request.source_schema, request.source_table, columns=columns, row_filter=row_filter
+    )
     wanted = ctx.destination.comparable_schema(stream.schema, key_schema)
     batches = [batch.cast(wanted) for batch in stream if batch.num_rows]
     return pa.Table.from_batches(batches, schema=wanted)

@@ -24,7 +24,7 @@ from loadtest_support import (
     normalise,
 )
 
-from pipes_workers.deletes import MAX_SHARE_ENV, deletes_due
+from pipes_workers.deletes import MAX_SHARE_ENV, SLICE_ROWS_ENV, deletes_due
 from pipes_workers.delta import DELETED_AT, DeltaDestination, table_uri
 from pipes_workers.errors import ConfigurationError
 from pipes_workers.load import run_load
@@ -69,6 +69,20 @@ def test_hard_deletes_reach_delta(source: SourceDB, lake_root: Path, strategy: s
 
     again = run_load(after_success(request, result))  # nothing left to delete
     assert again.rows_deleted == 0
+    assert_same_rows(source, table, request)
+
+
+def test_hard_deletes_read_the_source_in_key_ranges(
+    source: SourceDB, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table, request = _loaded(source, lake_root, "incremental", "hard", ids=range(1, 21))
+    _delete(source, table, (1, 4, 5, 12, 20))  # range ends and middles of ranges of 4 keys
+    source.insert(table, make_rows(range(21, 23), base=LATER))  # past every range: read by the load
+    monkeypatch.setenv(SLICE_ROWS_ENV, "4")
+    messages: list[str] = []
+    result = run_load(request, log=messages.append)
+    assert result.rows_deleted == 5
+    assert any("in 6 ranges of 4 Delta keys" in m for m in messages)  # 22 keys after the load
     assert_same_rows(source, table, request)
 
 
