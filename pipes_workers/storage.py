@@ -24,6 +24,7 @@ OPTIONS_ENV = "DATALOADER_LAKE_STORAGE_OPTIONS"
 LAKE_ROOT_ENV = "DATALOADER_LAKE_ROOT"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_QUERY = re.compile(r"\?[^\s]*")
 _STATUS = re.compile(r"\b([45]\d\d) [A-Z][A-Za-z ]+")
 
 
@@ -122,6 +123,7 @@ def _detail(text: str, options: dict[str, str] | None) -> str:
     """The innermost causes of a delta-rs error chain, one line, without option values."""
     parts = [part.strip(" ↳\n") for part in re.split(r"\n\s*↳|\n", text) if part.strip(" ↳\n")]
     detail = " / ".join(parts[-3:]) if parts else type(text).__name__
+    detail = _QUERY.sub("?…", detail)  # a signed URL's query string can carry a token
     for value in (options or {}).values():
         if len(value) >= 4:
             detail = detail.replace(value, "***")

@@ -152,6 +152,11 @@ STORAGE_MESSAGES = [
         TransientLoadError,
         "storage_unreachable",
     ),
+    (
+        "Generic MicrosoftAzure error\n ↳ Error performing GET https://a.blob/c?sig=SASTOKEN - 403 Forbidden",
+        ConfigurationError,
+        "http_403",
+    ),
 ]
 
 
@@ -161,4 +166,4 @@ STORAGE_MESSAGES = [
 def test_storage_errors_are_classified(text: str, kind: type, code: str) -> None:
     error = storage_error(OSError(text), "s3://lake/t", {"AWS_SECRET_ACCESS_KEY": "AKIASECRETVALUE"})
     assert type(error) is kind and error.code == code
-    assert "AKIASECRETVALUE" not in str(error)
+    assert "AKIASECRETVALUE" not in str(error) and "SASTOKEN" not in str(error)
