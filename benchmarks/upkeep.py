@@ -32,6 +32,7 @@ from benchmarks.source_table import TABLE, ensure_table
 
 UPKEEP_TABLE = "bench_upkeep"
 MERGE_REPEAT = 3
+DESTINATION = "bronze/bench/upkeep"
 # Its own database: `make bench` caches its 5M-row table in dataloader_bench, which a smaller
 # BENCH_ROWS here would otherwise rebuild.
 UPKEEP_DB = "dataloader_bench_upkeep"
@@ -45,22 +46,9 @@ def _upkeep_db_url(admin_url: str) -> str:
 
 
 def _request(url: str, lake: Path, watermark: str | None = None, *, delete_mode: str = "none"):
-    from benchmarks.variants import _source_config
-    from pipes_workers.request import LoadRequest
+    from benchmarks.variants import _request as bench_request
 
-    return LoadRequest(
-        control_key="bench.public.bench_upkeep",
-        load_strategy="incremental",
-        source_schema="public",
-        source_table=UPKEEP_TABLE,
-        destination_table="bronze/bench/upkeep",
-        source=_source_config(url),
-        lake_root=str(lake),
-        primary_keys=("id",),
-        incremental_column="updated_at",
-        incremental_value=watermark,
-        delete_mode=delete_mode,
-    )
+    return bench_request(url, lake, "incremental", watermark, table=UPKEEP_TABLE, delete_mode=delete_mode)
 
 
 def _fresh_copy(url: str) -> None:
@@ -93,7 +81,7 @@ def _change_one_percent(url: str, round_no: int) -> None:
 def _files(lake: Path) -> int:
     from pipes_workers.delta import DeltaDestination, table_uri
 
-    files = DeltaDestination(table_uri(lake, "bronze/bench/upkeep")).files()
+    files = DeltaDestination(table_uri(lake, DESTINATION)).files()
     return files.files if files else 0
 
 
@@ -108,7 +96,7 @@ def _timed_merge(url: str, base: Path, target: Path, watermark: str, maintain: s
     maintenance_s = 0.0
     if maintain:
         os.environ["DATALOADER_MAINTENANCE_Z_ORDER"] = "on" if maintain == "z_order" else "off"
-        request = MaintenanceRequest("bench", "bronze/bench/upkeep", str(target), "incremental", ("id",))
+        request = MaintenanceRequest("bench", DESTINATION, str(target), "incremental", ("id",))
         maintenance_s = maintain_table(request, log=lambda _m: None).seconds
     times = []
     for attempt in range(MERGE_REPEAT):
@@ -152,7 +140,11 @@ def history(url: str, loads: int) -> list[dict]:
         assert watermark is not None
         return [
             {"layout": name, **_timed_merge(url, base, Path(tmp) / name, watermark, how)}
-            for name, how in (("after 100 loads", None), ("compacted", "compact"), ("z-ordered", "z_order"))
+            for name, how in (
+                (f"after {loads} loads", None),
+                ("compacted", "compact"),
+                ("z-ordered", "z_order"),
+            )
         ]
 
 
@@ -161,7 +153,7 @@ def reconcile_child(url: str, lake: str) -> None:
     from pipes_workers.delta import DeltaDestination, table_uri
     from pipes_workers.load import run_load
 
-    state = DeltaDestination(table_uri(lake, "bronze/bench/upkeep")).state("bench.public.bench_upkeep")
+    state = DeltaDestination(table_uri(lake, DESTINATION)).state(f"bench.public.{UPKEEP_TABLE}")
     started = time.monotonic()
     result = run_load(
         _request(url, Path(lake), state.last_watermark, delete_mode="hard"), log=lambda _m: None
