@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint checks bench db-start db-stop clean
+.PHONY: install dev test lint checks bench bench-upkeep db-start db-stop s3-start s3-stop clean
 
 install: $(STAMP)
 
@@ -40,11 +40,20 @@ bench: install
 	@$(BIN)/python -m compileall -q -j0 $(VENV)/lib >/dev/null 2>&1 || true
 	$(BIN)/python -m benchmarks.run
 
+bench-upkeep: install
+	$(BIN)/python -m benchmarks.upkeep
+
 db-start: install
 	$(BIN)/python -m control_db.embedded start
 
 db-stop: install
 	$(BIN)/python -m control_db.embedded stop
+
+s3-start: install
+	$(BIN)/python scripts/s3_emulator.py start
+
+s3-stop: install
+	$(BIN)/python scripts/s3_emulator.py stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

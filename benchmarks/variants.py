@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks.source_table import COLUMNS_SQL, TABLE
@@ -36,20 +37,24 @@ def _source_config(url: str):
     )
 
 
-def _request(url: str, lake: Path, strategy: str, watermark: str | None):
+def _request(
+    url: str, lake: Path, strategy: str, watermark: str | None, *, table: str = TABLE, **fields: Any
+):
+    """A load request for `public.<table>` into `bronze/bench/<table without bench_>`."""
     from pipes_workers.request import LoadRequest
 
     return LoadRequest(
-        control_key="bench.public.bench_events",
+        control_key=f"bench.public.{table}",
         load_strategy=strategy,
         source_schema="public",
-        source_table=TABLE,
-        destination_table="bronze/bench/events",
+        source_table=table,
+        destination_table=f"bronze/bench/{table.removeprefix('bench_')}",
         source=_source_config(url),
         lake_root=str(lake),
         primary_keys=("id",),
         incremental_column="updated_at",
         incremental_value=watermark,
+        **fields,
     )
 
 

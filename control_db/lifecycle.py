@@ -55,6 +55,7 @@ class LoadOutcome(Protocol):
     load_full_done: bool
     delta_version: int | None
     committed_by_run: str | None
+    rows_deleted: int | None
 
     @property
     def error(self) -> Any: ...
@@ -197,6 +198,7 @@ def _record(conn: psycopg.Connection, attempt: Attempt, result: LoadOutcome) -> 
             watermark_after=result.watermark_after,
             next_load_strategy=result.next_load_strategy,
             clear_load_full=result.load_full_done,
+            rows_deleted=result.rows_deleted,
             message=(result.status_message or None) and result.status_message[:MAX_MESSAGE],
         )
         if updated:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from control_db.urls import CONTROL_SCHEMA
 from control_db.vocabulary import (
     DB_TYPES,
+    DELETE_MODES,
     ERROR_KINDS,
     KV_SCOPES,
     LOAD_STATUSES,
@@ -106,6 +107,10 @@ table_control = Table(
     *_timestamps(),
     Column("last_error_kind", Text),
     Column("last_error_code", Text),
+    Column("delete_mode", Text, nullable=False, server_default=text("'none'")),
+    Column("delete_check_cron", Text),
+    Column("last_delete_check_at", DateTime(timezone=True)),
+    Column("last_maintenance_at", DateTime(timezone=True)),
     UniqueConstraint("control_key", name="uq_table_control_control_key"),
     UniqueConstraint("destination_table", name="uq_table_control_destination_table"),
     CheckConstraint(_one_of("load_strategy", LOAD_STRATEGIES), name="ck_table_control_load_strategy"),
@@ -117,6 +122,7 @@ table_control = Table(
     CheckConstraint(
         _one_of("last_error_kind", ERROR_KINDS, nullable=True), name="ck_table_control_last_error_kind"
     ),
+    CheckConstraint(_one_of("delete_mode", DELETE_MODES), name="ck_table_control_delete_mode"),
     Index("ix_table_control_last_status", "last_status"),
     Index("ix_table_control_active", "control_key", postgresql_where=text("is_active")),
     Index(
@@ -145,6 +151,7 @@ historical_metadata = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("error_kind", Text),
     Column("error_code", Text),
+    Column("rows_deleted", BigInteger),
     CheckConstraint(_one_of("load_status", LOAD_STATUSES), name="ck_historical_metadata_load_status"),
     CheckConstraint(
         _one_of("error_kind", ERROR_KINDS, nullable=True), name="ck_historical_metadata_error_kind"

@@ -11,6 +11,7 @@ DbType = Literal["postgresql", "mysql", "mariadb", "sqlite", "mssql", "oracle", 
 KvScope = Literal["env", "file", "literal"]
 RetryDecision = Literal["retry", "manual_review"]
 ErrorKind = Literal["transient", "permanent", "configuration"]
+DeleteMode = Literal["none", "soft", "hard"]
 
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategy)
 LOAD_STATUSES: tuple[str, ...] = get_args(LoadStatus)
@@ -18,6 +19,7 @@ DB_TYPES: tuple[str, ...] = get_args(DbType)
 KV_SCOPES: tuple[str, ...] = get_args(KvScope)
 RETRY_DECISIONS: tuple[str, ...] = get_args(RetryDecision)
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
+DELETE_MODES: tuple[str, ...] = get_args(DeleteMode)
 
 SAFE_PATH_PATTERN = r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$"
 

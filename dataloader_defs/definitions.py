@@ -9,6 +9,7 @@ from dagster import Definitions
 from dataloader_defs.control_snapshot import load_for_definitions
 from dataloader_defs.defs.assets import build_load_assets
 from dataloader_defs.defs.jobs import build_load_job, dataloader_retry_analysis, landing_table_git_job
+from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
 from dataloader_defs.defs.resources import default_resources
 from dataloader_defs.defs.sensors import build_sensors
 
@@ -21,7 +22,16 @@ def build_definitions(url: str | None = None) -> Definitions:
     load_job = build_load_job(load_assets)
     return Definitions(
         assets=[load_assets] if load_assets is not None else [],
-        jobs=[job for job in (load_job, dataloader_retry_analysis, landing_table_git_job) if job is not None],
+        jobs=[
+            job
+            for job in (
+                load_job,
+                dataloader_retry_analysis,
+                landing_table_git_job,
+                dataloader_maintenance_job,
+            )
+            if job is not None
+        ],
         sensors=build_sensors(load_job, snapshot),
         resources=default_resources(),
     )

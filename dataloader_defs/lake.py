@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,13 +12,18 @@ from deltalake import DeltaTable
 from pipes_workers.request import table_uri
 
 
-def open_table(lake_root: str, destination_table: str) -> DeltaTable | None:
-    """The Delta table, or None when it was never written."""
+def open_table(
+    lake_root: str, destination_table: str, storage_options: dict[str, str] | None = None
+) -> DeltaTable | None:
+    """The Delta table, or None when it was never written. Object-storage options default to
+    DATALOADER_LAKE_STORAGE_OPTIONS (the LakeStorage resource's `options()` gives the same)."""
     uri = table_uri(lake_root, destination_table)
     if "://" not in uri and not (Path(uri) / "_delta_log").is_dir():
         return None
+    if storage_options is None and "://" in uri and os.environ.get("DATALOADER_LAKE_STORAGE_OPTIONS"):
+        storage_options = json.loads(os.environ["DATALOADER_LAKE_STORAGE_OPTIONS"])
     try:
-        return DeltaTable(uri)
+        return DeltaTable(uri, storage_options=storage_options)
     except (
         Exception
     ) as exc:  # deltalake raises TableNotFoundError (a subclass of Exception) for a missing table

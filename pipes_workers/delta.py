@@ -8,12 +8,15 @@ Writes stream from a RecordBatchReader (a merge may also take a table held in me
 written nullable (bronze keeps rows a source constraint change would otherwise reject) and time of
 day as `HH:MM:SS.ffffff` text (Delta has no time type); new source columns are added (schema
 evolution) and an incompatible type change raises SchemaConflictError naming the table and column.
-Parquet and file-size settings come from delta_settings.py.
+Parquet and file-size settings come from delta_settings.py. A destination of a `delete_mode soft`
+table writes every source row with `_dataloader_deleted_at` NULL (so a merge un-deletes a row that
+came back); `delete_rows` removes or stamps the rows a delete reconciliation found gone.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,11 +29,15 @@ from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundE
 
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB, writer_properties
 from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
+from pipes_workers.storage import looks_like_storage_error, storage_error
 
 HISTORY_SCAN = 100
 # Rows to write: a stream (consumed once) or, for a merge of a small read, a table held in memory.
 Rows = pa.RecordBatchReader | pa.Table
 META_PREFIX = "dataloader."
+# delete_mode soft: when the source stopped having the row (NULL for live rows).
+DELETED_AT = "_dataloader_deleted_at"
+DELETED_AT_TYPE = pa.timestamp("us", tz="UTC")
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,12 @@ class CommitMarker:
     run_id: str | None = None
     watermark: str | None = None
     chunk: dict[str, Any] | None = None
+    operation: str | None = None  # what the commit did besides loading, e.g. `hard_delete`
 
     def commit_properties(self) -> CommitProperties:
         """deltalake CommitProperties carrying the txn and the metadata."""
         metadata = {
+            f"{META_PREFIX}operation": self.operation,
             f"{META_PREFIX}watermark": self.watermark,
             f"{META_PREFIX}control_key": self.control_key,
             f"{META_PREFIX}run_id": self.run_id,
@@ -88,6 +97,23 @@ class WriteOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TableFiles:
+    """The data files of the current table version."""
+
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class VacuumOutcome:
+    """What a vacuum removed, and the retention it used (hours)."""
+
+    files_removed: int
+    bytes_removed: int
+    retention_hours: int
+
+
 class DeltaDestination:
     """One Delta table at `uri`.
 
@@ -102,16 +128,22 @@ class DeltaDestination:
         *,
         storage_options: dict[str, str] | None = None,
         target_file_size: int = DEFAULT_TARGET_FILE_MB << 20,
+        soft_delete: bool = False,
     ) -> None:
         self.uri = uri
         self.storage_options = storage_options
         self.target_file_size = target_file_size
+        self.soft_delete = soft_delete
 
     def _open(self) -> DeltaTable | None:
         try:
             return DeltaTable(self.uri, storage_options=self.storage_options)
-        except TableNotFoundError:
+        except TableNotFoundError as exc:
+            if looks_like_storage_error(exc):
+                raise storage_error(exc, self.uri, self.storage_options) from exc
             return None
+        except OSError as exc:
+            raise storage_error(exc, self.uri, self.storage_options) from exc
 
     def state(self, control_key: str) -> DeltaState:
         """Read the table version, the app txn version and the newest commit metadata of `control_key`.
@@ -156,8 +188,8 @@ class DeltaDestination:
                 configuration={"delta.targetFileSize": str(self.target_file_size)},
                 storage_options=self.storage_options,
             )
-        except (DeltaError, SchemaMismatchError) as exc:
-            raise _classify(exc, self.uri) from exc
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
         return self._outcome(before)
 
     def append(self, data: pa.RecordBatchReader, marker: CommitMarker) -> WriteOutcome:
@@ -180,8 +212,8 @@ class DeltaDestination:
                 else {"delta.targetFileSize": str(self.target_file_size)},
                 storage_options=self.storage_options,
             )
-        except (DeltaError, SchemaMismatchError) as exc:
-            raise _classify(exc, self.uri) from exc
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
         return self._outcome(before)
 
     def merge(
@@ -239,8 +271,8 @@ class DeltaDestination:
             if delete_not_in_source:
                 merger = merger.when_not_matched_by_source_delete()
             metrics = merger.execute()
-        except (DeltaError, SchemaMismatchError) as exc:
-            raise _classify(exc, self.uri) from exc
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
         return self._outcome(before, metrics)
 
     def check_compatible(self, source: pa.Schema) -> None:
@@ -278,6 +310,139 @@ class DeltaDestination:
             return None
         return datetime.fromtimestamp(table.history(1)[0]["timestamp"] / 1000, tz=UTC)
 
+    def live_keys(self, primary_keys: Sequence[str]) -> pa.Table | None:
+        """The key columns of every row that is not soft-deleted and has no NULL key; None without a table.
+
+        Reads only those columns (and `_dataloader_deleted_at` when the table has it).
+        """
+        table = self._open()
+        if table is None:
+            return None
+        names = _arrow_schema(table).names
+        missing = [key for key in primary_keys if key not in names]
+        if missing:
+            raise SchemaConflictError(
+                f"{self.uri}: primary key column(s) {', '.join(missing)} not in the Delta table"
+            )
+        columns = [*primary_keys, DELETED_AT] if DELETED_AT in names else list(primary_keys)
+        keys = pa.table(table.to_pyarrow_table(columns=columns))
+        if DELETED_AT in names:
+            keys = keys.filter(pc.is_null(keys.column(DELETED_AT))).select(list(primary_keys))
+        return keys.drop_null()
+
+    def delete_rows(
+        self,
+        keys: pa.Table,
+        primary_keys: Sequence[str],
+        marker: CommitMarker,
+        *,
+        soft_deleted_at: datetime | None = None,
+    ) -> tuple[WriteOutcome, int]:
+        """In one commit, remove the rows whose keys are in `keys` — or, with `soft_deleted_at`, set
+        their `_dataloader_deleted_at` (adding the column when the table lacks it).
+
+        Args:
+            keys: key columns of the rows to delete, typed as the table's (from `live_keys`).
+            primary_keys: the key column names.
+            marker: the commit's txn and metadata.
+            soft_deleted_at: the soft-delete time; None deletes the rows.
+
+        Returns:
+            (WriteOutcome of the commit, number of rows removed or stamped).
+        """
+        table = self._open()
+        if table is None:
+            raise PermanentLoadError(f"{self.uri}: no Delta table to delete rows from")
+        self._guard(table, marker)
+        before = _file_paths(table)
+        source = keys.select(list(primary_keys))
+        predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
+        if soft_deleted_at is not None:
+            stamps = pa.array([soft_deleted_at] * source.num_rows, DELETED_AT_TYPE)
+            source = source.append_column(pa.field(DELETED_AT, DELETED_AT_TYPE), stamps)
+        try:
+            merger = table.merge(
+                source,
+                predicate=predicate,
+                source_alias="source",
+                target_alias="target",
+                merge_schema=soft_deleted_at is not None,
+                writer_properties=writer_properties(),
+                commit_properties=marker.commit_properties(),
+            )
+            if soft_deleted_at is None:
+                merger = merger.when_matched_delete()
+            else:
+                column = quote_column(DELETED_AT)
+                live = f"target.{column} IS NULL" if DELETED_AT in _arrow_schema(table).names else None
+                merger = merger.when_matched_update({column: f"source.{column}"}, predicate=live)
+            metrics = merger.execute()
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
+        changed = metrics.get("num_target_rows_updated" if soft_deleted_at else "num_target_rows_deleted", 0)
+        return self._outcome(before, metrics), int(changed)
+
+    def files(self) -> TableFiles | None:
+        """Data file count and bytes of the current version; None when there is no table."""
+        table = self._open()
+        if table is None:
+            return None
+        actions = pa.table(table.get_add_actions(flatten=True))
+        return TableFiles(
+            files=actions.num_rows, bytes=int(pc.sum(actions.column("size_bytes")).as_py() or 0)
+        )
+
+    def compact(self, *, z_order_by: Sequence[str] = ()) -> dict[str, Any]:
+        """Rewrite small files into `target_file_size` ones (one commit, no data change); with
+        `z_order_by`, also cluster the rows by those columns. Returns delta-rs's metrics."""
+        table = self._require()
+        options: dict[str, Any] = {
+            "target_size": self.target_file_size,
+            "writer_properties": writer_properties(),
+            "commit_properties": CommitProperties(
+                custom_metadata={f"{META_PREFIX}operation": "z_order" if z_order_by else "compact"}
+            ),
+        }
+        try:
+            if z_order_by:
+                return table.optimize.z_order(list(z_order_by), **options)
+            return table.optimize.compact(**options)
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
+
+    def vacuum(self, retention_hours: int) -> VacuumOutcome:
+        """Delete files no version within `retention_hours` needs — never fewer hours than the
+        table's own `delta.deletedFileRetentionDuration` (Delta's safe minimum, 7 days by default)."""
+        table = self._require()
+        hours = max(retention_hours, _min_retention_hours(table.metadata().configuration))
+        try:
+            removed = table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=True)
+        except (DeltaError, SchemaMismatchError, OSError) as exc:
+            raise self._failure(exc) from exc
+        size = 0
+        if removed:
+            for commit in table.history(2):
+                if commit.get("operation") == "VACUUM START":
+                    size = int((commit.get("operationMetrics") or {}).get("sizeOfDataToDelete", 0))
+        return VacuumOutcome(files_removed=len(removed), bytes_removed=size, retention_hours=hours)
+
+    def _failure(self, exc: Exception) -> Exception:
+        """The LoadError for a failed Delta operation: storage problems first, then Delta's own."""
+        if looks_like_storage_error(exc):
+            return storage_error(exc, self.uri, self.storage_options)
+        return _classify(exc, self.uri)
+
+    def _require(self) -> DeltaTable:
+        table = self._open()
+        if table is None:
+            raise PermanentLoadError(f"{self.uri}: no Delta table here")
+        return table
+
+    def comparable_schema(self, schema: pa.Schema, table_schema: pa.Schema) -> pa.Schema:
+        """`schema` (source columns) as stored next to `table_schema`'s columns (SchemaConflictError
+        when a shared column cannot be cast without loss)."""
+        return conformed_schema(storable_schema(schema), table_schema, table_name=self.uri)
+
     def read_arrow(self) -> pa.Table:
         """The whole table as Arrow (tests, checks). Empty table when missing."""
         table = self._open()
@@ -299,7 +464,10 @@ class DeltaDestination:
 
     def _conform(self, data: Rows, table: DeltaTable | None) -> Rows:
         """`data` with the schema to store: `storable_schema`, and with a table, shared columns cast to
-        the table's types (SchemaConflictError when a change is not lossless)."""
+        the table's types (SchemaConflictError when a change is not lossless). A soft-delete table's
+        rows get `_dataloader_deleted_at` NULL: they are live."""
+        if self.soft_delete:
+            data = self._with_live_marker(data)
         wanted = storable_schema(data.schema)
         if table is not None:
             wanted = conformed_schema(wanted, _arrow_schema(table), table_name=self.uri)
@@ -308,6 +476,23 @@ class DeltaDestination:
         if isinstance(data, pa.Table):
             return data.cast(wanted)
         return pa.RecordBatchReader.from_batches(wanted, _cast_batches(data, wanted))
+
+    def _with_live_marker(self, data: Rows) -> Rows:
+        if DELETED_AT in data.schema.names:
+            raise SchemaConflictError(
+                f"{self.uri}: the source has a column {DELETED_AT!r}, which delete_mode soft reserves"
+            )
+        marker_field = pa.field(DELETED_AT, DELETED_AT_TYPE)
+        if isinstance(data, pa.Table):
+            return data.append_column(marker_field, pa.nulls(data.num_rows, DELETED_AT_TYPE))
+        schema = data.schema.append(marker_field)
+        batches = (
+            pa.RecordBatch.from_arrays(
+                [*batch.columns, pa.nulls(batch.num_rows, DELETED_AT_TYPE)], schema=schema
+            )
+            for batch in data
+        )
+        return pa.RecordBatchReader.from_batches(schema, batches)
 
     def _outcome(self, before: set[str], metrics: dict[str, Any] | None = None) -> WriteOutcome:
         table = self._open()
@@ -402,6 +587,21 @@ def _file_paths(table: DeltaTable | None) -> set[str]:
     if table is None:
         return set()
     return set(pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist())
+
+
+_INTERVAL = re.compile(r"^\s*(?:interval\s+)?(\d+)\s*(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)
+_UNIT_HOURS = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24, "week": 168}
+DEFAULT_MIN_RETENTION_HOURS = 168
+
+
+def _min_retention_hours(configuration: dict[str, str]) -> int:
+    """The table's `delta.deletedFileRetentionDuration` in whole hours (rounded up); 168 when unset."""
+    raw = configuration.get("delta.deletedFileRetentionDuration")
+    match = _INTERVAL.match(raw or "")
+    if match is None:
+        return DEFAULT_MIN_RETENTION_HOURS
+    hours = int(match.group(1)) * _UNIT_HOURS[match.group(2).lower()]
+    return int(hours) + (hours % 1 > 0)
 
 
 def _newest_load_commit(table: DeltaTable, control_key: str) -> dict[str, Any] | None:

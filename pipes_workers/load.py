@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipes_workers.checks import evaluate_checks
+from pipes_workers.deletes import reconcile_deletes
 from pipes_workers.delta import DeltaDestination, DeltaState
 from pipes_workers.delta_settings import target_file_bytes
 from pipes_workers.errors import LoadError
@@ -21,6 +22,7 @@ from pipes_workers.request import LoadRequest, table_uri
 from pipes_workers.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import Aggregate, arrow_schema
+from pipes_workers.storage import lake_storage_options
 from pipes_workers.strategies import LoadContext, get_strategy
 from pipes_workers.strategies.base import reads_whole_source
 from pipes_workers.strategies.faults import crash_point
@@ -58,7 +60,9 @@ def run_load(
     name = strategy_for(request)
     destination = DeltaDestination(
         table_uri(request.lake_root, request.destination_table),
+        storage_options=lake_storage_options(request.lake_root),
         target_file_size=target_file_bytes(request.load_strategy),
+        soft_delete=request.delete_mode == "soft",
     )
     state = destination.state(request.control_key)
     emit(
@@ -85,7 +89,7 @@ def run_load(
             log=emit,
             strategy_name=name,
         )
-        outcome = get_strategy(name).run(ctx)
+        outcome = reconcile_deletes(ctx, get_strategy(name).run(ctx))
     if outcome.committed:
         crash_point("commit")
     source_rows = counted_before if counted_before is not None else outcome.source_rows_in_read
@@ -127,6 +131,8 @@ def run_load(
         destination_uri=destination.uri,
         destination_row_count=destination.row_count(),
         committed_by_run=_previous_complete_load(state, request),
+        rows_deleted=outcome.rows_deleted,
+        deletes_note=outcome.deletes_note,
         checks=checks,
     )
     failed = f", checks failed: {', '.join(result.failed_checks)}" if result.failed_checks else ""

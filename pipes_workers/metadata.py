@@ -64,6 +64,10 @@ def materialization_metadata(result: LoadResult, *, source_table: str) -> dict[s
         meta["chunks"] = _typed(f"{result.chunks_done} of {result.chunks_total}", "text")
     if result.next_load_strategy:
         meta["next_load_strategy"] = _typed(result.next_load_strategy, "text")
+    if result.rows_deleted is not None:
+        meta["rows_deleted"] = _typed(result.rows_deleted, "int")
+    if result.deletes_note:
+        meta["deletes_note"] = _typed(result.deletes_note, "text")
     if result.rolling_cutoff:
         meta["rolling_window_from"] = _typed(result.rolling_cutoff, "text")
     return meta

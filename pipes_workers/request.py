@@ -18,6 +18,8 @@ LoadStrategyName = Literal[
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategyName)
 KvScope = Literal["env", "file", "literal"]
 KV_SCOPES: tuple[str, ...] = get_args(KvScope)
+DeleteMode = Literal["none", "soft", "hard"]
+DELETE_MODES: tuple[str, ...] = get_args(DeleteMode)
 
 
 def table_uri(lake_root: str | Path, destination_table: str) -> str:
@@ -75,6 +77,9 @@ class LoadRequest:
     cron: str | None = None
     cron_timezone: str = "UTC"
     run_id: str | None = None
+    delete_mode: str = "none"
+    delete_check_cron: str | None = None
+    last_delete_check_at: str | None = None  # ISO 8601; when the last delete reconciliation ran
 
     def __post_init__(self) -> None:
         if self.load_strategy not in LOAD_STRATEGIES:
@@ -89,6 +94,16 @@ class LoadRequest:
             raise ConfigurationError(f"{self.control_key}: source_table is empty")
         if not self.destination_table:
             raise ConfigurationError(f"{self.control_key}: destination_table is empty")
+        if self.delete_mode not in DELETE_MODES:
+            raise ConfigurationError(
+                f"{self.control_key}: delete_mode {self.delete_mode!r} is not one of {', '.join(DELETE_MODES)}"
+            )
+        if self.delete_mode != "none" and not self.primary_keys:
+            raise ConfigurationError(f"{self.control_key}: delete_mode {self.delete_mode} needs primary_keys")
+        if self.delete_mode == "soft" and self.load_strategy in ("full", "rolling"):
+            raise ConfigurationError(
+                f"{self.control_key}: delete_mode soft needs a strategy that keeps deleted rows, not {self.load_strategy}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form, for Pipes extras."""
@@ -123,6 +138,9 @@ class LoadRequest:
             cron=row.cron,
             cron_timezone=row.cron_timezone or "UTC",
             run_id=run_id,
+            delete_mode=row.delete_mode,
+            delete_check_cron=row.delete_check_cron,
+            last_delete_check_at=row.last_delete_check_at.isoformat() if row.last_delete_check_at else None,
         )
 
     @classmethod

@@ -115,6 +115,8 @@ class LoadResult:
     # The run that wrote this table's previous complete load commit: if its attempt was recorded
     # Failed (killed after the commit), the lifecycle corrects that history row.
     committed_by_run: str | None = None
+    rows_deleted: int | None = None
+    deletes_note: str | None = None
     checks: tuple[CheckOutcome, ...] = ()
     error: LoadFailure | None = None
 
@@ -143,6 +145,10 @@ class LoadResult:
             notes.append("skipped: no new rows")
         elif self.empty:
             notes.append("source returned no rows: nothing written")
+        if self.rows_deleted:
+            notes.append(f"{self.rows_deleted} rows deleted at the source reconciled")
+        if self.deletes_note:
+            notes.append(self.deletes_note)
         if self.failed_checks:
             notes.append(f"checks failed: {', '.join(self.failed_checks)}")
         return "; ".join(notes) or None

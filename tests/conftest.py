@@ -6,6 +6,8 @@ other's rows. Environment:
                      when unreachable, the embedded server under .dataloader/pgdata-test is started.
   TEST_MARIADB_URL   mysql://root@127.0.0.1:3306/test by default; tests that need it skip when it is
                      unreachable, except under CI=true where that is a failure.
+  TEST_S3_ENDPOINT   an S3-compatible endpoint (default http://127.0.0.1:5055, the moto server that
+                     `make s3-start` and .ci/run start); `s3_lake_root` skips the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from control_db.urls import libpq_url
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TEST_MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
+DEFAULT_TEST_S3_ENDPOINT = "http://127.0.0.1:5055"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -131,3 +134,44 @@ def lake_root(tmp_path: Path) -> Path:
     root = tmp_path / "lake"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def s3_lake_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`s3://<fresh bucket>/lake` on the S3 emulator, with DATALOADER_LAKE_STORAGE_OPTIONS set for it;
+    skips (fails under CI=true) when no endpoint answers."""
+    import json
+
+    import boto3
+    from botocore.exceptions import EndpointConnectionError
+
+    endpoint = os.environ.get("TEST_S3_ENDPOINT", DEFAULT_TEST_S3_ENDPOINT)
+    options = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=options["AWS_REGION"],
+        aws_access_key_id=options["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=options["AWS_SECRET_ACCESS_KEY"],
+    )
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except EndpointConnectionError as exc:
+        reason = f"S3 emulator unreachable at {endpoint} ({exc}): run `make s3-start` or set TEST_S3_ENDPOINT"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    monkeypatch.setenv("DATALOADER_LAKE_STORAGE_OPTIONS", json.dumps(options))
+    yield f"s3://{bucket}/lake"
+    objects = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    while objects:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in objects]})
+        objects = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    s3.delete_bucket(Bucket=bucket)

@@ -1,6 +1,13 @@
 """Typed queries and status transitions on the control database (psycopg 3, Connection first)."""
 
 from control_db.queries.connection import connect
+from control_db.queries.maintenance import (
+    MaintenanceClaim,
+    active_control_rows,
+    claim_for_maintenance,
+    maintenance_due,
+    release_maintenance,
+)
 from control_db.queries.reads import (
     active_control_keys,
     failed_retryable,
@@ -32,12 +39,15 @@ from control_db.queries.transitions import (
 )
 
 __all__ = [
+    "active_control_rows",
     "ControlRow",
     "HistoryRow",
+    "MaintenanceClaim",
     "QueuedLoad",
     "SourceDbConfig",
     "TableStatus",
     "active_control_keys",
+    "claim_for_maintenance",
     "close_history_row",
     "connect",
     "failed_retryable",
@@ -52,12 +62,14 @@ __all__ = [
     "mark_in_progress",
     "mark_manual_review",
     "mark_staging_processed",
+    "maintenance_due",
     "mark_succeeded",
     "open_history_rows",
     "queued_attempts",
     "rows_of_run",
     "queue_by_hand",
     "queue_ready_tables",
+    "release_maintenance",
     "reset_for_retry",
     "stuck_queued",
     "stuck_running",

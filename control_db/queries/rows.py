@@ -46,6 +46,10 @@ class ControlRow:
     updated_at: datetime
     last_error_kind: str | None
     last_error_code: str | None
+    delete_mode: str
+    delete_check_cron: str | None
+    last_delete_check_at: datetime | None
+    last_maintenance_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class HistoryRow:
     created_at: datetime
     error_kind: str | None
     error_code: str | None
+    rows_deleted: int | None
 
 
 @dataclass(frozen=True)

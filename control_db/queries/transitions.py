@@ -169,7 +169,9 @@ WITH done AS (
         next_load_date_time = %(next_fire)s,
         incremental_value = coalesce(%(watermark_after)s, tc.incremental_value),
         load_strategy = coalesce(%(next_load_strategy)s, tc.load_strategy),
-        load_full = CASE WHEN %(clear_load_full)s THEN false ELSE tc.load_full END
+        load_full = CASE WHEN %(clear_load_full)s THEN false ELSE tc.load_full END,
+        last_delete_check_at = CASE WHEN %(rows_deleted)s::bigint IS NULL THEN tc.last_delete_check_at
+                                    ELSE now() END
     WHERE tc.control_key = %(key)s AND tc.last_run_id = %(run_id)s
       AND (tc.last_status = 'In Progress' OR (tc.last_status = 'Failed' AND NOT tc.manual_review))
     RETURNING tc.control_key
@@ -178,7 +180,8 @@ closed AS (
     UPDATE dataloader.historical_metadata AS hm
     SET load_status = 'Succeeded', load_end_time = coalesce(hm.load_end_time, now()),
         rows_processed = %(rows)s, watermark_before = %(watermark_before)s,
-        watermark_after = %(watermark_after)s, error_message = NULL, error_kind = NULL, error_code = NULL
+        watermark_after = %(watermark_after)s, error_message = NULL, error_kind = NULL, error_code = NULL,
+        rows_deleted = %(rows_deleted)s
     WHERE hm.id = %(history_id)s AND hm.control_key = %(key)s AND hm.run_id = %(run_id)s
     RETURNING hm.id
 )
@@ -198,6 +201,7 @@ def mark_succeeded(
     next_load_strategy: str | None = None,
     clear_load_full: bool = False,
     message: str | None = None,
+    rows_deleted: int | None = None,
 ) -> bool:
     """In Progress -> Succeeded: schedule the next cron fire, reset retries, store the watermark.
 
@@ -207,6 +211,8 @@ def mark_succeeded(
     while this very run (`run_id`) was committing is still recorded Succeeded (a committed load is
     never reported Failed), unless a person took it into manual review meanwhile; the attempt's
     history row says Succeeded either way. Returns whether the control row was updated.
+    `rows_deleted` (None = the load ran no delete reconciliation) goes to the history row and, when
+    set, stamps the row's `last_delete_check_at`.
     """
     schedule = conn.execute(_SCHEDULE, (control_key,)).fetchone()
     if schedule is None:
@@ -222,6 +228,7 @@ def mark_succeeded(
         "next_load_strategy": next_load_strategy,
         "clear_load_full": clear_load_full,
         "message": message,
+        "rows_deleted": rows_deleted,
         "next_fire": next_fire(cron, timezone, now),
     }
     row = conn.execute(_SUCCEED, params).fetchone()

@@ -99,7 +99,7 @@ def write_staging_models(
             pending = [r for r in pending if r.control_key in set(config.control_keys)]
         written = []
         for row in pending:
-            table = open_table(settings.lake_root, row.destination_table)
+            table = open_table(settings.lake_root, row.destination_table, settings.lake_storage.options())
             if table is None:
                 context.log.warning(
                     f"{row.control_key}: Delta table {row.destination_table} not found; skipped"

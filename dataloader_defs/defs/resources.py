@@ -6,6 +6,7 @@ Swap implementations by resource (e.g. a Kubernetes or Databricks Pipes client u
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -38,6 +39,62 @@ class ControlDatabase(ConfigurableResource):
             conn.close()
 
 
+# LakeStorage field -> the environment variable it is read from (delta-rs/object_store names).
+LAKE_STORAGE_ENV = {
+    "options_json": "DATALOADER_LAKE_STORAGE_OPTIONS",
+    "aws_endpoint_url": "AWS_ENDPOINT_URL",
+    "aws_region": "AWS_REGION",
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN",
+    "aws_allow_http": "AWS_ALLOW_HTTP",
+    "google_service_account_path": "GOOGLE_SERVICE_ACCOUNT_PATH",
+    "azure_storage_account_name": "AZURE_STORAGE_ACCOUNT_NAME",
+    "azure_storage_account_key": "AZURE_STORAGE_ACCOUNT_KEY",
+}
+
+
+class LakeStorage(ConfigurableResource):
+    """Object-storage options for an s3:// (or S3-compatible), gs:// or az:// lake root.
+
+    `options_json` is a JSON object of delta-rs storage options; the named fields override its keys.
+    The workers get them all as DATALOADER_LAKE_STORAGE_OPTIONS in their environment (never in Pipes
+    extras or metadata).
+    """
+
+    options_json: str | None = Field(default=None, description="JSON object of delta-rs storage options")
+    aws_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint URL")
+    aws_region: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    aws_allow_http: str | None = Field(default=None, description="'true' to allow a plain http:// endpoint")
+    google_service_account_path: str | None = None
+    azure_storage_account_name: str | None = None
+    azure_storage_account_key: str | None = None
+
+    def options(self) -> dict[str, str]:
+        """The storage options: `options_json` plus every named field that is set."""
+        options = json.loads(self.options_json) if self.options_json else {}
+        if not isinstance(options, dict):
+            raise ValueError("DATALOADER_LAKE_STORAGE_OPTIONS must be a JSON object")
+        for name, env_name in LAKE_STORAGE_ENV.items():
+            value = getattr(self, name)
+            if name != "options_json" and value:
+                options[env_name] = value
+        return {str(k): str(v) for k, v in options.items()}
+
+    def worker_env(self) -> dict[str, str]:
+        """DATALOADER_LAKE_STORAGE_OPTIONS for a worker process (empty when nothing is set)."""
+        options = self.options()
+        return {"DATALOADER_LAKE_STORAGE_OPTIONS": json.dumps(options)} if options else {}
+
+
+def lake_storage_from_env() -> LakeStorage:
+    """LakeStorage with an EnvVar for every variable set in this environment (unset ones stay None)."""
+    return LakeStorage(**{name: EnvVar(var) for name, var in LAKE_STORAGE_ENV.items() if os.environ.get(var)})
+
+
 class DataloaderSettings(ConfigurableResource):
     """Where the lake, the secrets and the staging models live."""
 
@@ -47,6 +104,9 @@ class DataloaderSettings(ConfigurableResource):
         default=None, description="Where landing_table_git_job writes staging models"
     )
     dagster_url: str | None = Field(default=None, description="Base URL of the Dagster UI, for run links")
+    lake_storage: LakeStorage = Field(
+        default_factory=LakeStorage, description="Object-storage options for the lake root"
+    )
 
     def resolved_secrets_dir(self) -> str | None:
         """The secrets directory: this resource's value, else DATALOADER_SECRETS_DIR."""
@@ -62,9 +122,9 @@ class DataloaderSettings(ConfigurableResource):
         return f"{base.rstrip('/')}/runs/{run_id}"
 
     def worker_env(self) -> dict[str, str]:
-        """Environment passed to the worker: the secrets directory (never secret values). The lake
-        root travels in the load request."""
-        env: dict[str, str] = {}
+        """Environment passed to the worker: object-storage options and the secrets directory (never
+        secret values); the lake root travels in the load request."""
+        env = {**self.lake_storage.worker_env()}
         secrets_dir = self.resolved_secrets_dir()
         if secrets_dir:
             env["DATALOADER_SECRETS_DIR"] = secrets_dir
@@ -80,6 +140,8 @@ def default_resources() -> dict[str, object]:
     """The resources of the code location; URLs and paths come from the environment."""
     return {
         "control_db": ControlDatabase(url=EnvVar("DATALOADER_CONTROL_DB_URL")),
-        "settings": DataloaderSettings(lake_root=EnvVar("DATALOADER_LAKE_ROOT")),
+        "settings": DataloaderSettings(
+            lake_root=EnvVar("DATALOADER_LAKE_ROOT"), lake_storage=lake_storage_from_env()
+        ),
         "pipes_client": PipesSubprocessClient(),
     }

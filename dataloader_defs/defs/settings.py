@@ -22,6 +22,8 @@ DEFAULTS: dict[str, int] = {
     "DATALOADER_RECONCILE_QUEUED_GRACE_S": 120,
     "DATALOADER_RETRY_BASE_S": 60,
     "DATALOADER_RETRY_CAP_S": 3600,
+    "DATALOADER_MAINTENANCE_INTERVAL_S": 3600,
+    "DATALOADER_MAINTENANCE_AFTER_LOADS": 30,  # a count, not seconds: successful loads since the last pass
 }
 
 

@@ -128,6 +128,8 @@ class StrategyOutcome:
     # Set when the read itself covered the whole source (full) or window (rolling) in one snapshot.
     source_rows_in_read: int | None = None
     rolling_cutoff: Any = None
+    rows_deleted: int | None = None  # set by the delete reconciliation (pipes_workers/deletes.py)
+    deletes_note: str | None = None
 
 
 class LoadStrategy(ABC):

@@ -88,3 +88,15 @@ def readme_sql_statements() -> list[str]:
     blocks = re.findall(r"```sql\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
     code = [re.sub(r"--[^\n]*", "", block) for block in blocks]
     return [s.strip() for block in code for s in block.split(";") if s.strip()]
+
+
+def start_queued(conn: psycopg.Connection, control_key: str, *, run_id: str = "run-1") -> int:
+    """Queue the ready rows and start `control_key` (Queued -> In Progress); return its history id."""
+    from control_db import queries
+
+    (load,) = [
+        load for load in queries.queue_ready_tables(conn, limit=100) if load.control_key == control_key
+    ]
+    history_id = queries.mark_in_progress(conn, control_key, run_id=run_id, history_id=load.history_id)
+    assert history_id == load.history_id
+    return history_id

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from control_rows import BACKFILL, INCREMENTAL, AddTable
+from control_rows import BACKFILL, INCREMENTAL, AddTable, start_queued
 
 from control_db import queries as q
 from control_db.schedule import next_fire
@@ -22,10 +22,7 @@ def _status(conn: psycopg.Connection, key: str = KEY) -> str | None:
 
 def _run(conn: psycopg.Connection, key: str = KEY) -> int:
     """Queue and start `key`; return its history id."""
-    (load,) = [load for load in q.queue_ready_tables(conn, limit=100) if load.control_key == key]
-    history_id = q.mark_in_progress(conn, key, run_id="run-1", history_id=load.history_id)
-    assert history_id == load.history_id
-    return history_id
+    return start_queued(conn, key)
 
 
 def _fail(conn: psycopg.Connection, key: str = KEY) -> None:

@@ -17,6 +17,7 @@ SENSORS = {
     "reconcile_monitor",
     "load_run_failure_sensor",
     "load_run_canceled_sensor",
+    "maintenance_sensor",
 }
 
 
@@ -35,6 +36,7 @@ def test_definitions_load_one_asset_per_active_row(
     repo = defs.get_repository_def()
     assert repo.has_job("dataloader_load_job") and repo.has_job("dataloader_retry_analysis")
     assert repo.has_job("landing_table_git_job")
+    assert repo.has_job("dataloader_maintenance_job")
     sensors = {s.name: s for s in repo.sensor_defs}
     assert set(sensors) == SENSORS
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())

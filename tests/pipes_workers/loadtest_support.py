@@ -8,6 +8,11 @@ also exercises identifier quoting. Helpers compare the Delta destination with th
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,6 +27,7 @@ import pymysql
 from pipes_workers.delta import DeltaDestination
 from pipes_workers.request import LoadRequest, SourceConfig, table_uri
 from pipes_workers.result import LoadResult
+from pipes_workers.storage import lake_storage_options
 
 ODD = "Customer Name; x"
 
@@ -169,7 +175,8 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
 
 def destination_rows(request: LoadRequest) -> list[dict[str, Any]]:
     """Every Delta row of the request's destination, ordered by id."""
-    table = DeltaDestination(table_uri(request.lake_root, request.destination_table)).read_arrow()
+    uri = table_uri(request.lake_root, request.destination_table)
+    table = DeltaDestination(uri, storage_options=lake_storage_options(request.lake_root)).read_arrow()
     if table.num_columns == 0:
         return []
     return [normalise(r) for r in table.sort_by("id").to_pylist()]
@@ -228,3 +235,25 @@ def insert_control_row(
     marks = ", ".join(["%s"] * len(values))
     conn.execute(f"INSERT INTO dataloader.table_control ({names}) VALUES ({marks})", list(values.values()))
     return control_key
+
+
+WORKER = (
+    "import json, sys\n"
+    "from pipes_workers.load import run_load\n"
+    "from pipes_workers.request import LoadRequest\n"
+    "run_load(LoadRequest.from_dict(json.loads(sys.argv[1])))\n"
+)
+
+
+def killed_worker(request: LoadRequest, crash_after: str) -> None:
+    """Run the load in a subprocess that SIGKILLs itself at `crash_after`; assert it died that way."""
+    env = {**os.environ, "DATALOADER_TEST_CRASH_AFTER": crash_after}
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER, json.dumps(request.to_dict())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr

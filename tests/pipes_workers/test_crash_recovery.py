@@ -8,41 +8,22 @@ The kill comes from the test-only fault-injection point DATALOADER_TEST_CRASH_AF
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from loadtest_support import SourceDB, after_success, assert_same_rows, destination_rows, make_rows
+from loadtest_support import (
+    SourceDB,
+    after_success,
+    assert_same_rows,
+    destination_rows,
+    killed_worker,
+    make_rows,
+)
 
 from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
 from pipes_workers.request import LoadRequest, table_uri
-
-WORKER = (
-    "import json, sys\n"
-    "from pipes_workers.load import run_load\n"
-    "from pipes_workers.request import LoadRequest\n"
-    "run_load(LoadRequest.from_dict(json.loads(sys.argv[1])))\n"
-)
-
-
-def killed_worker(request: LoadRequest, crash_after: str) -> None:
-    """Run the load in a subprocess that SIGKILLs itself at `crash_after`; assert it died that way."""
-    env = {**os.environ, "DATALOADER_TEST_CRASH_AFTER": crash_after}
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER, json.dumps(request.to_dict())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
 def delta_version(request: LoadRequest) -> int | None:

@@ -14,7 +14,7 @@ asks (`benchmarks/master_tick.py` times them at 10,000 rows and 1M history rows)
   `landing_pending`'s EXISTS and the view's lag (`max(load_end_time)`) stop scanning every attempt.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -25,7 +25,7 @@ import importlib
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

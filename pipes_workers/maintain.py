@@ -1,0 +1,182 @@
+"""Table upkeep: compact small files (z-ordered by primary key for MERGEd tables) and vacuum old ones.
+
+`maintain_table` is the Delta work (no control database): files before/after, bytes removed. The
+`dataloader maintain CONTROL_KEY|--all` command (entry-point group `dataloader.commands`) takes each
+row with `claim_for_maintenance` first — the guarded In Progress transition a load needs too — so
+maintenance never races a load of the same table: a compaction committed under a running MERGE
+would fail that load's commit, and a vacuum could delete the files a running load has written but
+not yet committed. Rows that are Queued, In Progress or Failed are skipped and say so.
+
+Settings: DATALOADER_VACUUM_RETENTION_HOURS (default 168; never below the table's
+`delta.deletedFileRetentionDuration`, Delta's safe minimum, 7 days unless the table says otherwise),
+DATALOADER_MAINTENANCE_Z_ORDER (`on` default / `off`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipes_workers.delta import DeltaDestination
+from pipes_workers.delta_settings import target_file_bytes
+from pipes_workers.errors import ConfigurationError, LoadError
+from pipes_workers.maintenance_request import MaintenanceRequest, MaintenanceResult
+from pipes_workers.request import table_uri
+from pipes_workers.storage import lake_storage_options
+
+RETENTION_ENV = "DATALOADER_VACUUM_RETENTION_HOURS"
+DEFAULT_RETENTION_HOURS = 168
+Z_ORDER_ENV = "DATALOADER_MAINTENANCE_Z_ORDER"
+# Strategies whose loads MERGE on the primary key: clustering by it lets a merge skip files.
+MERGE_STRATEGIES = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
+
+
+def retention_hours() -> int:
+    """DATALOADER_VACUUM_RETENTION_HOURS (non-negative integer), default 168."""
+    raw = os.environ.get(RETENTION_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RETENTION_HOURS
+    if not raw.isdigit():
+        raise ConfigurationError(f"{RETENTION_ENV}={raw!r} must be a whole number of hours")
+    return int(raw)
+
+
+def z_order_columns(request: MaintenanceRequest) -> tuple[str, ...]:
+    """The primary keys for a MERGEd table (unless DATALOADER_MAINTENANCE_Z_ORDER=off), else ()."""
+    setting = os.environ.get(Z_ORDER_ENV, "on").strip().lower()
+    if setting not in ("on", "off"):
+        raise ConfigurationError(f"{Z_ORDER_ENV}={setting!r} must be on or off")
+    if setting == "off" or request.load_strategy not in MERGE_STRATEGIES:
+        return ()
+    return request.primary_keys
+
+
+def maintain_table(request: MaintenanceRequest, *, log: Callable[[str], None] = print) -> MaintenanceResult:
+    """Compact (z-order for MERGEd tables) and vacuum one Delta table; the caller holds the row.
+
+    Returns:
+        MaintenanceResult with file counts and bytes before/after and what vacuum removed;
+        `skipped` says why when the table does not exist yet.
+    """
+    started = time.monotonic()
+    destination = DeltaDestination(
+        table_uri(request.lake_root, request.destination_table),
+        storage_options=lake_storage_options(request.lake_root),
+        target_file_size=target_file_bytes(request.load_strategy),
+    )
+    before = destination.files()
+    if before is None:
+        return MaintenanceResult(request.control_key, skipped="no Delta table yet")
+    hours = retention_hours()
+    z_order_by = z_order_columns(request)
+    how = f"z-ordering by {', '.join(z_order_by)}" if z_order_by else "compacting"
+    log(f"{request.control_key}: {how} {before.files} files ({before.bytes:,} bytes) of {destination.uri}")
+    destination.compact(z_order_by=z_order_by)
+    vacuumed = destination.vacuum(hours)
+    after = destination.files()
+    assert after is not None
+    result = MaintenanceResult(
+        control_key=request.control_key,
+        files_before=before.files,
+        files_after=after.files,
+        bytes_before=before.bytes,
+        bytes_after=after.bytes,
+        files_removed=vacuumed.files_removed,
+        bytes_removed=vacuumed.bytes_removed,
+        retention_hours=vacuumed.retention_hours,
+        z_order_by=z_order_by,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    log(
+        f"{request.control_key}: {result.files_before} -> {result.files_after} files; vacuum (retention "
+        f"{result.retention_hours} h) removed {result.files_removed} files, {result.bytes_removed:,} bytes"
+    )
+    return result
+
+
+def maintain_control_keys(
+    conn_url: str, control_keys: Sequence[str] | None, lake_root: str, *, log: Callable[[str], None] = print
+) -> list[MaintenanceResult]:
+    """Maintain the named rows (None: every active row), each held with a guarded claim while it runs.
+
+    Raises:
+        ConfigurationError for a named control key that does not exist; a table's LoadError after
+        its row was released (the other tables are done first).
+    """
+    from control_db import queries
+
+    results: list[MaintenanceResult] = []
+    failures: list[LoadError] = []
+    with queries.connect(conn_url, "maintain") as conn:
+        rows = _rows(conn, control_keys)
+        for row in rows:
+            token = f"maintain-{uuid.uuid4().hex[:12]}"
+            claim = queries.claim_for_maintenance(conn, row.control_key, token=token)
+            if claim is None:
+                reason = f"row is {row.last_status}; maintenance waits for it"
+                log(f"{row.control_key}: skipped: {reason}")
+                results.append(MaintenanceResult(row.control_key, skipped=reason))
+                continue
+            request = MaintenanceRequest(
+                control_key=row.control_key,
+                destination_table=row.destination_table,
+                lake_root=lake_root,
+                load_strategy=row.load_strategy,
+                primary_keys=tuple(row.primary_keys or ()),
+            )
+            try:
+                results.append(maintain_table(request, log=log))
+            except LoadError as exc:
+                failures.append(exc)
+                log(f"{row.control_key}: maintenance failed: {type(exc).__name__}: {exc}")
+                queries.release_maintenance(conn, claim, done=False)
+                continue
+            queries.release_maintenance(conn, claim, done=True)
+    if failures:
+        raise failures[0]
+    return results
+
+
+def _rows(conn: Any, control_keys: Sequence[str] | None) -> list[Any]:
+    from control_db import queries
+
+    if control_keys is None:
+        return queries.active_control_rows(conn)
+    rows = []
+    for key in control_keys:
+        row = queries.get_control_row(conn, key)
+        if row is None:
+            raise ConfigurationError(f"no control row with control_key {key!r}")
+        rows.append(row)
+    return rows
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `dataloader maintain CONTROL_KEY|--all`; 0 on success, 1 on failure."""
+    conn_url = os.environ.get("DATALOADER_CONTROL_DB_URL")
+    lake_root = os.environ.get("DATALOADER_LAKE_ROOT")
+    if not conn_url or not lake_root:
+        print("dataloader maintain: set DATALOADER_CONTROL_DB_URL and DATALOADER_LAKE_ROOT", file=sys.stderr)
+        return 1
+    if bool(args.all) == bool(args.control_key):
+        print("dataloader maintain: give one CONTROL_KEY or --all", file=sys.stderr)
+        return 1
+    try:
+        maintain_control_keys(conn_url, None if args.all else [args.control_key], lake_root)
+    except LoadError as exc:
+        print(f"dataloader maintain: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `maintain` subcommand to the `dataloader` CLI."""
+    parser = subparsers.add_parser("maintain", help="compact and vacuum Delta tables (one row or --all)")
+    parser.add_argument("control_key", metavar="CONTROL_KEY", nargs="?")
+    parser.add_argument("--all", action="store_true", help="every active control row")
+    parser.set_defaults(func=main)

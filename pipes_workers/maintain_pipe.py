@@ -1,0 +1,36 @@
+"""Pipes maintenance worker: `python -m pipes_workers.maintain_pipe` (the Dagster maintenance job runs it).
+
+Reads the extras key `maintenance_request`, compacts and vacuums that table (the job holds the
+control row meanwhile) and reports the MaintenanceResult as a custom Pipes message. Imports only
+`dagster_pipes` from Dagster.
+"""
+
+from __future__ import annotations
+
+from dagster_pipes import PipesContext, open_dagster_pipes
+
+from pipes_workers.errors import ConfigurationError
+from pipes_workers.maintain import maintain_table
+from pipes_workers.maintenance_request import MaintenanceRequest, MaintenanceResult
+
+EXTRAS_KEY = "maintenance_request"
+
+
+def run_in_pipes(context: PipesContext) -> MaintenanceResult:
+    """Maintain the requested table inside an open Pipes context and report the result."""
+    data = context.get_extra(EXTRAS_KEY) if EXTRAS_KEY in context.extras else None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"Pipes extras key {EXTRAS_KEY!r} is missing or not an object")
+    result = maintain_table(MaintenanceRequest.from_dict(data), log=context.log.info)
+    context.report_custom_message(result.to_metadata())
+    return result
+
+
+def entrypoint() -> None:
+    """Open Pipes (params from the environment the client set) and run."""
+    with open_dagster_pipes() as context:
+        run_in_pipes(context)
+
+
+if __name__ == "__main__":
+    entrypoint()
