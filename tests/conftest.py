@@ -6,6 +6,8 @@ other's rows. Environment:
                      when unreachable, the embedded server under .dataloader/pgdata-test is started.
   TEST_MARIADB_URL   mysql://root@127.0.0.1:3306/test by default; tests that need it skip when it is
                      unreachable, except under CI=true where that is a failure.
+  TEST_CLICKHOUSE_URL  clickhouse://default@127.0.0.1:9000/default by default (native protocol; start
+                     one with `make clickhouse-start`); skips or fails like MariaDB.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from control_db.urls import libpq_url
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TEST_MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
+DEFAULT_TEST_CLICKHOUSE_URL = "clickhouse://default@127.0.0.1:9000/default"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -123,6 +126,43 @@ def mariadb_url() -> Iterator[str]:
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
     conn.close()
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose server is unreachable; under CI=true that is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url() -> Iterator[str]:
+    """A fresh ClickHouse database for this session (clickhouse:// URL), or skip when no server answers."""
+    try:
+        from clickhouse_driver import Client
+    except ImportError:
+        skip_or_fail("clickhouse-driver is not installed: make install (extra 'clickhouse')")
+    url = os.environ.get("TEST_CLICKHOUSE_URL", DEFAULT_TEST_CLICKHOUSE_URL)
+    parts = urlsplit(url)
+    client = Client(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 9000,
+        user=parts.username or "default",
+        password=parts.password or "",
+        connect_timeout=3,
+    )
+    try:
+        client.execute("SELECT 1")
+    except Exception as exc:
+        skip_or_fail(
+            f"ClickHouse unreachable at {parts.hostname}:{parts.port} ({type(exc).__name__}): "
+            "run `make clickhouse-start` or set TEST_CLICKHOUSE_URL"
+        )
+    name = f"dl_source_{uuid.uuid4().hex[:10]}"
+    client.execute(f"CREATE DATABASE `{name}`")
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    client.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    client.disconnect()
 
 
 @pytest.fixture

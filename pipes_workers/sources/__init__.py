@@ -43,6 +43,12 @@ def _sqlite(params: ConnectionParams) -> SourceReader:
     return SQLiteReader(params)
 
 
+def _clickhouse(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.clickhouse import ClickHouseReader
+
+    return ClickHouseReader(params)
+
+
 def _generic(params: ConnectionParams) -> SourceReader:
     from pipes_workers.sources.generic import GenericSQLAlchemyReader
 
@@ -57,7 +63,7 @@ READERS: dict[str, ReaderFactory] = {
     "mssql": _generic,
     "oracle": _generic,
     "snowflake": _generic,
-    "clickhouse": _generic,
+    "clickhouse": _clickhouse,
 }
 
 

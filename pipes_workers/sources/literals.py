@@ -115,3 +115,40 @@ def sqlite_parameter(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     raise _unsupported(value)
+
+
+_CLICKHOUSE_ESCAPES = {"\\": "\\\\", "'": "\\'"}
+
+
+def clickhouse_string(text: str) -> str:
+    """A ClickHouse string literal (backslash escapes, which ClickHouse always honours)."""
+    return "'" + "".join(_CLICKHOUSE_ESCAPES.get(ch, ch) for ch in _check_str(text)) + "'"
+
+
+def clickhouse_literal(value: Any) -> str:
+    """A ClickHouse literal. Datetimes are instants in UTC (naive ones are taken as UTC, the zone the
+    reader reads every DateTime in); whole seconds render as DateTime, others as DateTime64(6)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ConfigurationError(f"filter value {value} is not a finite number")
+        return repr(value)
+    if isinstance(value, Decimal):
+        text = _decimal_text(value)
+        scale = len(text.partition(".")[2])
+        return f"toDecimal128('{text}', {scale})"
+    if isinstance(value, datetime):
+        instant = value.astimezone(UTC) if value.tzinfo is not None else value
+        if instant.microsecond:
+            return f"toDateTime64('{instant.replace(tzinfo=None).isoformat(sep=' ')}', 6, 'UTC')"
+        return f"toDateTime('{instant.replace(tzinfo=None).isoformat(sep=' ')}', 'UTC')"
+    if isinstance(value, date):
+        return f"toDate('{value.isoformat()}')"
+    if isinstance(value, uuid.UUID):
+        return f"toUUID('{value}')"
+    if isinstance(value, str):
+        return clickhouse_string(value)
+    raise _unsupported(value)

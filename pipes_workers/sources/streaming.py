@@ -1,5 +1,7 @@
-"""StreamingReader: the bookkeeping every reader shares — its open streams, closing them, and turning a
-driver's batch iterator into a bounded, producer-threaded RecordBatchReader with errors mapped."""
+"""StreamingReader: the bookkeeping every reader shares — its open streams, closing them, turning a
+driver's batch iterator into a bounded, producer-threaded RecordBatchReader with errors mapped, the
+table label used in messages, and the columns `columns()` already read (so `aggregate()` does not
+query the catalog again)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import pyarrow as pa
 
 from pipes_workers.errors import LoadError
 from pipes_workers.secrets import ConnectionParams
-from pipes_workers.sources.base import SourceReader
+from pipes_workers.sources.base import SourceColumn, SourceReader
 from pipes_workers.sources.batches import BoundedStream
+from pipes_workers.sources.query import qualified_name
 
 # Interpreter-level exits pass through; anything else a driver raises (connectorx reports some
 # failures as a Rust panic, a BaseException) becomes a LoadError naming the table.
@@ -26,11 +29,30 @@ class StreamingReader(SourceReader):
         self.queue_depth = queue_depth
         self._streams: set[BoundedStream] = set()
         self._lock = threading.Lock()
+        self._known: dict[tuple[str, str], list[SourceColumn]] = {}
 
     @property
     def _secrets(self) -> tuple[str, ...]:
         """Values to scrub from driver messages (computed on use, never stored in the reader's state)."""
         return self.params.secret_values()
+
+    def _schema(self, schema: str | None) -> str | None:
+        """The schema a table lives in: the control row's, else the source config's (readers add a default)."""
+        return schema or self.params.schema
+
+    def _table_label(self, schema: str | None, table: str) -> str:
+        """`"schema"."table"` quoted in the dialect, for messages and SQL."""
+        return qualified_name(self.quote_identifier, self._schema(schema), table)
+
+    def _remember(self, schema: str | None, table: str, columns: list[SourceColumn]) -> list[SourceColumn]:
+        """Keep what `columns()` found, for `_known_columns`; returns `columns`."""
+        self._known[(self._schema(schema) or "", table)] = columns
+        return columns
+
+    def _known_columns(self, schema: str | None, table: str) -> list[SourceColumn]:
+        """The table's columns as `columns()` last read them in this reader (read once if not yet)."""
+        known = self._known.get((self._schema(schema) or "", table))
+        return known if known is not None else self.columns(schema, table)
 
     def _stream(
         self,
