@@ -49,6 +49,12 @@ def _clickhouse(params: ConnectionParams) -> SourceReader:
     return ClickHouseReader(params)
 
 
+def _snowflake(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.snowflake import SnowflakeReader
+
+    return SnowflakeReader(params)
+
+
 def _generic(params: ConnectionParams) -> SourceReader:
     from pipes_workers.sources.generic import GenericSQLAlchemyReader
 
@@ -62,7 +68,7 @@ READERS: dict[str, ReaderFactory] = {
     "sqlite": _sqlite,
     "mssql": _generic,
     "oracle": _generic,
-    "snowflake": _generic,
+    "snowflake": _snowflake,
     "clickhouse": _clickhouse,
 }
 

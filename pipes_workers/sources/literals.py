@@ -152,3 +152,30 @@ def clickhouse_literal(value: Any) -> str:
     if isinstance(value, str):
         return clickhouse_string(value)
     raise _unsupported(value)
+
+
+def snowflake_literal(value: Any) -> str:
+    """A Snowflake literal with an explicit type. Single-quoted strings honour backslash escapes in
+    Snowflake, so backslashes are doubled as well as quotes."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ConfigurationError(f"filter value {value} is not a finite number")
+        return f"{value!r}::FLOAT"
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, datetime):
+        kind = "TIMESTAMP_TZ" if value.tzinfo is not None else "TIMESTAMP_NTZ"
+        return f"'{_iso_datetime(value)}'::{kind}"
+    if isinstance(value, date):
+        return f"'{value.isoformat()}'::DATE"
+    if isinstance(value, time):
+        return f"'{value.isoformat(timespec='microseconds')}'::TIME"
+    if isinstance(value, uuid.UUID):
+        return f"'{value}'"
+    if isinstance(value, str):
+        return "'" + _check_str(value).replace("\\", "\\\\").replace("'", "''") + "'"
+    raise _unsupported(value)

@@ -11,9 +11,9 @@ import re
 import time
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from loadtest_support import ODD, SourceDB
+from loadtest_support import ODD, SourceDB, normalise
 
 from pipes_workers.request import SourceConfig
 from pipes_workers.sources.clickhouse import quote_clickhouse_identifier
@@ -29,6 +29,7 @@ class ClickHouseSource(SourceDB):
     """A ClickHouse database (one per session) holding MergeTree tables ordered by id."""
 
     db_type = "clickhouse"
+    null_timestamps = True
 
     def __init__(self, url: str) -> None:
         from clickhouse_driver import Client
@@ -104,3 +105,70 @@ class ClickHouseSource(SourceDB):
             "amount Nullable(Decimal(12, 2)), updated_at Nullable(DateTime('UTC')), event_date Nullable(Date)) "
             "ENGINE = MergeTree ORDER BY id"
         )
+
+
+class SnowflakeSource(SourceDB):
+    """A Snowflake database (one per session, schema PUBLIC); names are quoted, so case is kept."""
+
+    db_type = "snowflake"
+    # The emulator stores NULL in a TIMESTAMP column but serves it as 1970-01-01 (fakesnow 0.12).
+    null_timestamps = False
+
+    def __init__(self, url: str) -> None:
+        import snowflake.connector
+
+        self.url = url
+        parts = urlsplit(url)
+        self.query = dict(parse_qsl(parts.query))
+        self.database = parts.path.lstrip("/")
+        self.conn = snowflake.connector.connect(
+            user=parts.username,
+            password=parts.password,
+            host=parts.hostname,
+            port=parts.port,
+            database=self.database,
+            schema="PUBLIC",
+            **self.query,
+        )
+
+    def config(self) -> SourceConfig:
+        parts = urlsplit(self.url)
+        options = {k: v for k, v in self.query.items() if k != "account"}
+        return SourceConfig(
+            db_config_key="test_snowflake",
+            db_type="snowflake",
+            kv_scope="literal",
+            config={
+                "host": parts.hostname,
+                "port": parts.port,
+                "account": self.query["account"],
+                "database": self.database,
+                "schema": "PUBLIC",
+                "user": parts.username,
+                "password": parts.password,
+                "options": options,
+            },
+        )
+
+    def quote(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.conn.cursor().execute(sql, params)
+
+    def fetch(self, sql: str) -> list[dict[str, Any]]:
+        cur = self.conn.cursor().execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def events_ddl(self, table: str) -> str:
+        q = self.quote
+        return (
+            f"CREATE TABLE {table} ({q('id')} NUMBER(18, 0), {q(ODD)} VARCHAR, {q('amount')} NUMBER(12, 2), "
+            f"{q('updated_at')} TIMESTAMP_TZ, {q('event_date')} DATE)"
+        )
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return [
+            normalise(r) for r in self.fetch(f"SELECT * FROM {self.quote(table)} ORDER BY {self.quote('id')}")
+        ]

@@ -1,0 +1,222 @@
+"""Snowflake reader: snowflake-connector-python, rows as the connector's Arrow result batches.
+
+`fetch_arrow_batches` hands over the result chunks Snowflake already serves as Arrow (bounded memory:
+one chunk at a time); each is cast to the declared types in `snowflake_types`. Config keys: account,
+user, password, database, schema (default PUBLIC), warehouse, role; host/port only for a private
+endpoint or the emulator; options go to `snowflake.connector.connect` (e.g. `protocol`,
+`login_timeout`, `network_timeout`, `authenticator`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.secrets import ConnectionParams
+from pipes_workers.sources.base import (
+    DEFAULT_BATCH_ROWS,
+    Aggregate,
+    RowFilter,
+    SourceColumn,
+    arrow_schema,
+)
+from pipes_workers.sources.batches import convert_array
+from pipes_workers.sources.failures import coded_error
+from pipes_workers.sources.literals import snowflake_literal
+from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
+from pipes_workers.sources.snowflake_types import arrow_type_for
+from pipes_workers.sources.streaming import StreamingReader
+
+INSTALL_HINT = "pip install 'dataloader[snowflake]' (snowflake-connector-python)"
+_CONNECT_OPTIONS = frozenset(
+    {
+        "protocol",
+        "login_timeout",
+        "network_timeout",
+        "authenticator",
+        "client_session_keep_alive",
+        "ocsp_fail_open",
+    }
+)
+_COLUMNS_SQL = (
+    "SELECT column_name, data_type, numeric_precision, numeric_scale, is_nullable "
+    "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+)
+_TABLE_SQL = "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s"
+_AUTHENTICATION_WORDS = ("password", "authenticat", "user", "account")
+
+
+def quote_snowflake_identifier(name: str) -> str:
+    """`"name"` with embedded double quotes doubled (case kept exactly)."""
+    return quote_with(name, '"')
+
+
+def _connector() -> Any:
+    try:
+        import snowflake.connector
+    except ImportError:
+        raise ConfigurationError(f"db_type 'snowflake' needs the Snowflake driver: {INSTALL_HINT}") from None
+    return snowflake.connector
+
+
+class SnowflakeReader(StreamingReader):
+    """Reads Snowflake tables as Arrow batches with exactly the catalog-declared types."""
+
+    dialect = "snowflake"
+
+    def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
+        self._sf = _connector()
+        super().__init__(params, queue_depth=queue_depth)
+        unknown = sorted(set(params.options) - _CONNECT_OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"{params.db_config_key}: unknown snowflake option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(_CONNECT_OPTIONS))}"
+            )
+        if not params.account or not params.database:
+            raise ConfigurationError(
+                f"{params.db_config_key}: a snowflake source needs 'account' and 'database'"
+            )
+        self._conn = self._connect()
+
+    def _connect(self) -> Any:
+        p = self.params
+        kwargs: dict[str, Any] = {
+            key: value
+            for key, value in {
+                "account": p.account, "user": p.user, "password": p.password, "database": p.database,
+                "schema": p.schema, "warehouse": p.warehouse, "role": p.role, "host": p.host, "port": p.port,
+            }.items()
+            if value is not None
+        }  # fmt: skip
+        kwargs.setdefault("login_timeout", 30)
+        kwargs["application"] = "dataloader"
+        kwargs.update(p.options)
+        try:
+            return self._sf.connect(**kwargs)
+        except Exception as exc:
+            raise self._error(exc, f"cannot connect to {p.label}") from None
+
+    def quote_identifier(self, name: str) -> str:
+        return quote_snowflake_identifier(name)
+
+    def _schema(self, schema: str | None) -> str:
+        return schema or self.params.schema or "PUBLIC"
+
+    def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
+        label = self._table_label(schema, table)
+        try:
+            with self._conn.cursor() as cur:
+                if not cur.execute(_TABLE_SQL, (self._schema(schema), table)).fetchall():
+                    raise PermanentLoadError(f"source table {label} does not exist")
+                rows = cur.execute(_COLUMNS_SQL, (self._schema(schema), table)).fetchall()
+        except LoadError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, f"reading the catalog of {label}") from None
+        result = [
+            SourceColumn(
+                name, data_type, arrow_type_for(label, name, data_type, precision, scale), nullable == "YES"
+            )
+            for name, data_type, precision, scale, nullable in rows
+        ]
+        return self._remember(schema, table, result)
+
+    def select_sql(
+        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
+    ) -> str:
+        """The SELECT that `read` runs."""
+        if not columns:
+            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
+        items = ", ".join(self.quote_identifier(c.name) for c in columns)
+        where = where_clause(row_filter, self.quote_identifier, snowflake_literal)
+        return f"SELECT {items} FROM {self._table_label(schema, table)}{where}"
+
+    def read(
+        self,
+        schema: str | None,
+        table: str,
+        *,
+        columns: Sequence[SourceColumn],
+        row_filter: RowFilter | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> pa.RecordBatchReader:
+        label = self._table_label(schema, table)
+        sql = self.select_sql(schema, table, columns, row_filter)
+        target = arrow_schema(columns)
+        cursor = self._conn.cursor()  # Snowflake serves results in chunks; cursors share the session
+        try:
+            cursor.execute(sql)
+        except Exception as exc:
+            cursor.close()
+            raise self._read_error(exc, label) from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for chunk in cursor.fetch_arrow_batches():
+                for batch in chunk.to_batches(max_chunksize=batch_rows):
+                    yield _conform(batch, target, label)
+
+        return self._stream(
+            target, batches, read_error=lambda exc: self._read_error(exc, label), release=cursor.close
+        )
+
+    def aggregate(
+        self,
+        schema: str | None,
+        table: str,
+        aggregates: Sequence[Aggregate],
+        row_filter: RowFilter | None = None,
+    ) -> tuple[Any, ...]:
+        label = self._table_label(schema, table)
+        where = where_clause(row_filter, self.quote_identifier, snowflake_literal)
+        sql = f"SELECT {aggregate_list(aggregates, self.quote_identifier)} FROM {label}{where}"
+        known = {c.name: c for c in self._known_columns(schema, table)}
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql)
+                row = cur.fetch_arrow_all(force_return_table=True)
+        except Exception as exc:
+            raise self._read_error(exc, label) from None
+        values = []
+        for i, agg in enumerate(aggregates):
+            array = row.column(i).combine_chunks()
+            if agg.fn in ("min", "max") and agg.column in known:
+                array = _convert(array, pa.field(agg.column, known[agg.column].arrow_type), label)
+            values.append(array[0].as_py())
+        return tuple(values)
+
+    def _read_error(self, exc: BaseException, label: str) -> LoadError:
+        if getattr(exc, "sqlstate", None) == "42S02":
+            return PermanentLoadError(f"source table {label} does not exist", code="42S02")
+        return self._error(exc, f"reading {label}")
+
+    def _error(self, exc: BaseException, what: str) -> LoadError:
+        if isinstance(exc, LoadError):
+            return exc
+        errors = self._sf.errors
+        state = getattr(exc, "sqlstate", None) or ""
+        text = getattr(exc, "raw_msg", None) or getattr(exc, "msg", None) or str(exc)
+        authentication = any(word in str(text).lower() for word in _AUTHENTICATION_WORDS) and state != "08006"
+        transient = not authentication and (
+            state.startswith(("08", "57", "40"))
+            or isinstance(exc, errors.OperationalError | ConnectionError | TimeoutError)
+        )
+        errno = getattr(exc, "errno", None)
+        code = state or (str(errno) if errno not in (None, -1) else None)
+        return coded_error(what, str(text), transient=transient, code=code, secrets=self._secrets)
+
+    def close(self) -> None:
+        self._close_streams()
+        self._conn.close()
+
+
+def _conform(batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+    arrays = [_convert(batch.column(i), field, label) for i, field in enumerate(target)]
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def _convert(array: pa.Array, field: pa.Field, label: str) -> pa.Array:
+    return convert_array(array, field.type, column=field.name, table=label)
