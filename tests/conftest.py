@@ -14,6 +14,7 @@ other's rows. Environment:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -195,10 +196,9 @@ def snowflake_url() -> Iterator[str]:
     conn.cursor().execute(f'CREATE DATABASE "{name}"')
     conn.cursor().execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"."PUBLIC"')
     yield urlunsplit(parts._replace(path=f"/{name}"))
-    try:
+    # the emulator cannot drop a database (it keeps them in memory until it stops)
+    with contextlib.suppress(snowflake.connector.errors.ProgrammingError):
         conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
-    except snowflake.connector.errors.ProgrammingError:
-        pass  # the emulator cannot drop a database (it keeps them in memory until it stops)
     conn.close()
 
 
