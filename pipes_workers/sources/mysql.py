@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     DEFAULT_BATCH_ROWS,
@@ -27,7 +27,15 @@ from pipes_workers.sources.base import (
 from pipes_workers.sources.batches import convert_array
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import mysql_literal
-from pipes_workers.sources.mysql_types import MySQLType, arrow_type_for, select_expression
+from pipes_workers.sources.mysql_types import (
+    SPATIAL,
+    SRID_SOURCE_TYPE,
+    MySQLType,
+    arrow_type_for,
+    geometry_of,
+    select_expression,
+    srid_column,
+)
 from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
 from pipes_workers.sources.streaming import StreamingReader
 
@@ -110,12 +118,22 @@ class MySQLReader(StreamingReader):
         except pymysql.MySQLError as exc:
             raise classify(exc, what=f"reading the catalog of {label}", secrets=self._secrets) from None
         result = []
+        names = {row[0] for row in rows}
         for name, data_type, column_type, precision, scale, nullable in rows:
             t = MySQLType(_text(data_type).lower(), _text(column_type).lower(), precision, scale)
             result.append(
                 SourceColumn(name, t.column_type, arrow_type_for(label, name, t), nullable == "YES")
             )
-        return result
+            if t.data_type in SPATIAL:
+                if srid_column(name) in names:
+                    raise UnsupportedTypeError(
+                        f"source table {label}: column {name!r} is spatial and its SRID column "
+                        f"{srid_column(name)!r} already exists in the table; rename one in a view"
+                    )
+                result.append(
+                    SourceColumn(srid_column(name), SRID_SOURCE_TYPE, pa.int64(), nullable == "YES")
+                )
+        return self._remember(schema, table, result)
 
     def select_sql(
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
@@ -125,7 +143,10 @@ class MySQLReader(StreamingReader):
             raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
         q = self.quote_identifier
         items = [
-            f"{select_expression(q(c.name), c.arrow_type, c.source_type)} AS {q(c.name)}" for c in columns
+            f"ST_SRID({q(geometry_of(c.name))}) AS {q(c.name)}"
+            if c.source_type == SRID_SOURCE_TYPE
+            else f"{select_expression(q(c.name), c.arrow_type, c.source_type)} AS {q(c.name)}"
+            for c in columns
         ]
         where = where_clause(row_filter, q, mysql_literal)
         return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
@@ -188,7 +209,7 @@ class MySQLReader(StreamingReader):
         except pymysql.MySQLError as exc:
             raise self._read_error(exc, label) from None
         utc_columns = {
-            c.name for c in self.columns(schema, table) if c.arrow_type == pa.timestamp("us", tz="UTC")
+            c.name for c in self._known_columns(schema, table) if c.arrow_type == pa.timestamp("us", tz="UTC")
         }
         values = []
         for agg, value in zip(aggregates, row, strict=True):

@@ -1,0 +1,74 @@
+"""Spatial columns (MariaDB GEOMETRY) load as WKB bytes plus a `<column>__srid` companion column,
+compared exactly with the source's own ST_AsBinary / ST_SRID."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pymysql
+import pytest
+
+from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.errors import UnsupportedTypeError
+from pipes_workers.load import run_load
+from pipes_workers.request import LoadRequest, SourceConfig
+from pipes_workers.sources import open_reader
+
+SHAPES = [
+    (1, "ST_GeomFromText('POINT(-73.98 40.75)', 4326)"),
+    (2, "ST_GeomFromText('POLYGON((0 0, 10 0, 10 10, 0 10, 0 0), (2 2, 3 2, 3 3, 2 2))', 0)"),
+    (3, "ST_GeomFromText('MULTILINESTRING((0 0, 1 1), (2 2, 3.5 -1))', 3857)"),
+    (4, "ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 2), LINESTRING(0 0, 1 1))', 4326)"),
+    (5, "NULL"),
+]
+
+
+def test_geometry_loads_as_wkb_with_its_srid(
+    maria_conn: pymysql.connections.Connection, maria_config: SourceConfig, lake_root: Path
+) -> None:
+    table = f"places_{uuid.uuid4().hex[:6]}"
+    with maria_conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{table}` (id int PRIMARY KEY, `geo col` GEOMETRY NULL, pt POINT NULL)")
+        for i, shape in SHAPES:
+            cur.execute(
+                f"INSERT INTO `{table}` VALUES ({i}, {shape}, ST_GeomFromText('POINT({i} {i})', 4326))"
+            )
+        cur.execute(
+            f"SELECT id, ST_AsBinary(`geo col`), ST_SRID(`geo col`), ST_AsBinary(pt), ST_SRID(pt) FROM `{table}` ORDER BY id"
+        )
+        expected = [
+            {"id": r[0], "geo col": r[1], "geo col__srid": r[2], "pt": r[3], "pt__srid": r[4]}
+            for r in cur.fetchall()
+        ]
+    request = LoadRequest(
+        control_key=f"geo.{table}",
+        load_strategy="full",
+        source_schema=None,
+        source_table=table,
+        destination_table=f"bronze/geo/{table}",
+        source=maria_config,
+        lake_root=str(lake_root),
+        primary_keys=("id",),
+    )
+    assert run_load(request).rows_processed == len(SHAPES)
+    delta = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by("id")
+    assert delta.column_names == ["id", "geo col", "geo col__srid", "pt", "pt__srid"]
+    assert delta.schema.field("geo col").type == pa.binary()
+    assert delta.schema.field("geo col__srid").type == pa.int64()
+    assert delta.to_pylist() == expected
+    assert expected[0]["geo col__srid"] == 4326 and expected[4]["geo col"] is None
+
+
+def test_a_column_already_named_like_the_srid_companion_is_refused(
+    maria_conn: pymysql.connections.Connection, maria_config: SourceConfig
+) -> None:
+    table = f"clash_{uuid.uuid4().hex[:6]}"
+    with maria_conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{table}` (id int, g GEOMETRY, g__srid int)")
+    with (
+        open_reader(maria_config) as reader,
+        pytest.raises(UnsupportedTypeError, match="'g__srid' already exists"),
+    ):
+        reader.columns(None, table)
