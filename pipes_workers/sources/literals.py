@@ -179,3 +179,55 @@ def snowflake_literal(value: Any) -> str:
     if isinstance(value, str):
         return "'" + _check_str(value).replace("\\", "\\\\").replace("'", "''") + "'"
     raise _unsupported(value)
+
+
+def mssql_literal(value: Any) -> str:
+    """A SQL Server literal with an explicit type (N'' strings, quotes doubled; no backslash escapes)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value) if abs(value) < 2**63 else f"CAST({value} AS DECIMAL(38, 0))"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ConfigurationError(f"filter value {value} is not a finite number")
+        return f"CAST({value!r} AS FLOAT)"
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return f"CAST('{_iso_datetime(value)}' AS DATETIMEOFFSET(7))"
+        return f"CAST('{_iso_datetime(value)}' AS DATETIME2(7))"
+    if isinstance(value, date):
+        return f"CAST('{value.isoformat()}' AS DATE)"
+    if isinstance(value, time):
+        return f"CAST('{value.isoformat(timespec='microseconds')}' AS TIME(7))"
+    if isinstance(value, uuid.UUID):
+        return f"CAST('{value}' AS UNIQUEIDENTIFIER)"
+    if isinstance(value, str):
+        return "N'" + _check_str(value).replace("'", "''") + "'"
+    raise _unsupported(value)
+
+
+def oracle_literal(value: Any) -> str:
+    """An Oracle literal (ANSI DATE/TIMESTAMP literals; strings with quotes doubled)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ConfigurationError(f"filter value {value} is not a finite number")
+        return f"TO_BINARY_DOUBLE('{value!r}')"
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return f"TIMESTAMP '{_iso_datetime(value).replace('+00:00', ' +00:00')}'"
+        return f"TIMESTAMP '{_iso_datetime(value)}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, uuid.UUID):
+        return f"'{value}'"
+    if isinstance(value, str):
+        return "'" + _check_str(value).replace("'", "''") + "'"
+    raise _unsupported(value)
