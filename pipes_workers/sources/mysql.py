@@ -36,7 +36,7 @@ from pipes_workers.sources.mysql_types import (
     select_expression,
     srid_column,
 )
-from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
+from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
 from pipes_workers.sources.streaming import StreamingReader
 
 SESSION_SETUP = (
@@ -102,9 +102,6 @@ class MySQLReader(StreamingReader):
         if not value:
             raise ConfigurationError(f"{self.params.label}: no schema given and no database configured")
         return value
-
-    def _table_label(self, schema: str | None, table: str) -> str:
-        return qualified_name(self.quote_identifier, self._schema(schema), table)
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)

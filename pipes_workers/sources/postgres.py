@@ -23,7 +23,7 @@ from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import postgres_literal
 from pipes_workers.sources.postgres_batches import conform_batch
 from pipes_workers.sources.postgres_types import CatalogType, arrow_type_for, select_expression
-from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
+from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
 from pipes_workers.sources.streaming import StreamingReader
 
 BATCH_SIZE_OPTION = "adbc.postgresql.batch_size_hint_bytes"
@@ -140,9 +140,6 @@ class PostgresReader(StreamingReader):
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or "public"
 
-    def _table_label(self, schema: str | None, table: str) -> str:
-        return qualified_name(self.quote_identifier, self._schema(schema), table)
-
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
         try:
@@ -156,7 +153,7 @@ class PostgresReader(StreamingReader):
         for name, declared, effective, typname, typtype, element, nullable in rows:
             catalog = CatalogType(declared, effective, typname, typtype, element)
             result.append(SourceColumn(name, declared, arrow_type_for(label, name, catalog), bool(nullable)))
-        return result
+        return self._remember(schema, table, result)
 
     def select_sql(
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None

@@ -22,7 +22,7 @@ from pipes_workers.sources.base import (
 from pipes_workers.sources.batches import python_column
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import sqlite_parameter
-from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
+from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
 from pipes_workers.sources.sqlite_types import arrow_type_for, select_expression
 from pipes_workers.sources.streaming import StreamingReader
 
@@ -62,9 +62,6 @@ class SQLiteReader(StreamingReader):
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or "main"
 
-    def _table_label(self, schema: str | None, table: str) -> str:
-        return qualified_name(self.quote_identifier, self._schema(schema), table)
-
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
         master = f"{self.quote_identifier(self._schema(schema))}.sqlite_master"
@@ -80,10 +77,14 @@ class SQLiteReader(StreamingReader):
             ).fetchall()
         except sqlite3.Error as exc:
             raise classify(exc, what=f"reading the catalog of {label}") from None
-        return [
-            SourceColumn(name, declared or "", arrow_type_for(label, name, declared or ""), not notnull)
-            for name, declared, notnull, _pk in rows
-        ]
+        return self._remember(
+            schema,
+            table,
+            [
+                SourceColumn(name, declared or "", arrow_type_for(label, name, declared or ""), not notnull)
+                for name, declared, notnull, _pk in rows
+            ],
+        )
 
     def _query(
         self, items: str, schema: str | None, table: str, row_filter: RowFilter | None
@@ -118,7 +119,7 @@ class SQLiteReader(StreamingReader):
             cursor = conn.execute(sql, params)
         except sqlite3.Error as exc:
             conn.close()
-            raise self._error(exc, label) from None
+            raise self._read_error(exc, label) from None
 
         def batches() -> Iterator[pa.RecordBatch]:
             while rows := cursor.fetchmany(batch_rows):
@@ -129,10 +130,10 @@ class SQLiteReader(StreamingReader):
                 yield pa.RecordBatch.from_arrays(arrays, schema=target)
 
         return self._stream(
-            target, batches, read_error=lambda exc: self._error(exc, label), release=conn.close
+            target, batches, read_error=lambda exc: self._read_error(exc, label), release=conn.close
         )
 
-    def _error(self, exc: BaseException, label: str) -> LoadError:
+    def _read_error(self, exc: BaseException, label: str) -> LoadError:
         if "no such table" in str(exc):
             return PermanentLoadError(f"source table {label} does not exist")
         return classify(exc, what=f"reading {label}")
@@ -151,8 +152,8 @@ class SQLiteReader(StreamingReader):
         try:
             row = self._conn.execute(sql, params).fetchone()
         except sqlite3.Error as exc:
-            raise self._error(exc, label) from None
-        types = {c.name: c for c in self.columns(schema, table)}
+            raise self._read_error(exc, label) from None
+        types = {c.name: c for c in self._known_columns(schema, table)}
         values = []
         for agg, value in zip(aggregates, row, strict=True):
             if agg.fn in ("min", "max") and value is not None and agg.column in types:
