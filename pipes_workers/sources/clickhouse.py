@@ -94,7 +94,7 @@ class ClickHouseReader(StreamingReader):
             client.execute("SELECT 1")
         except Exception as exc:
             client.disconnect()
-            raise self._error(exc, f"cannot connect to {p.label}") from None
+            raise self._classify(exc, f"cannot connect to {p.label}") from None
         return client
 
     def quote_identifier(self, name: str) -> str:
@@ -117,7 +117,7 @@ class ClickHouseReader(StreamingReader):
         except LoadError:
             raise
         except Exception as exc:
-            raise self._error(exc, f"reading the catalog of {label}") from None
+            raise self._classify(exc, f"reading the catalog of {label}") from None
         result = []
         for row in rows:
             name, spec = _text(row[0]), _text(row[1])
@@ -211,12 +211,10 @@ class ClickHouseReader(StreamingReader):
             i += 2
         return tuple(values)
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        if getattr(exc, "code", None) in TABLE_MISSING_CODES:
-            return PermanentLoadError(f"source table {label} does not exist", code=str(exc.code))  # type: ignore[attr-defined]
-        return self._error(exc, f"reading {label}")
+    def _missing_table(self, exc: BaseException) -> bool:
+        return getattr(exc, "code", None) in TABLE_MISSING_CODES
 
-    def _error(self, exc: BaseException, what: str) -> LoadError:
+    def _classify(self, exc: BaseException, what: str) -> LoadError:
         if isinstance(exc, LoadError):
             return exc
         errors = self._driver.errors

@@ -15,11 +15,10 @@ from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import DEFAULT_BATCH_ROWS, Aggregate, RowFilter, SourceColumn, arrow_schema
 from pipes_workers.sources.batches import convert_array
-from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import mssql_literal
 from pipes_workers.sources.mssql_types import arrow_type_for, select_expression
 from pipes_workers.sources.query import aggregate_list, where_clause
@@ -82,7 +81,7 @@ class MSSQLReader(StreamingReader):
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
-            raise classify(exc, what=what, secrets=self._secrets) from None
+            raise self._classify(exc, what) from None
 
     def columns_sql(self, schema: str | None, table: str) -> str:
         """The catalog query (values as N'' literals: connectorx takes no parameters)."""
@@ -165,10 +164,8 @@ class MSSQLReader(StreamingReader):
             values.append(array[0].as_py() if len(array) else None)
         return tuple(values)
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        if "Invalid object name" in str(exc):  # SQL Server error 208
-            return PermanentLoadError(f"source table {label} does not exist", code="208")
-        return classify(exc, what=f"reading {label}", secrets=self._secrets)
+    def _missing_table(self, exc: BaseException) -> bool:
+        return "Invalid object name" in str(exc)  # SQL Server error 208
 
     def close(self) -> None:
         self._close_streams()

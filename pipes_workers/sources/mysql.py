@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
+from pipes_workers.errors import ConfigurationError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     DEFAULT_BATCH_ROWS,
@@ -25,7 +25,6 @@ from pipes_workers.sources.base import (
     arrow_schema,
 )
 from pipes_workers.sources.batches import convert_array
-from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import mysql_literal
 from pipes_workers.sources.mysql_types import (
     SPATIAL,
@@ -84,7 +83,7 @@ class MySQLReader(StreamingReader):
                 for statement in SESSION_SETUP:
                     cur.execute(statement)
         except pymysql.MySQLError as exc:
-            raise classify(exc, what=f"cannot connect to {p.label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"cannot connect to {p.label}") from None
         return conn
 
     def _url(self) -> str:
@@ -113,7 +112,7 @@ class MySQLReader(StreamingReader):
                 cur.execute(_COLUMNS_SQL, (self._schema(schema), table))
                 rows = cur.fetchall()
         except pymysql.MySQLError as exc:
-            raise classify(exc, what=f"reading the catalog of {label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"reading the catalog of {label}") from None
         result = []
         names = {row[0] for row in rows}
         for name, data_type, column_type, precision, scale, nullable in rows:
@@ -183,11 +182,8 @@ class MySQLReader(StreamingReader):
             target, batches, read_error=lambda exc: self._read_error(exc, label), release=source.close
         )
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        text = str(exc)
-        if "1146" in text or "doesn't exist" in text:
-            return PermanentLoadError(f"source table {label} does not exist")
-        return classify(exc, what=f"reading {label}", secrets=self._secrets)
+    def _missing_table(self, exc: BaseException) -> bool:
+        return "1146" in str(exc) or "doesn't exist" in str(exc)
 
     def aggregate(
         self,

@@ -23,7 +23,6 @@ from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadErr
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import DEFAULT_BATCH_ROWS, Aggregate, RowFilter, SourceColumn, arrow_schema
 from pipes_workers.sources.batches import convert_array
-from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import oracle_literal
 from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
 from pipes_workers.sources.streaming import StreamingReader
@@ -111,7 +110,7 @@ class OracleReader(StreamingReader):
                     user=p.user, password=p.password, dsn=f"{p.host}:{p.port or DEFAULT_PORT}/{p.database}"
                 )
             except Exception as exc:
-                raise classify(exc, what=f"cannot connect to {p.label}", secrets=self._secrets) from None
+                raise self._classify(exc, f"cannot connect to {p.label}") from None
         return self._conn
 
     def quote_identifier(self, name: str) -> str:
@@ -128,7 +127,7 @@ class OracleReader(StreamingReader):
         except LoadError:
             raise
         except Exception as exc:
-            raise classify(exc, what=f"reading the catalog of {label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"reading the catalog of {label}") from None
         if not rows:
             raise PermanentLoadError(f"source table {label} does not exist")
         return self._remember(schema, table, columns_from_catalog(label, rows))
@@ -190,10 +189,8 @@ class OracleReader(StreamingReader):
             raise self._read_error(exc, label) from None
         return tuple(row)
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        if "ORA-00942" in str(exc):
-            return PermanentLoadError(f"source table {label} does not exist", code="ORA-00942")
-        return classify(exc, what=f"reading {label}", secrets=self._secrets)
+    def _missing_table(self, exc: BaseException) -> bool:
+        return "ORA-00942" in str(exc)
 
     def close(self) -> None:
         self._close_streams()

@@ -10,7 +10,7 @@ import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     DEFAULT_BATCH_ROWS,
@@ -19,7 +19,6 @@ from pipes_workers.sources.base import (
     SourceColumn,
     arrow_schema,
 )
-from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import postgres_literal
 from pipes_workers.sources.postgres_batches import conform_batch
 from pipes_workers.sources.postgres_types import CatalogType, arrow_type_for, select_expression
@@ -99,7 +98,7 @@ class PostgresReader(StreamingReader):
             for statement in SESSION_SETUP:
                 conn.execute(statement)
         except psycopg.Error as exc:
-            raise classify(exc, what=f"cannot connect to {p.label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"cannot connect to {p.label}") from None
         return conn
 
     def _uri(self) -> str:
@@ -119,18 +118,14 @@ class PostgresReader(StreamingReader):
         try:
             conn = adbc.connect(self._uri(), autocommit=True)
         except Exception as exc:
-            raise classify(
-                exc, what=f"cannot connect to {self.params.label}", secrets=self._secrets
-            ) from None
+            raise self._classify(exc, f"cannot connect to {self.params.label}") from None
         try:
             with conn.cursor() as cur:
                 for statement in SESSION_SETUP:
                     cur.execute(statement)
         except Exception as exc:
             conn.close()
-            raise classify(
-                exc, what=f"cannot set up a session on {self.params.label}", secrets=self._secrets
-            ) from None
+            raise self._classify(exc, f"cannot set up a session on {self.params.label}") from None
         return conn
 
     # -- interface ---------------------------------------------------------------------------
@@ -148,7 +143,7 @@ class PostgresReader(StreamingReader):
                 raise PermanentLoadError(f"source table {label} does not exist")
             rows = self._conn.execute(_COLUMNS_SQL, (row[0],)).fetchall()
         except psycopg.Error as exc:
-            raise classify(exc, what=f"reading the catalog of {label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"reading the catalog of {label}") from None
         result = []
         for name, declared, effective, typname, typtype, element, nullable in rows:
             catalog = CatalogType(declared, effective, typname, typtype, element)
@@ -212,11 +207,8 @@ class PostgresReader(StreamingReader):
             target, batches, read_error=lambda exc: self._read_error(exc, label), release=release
         )
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        state = getattr(exc, "sqlstate", None)
-        if state == "42P01":
-            return PermanentLoadError(f"source table {label} does not exist")
-        return classify(exc, what=f"reading {label}", secrets=self._secrets)
+    def _missing_table(self, exc: BaseException) -> bool:
+        return getattr(exc, "sqlstate", None) == "42P01"
 
     def aggregate(
         self,

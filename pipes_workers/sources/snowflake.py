@@ -98,7 +98,7 @@ class SnowflakeReader(StreamingReader):
         try:
             return self._sf.connect(**kwargs)
         except Exception as exc:
-            raise self._error(exc, f"cannot connect to {p.label}") from None
+            raise self._classify(exc, f"cannot connect to {p.label}") from None
 
     def quote_identifier(self, name: str) -> str:
         return quote_snowflake_identifier(name)
@@ -116,7 +116,7 @@ class SnowflakeReader(StreamingReader):
         except LoadError:
             raise
         except Exception as exc:
-            raise self._error(exc, f"reading the catalog of {label}") from None
+            raise self._classify(exc, f"reading the catalog of {label}") from None
         result = [
             SourceColumn(
                 name, data_type, arrow_type_for(label, name, data_type, precision, scale), nullable == "YES"
@@ -188,12 +188,10 @@ class SnowflakeReader(StreamingReader):
             values.append(array[0].as_py())
         return tuple(values)
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        if getattr(exc, "sqlstate", None) == "42S02":
-            return PermanentLoadError(f"source table {label} does not exist", code="42S02")
-        return self._error(exc, f"reading {label}")
+    def _missing_table(self, exc: BaseException) -> bool:
+        return getattr(exc, "sqlstate", None) == "42S02"
 
-    def _error(self, exc: BaseException, what: str) -> LoadError:
+    def _classify(self, exc: BaseException, what: str) -> LoadError:
         if isinstance(exc, LoadError):
             return exc
         errors = self._sf.errors
@@ -206,7 +204,7 @@ class SnowflakeReader(StreamingReader):
         )
         errno = getattr(exc, "errno", None)
         code = state or (str(errno) if errno not in (None, -1) else None)
-        return coded_error(what, str(text), transient=transient, code=code, secrets=self._secrets)
+        return coded_error(what, str(text), transient=transient, code=code)
 
     def close(self) -> None:
         self._close_streams()

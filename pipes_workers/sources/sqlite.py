@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     DEFAULT_BATCH_ROWS,
@@ -20,7 +20,6 @@ from pipes_workers.sources.base import (
     arrow_schema,
 )
 from pipes_workers.sources.batches import python_column
-from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import sqlite_parameter
 from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
 from pipes_workers.sources.sqlite_types import arrow_type_for, select_expression
@@ -54,7 +53,7 @@ class SQLiteReader(StreamingReader):
                 f"file:{quote(str(self._path))}?mode=ro", uri=True, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise classify(exc, what=f"cannot open {self.params.label}") from None
+            raise self._classify(exc, f"cannot open {self.params.label}") from None
 
     def quote_identifier(self, name: str) -> str:
         return quote_sqlite_identifier(name)
@@ -76,7 +75,7 @@ class SQLiteReader(StreamingReader):
                 (table, self._schema(schema)),
             ).fetchall()
         except sqlite3.Error as exc:
-            raise classify(exc, what=f"reading the catalog of {label}") from None
+            raise self._classify(exc, f"reading the catalog of {label}") from None
         return self._remember(
             schema,
             table,
@@ -133,10 +132,8 @@ class SQLiteReader(StreamingReader):
             target, batches, read_error=lambda exc: self._read_error(exc, label), release=conn.close
         )
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        if "no such table" in str(exc):
-            return PermanentLoadError(f"source table {label} does not exist")
-        return classify(exc, what=f"reading {label}")
+    def _missing_table(self, exc: BaseException) -> bool:
+        return "no such table" in str(exc)
 
     def aggregate(
         self,

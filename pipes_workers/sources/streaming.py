@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
-from pipes_workers.errors import LoadError
+from pipes_workers.errors import LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import SourceColumn, SourceReader
 from pipes_workers.sources.batches import BoundedStream
+from pipes_workers.sources.failures import classify
 from pipes_workers.sources.query import qualified_name
 
 # Interpreter-level exits pass through; anything else a driver raises (connectorx reports some
@@ -53,6 +54,21 @@ class StreamingReader(SourceReader):
         """The table's columns as `columns()` last read them in this reader (read once if not yet)."""
         known = self._known.get((self._schema(schema) or "", table))
         return known if known is not None else self.columns(schema, table)
+
+    def _missing_table(self, exc: BaseException) -> bool:
+        """Whether a driver error says the table does not exist (each reader knows its driver's words)."""
+        return False
+
+    def _classify(self, exc: BaseException, what: str) -> LoadError:
+        """A LoadError for a driver error: `<what>: <scrubbed message>`, transient or permanent, with its code."""
+        return classify(exc, what=what, secrets=self._secrets)
+
+    def _read_error(self, exc: BaseException, label: str) -> LoadError:
+        """The LoadError for a failed read of `label`: "does not exist" when the table is missing."""
+        error = self._classify(exc, f"reading {label}")
+        if self._missing_table(exc):
+            return PermanentLoadError(f"source table {label} does not exist", code=error.code)
+        return error
 
     def _stream(
         self,
