@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 
-from pipes_workers.errors import ConfigurationError, PermanentLoadError, UnsupportedTypeError
+from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     DEFAULT_BATCH_ROWS,
@@ -26,16 +26,9 @@ from pipes_workers.sources.base import (
 )
 from pipes_workers.sources.batches import convert_array
 from pipes_workers.sources.literals import mysql_literal
-from pipes_workers.sources.mysql_types import (
-    SPATIAL,
-    SRID_SOURCE_TYPE,
-    MySQLType,
-    arrow_type_for,
-    geometry_of,
-    select_expression,
-    srid_column,
-)
+from pipes_workers.sources.mysql_types import SPATIAL, MySQLType, arrow_type_for, select_expression
 from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
+from pipes_workers.sources.spatial import geometry_of, is_srid, with_srid_columns
 from pipes_workers.sources.streaming import StreamingReader
 
 SESSION_SETUP = (
@@ -114,21 +107,12 @@ class MySQLReader(StreamingReader):
         except pymysql.MySQLError as exc:
             raise self._classify(exc, f"reading the catalog of {label}") from None
         result = []
-        names = {row[0] for row in rows}
         for name, data_type, column_type, precision, scale, nullable in rows:
             t = MySQLType(_text(data_type).lower(), _text(column_type).lower(), precision, scale)
             result.append(
                 SourceColumn(name, t.column_type, arrow_type_for(label, name, t), nullable == "YES")
             )
-            if t.data_type in SPATIAL:
-                if srid_column(name) in names:
-                    raise UnsupportedTypeError(
-                        f"source table {label}: column {name!r} is spatial and its SRID column "
-                        f"{srid_column(name)!r} already exists in the table; rename one in a view"
-                    )
-                result.append(
-                    SourceColumn(srid_column(name), SRID_SOURCE_TYPE, pa.int64(), nullable == "YES")
-                )
+        result = with_srid_columns(label, result, _is_spatial)
         return self._remember(schema, table, result)
 
     def select_sql(
@@ -140,7 +124,7 @@ class MySQLReader(StreamingReader):
         q = self.quote_identifier
         items = [
             f"ST_SRID({q(geometry_of(c.name))}) AS {q(c.name)}"
-            if c.source_type == SRID_SOURCE_TYPE
+            if is_srid(c)
             else f"{select_expression(q(c.name), c.arrow_type, c.source_type)} AS {q(c.name)}"
             for c in columns
         ]
@@ -214,6 +198,10 @@ class MySQLReader(StreamingReader):
     def close(self) -> None:
         self._close_streams()
         self._conn.close()
+
+
+def _is_spatial(column: SourceColumn) -> bool:
+    return column.source_type.split("(")[0].split(" ")[0] in SPATIAL
 
 
 def _text(value: Any) -> str:

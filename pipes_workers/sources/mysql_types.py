@@ -6,8 +6,7 @@ BIGINT UNSIGNED → decimal128(20,0) (Delta has no unsigned types); TINYINT(1)/B
 bool; BIT(n) → int64 (n ≤ 63) or decimal128(20,0); TIME → time64('us') read as text (values outside
 00:00–24:00 fail naming the column); DATETIME → timestamp('us'); TIMESTAMP → timestamp('us','UTC')
 (sessions run with time_zone '+00:00'); YEAR → int16; JSON/ENUM/SET/text → string; BLOB/BINARY → binary;
-GEOMETRY/POINT/… → binary WKB (`ST_AsBinary`) plus a companion int64 column `<name>__srid` (`ST_SRID`),
-since one column may hold geometries of several SRIDs.
+GEOMETRY/POINT/… → binary WKB plus a companion `<name>__srid` column (see spatial.py).
 """
 
 from __future__ import annotations
@@ -65,8 +64,7 @@ SPATIAL = frozenset(
         "geomcollection",
     }
 )
-SRID_SUFFIX = "__srid"
-SRID_SOURCE_TYPE = "srid"  # the source_type of a companion column: ST_SRID of the column it names
+
 _SCALARS = {
     "float": pa.float32(),
     "double": pa.float64(),
@@ -135,13 +133,3 @@ def select_expression(quoted: str, arrow_type: pa.DataType, source_type: str) ->
     if data_type in _TEXT_READ or pa.types.is_decimal(arrow_type):
         return f"CAST({quoted} AS CHAR)"
     return quoted
-
-
-def srid_column(geometry: str) -> str:
-    """The companion column holding the SRID of each value of spatial column `geometry`."""
-    return geometry + SRID_SUFFIX
-
-
-def geometry_of(srid: str) -> str:
-    """The spatial column a companion SRID column belongs to."""
-    return srid.removesuffix(SRID_SUFFIX)

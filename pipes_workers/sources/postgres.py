@@ -21,8 +21,9 @@ from pipes_workers.sources.base import (
 )
 from pipes_workers.sources.literals import postgres_literal
 from pipes_workers.sources.postgres_batches import conform_batch
-from pipes_workers.sources.postgres_types import CatalogType, arrow_type_for, select_expression
+from pipes_workers.sources.postgres_types import SPATIAL, CatalogType, arrow_type_for, select_expression
 from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
+from pipes_workers.sources.spatial import geometry_of, is_srid, with_srid_columns
 from pipes_workers.sources.streaming import StreamingReader
 
 BATCH_SIZE_OPTION = "adbc.postgresql.batch_size_hint_bytes"
@@ -148,7 +149,7 @@ class PostgresReader(StreamingReader):
         for name, declared, effective, typname, typtype, element, nullable in rows:
             catalog = CatalogType(declared, effective, typname, typtype, element)
             result.append(SourceColumn(name, declared, arrow_type_for(label, name, catalog), bool(nullable)))
-        return self._remember(schema, table, result)
+        return self._remember(schema, table, with_srid_columns(label, result, _is_spatial))
 
     def select_sql(
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
@@ -158,7 +159,9 @@ class PostgresReader(StreamingReader):
             raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
         quote_ = self.quote_identifier
         items = [
-            f"{select_expression(quote_(c.name), c.arrow_type, c.source_type)} AS {quote_(c.name)}"
+            f"ST_SRID({quote_(geometry_of(c.name))}) AS {quote_(c.name)}"
+            if is_srid(c)
+            else f"{select_expression(quote_(c.name), c.arrow_type, c.source_type)} AS {quote_(c.name)}"
             for c in columns
         ]
         items += [
@@ -229,3 +232,7 @@ class PostgresReader(StreamingReader):
     def close(self) -> None:
         self._close_streams()
         self._conn.close()
+
+
+def _is_spatial(column: SourceColumn) -> bool:
+    return column.source_type.split("(")[0] in SPATIAL

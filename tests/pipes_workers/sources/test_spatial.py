@@ -1,11 +1,13 @@
-"""Spatial columns (MariaDB GEOMETRY) load as WKB bytes plus a `<column>__srid` companion column,
+"""Spatial columns (MariaDB GEOMETRY, PostGIS geometry/geography) load as WKB bytes plus a `<column>__srid` companion column,
 compared exactly with the source's own ST_AsBinary / ST_SRID."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
+import psycopg
 import pyarrow as pa
 import pymysql
 import pytest
@@ -72,3 +74,56 @@ def test_a_column_already_named_like_the_srid_companion_is_refused(
         pytest.raises(UnsupportedTypeError, match="'g__srid' already exists"),
     ):
         reader.columns(None, table)
+
+
+@pytest.fixture
+def postgis(pg_conn: psycopg.Connection) -> psycopg.Connection:
+    """The session's PostgreSQL source database with PostGIS (skips without the extension; fails under CI)."""
+    available = pg_conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'").fetchone()
+    if available is None:
+        reason = "PostGIS is not installed in this PostgreSQL (apt-get install postgresql-15-postgis-3)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    pg_conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    return pg_conn
+
+
+def test_postgis_geometry_and_geography_load_as_wkb_with_their_srid(
+    postgis: psycopg.Connection, pg_config: SourceConfig, lake_root: Path
+) -> None:
+    table = f"pg_places_{uuid.uuid4().hex[:6]}"
+    postgis.execute(
+        f'CREATE TABLE "{table}" (id int PRIMARY KEY, "any geom" geometry, pt geometry(Point, 3857), g geography)'
+    )
+    postgis.execute(
+        f"""INSERT INTO "{table}" VALUES
+        (1, ST_GeomFromText('POLYGON((0 0, 4 0, 4 4, 0 0))', 4326), ST_SetSRID(ST_MakePoint(1, 2), 3857),
+            ST_GeogFromText('POINT(-73.98 40.75)')),
+        (2, ST_GeomFromText('MULTIPOINT((1 1), (2.5 -3))', 0), NULL, ST_GeogFromText('LINESTRING(0 0, 10 10)')),
+        (3, NULL, ST_SetSRID(ST_MakePoint(-5, 6.25), 3857), NULL)"""
+    )
+    rows = postgis.execute(
+        f'SELECT id, ST_AsBinary("any geom"), ST_SRID("any geom"), ST_AsBinary(pt), ST_SRID(pt), ST_AsBinary(g), '
+        f'ST_SRID(g) FROM "{table}" ORDER BY id'
+    ).fetchall()
+    names = ["id", "any geom", "any geom__srid", "pt", "pt__srid", "g", "g__srid"]
+    expected = [
+        dict(zip(names, (r[0], *(bytes(v) if isinstance(v, memoryview) else v for v in r[1:])), strict=True))
+        for r in rows
+    ]
+    request = LoadRequest(
+        control_key=f"geo.{table}",
+        load_strategy="full",
+        source_schema=None,
+        source_table=table,
+        destination_table=f"bronze/geo/{table}",
+        source=pg_config,
+        lake_root=str(lake_root),
+        primary_keys=("id",),
+    )
+    assert run_load(request).rows_processed == 3
+    delta = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by("id")
+    assert delta.column_names == names
+    assert delta.to_pylist() == expected
+    assert expected[0]["g__srid"] == 4326 and expected[1]["any geom__srid"] == 0
