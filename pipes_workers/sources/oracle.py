@@ -105,6 +105,9 @@ class OracleReader(StreamingReader):
     def _connection(self) -> Any:
         if self._conn is None:
             p = self.params
+            # NUMBER as Decimal (decimal128 in data frames), not float: the worker process reads no
+            # other Oracle data, so the driver-wide default is ours to set.
+            self._db.defaults.fetch_decimals = True
             try:
                 self._conn = self._db.connect(
                     user=p.user, password=p.password, dsn=f"{p.host}:{p.port or DEFAULT_PORT}/{p.database}"
