@@ -27,7 +27,7 @@ from pipes_workers.sources.base import (
     SourceColumn,
     arrow_schema,
 )
-from pipes_workers.sources.batches import convert_array
+from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.clickhouse_types import arrow_type_for, is_datetime, parse_type, select_expression
 from pipes_workers.sources.failures import coded_error
 from pipes_workers.sources.literals import clickhouse_literal
@@ -125,20 +125,24 @@ class ClickHouseReader(StreamingReader):
             result.append(SourceColumn(name, spec, arrow_type, parse_type(spec).nullable))
         return self._remember(schema, table, result)
 
-    def _where(self, schema: str | None, table: str, row_filter: RowFilter | None) -> str:
+    def _whole_seconds(
+        self, schema: str | None, table: str, row_filter: RowFilter | None
+    ) -> RowFilter | None:
         seconds = {c.name for c in self._known_columns(schema, table) if is_datetime(c.source_type)}
-        return where_clause(_whole_seconds(row_filter, seconds), self.quote_identifier, clickhouse_literal)
+        return _whole_seconds(row_filter, seconds)
 
     def select_sql(
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
     ) -> str:
         """The SELECT that `read` runs (DateTime columns converted to UTC)."""
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
-        q = self.quote_identifier
-        items = [f"{select_expression(q(c.name), c.source_type)} AS {q(c.name)}" for c in columns]
-        where = self._where(schema, table, row_filter)
-        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
+        return self._select_sql(
+            schema,
+            table,
+            columns,
+            self._whole_seconds(schema, table, row_filter),
+            item=lambda c: select_expression(self.quote_identifier(c.name), c.source_type),
+            render=clickhouse_literal,
+        )
 
     def read(
         self,
@@ -163,7 +167,7 @@ class ClickHouseReader(StreamingReader):
 
         def batches() -> Iterator[pa.RecordBatch]:
             for batch in source:
-                yield _conform(batch, target, label)
+                yield cast_batch(batch, target, label, _convert)
 
         return self._stream(
             target, batches, read_error=lambda exc: self._read_error(exc, label), release=client.disconnect
@@ -193,7 +197,10 @@ class ClickHouseReader(StreamingReader):
             expr = select_expression(self.quote_identifier(column.name), column.source_type)
             # min/max of no rows is the type's default (0, 1970-01-01) in ClickHouse, not NULL.
             items += [f"{agg.fn}({expr})", f"count({self.quote_identifier(column.name)})"]
-        sql = f"SELECT {', '.join(items)} FROM {label}{self._where(schema, table, row_filter)}"
+        where = where_clause(
+            self._whole_seconds(schema, table, row_filter), self.quote_identifier, clickhouse_literal
+        )
+        sql = f"SELECT {', '.join(items)} FROM {label}{where}"
         try:
             row = self._client.query_arrow(sql, settings={"strings_as_bytes": True}, field_metadata=False)
         except Exception as exc:
@@ -262,11 +269,6 @@ def _whole_seconds(row_filter: RowFilter | None, columns: set[str]) -> RowFilter
                 value = value.replace(tzinfo=UTC)
         conditions.append(Condition(cond.column, cond.op, value))
     return dataclasses.replace(row_filter, conditions=tuple(conditions))
-
-
-def _conform(batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
-    arrays = [_convert(batch.column(i), field, label) for i, field in enumerate(target)]
-    return pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
 def _convert(array: pa.Array, field: pa.Field, label: str) -> pa.Array:

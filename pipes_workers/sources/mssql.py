@@ -18,7 +18,7 @@ import pyarrow as pa
 from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import DEFAULT_BATCH_ROWS, Aggregate, RowFilter, SourceColumn, arrow_schema
-from pipes_workers.sources.batches import convert_array
+from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.literals import mssql_literal
 from pipes_workers.sources.mssql_types import arrow_type_for, select_expression
 from pipes_workers.sources.query import aggregate_list, where_clause
@@ -98,12 +98,14 @@ class MSSQLReader(StreamingReader):
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
     ) -> str:
         """The SELECT that `read` runs."""
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
-        q = self.quote_identifier
-        items = [f"{select_expression(q(c.name), c.source_type)} AS {q(c.name)}" for c in columns]
-        where = where_clause(row_filter, q, mssql_literal)
-        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
+        return self._select_sql(
+            schema,
+            table,
+            columns,
+            row_filter,
+            item=lambda c: select_expression(self.quote_identifier(c.name), c.source_type),
+            render=mssql_literal,
+        )
 
     def read(
         self,
@@ -128,11 +130,7 @@ class MSSQLReader(StreamingReader):
 
         def batches() -> Iterator[pa.RecordBatch]:
             for batch in source:
-                arrays = [
-                    convert_array(batch.column(i), f.type, column=f.name, table=label)
-                    for i, f in enumerate(target)
-                ]
-                yield pa.RecordBatch.from_arrays(arrays, schema=target)
+                yield cast_batch(batch, target, label)
 
         return self._stream(
             target, batches, read_error=lambda exc: self._read_error(exc, label), release=source.close

@@ -24,10 +24,10 @@ from pipes_workers.sources.base import (
     SourceColumn,
     arrow_schema,
 )
-from pipes_workers.sources.batches import convert_array
+from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.literals import mysql_literal
 from pipes_workers.sources.mysql_types import SPATIAL, MySQLType, arrow_type_for, select_expression
-from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
+from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.spatial import geometry_of, is_srid, with_srid_columns
 from pipes_workers.sources.streaming import StreamingReader
 
@@ -119,17 +119,14 @@ class MySQLReader(StreamingReader):
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
     ) -> str:
         """The SELECT that `read` runs (text casts where connectorx's own mapping is not exact)."""
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
         q = self.quote_identifier
-        items = [
-            f"ST_SRID({q(geometry_of(c.name))}) AS {q(c.name)}"
-            if is_srid(c)
-            else f"{select_expression(q(c.name), c.arrow_type, c.source_type)} AS {q(c.name)}"
-            for c in columns
-        ]
-        where = where_clause(row_filter, q, mysql_literal)
-        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
+
+        def item(c: SourceColumn) -> str:
+            if is_srid(c):
+                return f"ST_SRID({q(geometry_of(c.name))})"
+            return select_expression(q(c.name), c.arrow_type, c.source_type)
+
+        return self._select_sql(schema, table, columns, row_filter, item=item, render=mysql_literal)
 
     def read(
         self,
@@ -160,7 +157,7 @@ class MySQLReader(StreamingReader):
 
         def batches() -> Iterator[pa.RecordBatch]:
             for batch in source:
-                yield _conform(batch, target, label)
+                yield cast_batch(batch, target, label, _convert)
 
         return self._stream(
             target, batches, read_error=lambda exc: self._read_error(exc, label), release=source.close
@@ -177,8 +174,7 @@ class MySQLReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        where = where_clause(row_filter, self.quote_identifier, mysql_literal)
-        sql = f"SELECT {aggregate_list(aggregates, self.quote_identifier)} FROM {label}{where}"
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter, mysql_literal)
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql)
@@ -206,11 +202,6 @@ def _is_spatial(column: SourceColumn) -> bool:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _conform(batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
-    arrays = [_convert(batch.column(i), field, label) for i, field in enumerate(target)]
-    return pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
 def _convert(array: pa.Array, field: pa.Field, label: str) -> pa.Array:

@@ -22,9 +22,9 @@ import pyarrow as pa
 from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import DEFAULT_BATCH_ROWS, Aggregate, RowFilter, SourceColumn, arrow_schema
-from pipes_workers.sources.batches import convert_array
+from pipes_workers.sources.batches import cast_batch
 from pipes_workers.sources.literals import oracle_literal
-from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
+from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.streaming import StreamingReader
 
 INSTALL_HINT = "pip install 'dataloader[oracle]' (oracledb)"
@@ -139,12 +139,14 @@ class OracleReader(StreamingReader):
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
     ) -> str:
         """The SELECT that `read` runs."""
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
-        q = self.quote_identifier
-        items = [f"{select_expression(q(c.name), c.source_type)} AS {q(c.name)}" for c in columns]
-        where = where_clause(row_filter, q, oracle_literal)
-        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
+        return self._select_sql(
+            schema,
+            table,
+            columns,
+            row_filter,
+            item=lambda c: select_expression(self.quote_identifier(c.name), c.source_type),
+            render=oracle_literal,
+        )
 
     def read(
         self,
@@ -163,11 +165,7 @@ class OracleReader(StreamingReader):
         def batches() -> Iterator[pa.RecordBatch]:
             for frame in conn.fetch_df_batches(statement=sql, size=batch_rows):
                 for batch in pa.table(frame).to_batches():
-                    arrays = [
-                        convert_array(batch.column(i), f.type, column=f.name, table=label)
-                        for i, f in enumerate(target)
-                    ]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=target)
+                    yield cast_batch(batch, target, label)
 
         return self._stream(
             target, batches, read_error=lambda exc: self._read_error(exc, label), release=lambda: None
@@ -181,8 +179,7 @@ class OracleReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        where = where_clause(row_filter, self.quote_identifier, oracle_literal)
-        sql = f"SELECT {aggregate_list(aggregates, self.quote_identifier)} FROM {label}{where}"
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter, oracle_literal)
         try:
             with self._connection().cursor() as cur:
                 row = cur.execute(sql).fetchone()

@@ -10,7 +10,7 @@ import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError, PermanentLoadError
+from pipes_workers.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     DEFAULT_BATCH_ROWS,
@@ -22,7 +22,7 @@ from pipes_workers.sources.base import (
 from pipes_workers.sources.literals import postgres_literal
 from pipes_workers.sources.postgres_batches import conform_batch
 from pipes_workers.sources.postgres_types import SPATIAL, CatalogType, arrow_type_for, select_expression
-from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
+from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.spatial import geometry_of, is_srid, with_srid_columns
 from pipes_workers.sources.streaming import StreamingReader
 
@@ -155,20 +155,17 @@ class PostgresReader(StreamingReader):
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
     ) -> str:
         """The SELECT that `read` runs: typed casts per column, ndims guards for list columns last."""
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
-        quote_ = self.quote_identifier
-        items = [
-            f"ST_SRID({quote_(geometry_of(c.name))}) AS {quote_(c.name)}"
-            if is_srid(c)
-            else f"{select_expression(quote_(c.name), c.arrow_type, c.source_type)} AS {quote_(c.name)}"
-            for c in columns
-        ]
-        items += [
-            f"coalesce(array_ndims({quote_(c.name)}), 1)" for c in columns if pa.types.is_list(c.arrow_type)
-        ]
-        where = where_clause(row_filter, quote_, postgres_literal)
-        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
+        q = self.quote_identifier
+        guards = [f"coalesce(array_ndims({q(c.name)}), 1)" for c in columns if pa.types.is_list(c.arrow_type)]
+
+        def item(c: SourceColumn) -> str:
+            if is_srid(c):
+                return f"ST_SRID({q(geometry_of(c.name))})"
+            return select_expression(q(c.name), c.arrow_type, c.source_type)
+
+        return self._select_sql(
+            schema, table, columns, row_filter, item=item, render=postgres_literal, extra=guards
+        )
 
     def read(
         self,
@@ -221,8 +218,7 @@ class PostgresReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        where = where_clause(row_filter, self.quote_identifier, postgres_literal)
-        sql = f"SELECT {aggregate_list(aggregates, self.quote_identifier)} FROM {label}{where}"
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter, postgres_literal)
         try:
             row = self._conn.execute(sql).fetchone()
         except psycopg.Error as exc:

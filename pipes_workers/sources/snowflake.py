@@ -23,10 +23,10 @@ from pipes_workers.sources.base import (
     SourceColumn,
     arrow_schema,
 )
-from pipes_workers.sources.batches import convert_array
+from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.failures import coded_error
 from pipes_workers.sources.literals import snowflake_literal
-from pipes_workers.sources.query import aggregate_list, quote_with, where_clause
+from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.snowflake_types import arrow_type_for
 from pipes_workers.sources.streaming import StreamingReader
 
@@ -129,11 +129,14 @@ class SnowflakeReader(StreamingReader):
         self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
     ) -> str:
         """The SELECT that `read` runs."""
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
-        items = ", ".join(self.quote_identifier(c.name) for c in columns)
-        where = where_clause(row_filter, self.quote_identifier, snowflake_literal)
-        return f"SELECT {items} FROM {self._table_label(schema, table)}{where}"
+        return self._select_sql(
+            schema,
+            table,
+            columns,
+            row_filter,
+            item=lambda c: self.quote_identifier(c.name),
+            render=snowflake_literal,
+        )
 
     def read(
         self,
@@ -157,7 +160,7 @@ class SnowflakeReader(StreamingReader):
         def batches() -> Iterator[pa.RecordBatch]:
             for chunk in cursor.fetch_arrow_batches():
                 for batch in chunk.to_batches(max_chunksize=batch_rows):
-                    yield _conform(batch, target, label)
+                    yield cast_batch(batch, target, label)
 
         return self._stream(
             target, batches, read_error=lambda exc: self._read_error(exc, label), release=cursor.close
@@ -171,8 +174,7 @@ class SnowflakeReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        where = where_clause(row_filter, self.quote_identifier, snowflake_literal)
-        sql = f"SELECT {aggregate_list(aggregates, self.quote_identifier)} FROM {label}{where}"
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter, snowflake_literal)
         known = {c.name: c for c in self._known_columns(schema, table)}
         try:
             with self._conn.cursor() as cur:
@@ -184,7 +186,7 @@ class SnowflakeReader(StreamingReader):
         for i, agg in enumerate(aggregates):
             array = row.column(i).combine_chunks()
             if agg.fn in ("min", "max") and agg.column in known:
-                array = _convert(array, pa.field(agg.column, known[agg.column].arrow_type), label)
+                array = convert_array(array, known[agg.column].arrow_type, column=agg.column, table=label)
             values.append(array[0].as_py())
         return tuple(values)
 
@@ -204,17 +206,8 @@ class SnowflakeReader(StreamingReader):
         )
         errno = getattr(exc, "errno", None)
         code = state or (str(errno) if errno not in (None, -1) else None)
-        return coded_error(what, str(text), transient=transient, code=code)
+        return coded_error(what, str(text), transient=transient, code=code, secrets=self._secrets)
 
     def close(self) -> None:
         self._close_streams()
         self._conn.close()
-
-
-def _conform(batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
-    arrays = [_convert(batch.column(i), field, label) for i, field in enumerate(target)]
-    return pa.RecordBatch.from_arrays(arrays, schema=target)
-
-
-def _convert(array: pa.Array, field: pa.Field, label: str) -> pa.Array:
-    return convert_array(array, field.type, column=field.name, table=label)

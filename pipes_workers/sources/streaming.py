@@ -6,16 +6,16 @@ query the catalog again)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 
-from pipes_workers.errors import LoadError, PermanentLoadError
+from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
-from pipes_workers.sources.base import SourceColumn, SourceReader
+from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn, SourceReader
 from pipes_workers.sources.batches import BoundedStream
 from pipes_workers.sources.failures import classify
-from pipes_workers.sources.query import qualified_name
+from pipes_workers.sources.query import Render, aggregate_list, qualified_name, where_clause
 
 # Interpreter-level exits pass through; anything else a driver raises (connectorx reports some
 # failures as a Rust panic, a BaseException) becomes a LoadError naming the table.
@@ -54,6 +54,38 @@ class StreamingReader(SourceReader):
         """The table's columns as `columns()` last read them in this reader (read once if not yet)."""
         known = self._known.get((self._schema(schema) or "", table))
         return known if known is not None else self.columns(schema, table)
+
+    def _select_sql(
+        self,
+        schema: str | None,
+        table: str,
+        columns: Sequence[SourceColumn],
+        row_filter: RowFilter | None,
+        *,
+        item: Callable[[SourceColumn], str],
+        render: Render,
+        extra: Sequence[str] = (),
+    ) -> str:
+        """`SELECT <item(c)> AS "c", … [, extra…] FROM "schema"."table" [WHERE …]`."""
+        label = self._table_label(schema, table)
+        if not columns:
+            raise ConfigurationError(f"no columns to read from {label}")
+        q = self.quote_identifier
+        items = [f"{item(c)} AS {q(c.name)}" for c in columns] + list(extra)
+        return f"SELECT {', '.join(items)} FROM {label}{where_clause(row_filter, q, render)}"
+
+    def _aggregate_sql(
+        self,
+        schema: str | None,
+        table: str,
+        aggregates: Sequence[Aggregate],
+        row_filter: RowFilter | None,
+        render: Render,
+    ) -> str:
+        """`SELECT min("a"), count(*) FROM "schema"."table" [WHERE …]`."""
+        q = self.quote_identifier
+        where = where_clause(row_filter, q, render)
+        return f"SELECT {aggregate_list(aggregates, q)} FROM {self._table_label(schema, table)}{where}"
 
     def _missing_table(self, exc: BaseException) -> bool:
         """Whether a driver error says the table does not exist (each reader knows its driver's words)."""

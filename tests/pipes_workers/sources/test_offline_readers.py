@@ -1,11 +1,14 @@
 """SQL Server and Oracle readers without a server (none runs here): SQL generation, quoting, the type
-map from catalog rows, and the missing-driver error naming db_type and the extra to install."""
+map from catalog rows, and the missing-driver error naming db_type and the extra to install; the
+literal renderers of the dialects added with them."""
 
 from __future__ import annotations
 
 import re
 import sys
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -14,6 +17,12 @@ from pipes_workers.errors import ConfigurationError, UnsupportedTypeError
 from pipes_workers.request import SourceConfig
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import Condition, RowFilter, SourceColumn
+from pipes_workers.sources.literals import (
+    clickhouse_literal,
+    mssql_literal,
+    oracle_literal,
+    snowflake_literal,
+)
 from pipes_workers.sources.mssql import MSSQLReader, columns_from_catalog
 from pipes_workers.sources.mssql import quote_mssql_identifier as q_ms
 from pipes_workers.sources.oracle import OracleReader
@@ -125,3 +134,31 @@ def test_a_missing_driver_names_the_db_type_and_the_extra(
         open_reader(config)
     assert f"db_type '{config.db_type}'" in str(err.value) and extra in str(err.value)
     assert config.config["password"] not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("render", "value", "expected"),
+    [
+        (clickhouse_literal, "a'b\\c", "'a\\'b\\\\c'"),
+        (clickhouse_literal, Decimal("12.340"), "toDecimal128('12.340', 3)"),
+        (clickhouse_literal, datetime(2024, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2))), "toDateTime('2024-01-01 00:00:00', 'UTC')"),
+        (clickhouse_literal, datetime(2024, 1, 1, 0, 0, 0, 5), "toDateTime64('2024-01-01 00:00:00.000005', 6, 'UTC')"),
+        (clickhouse_literal, True, "1"),
+        (snowflake_literal, "it's \\", "'it''s \\\\'"),
+        (snowflake_literal, datetime(2024, 1, 1, tzinfo=UTC), "'2024-01-01 00:00:00.000000+00:00'::TIMESTAMP_TZ"),
+        (snowflake_literal, time(1, 2, 3), "'01:02:03.000000'::TIME"),
+        (mssql_literal, 2**63, f"CAST({2**63} AS DECIMAL(38, 0))"),
+        (mssql_literal, "it's", "N'it''s'"),
+        (oracle_literal, datetime(2024, 1, 1, tzinfo=UTC), "TIMESTAMP '2024-01-01 00:00:00.000000 +00:00'"),
+        (oracle_literal, 1.5, "TO_BINARY_DOUBLE('1.5')"),
+    ],
+)  # fmt: skip
+def test_literals_per_dialect(render: Callable[[object], str], value: object, expected: str) -> None:
+    assert render(value) == expected
+
+
+@pytest.mark.parametrize("render", [clickhouse_literal, snowflake_literal, mssql_literal, oracle_literal])
+def test_bad_filter_values_are_refused_in_every_dialect(render: Callable[[object], str]) -> None:
+    for value in (float("inf"), Decimal("NaN"), "nul\x00", b"bytes", time(1, tzinfo=UTC)):
+        with pytest.raises(ConfigurationError):
+            render(value)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from pipes_workers.delta import DeltaDestination, table_uri
-from pipes_workers.errors import ConfigurationError, PermanentLoadError, UnsupportedTypeError
+from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.load import run_load
 from pipes_workers.request import LoadRequest, SourceConfig
 from pipes_workers.sources import open_reader
@@ -147,3 +147,20 @@ def test_time_column_values(sf: Any, sf_config: SourceConfig) -> None:
         columns = reader.columns(None, "times")
         values = reader.read(None, "times", columns=columns).read_all().sort_by("id").column("t").to_pylist()
     assert values == [time(0, 0), time(12, 34, 56, 500000)]
+
+
+def test_unreachable_account_fails_without_the_password(sf_config: SourceConfig) -> None:
+    dead = SourceConfig(
+        "sf",
+        "snowflake",
+        "literal",
+        {
+            **sf_config.config,
+            "port": 1,
+            "password": "s3cret-pw",
+            "options": {"protocol": "http", "login_timeout": 2},
+        },
+    )
+    with pytest.raises(LoadError) as err:
+        open_reader(dead)
+    assert "s3cret-pw" not in str(err.value) and "source 'sf'" in str(err.value)
