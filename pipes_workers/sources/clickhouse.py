@@ -30,8 +30,8 @@ from pipes_workers.sources.base import (
 from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.clickhouse_types import arrow_type_for, is_datetime, parse_type, select_expression
 from pipes_workers.sources.failures import coded_error
-from pipes_workers.sources.literals import clickhouse_literal
-from pipes_workers.sources.query import quote_with, where_clause
+from pipes_workers.sources.literals import CLICKHOUSE
+from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.streaming import StreamingReader
 
 DEFAULT_PORT = 9000
@@ -64,6 +64,7 @@ class ClickHouseReader(StreamingReader):
     """Reads ClickHouse tables as Arrow batches with exactly the catalog-declared types."""
 
     dialect = "clickhouse"
+    literals = CLICKHOUSE
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._driver = _driver()
@@ -125,24 +126,14 @@ class ClickHouseReader(StreamingReader):
             result.append(SourceColumn(name, spec, arrow_type, parse_type(spec).nullable))
         return self._remember(schema, table, result)
 
-    def _whole_seconds(
-        self, schema: str | None, table: str, row_filter: RowFilter | None
-    ) -> RowFilter | None:
+    def _filter(self, schema: str | None, table: str, row_filter: RowFilter | None) -> RowFilter | None:
+        """Bounds on DateTime columns moved to whole seconds (see `_whole_seconds`)."""
         seconds = {c.name for c in self._known_columns(schema, table) if is_datetime(c.source_type)}
         return _whole_seconds(row_filter, seconds)
 
-    def select_sql(
-        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
-    ) -> str:
-        """The SELECT that `read` runs (DateTime columns converted to UTC)."""
-        return self._select_sql(
-            schema,
-            table,
-            columns,
-            self._whole_seconds(schema, table, row_filter),
-            item=lambda c: select_expression(self.quote_identifier(c.name), c.source_type),
-            render=clickhouse_literal,
-        )
+    def select_item(self, column: SourceColumn) -> str:
+        """DateTime columns converted to UTC."""
+        return select_expression(self.quote_identifier(column.name), column.source_type)
 
     def read(
         self,
@@ -197,10 +188,7 @@ class ClickHouseReader(StreamingReader):
             expr = select_expression(self.quote_identifier(column.name), column.source_type)
             # min/max of no rows is the type's default (0, 1970-01-01) in ClickHouse, not NULL.
             items += [f"{agg.fn}({expr})", f"count({self.quote_identifier(column.name)})"]
-        where = where_clause(
-            self._whole_seconds(schema, table, row_filter), self.quote_identifier, clickhouse_literal
-        )
-        sql = f"SELECT {', '.join(items)} FROM {label}{where}"
+        sql = f"SELECT {', '.join(items)} FROM {label}{self._where(schema, table, row_filter)}"
         try:
             row = self._client.query_arrow(sql, settings={"strings_as_bytes": True}, field_metadata=False)
         except Exception as exc:

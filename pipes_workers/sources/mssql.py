@@ -19,9 +19,9 @@ from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import DEFAULT_BATCH_ROWS, Aggregate, RowFilter, SourceColumn, arrow_schema
 from pipes_workers.sources.batches import cast_batch, convert_array
-from pipes_workers.sources.literals import mssql_literal
+from pipes_workers.sources.literals import MSSQL, mssql_literal
 from pipes_workers.sources.mssql_types import arrow_type_for, select_expression
-from pipes_workers.sources.query import aggregate_list, where_clause
+from pipes_workers.sources.query import aggregate_list
 from pipes_workers.sources.streaming import StreamingReader
 
 INSTALL_HINT = "pip install 'dataloader[mssql]' (connectorx)"
@@ -53,6 +53,7 @@ class MSSQLReader(StreamingReader):
     """Reads SQL Server tables as Arrow batches (connects on first use)."""
 
     dialect = "mssql"
+    literals = MSSQL
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._cx = _connectorx()
@@ -94,18 +95,8 @@ class MSSQLReader(StreamingReader):
             raise PermanentLoadError(f"source table {label} does not exist")
         return self._remember(schema, table, columns_from_catalog(label, rows))
 
-    def select_sql(
-        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
-    ) -> str:
-        """The SELECT that `read` runs."""
-        return self._select_sql(
-            schema,
-            table,
-            columns,
-            row_filter,
-            item=lambda c: select_expression(self.quote_identifier(c.name), c.source_type),
-            render=mssql_literal,
-        )
+    def select_item(self, column: SourceColumn) -> str:
+        return select_expression(self.quote_identifier(column.name), column.source_type)
 
     def read(
         self,
@@ -152,7 +143,7 @@ class MSSQLReader(StreamingReader):
             else aggregate_list([agg], q)
             for agg in aggregates
         ]
-        where = where_clause(row_filter, q, mssql_literal)
+        where = self._where(schema, table, row_filter)
         row = self._query(f"SELECT {', '.join(items)} FROM {label}{where}", f"reading {label}")
         values = []
         for i, agg in enumerate(aggregates):

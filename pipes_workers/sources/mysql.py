@@ -25,10 +25,10 @@ from pipes_workers.sources.base import (
     arrow_schema,
 )
 from pipes_workers.sources.batches import cast_batch, convert_array
-from pipes_workers.sources.literals import mysql_literal
+from pipes_workers.sources.literals import MYSQL
 from pipes_workers.sources.mysql_types import SPATIAL, MySQLType, arrow_type_for, select_expression
 from pipes_workers.sources.query import quote_with
-from pipes_workers.sources.spatial import geometry_of, is_srid, with_srid_columns
+from pipes_workers.sources.spatial import with_srid_columns
 from pipes_workers.sources.streaming import StreamingReader
 
 SESSION_SETUP = (
@@ -54,6 +54,7 @@ class MySQLReader(StreamingReader):
     """Reads MySQL/MariaDB tables as Arrow batches with exactly the catalog-declared types."""
 
     dialect = "mysql"
+    literals = MYSQL
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         super().__init__(params, queue_depth=queue_depth)
@@ -115,18 +116,9 @@ class MySQLReader(StreamingReader):
         result = with_srid_columns(label, result, _is_spatial)
         return self._remember(schema, table, result)
 
-    def select_sql(
-        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
-    ) -> str:
-        """The SELECT that `read` runs (text casts where connectorx's own mapping is not exact)."""
-        q = self.quote_identifier
-
-        def item(c: SourceColumn) -> str:
-            if is_srid(c):
-                return f"ST_SRID({q(geometry_of(c.name))})"
-            return select_expression(q(c.name), c.arrow_type, c.source_type)
-
-        return self._select_sql(schema, table, columns, row_filter, item=item, render=mysql_literal)
+    def select_item(self, column: SourceColumn) -> str:
+        """Text casts where connectorx's own mapping is not exact; spatial columns as WKB."""
+        return select_expression(self.quote_identifier(column.name), column.arrow_type, column.source_type)
 
     def read(
         self,
@@ -174,7 +166,7 @@ class MySQLReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter, mysql_literal)
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql)

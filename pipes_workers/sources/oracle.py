@@ -23,7 +23,7 @@ from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadErr
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import DEFAULT_BATCH_ROWS, Aggregate, RowFilter, SourceColumn, arrow_schema
 from pipes_workers.sources.batches import cast_batch
-from pipes_workers.sources.literals import oracle_literal
+from pipes_workers.sources.literals import ORACLE
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.streaming import StreamingReader
 
@@ -92,6 +92,7 @@ class OracleReader(StreamingReader):
     """Reads Oracle tables as Arrow batches (connects on first use)."""
 
     dialect = "oracle"
+    literals = ORACLE
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._db = _oracledb()
@@ -135,18 +136,8 @@ class OracleReader(StreamingReader):
             raise PermanentLoadError(f"source table {label} does not exist")
         return self._remember(schema, table, columns_from_catalog(label, rows))
 
-    def select_sql(
-        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
-    ) -> str:
-        """The SELECT that `read` runs."""
-        return self._select_sql(
-            schema,
-            table,
-            columns,
-            row_filter,
-            item=lambda c: select_expression(self.quote_identifier(c.name), c.source_type),
-            render=oracle_literal,
-        )
+    def select_item(self, column: SourceColumn) -> str:
+        return select_expression(self.quote_identifier(column.name), column.source_type)
 
     def read(
         self,
@@ -179,7 +170,7 @@ class OracleReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter, oracle_literal)
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
         try:
             with self._connection().cursor() as cur:
                 row = cur.execute(sql).fetchone()

@@ -19,11 +19,11 @@ from pipes_workers.sources.base import (
     SourceColumn,
     arrow_schema,
 )
-from pipes_workers.sources.literals import postgres_literal
+from pipes_workers.sources.literals import POSTGRES
 from pipes_workers.sources.postgres_batches import conform_batch
 from pipes_workers.sources.postgres_types import SPATIAL, CatalogType, arrow_type_for, select_expression
 from pipes_workers.sources.query import quote_with
-from pipes_workers.sources.spatial import geometry_of, is_srid, with_srid_columns
+from pipes_workers.sources.spatial import with_srid_columns
 from pipes_workers.sources.streaming import StreamingReader
 
 BATCH_SIZE_OPTION = "adbc.postgresql.batch_size_hint_bytes"
@@ -79,6 +79,7 @@ class PostgresReader(StreamingReader):
     """Reads PostgreSQL tables as Arrow batches with exactly the catalog-declared types."""
 
     dialect = "postgresql"
+    literals = POSTGRES
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         super().__init__(params, queue_depth=queue_depth)
@@ -151,21 +152,23 @@ class PostgresReader(StreamingReader):
             result.append(SourceColumn(name, declared, arrow_type_for(label, name, catalog), bool(nullable)))
         return self._remember(schema, table, with_srid_columns(label, result, _is_spatial))
 
+    def select_item(self, column: SourceColumn) -> str:
+        """Typed casts per column (text for numerics and text-fallback types, WKB for spatial ones)."""
+        return select_expression(self.quote_identifier(column.name), column.arrow_type, column.source_type)
+
     def select_sql(
-        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
+        self,
+        schema: str | None,
+        table: str,
+        columns: Sequence[SourceColumn],
+        row_filter: RowFilter | None,
+        *,
+        extra: Sequence[str] = (),
     ) -> str:
-        """The SELECT that `read` runs: typed casts per column, ndims guards for list columns last."""
+        """The SELECT that `read` runs, with an array_ndims guard per list column last."""
         q = self.quote_identifier
         guards = [f"coalesce(array_ndims({q(c.name)}), 1)" for c in columns if pa.types.is_list(c.arrow_type)]
-
-        def item(c: SourceColumn) -> str:
-            if is_srid(c):
-                return f"ST_SRID({q(geometry_of(c.name))})"
-            return select_expression(q(c.name), c.arrow_type, c.source_type)
-
-        return self._select_sql(
-            schema, table, columns, row_filter, item=item, render=postgres_literal, extra=guards
-        )
+        return super().select_sql(schema, table, columns, row_filter, extra=[*guards, *extra])
 
     def read(
         self,
@@ -218,7 +221,7 @@ class PostgresReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter, postgres_literal)
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
         try:
             row = self._conn.execute(sql).fetchone()
         except psycopg.Error as exc:

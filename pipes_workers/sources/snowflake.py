@@ -25,7 +25,7 @@ from pipes_workers.sources.base import (
 )
 from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.failures import coded_error
-from pipes_workers.sources.literals import snowflake_literal
+from pipes_workers.sources.literals import SNOWFLAKE
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.snowflake_types import arrow_type_for
 from pipes_workers.sources.streaming import StreamingReader
@@ -66,6 +66,7 @@ class SnowflakeReader(StreamingReader):
     """Reads Snowflake tables as Arrow batches with exactly the catalog-declared types."""
 
     dialect = "snowflake"
+    literals = SNOWFLAKE
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._sf = _connector()
@@ -125,19 +126,6 @@ class SnowflakeReader(StreamingReader):
         ]
         return self._remember(schema, table, result)
 
-    def select_sql(
-        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
-    ) -> str:
-        """The SELECT that `read` runs."""
-        return self._select_sql(
-            schema,
-            table,
-            columns,
-            row_filter,
-            item=lambda c: self.quote_identifier(c.name),
-            render=snowflake_literal,
-        )
-
     def read(
         self,
         schema: str | None,
@@ -174,7 +162,7 @@ class SnowflakeReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter, snowflake_literal)
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
         known = {c.name: c for c in self._known_columns(schema, table)}
         try:
             with self._conn.cursor() as cur:

@@ -5,8 +5,10 @@ query the catalog again)."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
 
 import pyarrow as pa
 
@@ -15,7 +17,10 @@ from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn, SourceReader
 from pipes_workers.sources.batches import BoundedStream
 from pipes_workers.sources.failures import classify
-from pipes_workers.sources.query import Render, aggregate_list, qualified_name, where_clause
+from pipes_workers.sources.literals import Dialect
+from pipes_workers.sources.literals import render as literal
+from pipes_workers.sources.query import aggregate_list, qualified_name, where_clause
+from pipes_workers.sources.spatial import geometry_of, is_srid
 
 # Interpreter-level exits pass through; anything else a driver raises (connectorx reports some
 # failures as a Rust panic, a BaseException) becomes a LoadError naming the table.
@@ -55,37 +60,50 @@ class StreamingReader(SourceReader):
         known = self._known.get((self._schema(schema) or "", table))
         return known if known is not None else self.columns(schema, table)
 
-    def _select_sql(
+    literals: ClassVar[Dialect]  # how this source writes filter values
+
+    def select_item(self, column: SourceColumn) -> str:
+        """The SELECT expression for one column: its quoted name, unless the reader reads it otherwise."""
+        return self.quote_identifier(column.name)
+
+    def _filter(self, schema: str | None, table: str, row_filter: RowFilter | None) -> RowFilter | None:
+        """The filter as this source evaluates it (a hook: ClickHouse rounds bounds to whole seconds)."""
+        return row_filter
+
+    def _where(self, schema: str | None, table: str, row_filter: RowFilter | None) -> str:
+        render = functools.partial(literal, dialect=self.literals)
+        return where_clause(self._filter(schema, table, row_filter), self.quote_identifier, render)
+
+    def select_sql(
         self,
         schema: str | None,
         table: str,
         columns: Sequence[SourceColumn],
         row_filter: RowFilter | None,
         *,
-        item: Callable[[SourceColumn], str],
-        render: Render,
         extra: Sequence[str] = (),
     ) -> str:
-        """`SELECT <item(c)> AS "c", … [, extra…] FROM "schema"."table" [WHERE …]`."""
+        """The SELECT that `read` runs: `SELECT <item> AS "c", … [, extra…] FROM "schema"."table" [WHERE …]`.
+        A spatial column's SRID companion is read as `ST_SRID(<geometry>)`."""
         label = self._table_label(schema, table)
         if not columns:
             raise ConfigurationError(f"no columns to read from {label}")
         q = self.quote_identifier
+
+        def item(c: SourceColumn) -> str:
+            return f"ST_SRID({q(geometry_of(c.name))})" if is_srid(c) else self.select_item(c)
+
         items = [f"{item(c)} AS {q(c.name)}" for c in columns] + list(extra)
-        return f"SELECT {', '.join(items)} FROM {label}{where_clause(row_filter, q, render)}"
+        return f"SELECT {', '.join(items)} FROM {label}{self._where(schema, table, row_filter)}"
 
     def _aggregate_sql(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None,
-        render: Render,
+        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row_filter: RowFilter | None
     ) -> str:
         """`SELECT min("a"), count(*) FROM "schema"."table" [WHERE …]`."""
-        q = self.quote_identifier
-        where = where_clause(row_filter, q, render)
-        return f"SELECT {aggregate_list(aggregates, q)} FROM {self._table_label(schema, table)}{where}"
+        items = aggregate_list(aggregates, self.quote_identifier)
+        return (
+            f"SELECT {items} FROM {self._table_label(schema, table)}{self._where(schema, table, row_filter)}"
+        )
 
     def _missing_table(self, exc: BaseException) -> bool:
         """Whether a driver error says the table does not exist (each reader knows its driver's words)."""
