@@ -11,7 +11,7 @@ driver: `secure`, `connect_timeout`, `send_receive_timeout`, `compression`…).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,19 +20,17 @@ import pyarrow as pa
 from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
-    DEFAULT_BATCH_ROWS,
     Aggregate,
     Condition,
     RowFilter,
     SourceColumn,
-    arrow_schema,
 )
 from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.clickhouse_types import arrow_type_for, is_datetime, parse_type, select_expression
 from pipes_workers.sources.failures import coded_error
 from pipes_workers.sources.literals import CLICKHOUSE
 from pipes_workers.sources.query import quote_with
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 DEFAULT_PORT = 9000
 INSTALL_HINT = "pip install 'dataloader[clickhouse]' (clickhouse-driver)"
@@ -135,34 +133,21 @@ class ClickHouseReader(StreamingReader):
         """DateTime columns converted to UTC."""
         return select_expression(self.quote_identifier(column.name), column.source_type)
 
-    def read(
-        self,
-        schema: str | None,
-        table: str,
-        *,
-        columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
-        label = self._table_label(schema, table)
-        sql = self.select_sql(schema, table, columns, row_filter)
-        target = arrow_schema(columns)
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
         client = self._connect()  # one connection per stream: aggregates may run while it is open
         try:
             source = client.query_arrow_stream(
                 sql, settings={"max_block_size": batch_rows, "strings_as_bytes": True}, field_metadata=False
             )
-        except Exception as exc:
+        except BaseException:
             client.disconnect()
-            raise self._read_error(exc, label) from None
+            raise
+        return DriverStream(source, client.disconnect)
 
-        def batches() -> Iterator[pa.RecordBatch]:
-            for batch in source:
-                yield cast_batch(batch, target, label, _convert)
-
-        return self._stream(
-            target, batches, read_error=lambda exc: self._read_error(exc, label), release=client.disconnect
-        )
+    def _conform(self, batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+        return cast_batch(batch, target, label, _convert)
 
     def aggregate(
         self,

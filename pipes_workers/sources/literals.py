@@ -156,20 +156,25 @@ def mysql_literal(value: Any) -> str:
     return render(value, MYSQL)
 
 
-def sqlite_parameter(value: Any) -> Any:
-    """A value bound as a SQLite parameter. SQLite has no datetime type: datetimes become ISO text
-    `YYYY-MM-DD HH:MM:SS.ffffff` (aware ones converted to UTC), compared as text with the stored values."""
-    if isinstance(value, bool | int | float | str):
-        return _check_str(value) if isinstance(value, str) else value
-    if isinstance(value, Decimal):
-        return _decimal_text(value)
-    if isinstance(value, datetime):
-        return _iso_datetime(value).removesuffix("+00:00")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise _unsupported(value)
+SQLITE = Dialect(
+    true="1",
+    false="0",
+    string=_quoted,
+    real=_same,
+    # SQLite has no datetime type: datetimes are ISO text `YYYY-MM-DD HH:MM:SS.ffffff` (aware ones in
+    # UTC), compared as text with the stored values; decimals compare as their exact text.
+    aware=lambda value: _quoted(_iso_datetime(value).removesuffix("+00:00")),
+    naive=lambda value: _quoted(_iso_datetime(value)),
+    date=_quoted,
+    time=_quoted,
+    uuid=_quoted,
+    decimal=_quoted,
+)
+
+
+def sqlite_literal(value: Any) -> str:
+    """A SQLite literal: numbers as numbers, everything else as text (see SQLITE)."""
+    return render(value, SQLITE)
 
 
 _CLICKHOUSE_ESCAPES = {"\\": "\\\\", "'": "\\'"}

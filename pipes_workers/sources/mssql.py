@@ -9,7 +9,7 @@ user, password, options (added to the connection URL, e.g. `encrypt=true`, `trus
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -17,12 +17,12 @@ import pyarrow as pa
 
 from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
-from pipes_workers.sources.base import DEFAULT_BATCH_ROWS, Aggregate, RowFilter, SourceColumn, arrow_schema
-from pipes_workers.sources.batches import cast_batch, convert_array
+from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
+from pipes_workers.sources.batches import convert_array
 from pipes_workers.sources.literals import MSSQL, mssql_literal
 from pipes_workers.sources.mssql_types import arrow_type_for, select_expression
 from pipes_workers.sources.query import aggregate_list
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 INSTALL_HINT = "pip install 'dataloader[mssql]' (connectorx)"
 DEFAULT_PORT = 1433
@@ -98,34 +98,13 @@ class MSSQLReader(StreamingReader):
     def select_item(self, column: SourceColumn) -> str:
         return select_expression(self.quote_identifier(column.name), column.source_type)
 
-    def read(
-        self,
-        schema: str | None,
-        table: str,
-        *,
-        columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
-        label = self._table_label(schema, table)
-        sql = self.select_sql(schema, table, columns, row_filter)
-        target = arrow_schema(columns)
-        try:
-            source = self._cx.read_sql(
-                self.url(), sql, return_type="arrow_stream", batch_size=min(batch_rows, STREAM_BATCH_ROWS)
-            )
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
-                raise
-            raise self._read_error(exc, label) from None
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for batch in source:
-                yield cast_batch(batch, target, label)
-
-        return self._stream(
-            target, batches, read_error=lambda exc: self._read_error(exc, label), release=source.close
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
+        source = self._cx.read_sql(
+            self.url(), sql, return_type="arrow_stream", batch_size=min(batch_rows, STREAM_BATCH_ROWS)
         )
+        return DriverStream(source, source.close)
 
     def aggregate(
         self,

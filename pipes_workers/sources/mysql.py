@@ -6,7 +6,7 @@ NO_BACKSLASH_ESCAPES (string literals are backslash-escaped). Batches are cast t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -18,18 +18,16 @@ import pymysql
 from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
-    DEFAULT_BATCH_ROWS,
     Aggregate,
     RowFilter,
     SourceColumn,
-    arrow_schema,
 )
 from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.literals import MYSQL
 from pipes_workers.sources.mysql_types import SPATIAL, MySQLType, arrow_type_for, select_expression
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.spatial import with_srid_columns
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
@@ -120,40 +118,22 @@ class MySQLReader(StreamingReader):
         """Text casts where connectorx's own mapping is not exact; spatial columns as WKB."""
         return select_expression(self.quote_identifier(column.name), column.arrow_type, column.source_type)
 
-    def read(
-        self,
-        schema: str | None,
-        table: str,
-        *,
-        columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
         import connectorx as cx
 
-        label = self._table_label(schema, table)
-        sql = self.select_sql(schema, table, columns, row_filter)
-        target = arrow_schema(columns)
-        try:
-            source = cx.read_sql(
-                self._url(),
-                sql,
-                return_type="arrow_stream",
-                batch_size=min(batch_rows, STREAM_BATCH_ROWS),
-                pre_execution_query=list(SESSION_SETUP),
-            )
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
-                raise
-            raise self._read_error(exc, label) from None
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for batch in source:
-                yield cast_batch(batch, target, label, _convert)
-
-        return self._stream(
-            target, batches, read_error=lambda exc: self._read_error(exc, label), release=source.close
+        source = cx.read_sql(
+            self._url(),
+            sql,
+            return_type="arrow_stream",
+            batch_size=min(batch_rows, STREAM_BATCH_ROWS),
+            pre_execution_query=list(SESSION_SETUP),
         )
+        return DriverStream(source, source.close)
+
+    def _conform(self, batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+        return cast_batch(batch, target, label, _convert)
 
     def _missing_table(self, exc: BaseException) -> bool:
         return "1146" in str(exc) or "doesn't exist" in str(exc)

@@ -14,18 +14,17 @@ TIMESTAMP WITH (LOCAL) TIME ZONE → timestamp('us','UTC') (read with SYS_EXTRAC
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.secrets import ConnectionParams
-from pipes_workers.sources.base import DEFAULT_BATCH_ROWS, Aggregate, RowFilter, SourceColumn, arrow_schema
-from pipes_workers.sources.batches import cast_batch
+from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
 from pipes_workers.sources.literals import ORACLE
 from pipes_workers.sources.query import quote_with
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 INSTALL_HINT = "pip install 'dataloader[oracle]' (oracledb)"
 DEFAULT_PORT = 1521
@@ -139,27 +138,12 @@ class OracleReader(StreamingReader):
     def select_item(self, column: SourceColumn) -> str:
         return select_expression(self.quote_identifier(column.name), column.source_type)
 
-    def read(
-        self,
-        schema: str | None,
-        table: str,
-        *,
-        columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
-        label = self._table_label(schema, table)
-        sql = self.select_sql(schema, table, columns, row_filter)
-        target = arrow_schema(columns)
-        conn = self._connection()
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for frame in conn.fetch_df_batches(statement=sql, size=batch_rows):
-                for batch in pa.table(frame).to_batches():
-                    yield cast_batch(batch, target, label)
-
-        return self._stream(
-            target, batches, read_error=lambda exc: self._read_error(exc, label), release=lambda: None
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
+        frames = self._connection().fetch_df_batches(statement=sql, size=batch_rows)
+        return DriverStream(
+            (batch for frame in frames for batch in pa.table(frame).to_batches()), lambda: None
         )
 
     def aggregate(

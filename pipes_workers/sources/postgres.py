@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -13,18 +13,16 @@ import pyarrow as pa
 from pipes_workers.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
-    DEFAULT_BATCH_ROWS,
     Aggregate,
     RowFilter,
     SourceColumn,
-    arrow_schema,
 )
 from pipes_workers.sources.literals import POSTGRES
 from pipes_workers.sources.postgres_batches import conform_batch
 from pipes_workers.sources.postgres_types import SPATIAL, CatalogType, arrow_type_for, select_expression
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.spatial import with_srid_columns
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 BATCH_SIZE_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 SESSION_SETUP = (
@@ -170,35 +168,11 @@ class PostgresReader(StreamingReader):
         guards = [f"coalesce(array_ndims({q(c.name)}), 1)" for c in columns if pa.types.is_list(c.arrow_type)]
         return super().select_sql(schema, table, columns, row_filter, extra=[*guards, *extra])
 
-    def read(
-        self,
-        schema: str | None,
-        table: str,
-        *,
-        columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
-        label = self._table_label(schema, table)
-        sql = self.select_sql(schema, table, columns, row_filter)
-        target = arrow_schema(columns)
-        list_columns = [c.name for c in columns if pa.types.is_list(c.arrow_type)]
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
         conn = self._adbc_connection()
         cursor = conn.cursor()
-        try:
-            cursor.adbc_statement.set_options(
-                **{BATCH_SIZE_OPTION: str(batch_size_hint_bytes(columns, batch_rows))}
-            )
-            cursor.execute(sql)
-            source = cursor.fetch_record_batch()
-        except Exception as exc:
-            cursor.close()
-            conn.close()
-            raise self._read_error(exc, label) from None
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for batch in source:
-                yield conform_batch(batch, target, list_columns, label)
 
         def release() -> None:
             try:
@@ -206,9 +180,19 @@ class PostgresReader(StreamingReader):
             finally:
                 conn.close()
 
-        return self._stream(
-            target, batches, read_error=lambda exc: self._read_error(exc, label), release=release
-        )
+        try:
+            cursor.adbc_statement.set_options(
+                **{BATCH_SIZE_OPTION: str(batch_size_hint_bytes(columns, batch_rows))}
+            )
+            cursor.execute(sql)
+            return DriverStream(cursor.fetch_record_batch(), release)
+        except BaseException:
+            release()
+            raise
+
+    def _conform(self, batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+        lists = [f.name for f in target if pa.types.is_list(f.type)]
+        return conform_batch(batch, target, lists, label)
 
     def _missing_table(self, exc: BaseException) -> bool:
         return getattr(exc, "sqlstate", None) == "42P01"

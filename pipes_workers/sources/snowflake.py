@@ -9,26 +9,22 @@ endpoint or the emulator; options go to `snowflake.connector.connect` (e.g. `pro
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-import pyarrow as pa
 
 from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
-    DEFAULT_BATCH_ROWS,
     Aggregate,
     RowFilter,
     SourceColumn,
-    arrow_schema,
 )
-from pipes_workers.sources.batches import cast_batch, convert_array
+from pipes_workers.sources.batches import convert_array
 from pipes_workers.sources.failures import coded_error
 from pipes_workers.sources.literals import SNOWFLAKE
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.snowflake_types import arrow_type_for
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 INSTALL_HINT = "pip install 'dataloader[snowflake]' (snowflake-connector-python)"
 _CONNECT_OPTIONS = frozenset(
@@ -126,32 +122,18 @@ class SnowflakeReader(StreamingReader):
         ]
         return self._remember(schema, table, result)
 
-    def read(
-        self,
-        schema: str | None,
-        table: str,
-        *,
-        columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
-        label = self._table_label(schema, table)
-        sql = self.select_sql(schema, table, columns, row_filter)
-        target = arrow_schema(columns)
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
         cursor = self._conn.cursor()  # Snowflake serves results in chunks; cursors share the session
         try:
             cursor.execute(sql)
-        except Exception as exc:
+        except BaseException:
             cursor.close()
-            raise self._read_error(exc, label) from None
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for chunk in cursor.fetch_arrow_batches():
-                for batch in chunk.to_batches(max_chunksize=batch_rows):
-                    yield cast_batch(batch, target, label)
-
-        return self._stream(
-            target, batches, read_error=lambda exc: self._read_error(exc, label), release=cursor.close
+            raise
+        chunks = cursor.fetch_arrow_batches()
+        return DriverStream(
+            (batch for chunk in chunks for batch in chunk.to_batches(max_chunksize=batch_rows)), cursor.close
         )
 
     def aggregate(

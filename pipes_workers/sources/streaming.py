@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pyarrow as pa
 
 from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
-from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn, SourceReader
-from pipes_workers.sources.batches import BoundedStream
+from pipes_workers.sources.base import (
+    DEFAULT_BATCH_ROWS,
+    Aggregate,
+    RowFilter,
+    SourceColumn,
+    SourceReader,
+    arrow_schema,
+)
+from pipes_workers.sources.batches import BoundedStream, cast_batch
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import Dialect
 from pipes_workers.sources.literals import render as literal
@@ -25,6 +34,15 @@ from pipes_workers.sources.spatial import geometry_of, is_srid
 # Interpreter-level exits pass through; anything else a driver raises (connectorx reports some
 # failures as a Rust panic, a BaseException) becomes a LoadError naming the table.
 _PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+@dataclass(frozen=True)
+class DriverStream:
+    """What a driver hands a read: its record batches (iterated in the producer thread) and how to
+    release its cursor/connection once the stream ends or is closed."""
+
+    batches: Iterable[pa.RecordBatch]
+    release: Callable[[], None]
 
 
 class StreamingReader(SourceReader):
@@ -103,6 +121,47 @@ class StreamingReader(SourceReader):
         items = aggregate_list(aggregates, self.quote_identifier)
         return (
             f"SELECT {items} FROM {self._table_label(schema, table)}{self._where(schema, table, row_filter)}"
+        )
+
+    @abstractmethod
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
+        """Run the SELECT (`label` names the table in messages) on a connection of its own; the driver's
+        batches of about `batch_rows` rows. A failure to start is raised as the driver raises it (the
+        caller maps it)."""
+
+    def _conform(self, batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+        """A driver batch cast exactly to the declared schema (readers add their own checks)."""
+        return cast_batch(batch, target, label)
+
+    def read(
+        self,
+        schema: str | None,
+        table: str,
+        *,
+        columns: Sequence[SourceColumn],
+        row_filter: RowFilter | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> pa.RecordBatchReader:
+        label = self._table_label(schema, table)
+        sql = self.select_sql(schema, table, columns, row_filter)
+        target = arrow_schema(columns)
+        try:
+            source = self._execute(sql, columns, batch_rows, label)
+        except LoadError:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, _PASS_THROUGH):
+                raise
+            raise self._read_error(exc, label) from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in source.batches:
+                yield self._conform(batch, target, label)
+
+        return self._stream(
+            target, batches, read_error=lambda exc: self._read_error(exc, label), release=source.release
         )
 
     def _missing_table(self, exc: BaseException) -> bool:
