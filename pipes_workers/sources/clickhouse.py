@@ -27,13 +27,13 @@ from pipes_workers.sources.base import (
 )
 from pipes_workers.sources.batches import cast_batch, convert_array
 from pipes_workers.sources.clickhouse_types import arrow_type_for, is_datetime, parse_type, select_expression
+from pipes_workers.sources.drivers import import_driver
 from pipes_workers.sources.failures import coded_error
 from pipes_workers.sources.literals import CLICKHOUSE
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 DEFAULT_PORT = 9000
-INSTALL_HINT = "pip install 'dataloader[clickhouse]' (clickhouse-driver)"
 # Server error codes a retry may cure: timeouts, too many queries/parts, network, memory pressure.
 TRANSIENT_CODES = frozenset({159, 160, 164, 202, 203, 209, 210, 241, 242, 252, 253, 319, 394, 425, 999})
 TABLE_MISSING_CODES = frozenset({60, 81})
@@ -48,16 +48,6 @@ def quote_clickhouse_identifier(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
-def _driver() -> Any:
-    try:
-        import clickhouse_driver
-    except ImportError:
-        raise ConfigurationError(
-            f"db_type 'clickhouse' needs the ClickHouse driver: {INSTALL_HINT}"
-        ) from None
-    return clickhouse_driver
-
-
 class ClickHouseReader(StreamingReader):
     """Reads ClickHouse tables as Arrow batches with exactly the catalog-declared types."""
 
@@ -65,14 +55,9 @@ class ClickHouseReader(StreamingReader):
     literals = CLICKHOUSE
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
-        self._driver = _driver()
+        self._driver = import_driver("clickhouse")
         super().__init__(params, queue_depth=queue_depth)
-        unknown = sorted(set(params.options) - _DRIVER_OPTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"{params.db_config_key}: unknown clickhouse option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(_DRIVER_OPTIONS))}"
-            )
+        self._check_config(options=_DRIVER_OPTIONS)
         self._client = self._connect()
 
     def _connect(self) -> Any:

@@ -19,12 +19,12 @@ from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
 from pipes_workers.sources.batches import convert_array
+from pipes_workers.sources.drivers import import_driver
 from pipes_workers.sources.literals import MSSQL, mssql_literal
 from pipes_workers.sources.mssql_types import arrow_type_for, select_expression
 from pipes_workers.sources.query import aggregate_list
 from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
-INSTALL_HINT = "pip install 'dataloader[mssql]' (connectorx)"
 DEFAULT_PORT = 1433
 STREAM_BATCH_ROWS = 65_536
 _COLUMNS_SQL = (
@@ -41,14 +41,6 @@ def quote_mssql_identifier(name: str) -> str:
     return "[" + name.replace("]", "]]") + "]"
 
 
-def _connectorx() -> Any:
-    try:
-        import connectorx
-    except ImportError:
-        raise ConfigurationError(f"db_type 'mssql' needs the SQL Server driver: {INSTALL_HINT}") from None
-    return connectorx
-
-
 class MSSQLReader(StreamingReader):
     """Reads SQL Server tables as Arrow batches (connects on first use)."""
 
@@ -56,10 +48,9 @@ class MSSQLReader(StreamingReader):
     literals = MSSQL
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
-        self._cx = _connectorx()
+        self._cx = import_driver("mssql")
         super().__init__(params, queue_depth=queue_depth)
-        if not params.host or not params.database:
-            raise ConfigurationError(f"{params.db_config_key}: an mssql source needs 'host' and 'database'")
+        self._check_config(required=("host", "database"))
 
     def url(self) -> str:
         """The connectorx URL (holds the password: never logged)."""

@@ -19,14 +19,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
+from pipes_workers.errors import LoadError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
+from pipes_workers.sources.drivers import import_driver
 from pipes_workers.sources.literals import ORACLE
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
-INSTALL_HINT = "pip install 'dataloader[oracle]' (oracledb)"
 DEFAULT_PORT = 1521
 _COLUMNS_SQL = (
     "SELECT column_name, data_type, data_precision, data_scale, nullable FROM all_tab_columns "
@@ -79,14 +79,6 @@ def select_expression(quoted: str, data_type: str) -> str:
     return f"SYS_EXTRACT_UTC({quoted})" if "TIME ZONE" in data_type.upper() else quoted
 
 
-def _oracledb() -> Any:
-    try:
-        import oracledb
-    except ImportError:
-        raise ConfigurationError(f"db_type 'oracle' needs the Oracle driver: {INSTALL_HINT}") from None
-    return oracledb
-
-
 class OracleReader(StreamingReader):
     """Reads Oracle tables as Arrow batches (connects on first use)."""
 
@@ -94,12 +86,9 @@ class OracleReader(StreamingReader):
     literals = ORACLE
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
-        self._db = _oracledb()
+        self._db = import_driver("oracle")
         super().__init__(params, queue_depth=queue_depth)
-        if not params.host or not params.database:
-            raise ConfigurationError(
-                f"{params.db_config_key}: an oracle source needs 'host' and 'database' (the service name)"
-            )
+        self._check_config(required=("host", "database"))  # database: the service name
         self._conn: Any = None
 
     def _connection(self) -> Any:

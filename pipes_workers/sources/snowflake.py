@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.errors import LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     Aggregate,
@@ -20,13 +20,13 @@ from pipes_workers.sources.base import (
     SourceColumn,
 )
 from pipes_workers.sources.batches import convert_array
+from pipes_workers.sources.drivers import import_driver
 from pipes_workers.sources.failures import coded_error
 from pipes_workers.sources.literals import SNOWFLAKE
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.snowflake_types import arrow_type_for
 from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
-INSTALL_HINT = "pip install 'dataloader[snowflake]' (snowflake-connector-python)"
 _CONNECT_OPTIONS = frozenset(
     {
         "protocol",
@@ -50,14 +50,6 @@ def quote_snowflake_identifier(name: str) -> str:
     return quote_with(name, '"')
 
 
-def _connector() -> Any:
-    try:
-        import snowflake.connector
-    except ImportError:
-        raise ConfigurationError(f"db_type 'snowflake' needs the Snowflake driver: {INSTALL_HINT}") from None
-    return snowflake.connector
-
-
 class SnowflakeReader(StreamingReader):
     """Reads Snowflake tables as Arrow batches with exactly the catalog-declared types."""
 
@@ -65,18 +57,9 @@ class SnowflakeReader(StreamingReader):
     literals = SNOWFLAKE
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
-        self._sf = _connector()
+        self._sf = import_driver("snowflake")
         super().__init__(params, queue_depth=queue_depth)
-        unknown = sorted(set(params.options) - _CONNECT_OPTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"{params.db_config_key}: unknown snowflake option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(_CONNECT_OPTIONS))}"
-            )
-        if not params.account or not params.database:
-            raise ConfigurationError(
-                f"{params.db_config_key}: a snowflake source needs 'account' and 'database'"
-            )
+        self._check_config(required=("account", "database"), options=_CONNECT_OPTIONS)
         self._conn = self._connect()
 
     def _connect(self) -> Any:

@@ -55,6 +55,22 @@ class StreamingReader(SourceReader):
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], list[SourceColumn]] = {}
 
+    def _check_config(self, *, required: Sequence[str] = (), options: frozenset[str] | None = None) -> None:
+        """ConfigurationError naming the config key when a `required` db_config_value key is empty or an
+        `options` key is not one the driver takes (`options` None: any)."""
+        p = self.params
+        missing = [key for key in required if not getattr(p, key)]
+        if missing:
+            raise ConfigurationError(
+                f"{p.db_config_key}: a {p.db_type} source needs db_config_value key(s) {', '.join(missing)}"
+            )
+        unknown = sorted(set(p.options) - options) if options is not None else []
+        if unknown:
+            raise ConfigurationError(
+                f"{p.db_config_key}: unknown {p.db_type} option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(options or ()))}"
+            )
+
     @property
     def _secrets(self) -> tuple[str, ...]:
         """Values to scrub from driver messages (computed on use, never stored in the reader's state)."""

@@ -17,6 +17,7 @@ from pipes_workers.errors import ConfigurationError, UnsupportedTypeError
 from pipes_workers.request import SourceConfig
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import Condition, RowFilter, SourceColumn
+from pipes_workers.sources.drivers import missing_driver
 from pipes_workers.sources.literals import (
     clickhouse_literal,
     mssql_literal,
@@ -162,3 +163,13 @@ def test_bad_filter_values_are_refused_in_every_dialect(render: Callable[[object
     for value in (float("inf"), Decimal("NaN"), "nul\x00", b"bytes", time(1, tzinfo=UTC)):
         with pytest.raises(ConfigurationError):
             render(value)
+
+
+def test_missing_driver_is_reported_without_connecting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (
+        missing_driver("postgresql") is None and missing_driver("mssql") is None
+    )  # connectorx is a base dependency
+    monkeypatch.setitem(sys.modules, "oracledb", None)
+    assert missing_driver("oracle") == (
+        "db_type 'oracle' needs the driver module 'oracledb': pip install 'dataloader[oracle]' (oracledb)"
+    )

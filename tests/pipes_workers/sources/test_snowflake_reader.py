@@ -136,7 +136,7 @@ def test_missing_table_and_config(sf_config: SourceConfig) -> None:
     no_account = SourceConfig(
         "sf", "snowflake", "literal", {k: v for k, v in sf_config.config.items() if k != "account"}
     )
-    with pytest.raises(ConfigurationError, match="needs 'account'"):
+    with pytest.raises(ConfigurationError, match="snowflake source needs db_config_value key\\(s\\) account"):
         open_reader(no_account)
 
 
