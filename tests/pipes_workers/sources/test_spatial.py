@@ -127,3 +127,50 @@ def test_postgis_geometry_and_geography_load_as_wkb_with_their_srid(
     assert delta.column_names == names
     assert delta.to_pylist() == expected
     assert expected[0]["g__srid"] == 4326 and expected[1]["any geom__srid"] == 0
+
+
+SAKILA_ADDRESS = """CREATE TABLE `{name}` (
+  address_id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, address VARCHAR(50) NOT NULL,
+  address2 VARCHAR(50) DEFAULT NULL, district VARCHAR(20) NOT NULL, city_id SMALLINT UNSIGNED NOT NULL,
+  postal_code VARCHAR(10) DEFAULT NULL, phone VARCHAR(20) NOT NULL, location GEOMETRY NOT NULL,
+  last_update TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  PRIMARY KEY (address_id), SPATIAL KEY idx_location (location))"""
+
+
+def test_sakila_address_loads_identically(
+    maria_conn: pymysql.connections.Connection, maria_config: SourceConfig, lake_root: Path
+) -> None:
+    """Sakila's `address` (the table the issue found refused), DDL as Sakila ships it, rows in its
+    own raw-geometry form (SRID 0 + WKB)."""
+    table = f"address_{uuid.uuid4().hex[:6]}"
+    with maria_conn.cursor() as cur:
+        cur.execute(SAKILA_ADDRESS.format(name=table))
+        cur.execute(
+            f"INSERT INTO `{table}` VALUES (1, '47 MySakila Drive', NULL, 'Alberta', 300, '', '', "
+            "0x0000000001010000003E0A325D63345CC0761FDB8D99D94840, '2014-09-25 22:30:27'), "
+            f"(2, '28 MySQL Boulevard', NULL, 'QLD', 576, '', '', "
+            "0x0000000001010000008E10D4DF812463404EE08C5022A23BC0, '2014-09-25 22:30:09')"
+        )
+        cur.execute(
+            f"SELECT address_id, address, address2, district, city_id, postal_code, phone, "
+            f"ST_AsBinary(location), ST_SRID(location), last_update FROM `{table}` ORDER BY address_id"
+        )
+        names = ["address_id", "address", "address2", "district", "city_id", "postal_code", "phone",
+                 "location", "location__srid", "last_update"]  # fmt: skip
+        expected = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    request = LoadRequest(
+        control_key=f"sakila.{table}",
+        load_strategy="full",
+        source_schema=None,
+        source_table=table,
+        destination_table=f"bronze/sakila/{table}",
+        source=maria_config,
+        lake_root=str(lake_root),
+        primary_keys=("address_id",),
+    )
+    assert run_load(request).rows_processed == 2
+    rows = (
+        DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by("address_id")
+    )
+    loaded = [{**r, "last_update": r["last_update"].replace(tzinfo=None)} for r in rows.to_pylist()]
+    assert loaded == expected
