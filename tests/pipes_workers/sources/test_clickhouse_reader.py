@@ -3,6 +3,7 @@ value by value, refused types named, whole-second filters, aggregates of empty s
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -243,3 +244,28 @@ def test_missing_table_and_unreachable_server(ch_config: SourceConfig) -> None:
     with pytest.raises(TransientLoadError) as err:
         open_reader(dead)
     assert "s3cret-pw" not in str(err.value)
+
+
+def test_reads_stream_in_blocks_and_closing_the_reader_ends_a_half_read_query(
+    ch: Any, ch_config: SourceConfig
+) -> None:
+    table = _table(ch, "payload String")
+    ch.execute(
+        f"INSERT INTO `{table}` SELECT number, concat('row ', toString(number)) FROM system.numbers LIMIT 300000"
+    )
+    running = f"SELECT count() FROM system.processes WHERE query LIKE '%`{table}`%' AND query NOT LIKE '%system.processes%'"
+    reader = open_reader(ch_config)
+    columns = reader.columns(None, table)
+    sizes = [b.num_rows for b in reader.read(None, table, columns=columns, batch_rows=8192)]
+    assert sum(sizes) == 300_000 and len(sizes) >= 30 and max(sizes) <= 8192
+    stream = reader.read(None, table, columns=columns, batch_rows=1024)
+    stream.read_next_batch()
+    time.sleep(0.3)
+    assert ch.execute(running)[0][0] == 1  # the half-read query is still open on the server
+    stream.close()
+    reader.close()
+    for _ in range(50):  # the server ends the query once it sees the connection gone
+        if not ch.execute(running)[0][0]:
+            break
+        time.sleep(0.1)
+    assert ch.execute(running)[0][0] == 0
