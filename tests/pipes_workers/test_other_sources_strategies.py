@@ -224,3 +224,16 @@ def test_chunked_backfill_then_incremental(source: SourceDB, lake_root: Path) ->
     third = run_load(request)
     assert third.rows_processed == 1
     assert_same_rows(source, table, request)
+
+
+def test_new_source_column_is_added_to_delta(source: SourceDB, lake_root: Path) -> None:
+    table = source.events_table()
+    source.insert(table, rows(range(1, 3)))
+    request = source.request(table, "full", lake_root, incremental_column=None)
+    run_load(request)
+    extra = {"clickhouse": "Nullable(Int32)", "snowflake": "NUMBER(9, 0)"}[source.db_type]
+    source.execute(f"ALTER TABLE {source.quote(table)} ADD COLUMN {source.quote('added later')} {extra}")
+    source.insert(table, rows(range(3, 4)))
+    assert run_load(request).rows_processed == 3
+    assert_same_rows(source, table, request)
+    assert all("added later" in row and row["added later"] is None for row in destination_rows(request))

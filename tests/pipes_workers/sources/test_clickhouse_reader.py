@@ -269,3 +269,11 @@ def test_reads_stream_in_blocks_and_closing_the_reader_ends_a_half_read_query(
             break
         time.sleep(0.1)
     assert ch.execute(running)[0][0] == 0
+
+
+def test_wrong_password_is_permanent_with_the_server_code_and_no_password(ch_config: SourceConfig) -> None:
+    wrong = SourceConfig("ch", "clickhouse", "literal", {**ch_config.config, "password": "Wr0ng-pw-77"})
+    with pytest.raises(PermanentLoadError) as err:
+        open_reader(wrong)
+    assert err.value.code in ("192", "193", "516")  # UNKNOWN_USER / WRONG_PASSWORD / AUTHENTICATION_FAILED
+    assert "Wr0ng-pw-77" not in str(err.value) and "source 'ch'" in str(err.value)
