@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import pyarrow as pa
 from loadtest_support import ODD, SourceDB, normalise
 
-from pipes_workers.request import SourceConfig
+from pipes_workers.delta import DeltaDestination, table_uri
+from pipes_workers.load import run_load
+from pipes_workers.request import LoadRequest, SourceConfig
 from pipes_workers.sources.clickhouse import quote_clickhouse_identifier
 from pipes_workers.sources.literals import clickhouse_literal
 
@@ -172,3 +176,19 @@ class SnowflakeSource(SourceDB):
         return [
             normalise(r) for r in self.fetch(f"SELECT * FROM {self.quote(table)} ORDER BY {self.quote('id')}")
         ]
+
+
+def load_full(config: SourceConfig, table: str, lake_root: Path, *, key: str = "id", rows: int) -> pa.Table:
+    """Load `table` with strategy full (asserting `rows` rows were read); the Delta table, sorted by `key`."""
+    request = LoadRequest(
+        control_key=f"{config.db_type}.{table}",
+        load_strategy="full",
+        source_schema=None,
+        source_table=table,
+        destination_table=f"bronze/{config.db_type}/{re.sub(r'[^A-Za-z0-9_]', '_', table)}",
+        source=config,
+        lake_root=str(lake_root),
+        primary_keys=(key,),
+    )
+    assert run_load(request).rows_processed == rows
+    return DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by(key)

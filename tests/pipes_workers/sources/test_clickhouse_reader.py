@@ -14,11 +14,10 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pytest
+from other_sources_support import load_full
 
-from pipes_workers.delta import DeltaDestination, table_uri
 from pipes_workers.errors import PermanentLoadError, TransientLoadError, UnsupportedTypeError
-from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, SourceConfig
+from pipes_workers.request import SourceConfig
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter
 from pipes_workers.sources.clickhouse_types import UINT64, UTC_MICROS, arrow_type_for
@@ -127,18 +126,7 @@ def test_type_matrix_round_trips_into_delta(ch: Any, ch_config: SourceConfig, la
     table = _table(ch, ", ".join(f"`{name}` {spec}" for name, spec, *_ in MATRIX))
     rows = [(i, *(_driver_value(v[3 + i - 1], v[1]) for v in MATRIX)) for i in (1, 2)]
     ch.execute(f"INSERT INTO `{table}` VALUES", rows)
-    request = LoadRequest(
-        control_key="types.clickhouse",
-        load_strategy="full",
-        source_schema=None,
-        source_table=table,
-        destination_table="bronze/types/clickhouse",
-        source=ch_config,
-        lake_root=str(lake_root),
-        primary_keys=("id",),
-    )
-    assert run_load(request).rows_processed == 2
-    delta = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by("id")
+    delta = load_full(ch_config, table, lake_root, rows=2)
     for name, spec, arrow_type, *values in MATRIX:
         assert delta.schema.field(name).type == arrow_type, name
         assert delta.column(name).to_pylist() == [_expected(v, spec) for v in values], name

@@ -17,11 +17,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pyarrow as pa
 import pytest
+from other_sources_support import load_full
 
-from pipes_workers.delta import DeltaDestination, table_uri
 from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
-from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, SourceConfig
+from pipes_workers.request import SourceConfig
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import Condition, RowFilter
 from pipes_workers.sources.snowflake_types import arrow_type_for
@@ -84,18 +83,7 @@ def test_type_matrix_round_trips_into_delta(sf: Any, sf_config: SourceConfig, la
     )
     sf.execute(f'INSERT INTO "{table}" SELECT 1, ' + ", ".join(lit for *_, lit, _ in MATRIX))
     sf.execute(f'INSERT INTO "{table}" ("id") VALUES (2)')
-    request = LoadRequest(
-        control_key="types.snowflake",
-        load_strategy="full",
-        source_schema=None,
-        source_table=table,
-        destination_table="bronze/types/snowflake",
-        source=sf_config,
-        lake_root=str(lake_root),
-        primary_keys=("id",),
-    )
-    assert run_load(request).rows_processed == 2
-    delta = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by("id")
+    delta = load_full(sf_config, table, lake_root, rows=2)
     first = delta.to_pylist()[0]
     for name, _, arrow_type, _, expected in MATRIX:
         assert delta.schema.field(name).type == arrow_type, name

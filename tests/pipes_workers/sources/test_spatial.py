@@ -11,11 +11,10 @@ import psycopg
 import pyarrow as pa
 import pymysql
 import pytest
+from other_sources_support import load_full
 
-from pipes_workers.delta import DeltaDestination, table_uri
 from pipes_workers.errors import UnsupportedTypeError
-from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, SourceConfig
+from pipes_workers.request import SourceConfig
 from pipes_workers.sources import open_reader
 
 SHAPES = [
@@ -44,18 +43,7 @@ def test_geometry_loads_as_wkb_with_its_srid(
             {"id": r[0], "geo col": r[1], "geo col__srid": r[2], "pt": r[3], "pt__srid": r[4]}
             for r in cur.fetchall()
         ]
-    request = LoadRequest(
-        control_key=f"geo.{table}",
-        load_strategy="full",
-        source_schema=None,
-        source_table=table,
-        destination_table=f"bronze/geo/{table}",
-        source=maria_config,
-        lake_root=str(lake_root),
-        primary_keys=("id",),
-    )
-    assert run_load(request).rows_processed == len(SHAPES)
-    delta = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by("id")
+    delta = load_full(maria_config, table, lake_root, rows=len(SHAPES))
     assert delta.column_names == ["id", "geo col", "geo col__srid", "pt", "pt__srid"]
     assert delta.schema.field("geo col").type == pa.binary()
     assert delta.schema.field("geo col__srid").type == pa.int64()
@@ -112,18 +100,7 @@ def test_postgis_geometry_and_geography_load_as_wkb_with_their_srid(
         dict(zip(names, (r[0], *(bytes(v) if isinstance(v, memoryview) else v for v in r[1:])), strict=True))
         for r in rows
     ]
-    request = LoadRequest(
-        control_key=f"geo.{table}",
-        load_strategy="full",
-        source_schema=None,
-        source_table=table,
-        destination_table=f"bronze/geo/{table}",
-        source=pg_config,
-        lake_root=str(lake_root),
-        primary_keys=("id",),
-    )
-    assert run_load(request).rows_processed == 3
-    delta = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by("id")
+    delta = load_full(pg_config, table, lake_root, rows=3)
     assert delta.column_names == names
     assert delta.to_pylist() == expected
     assert expected[0]["g__srid"] == 4326 and expected[1]["any geom__srid"] == 0
@@ -158,19 +135,6 @@ def test_sakila_address_loads_identically(
         names = ["address_id", "address", "address2", "district", "city_id", "postal_code", "phone",
                  "location", "location__srid", "last_update"]  # fmt: skip
         expected = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    request = LoadRequest(
-        control_key=f"sakila.{table}",
-        load_strategy="full",
-        source_schema=None,
-        source_table=table,
-        destination_table=f"bronze/sakila/{table}",
-        source=maria_config,
-        lake_root=str(lake_root),
-        primary_keys=("address_id",),
-    )
-    assert run_load(request).rows_processed == 2
-    rows = (
-        DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by("address_id")
-    )
+    rows = load_full(maria_config, table, lake_root, key="address_id", rows=2)
     loaded = [{**r, "last_update": r["last_update"].replace(tzinfo=None)} for r in rows.to_pylist()]
     assert loaded == expected
