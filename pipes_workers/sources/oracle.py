@@ -3,7 +3,7 @@
 NOT tested against a server (none runs on the test machines): SQL generation, quoting, the type map
 and the missing-driver error are tested offline. `Connection.fetch_df_batches` yields Arrow-backed
 data frames of `batch_rows` rows, cast to the declared types. Config keys: host, port (1521),
-database (the service name), user, password, schema (the owner; default the user).
+database (the service name), user, password, schema (the owner; default the user); no options.
 
 Types: NUMBER(p,s) → decimal128(p,s) (NUMBER(p≤18) → int64); NUMBER without precision is refused (it
 can hold 38 digits at any scale: cast it in a view); BINARY_FLOAT/BINARY_DOUBLE/FLOAT → float32/64;
@@ -88,7 +88,7 @@ class OracleReader(StreamingReader):
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._db = import_driver("oracle")
         super().__init__(params, queue_depth=queue_depth)
-        self._check_config(required=("host", "database"))  # database: the service name
+        self._check_config(required=("host", "database"), options=frozenset())  # database: the service name
         self._conn: Any = None
 
     def _connection(self) -> Any:

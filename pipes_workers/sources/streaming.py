@@ -62,7 +62,7 @@ class StreamingReader(SourceReader):
         missing = [key for key in required if not getattr(p, key)]
         if missing:
             raise ConfigurationError(
-                f"{p.db_config_key}: a {p.db_type} source needs db_config_value key(s) {', '.join(missing)}"
+                f"{p.db_config_key}: db_type {p.db_type!r} needs db_config_value key(s) {', '.join(missing)}"
             )
         unknown = sorted(set(p.options) - options) if options is not None else []
         if unknown:

@@ -173,3 +173,13 @@ def test_missing_driver_is_reported_without_connecting(monkeypatch: pytest.Monke
     assert missing_driver("oracle") == (
         "db_type 'oracle' needs the driver module 'oracledb': pip install 'dataloader[oracle]' (oracledb)"
     )
+
+
+def test_config_keys_each_reader_needs_are_checked() -> None:
+    no_host = SourceConfig("ora", "oracle", "literal", {"database": "ORCL"})
+    with pytest.raises(
+        ConfigurationError, match="ora: db_type 'oracle' needs db_config_value key\\(s\\) host"
+    ):
+        open_reader(no_host)
+    with pytest.raises(ConfigurationError, match="unknown oracle option\\(s\\) mode"):
+        open_reader(SourceConfig("ora", "oracle", "literal", {**ORA.config, "options": {"mode": "x"}}))

@@ -124,7 +124,9 @@ def test_missing_table_and_config(sf_config: SourceConfig) -> None:
     no_account = SourceConfig(
         "sf", "snowflake", "literal", {k: v for k, v in sf_config.config.items() if k != "account"}
     )
-    with pytest.raises(ConfigurationError, match="snowflake source needs db_config_value key\\(s\\) account"):
+    with pytest.raises(
+        ConfigurationError, match="db_type 'snowflake' needs db_config_value key\\(s\\) account"
+    ):
         open_reader(no_account)
 
 
