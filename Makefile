@@ -3,17 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The extras the test suite needs: the ClickHouse and Snowflake drivers and the Snowflake emulator.
+EXTRAS := dev,clickhouse,snowflake,oracle,emulators
 
-.PHONY: install dev test lint checks bench bench-upkeep db-start db-stop s3-start s3-stop clean
+.PHONY: install dev test lint checks bench bench-upkeep db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade uv || true
-	@if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'; \
-	 else $(BIN)/python -m pip install -q -e '.[dev]'; fi
+	@if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python -e '.[$(EXTRAS)]'; \
+	 else $(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'; fi
 	@# Bytecode up front: under PYTHONDONTWRITEBYTECODE every worker process would otherwise
 	@# recompile its imports (about 1 s a load).
 	@$(BIN)/python -m compileall -q -j0 $(VENV)/lib >/dev/null 2>&1 || true
@@ -54,6 +56,20 @@ s3-start: install
 
 s3-stop: install
 	$(BIN)/python scripts/s3_emulator.py stop
+
+# A throwaway clickhouse-server on 127.0.0.1:9000 (apt-get install clickhouse-server first).
+clickhouse-start:
+	scripts/clickhouse_server.sh start
+
+clickhouse-stop:
+	scripts/clickhouse_server.sh stop
+
+# The Snowflake emulator (fakesnow server mode) on 127.0.0.1:8091.
+snowflake-start: install
+	scripts/snowflake_emulator.sh start
+
+snowflake-stop:
+	scripts/snowflake_emulator.sh stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

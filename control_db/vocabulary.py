@@ -41,6 +41,9 @@ CONFIG_KEY_KINDS: dict[str, ConfigKeyKind] = {
     "options": "object",
     "path": "text",
     "schema": "text",
+    "account": "text",
+    "warehouse": "text",
+    "role": "text",
 }
 
 
@@ -71,8 +74,10 @@ DB_CONFIG_KEYS: dict[str, DbConfigKeys] = {
     "sqlite": DbConfigKeys(required=("path",)),
     "mssql": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
     "oracle": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
-    # The generic reader passes `host` as the Snowflake account identifier.
-    "snowflake": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
+    # Snowflake addresses an account, not a host (`host`/`port` only for an emulator or a proxy).
+    "snowflake": DbConfigKeys(
+        required=("account", "database"), optional=(*_SERVER_OPTIONAL, "host", "warehouse", "role")
+    ),
     # ClickHouse has a `default` database, so only the host is needed.
     "clickhouse": DbConfigKeys(required=("host",), optional=("database", *_SERVER_OPTIONAL)),
 }

@@ -18,7 +18,20 @@ from pipes_workers.errors import ConfigurationError, SecretNotFoundError
 from pipes_workers.request import KV_SCOPES, SourceConfig
 
 SECRETS_DIR_ENV = "DATALOADER_SECRETS_DIR"
-KNOWN_KEYS = ("host", "port", "database", "user", "password", "options", "path", "schema")
+KNOWN_KEYS = (
+    "host",
+    "port",
+    "database",
+    "user",
+    "password",
+    "options",
+    "path",
+    "schema",
+    # Snowflake: the account identifier, and the warehouse and role a session uses.
+    "account",
+    "warehouse",
+    "role",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,9 @@ class ConnectionParams:
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: str | None = None
     schema: str | None = None
+    account: str | None = None
+    warehouse: str | None = None
+    role: str | None = None
 
     @property
     def label(self) -> str:
@@ -87,7 +103,7 @@ def resolve_source(
             raise ConfigurationError(
                 f"{source.db_config_key}: db_config_value key 'port' is not an integer"
             ) from None
-    for key in ("host", "database", "user", "password", "path", "schema"):
+    for key in ("host", "database", "user", "password", "path", "schema", "account", "warehouse", "role"):
         if values.get(key) is not None:
             values[key] = str(values[key])
     return ConnectionParams(db_config_key=source.db_config_key, db_type=source.db_type, **values)

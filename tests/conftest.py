@@ -8,10 +8,15 @@ other's rows. Environment:
                      unreachable, except under CI=true where that is a failure.
   TEST_S3_ENDPOINT   an S3-compatible endpoint (default http://127.0.0.1:5055, the moto server that
                      `make s3-start` and .ci/run start); `s3_lake_root` skips the same way.
+  TEST_CLICKHOUSE_URL  clickhouse://default@127.0.0.1:9000/default by default (native protocol; start
+                     one with `make clickhouse-start`); skips or fails like MariaDB.
+  TEST_SNOWFLAKE_URL snowflake://fake:snow@127.0.0.1:8091/?account=fakesnow&protocol=http by default
+                     (the fakesnow emulator: `make snowflake-start`); skips or fails like MariaDB.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -27,6 +32,8 @@ from control_db.urls import libpq_url
 DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TEST_MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
 DEFAULT_TEST_S3_ENDPOINT = "http://127.0.0.1:5055"
+DEFAULT_TEST_CLICKHOUSE_URL = "clickhouse://default@127.0.0.1:9000/default"
+DEFAULT_TEST_SNOWFLAKE_URL = "snowflake://fake:snow@127.0.0.1:8091/?account=fakesnow&protocol=http"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -125,6 +132,76 @@ def mariadb_url() -> Iterator[str]:
     yield urlunsplit(parts._replace(path=f"/{name}"))
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose server is unreachable; under CI=true that is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url() -> Iterator[str]:
+    """A fresh ClickHouse database for this session (clickhouse:// URL), or skip when no server answers."""
+    try:
+        from clickhouse_driver import Client
+    except ImportError:
+        skip_or_fail("clickhouse-driver is not installed: make install (extra 'clickhouse')")
+    url = os.environ.get("TEST_CLICKHOUSE_URL", DEFAULT_TEST_CLICKHOUSE_URL)
+    parts = urlsplit(url)
+    client = Client(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 9000,
+        user=parts.username or "default",
+        password=parts.password or "",
+        connect_timeout=3,
+    )
+    try:
+        client.execute("SELECT 1")
+    except Exception as exc:
+        skip_or_fail(
+            f"ClickHouse unreachable at {parts.hostname}:{parts.port} ({type(exc).__name__}): "
+            "run `make clickhouse-start` or set TEST_CLICKHOUSE_URL"
+        )
+    name = f"dl_source_{uuid.uuid4().hex[:10]}"
+    client.execute(f"CREATE DATABASE `{name}`")
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    client.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    client.disconnect()
+
+
+@pytest.fixture(scope="session")
+def snowflake_url() -> Iterator[str]:
+    """A fresh Snowflake database (schema PUBLIC) for this session, or skip when no server answers.
+    The URL's query carries `account` and the connector's options (e.g. protocol=http)."""
+    from urllib.parse import parse_qsl
+
+    try:
+        import snowflake.connector
+    except ImportError:
+        skip_or_fail("snowflake-connector-python is not installed: make install (extra 'snowflake')")
+    url = os.environ.get("TEST_SNOWFLAKE_URL", DEFAULT_TEST_SNOWFLAKE_URL)
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    try:
+        conn = snowflake.connector.connect(
+            user=parts.username, password=parts.password, host=parts.hostname, port=parts.port,
+            login_timeout=5, **query,
+        )  # fmt: skip
+    except Exception as exc:
+        skip_or_fail(
+            f"Snowflake (emulator) unreachable at {parts.hostname}:{parts.port} ({type(exc).__name__}): "
+            "run `make snowflake-start` or set TEST_SNOWFLAKE_URL"
+        )
+    name = f"DL_SOURCE_{uuid.uuid4().hex[:10].upper()}"
+    conn.cursor().execute(f'CREATE DATABASE "{name}"')
+    conn.cursor().execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"."PUBLIC"')
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    # the emulator cannot drop a database (it keeps them in memory until it stops)
+    with contextlib.suppress(snowflake.connector.errors.ProgrammingError):
+        conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
     conn.close()
 
 

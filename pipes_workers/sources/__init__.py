@@ -1,7 +1,8 @@
 """Source readers, looked up by `db_type`: `open_reader(source_config)` → a connected SourceReader.
 
-PostgreSQL (ADBC), MySQL/MariaDB (connectorx), SQLite (stdlib) are tested; mssql, oracle, snowflake
-and clickhouse go through the generic SQLAlchemy reader, which is untested (see generic.py).
+Tested against real servers: PostgreSQL (ADBC), MySQL/MariaDB (connectorx), SQLite (stdlib),
+ClickHouse (clickhouse-driver, native protocol); Snowflake (snowflake-connector-python) against the
+fakesnow emulator. SQL Server (connectorx) and Oracle (python-oracledb) are tested offline only.
 """
 
 from __future__ import annotations
@@ -43,10 +44,28 @@ def _sqlite(params: ConnectionParams) -> SourceReader:
     return SQLiteReader(params)
 
 
-def _generic(params: ConnectionParams) -> SourceReader:
-    from pipes_workers.sources.generic import GenericSQLAlchemyReader
+def _clickhouse(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.clickhouse import ClickHouseReader
 
-    return GenericSQLAlchemyReader(params)
+    return ClickHouseReader(params)
+
+
+def _snowflake(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.snowflake import SnowflakeReader
+
+    return SnowflakeReader(params)
+
+
+def _mssql(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.mssql import MSSQLReader
+
+    return MSSQLReader(params)
+
+
+def _oracle(params: ConnectionParams) -> SourceReader:
+    from pipes_workers.sources.oracle import OracleReader
+
+    return OracleReader(params)
 
 
 READERS: dict[str, ReaderFactory] = {
@@ -54,10 +73,10 @@ READERS: dict[str, ReaderFactory] = {
     "mysql": _mysql,
     "mariadb": _mysql,
     "sqlite": _sqlite,
-    "mssql": _generic,
-    "oracle": _generic,
-    "snowflake": _generic,
-    "clickhouse": _generic,
+    "mssql": _mssql,
+    "oracle": _oracle,
+    "snowflake": _snowflake,
+    "clickhouse": _clickhouse,
 }
 
 

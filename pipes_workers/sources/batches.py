@@ -33,6 +33,22 @@ def convert_array(array: pa.Array, target: pa.DataType, *, column: str, table: s
         raise _cast_error(array, target, column=column, table=table, exc=exc) from None
 
 
+Convert = Callable[[pa.Array, pa.Field, str], pa.Array]
+
+
+def _convert_field(array: pa.Array, field: pa.Field, table: str) -> pa.Array:
+    return convert_array(array, field.type, column=field.name, table=table)
+
+
+def cast_batch(
+    batch: pa.RecordBatch, target: pa.Schema, table: str, convert: Convert = _convert_field
+) -> pa.RecordBatch:
+    """`batch` with every column converted to `target`'s type (by position), exactly; `convert(array,
+    field, table)` lets a reader add its own checks."""
+    arrays = [convert(batch.column(i), field, table) for i, field in enumerate(target)]
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
 def _time_from_text(array: pa.Array, target: pa.DataType, *, column: str, table: str) -> pa.Array:
     """'HH:MM:SS[.ffffff]' text → time; anything outside a day (e.g. MySQL's '-12:00:00') fails."""
     try:

@@ -121,3 +121,12 @@ def classify(exc: BaseException, *, what: str, secrets: Iterable[str] = ()) -> L
     detail = scrub(str(exc), secrets) or type(exc).__name__
     cls = TransientLoadError if is_transient(exc) else PermanentLoadError
     return cls(f"{what}: {detail}", code=error_code(exc))
+
+
+def coded_error(
+    what: str, detail: str, *, transient: bool, code: str | None, secrets: Iterable[str] = ()
+) -> LoadError:
+    """A LoadError for a driver that reports its own code and kind (ClickHouse, Snowflake, Oracle…):
+    `<what>: <scrubbed detail>`."""
+    cls = TransientLoadError if transient else PermanentLoadError
+    return cls(f"{what}: {scrub(detail, secrets) or 'unknown error'}", code=code)

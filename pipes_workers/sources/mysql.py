@@ -6,7 +6,7 @@ NO_BACKSLASH_ESCAPES (string literals are backslash-escaped). Batches are cast t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -15,21 +15,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
-    DEFAULT_BATCH_ROWS,
     Aggregate,
     RowFilter,
     SourceColumn,
-    arrow_schema,
 )
-from pipes_workers.sources.batches import convert_array
-from pipes_workers.sources.failures import classify
-from pipes_workers.sources.literals import mysql_literal
-from pipes_workers.sources.mysql_types import MySQLType, arrow_type_for, select_expression
-from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.batches import cast_batch, convert_array
+from pipes_workers.sources.literals import MYSQL
+from pipes_workers.sources.mysql_types import SPATIAL, MySQLType, arrow_type_for, select_expression
+from pipes_workers.sources.query import quote_with
+from pipes_workers.sources.spatial import with_srid_columns
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
@@ -54,6 +52,7 @@ class MySQLReader(StreamingReader):
     """Reads MySQL/MariaDB tables as Arrow batches with exactly the catalog-declared types."""
 
     dialect = "mysql"
+    literals = MYSQL
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         super().__init__(params, queue_depth=queue_depth)
@@ -76,7 +75,7 @@ class MySQLReader(StreamingReader):
                 for statement in SESSION_SETUP:
                     cur.execute(statement)
         except pymysql.MySQLError as exc:
-            raise classify(exc, what=f"cannot connect to {p.label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"cannot connect to {p.label}") from None
         return conn
 
     def _url(self) -> str:
@@ -95,9 +94,6 @@ class MySQLReader(StreamingReader):
             raise ConfigurationError(f"{self.params.label}: no schema given and no database configured")
         return value
 
-    def _table_label(self, schema: str | None, table: str) -> str:
-        return qualified_name(self.quote_identifier, self._schema(schema), table)
-
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
         try:
@@ -108,68 +104,39 @@ class MySQLReader(StreamingReader):
                 cur.execute(_COLUMNS_SQL, (self._schema(schema), table))
                 rows = cur.fetchall()
         except pymysql.MySQLError as exc:
-            raise classify(exc, what=f"reading the catalog of {label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"reading the catalog of {label}") from None
         result = []
         for name, data_type, column_type, precision, scale, nullable in rows:
             t = MySQLType(_text(data_type).lower(), _text(column_type).lower(), precision, scale)
             result.append(
                 SourceColumn(name, t.column_type, arrow_type_for(label, name, t), nullable == "YES")
             )
-        return result
+        result = with_srid_columns(label, result, _is_spatial)
+        return self._remember(schema, table, result)
 
-    def select_sql(
-        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
-    ) -> str:
-        """The SELECT that `read` runs (text casts where connectorx's own mapping is not exact)."""
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
-        q = self.quote_identifier
-        items = [
-            f"{select_expression(q(c.name), c.arrow_type, c.source_type)} AS {q(c.name)}" for c in columns
-        ]
-        where = where_clause(row_filter, q, mysql_literal)
-        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
+    def select_item(self, column: SourceColumn) -> str:
+        """Text casts where connectorx's own mapping is not exact; spatial columns as WKB."""
+        return select_expression(self.quote_identifier(column.name), column.arrow_type, column.source_type)
 
-    def read(
-        self,
-        schema: str | None,
-        table: str,
-        *,
-        columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
         import connectorx as cx
 
-        label = self._table_label(schema, table)
-        sql = self.select_sql(schema, table, columns, row_filter)
-        target = arrow_schema(columns)
-        try:
-            source = cx.read_sql(
-                self._url(),
-                sql,
-                return_type="arrow_stream",
-                batch_size=min(batch_rows, STREAM_BATCH_ROWS),
-                pre_execution_query=list(SESSION_SETUP),
-            )
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
-                raise
-            raise self._read_error(exc, label) from None
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for batch in source:
-                yield _conform(batch, target, label)
-
-        return self._stream(
-            target, batches, read_error=lambda exc: self._read_error(exc, label), release=source.close
+        source = cx.read_sql(
+            self._url(),
+            sql,
+            return_type="arrow_stream",
+            batch_size=min(batch_rows, STREAM_BATCH_ROWS),
+            pre_execution_query=list(SESSION_SETUP),
         )
+        return DriverStream(source, source.close)
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        text = str(exc)
-        if "1146" in text or "doesn't exist" in text:
-            return PermanentLoadError(f"source table {label} does not exist", code="1146")
-        return classify(exc, what=f"reading {label}", secrets=self._secrets)
+    def _conform(self, batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+        return cast_batch(batch, target, label, _convert)
+
+    def _missing_table(self, exc: BaseException) -> bool:
+        return "1146" in str(exc) or "doesn't exist" in str(exc)
 
     def aggregate(
         self,
@@ -179,8 +146,7 @@ class MySQLReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        where = where_clause(row_filter, self.quote_identifier, mysql_literal)
-        sql = f"SELECT {aggregate_list(aggregates, self.quote_identifier)} FROM {label}{where}"
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql)
@@ -188,7 +154,7 @@ class MySQLReader(StreamingReader):
         except pymysql.MySQLError as exc:
             raise self._read_error(exc, label) from None
         utc_columns = {
-            c.name for c in self.columns(schema, table) if c.arrow_type == pa.timestamp("us", tz="UTC")
+            c.name for c in self._known_columns(schema, table) if c.arrow_type == pa.timestamp("us", tz="UTC")
         }
         values = []
         for agg, value in zip(aggregates, row, strict=True):
@@ -202,13 +168,12 @@ class MySQLReader(StreamingReader):
         self._conn.close()
 
 
+def _is_spatial(column: SourceColumn) -> bool:
+    return column.source_type.split("(")[0].split(" ")[0] in SPATIAL
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _conform(batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
-    arrays = [_convert(batch.column(i), field, label) for i, field in enumerate(target)]
-    return pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
 def _convert(array: pa.Array, field: pa.Field, label: str) -> pa.Array:

@@ -5,7 +5,8 @@ decimal path is limited to 28 digits); unsigned ints widen to the next signed wi
 BIGINT UNSIGNED → decimal128(20,0) (Delta has no unsigned types); TINYINT(1)/BOOLEAN and BIT(1) →
 bool; BIT(n) → int64 (n ≤ 63) or decimal128(20,0); TIME → time64('us') read as text (values outside
 00:00–24:00 fail naming the column); DATETIME → timestamp('us'); TIMESTAMP → timestamp('us','UTC')
-(sessions run with time_zone '+00:00'); YEAR → int16; JSON/ENUM/SET/text → string; BLOB/BINARY → binary.
+(sessions run with time_zone '+00:00'); YEAR → int16; JSON/ENUM/SET/text → string; BLOB/BINARY → binary;
+GEOMETRY/POINT/… → binary WKB plus a companion `<name>__srid` column (see spatial.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ _STRINGS = frozenset(
     }
 )
 _BINARIES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+SPATIAL = frozenset(
+    {
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+        "geomcollection",
+    }
+)
+
 _SCALARS = {
     "float": pa.float32(),
     "double": pa.float64(),
@@ -96,7 +111,7 @@ def arrow_type_for(table: str, column: str, t: MySQLType) -> pa.DataType:
         return _SCALARS[t.data_type]
     if t.data_type in _STRINGS:
         return pa.string()
-    if t.data_type in _BINARIES:
+    if t.data_type in _BINARIES or t.data_type in SPATIAL:
         return pa.binary()
     raise UnsupportedTypeError(
         f"source table {table}: column {column!r} has type {t.column_type!r} with no faithful Arrow mapping; "
@@ -107,6 +122,8 @@ def arrow_type_for(table: str, column: str, t: MySQLType) -> pa.DataType:
 def select_expression(quoted: str, arrow_type: pa.DataType, source_type: str) -> str:
     """The SELECT item that reads the column into something connectorx handles and Arrow casts exactly."""
     data_type = source_type.split("(")[0].split(" ")[0].lower()
+    if data_type in SPATIAL:
+        return f"ST_AsBinary({quoted})"
     if data_type == "bit":
         return (
             f"CAST({quoted} AS UNSIGNED)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -10,21 +10,19 @@ import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
-    DEFAULT_BATCH_ROWS,
     Aggregate,
     RowFilter,
     SourceColumn,
-    arrow_schema,
 )
-from pipes_workers.sources.failures import classify
-from pipes_workers.sources.literals import postgres_literal
+from pipes_workers.sources.literals import POSTGRES
 from pipes_workers.sources.postgres_batches import conform_batch
-from pipes_workers.sources.postgres_types import CatalogType, arrow_type_for, select_expression
-from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.postgres_types import SPATIAL, CatalogType, arrow_type_for, select_expression
+from pipes_workers.sources.query import quote_with
+from pipes_workers.sources.spatial import with_srid_columns
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 BATCH_SIZE_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 SESSION_SETUP = (
@@ -79,6 +77,7 @@ class PostgresReader(StreamingReader):
     """Reads PostgreSQL tables as Arrow batches with exactly the catalog-declared types."""
 
     dialect = "postgresql"
+    literals = POSTGRES
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         super().__init__(params, queue_depth=queue_depth)
@@ -99,7 +98,7 @@ class PostgresReader(StreamingReader):
             for statement in SESSION_SETUP:
                 conn.execute(statement)
         except psycopg.Error as exc:
-            raise classify(exc, what=f"cannot connect to {p.label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"cannot connect to {p.label}") from None
         return conn
 
     def _uri(self) -> str:
@@ -119,18 +118,14 @@ class PostgresReader(StreamingReader):
         try:
             conn = adbc.connect(self._uri(), autocommit=True)
         except Exception as exc:
-            raise classify(
-                exc, what=f"cannot connect to {self.params.label}", secrets=self._secrets
-            ) from None
+            raise self._classify(exc, f"cannot connect to {self.params.label}") from None
         try:
             with conn.cursor() as cur:
                 for statement in SESSION_SETUP:
                     cur.execute(statement)
         except Exception as exc:
             conn.close()
-            raise classify(
-                exc, what=f"cannot set up a session on {self.params.label}", secrets=self._secrets
-            ) from None
+            raise self._classify(exc, f"cannot set up a session on {self.params.label}") from None
         return conn
 
     # -- interface ---------------------------------------------------------------------------
@@ -140,9 +135,6 @@ class PostgresReader(StreamingReader):
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or "public"
 
-    def _table_label(self, schema: str | None, table: str) -> str:
-        return qualified_name(self.quote_identifier, self._schema(schema), table)
-
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
         try:
@@ -151,59 +143,36 @@ class PostgresReader(StreamingReader):
                 raise PermanentLoadError(f"source table {label} does not exist", code="42P01")
             rows = self._conn.execute(_COLUMNS_SQL, (row[0],)).fetchall()
         except psycopg.Error as exc:
-            raise classify(exc, what=f"reading the catalog of {label}", secrets=self._secrets) from None
+            raise self._classify(exc, f"reading the catalog of {label}") from None
         result = []
         for name, declared, effective, typname, typtype, element, nullable in rows:
             catalog = CatalogType(declared, effective, typname, typtype, element)
             result.append(SourceColumn(name, declared, arrow_type_for(label, name, catalog), bool(nullable)))
-        return result
+        return self._remember(schema, table, with_srid_columns(label, result, _is_spatial))
+
+    def select_item(self, column: SourceColumn) -> str:
+        """Typed casts per column (text for numerics and text-fallback types, WKB for spatial ones)."""
+        return select_expression(self.quote_identifier(column.name), column.arrow_type, column.source_type)
 
     def select_sql(
-        self, schema: str | None, table: str, columns: Sequence[SourceColumn], row_filter: RowFilter | None
-    ) -> str:
-        """The SELECT that `read` runs: typed casts per column, ndims guards for list columns last."""
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {self._table_label(schema, table)}")
-        quote_ = self.quote_identifier
-        items = [
-            f"{select_expression(quote_(c.name), c.arrow_type, c.source_type)} AS {quote_(c.name)}"
-            for c in columns
-        ]
-        items += [
-            f"coalesce(array_ndims({quote_(c.name)}), 1)" for c in columns if pa.types.is_list(c.arrow_type)
-        ]
-        where = where_clause(row_filter, quote_, postgres_literal)
-        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
-
-    def read(
         self,
         schema: str | None,
         table: str,
-        *,
         columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
-        label = self._table_label(schema, table)
-        sql = self.select_sql(schema, table, columns, row_filter)
-        target = arrow_schema(columns)
-        list_columns = [c.name for c in columns if pa.types.is_list(c.arrow_type)]
+        row_filter: RowFilter | None,
+        *,
+        extra: Sequence[str] = (),
+    ) -> str:
+        """The SELECT that `read` runs, with an array_ndims guard per list column last."""
+        q = self.quote_identifier
+        guards = [f"coalesce(array_ndims({q(c.name)}), 1)" for c in columns if pa.types.is_list(c.arrow_type)]
+        return super().select_sql(schema, table, columns, row_filter, extra=[*guards, *extra])
+
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
         conn = self._adbc_connection()
         cursor = conn.cursor()
-        try:
-            cursor.adbc_statement.set_options(
-                **{BATCH_SIZE_OPTION: str(batch_size_hint_bytes(columns, batch_rows))}
-            )
-            cursor.execute(sql)
-            source = cursor.fetch_record_batch()
-        except Exception as exc:
-            cursor.close()
-            conn.close()
-            raise self._read_error(exc, label) from None
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for batch in source:
-                yield conform_batch(batch, target, list_columns, label)
 
         def release() -> None:
             try:
@@ -211,15 +180,22 @@ class PostgresReader(StreamingReader):
             finally:
                 conn.close()
 
-        return self._stream(
-            target, batches, read_error=lambda exc: self._read_error(exc, label), release=release
-        )
+        try:
+            cursor.adbc_statement.set_options(
+                **{BATCH_SIZE_OPTION: str(batch_size_hint_bytes(columns, batch_rows))}
+            )
+            cursor.execute(sql)
+            return DriverStream(cursor.fetch_record_batch(), release)
+        except BaseException:
+            release()
+            raise
 
-    def _read_error(self, exc: BaseException, label: str) -> LoadError:
-        state = getattr(exc, "sqlstate", None)
-        if state == "42P01":
-            return PermanentLoadError(f"source table {label} does not exist", code="42P01")
-        return classify(exc, what=f"reading {label}", secrets=self._secrets)
+    def _conform(self, batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+        lists = [f.name for f in target if pa.types.is_list(f.type)]
+        return conform_batch(batch, target, lists, label)
+
+    def _missing_table(self, exc: BaseException) -> bool:
+        return getattr(exc, "sqlstate", None) == "42P01"
 
     def aggregate(
         self,
@@ -229,8 +205,7 @@ class PostgresReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        where = where_clause(row_filter, self.quote_identifier, postgres_literal)
-        sql = f"SELECT {aggregate_list(aggregates, self.quote_identifier)} FROM {label}{where}"
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
         try:
             row = self._conn.execute(sql).fetchone()
         except psycopg.Error as exc:
@@ -240,3 +215,7 @@ class PostgresReader(StreamingReader):
     def close(self) -> None:
         self._close_streams()
         self._conn.close()
+
+
+def _is_spatial(column: SourceColumn) -> bool:
+    return column.source_type.split("(")[0] in SPATIAL

@@ -70,6 +70,9 @@ LIST_ELEMENT_TYPES = frozenset(
     }
 )
 
+# PostGIS: WKB plus a companion SRID column (spatial.py).
+SPATIAL = frozenset({"geometry", "geography"})
+
 _NUMERIC_MODIFIERS = re.compile(r"numeric\((\d+)(?:,\s*(-?\d+))?\)")
 
 
@@ -92,6 +95,8 @@ def arrow_type_for(table: str, column: str, t: CatalogType) -> pa.DataType:
         return pa.string()
     if t.typname == "numeric":
         return numeric_arrow_type(table, column, t.effective)
+    if t.typname in SPATIAL:
+        return pa.binary()
     if t.typname in SCALARS:
         return SCALARS[t.typname]
     if t.typname in TEXT_FALLBACK_TYPES or t.typtype in TEXT_FALLBACK_TYPTYPES:
@@ -120,6 +125,8 @@ def numeric_arrow_type(table: str, column: str, effective: str) -> pa.DataType:
 
 def select_expression(quoted: str, arrow_type: pa.DataType, source_type: str) -> str:
     """The SELECT item that reads the column into something cheap to convert to `arrow_type`."""
+    if _base_name(source_type) in SPATIAL:
+        return f"ST_AsBinary({quoted})"
     if pa.types.is_decimal(arrow_type):
         return f"{quoted}::text"
     if pa.types.is_string(arrow_type) and _base_name(source_type) not in NATIVE_STRING_TYPES:

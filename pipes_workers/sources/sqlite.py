@@ -10,21 +10,19 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from pipes_workers.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
-    DEFAULT_BATCH_ROWS,
     Aggregate,
     RowFilter,
     SourceColumn,
     arrow_schema,
 )
 from pipes_workers.sources.batches import python_column
-from pipes_workers.sources.failures import classify
-from pipes_workers.sources.literals import sqlite_parameter
-from pipes_workers.sources.query import aggregate_list, qualified_name, quote_with, where_clause
+from pipes_workers.sources.literals import SQLITE
+from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.sqlite_types import arrow_type_for, select_expression
-from pipes_workers.sources.streaming import StreamingReader
+from pipes_workers.sources.streaming import DriverStream, StreamingReader
 
 
 def quote_sqlite_identifier(name: str) -> str:
@@ -36,6 +34,7 @@ class SQLiteReader(StreamingReader):
     """Reads a SQLite database file (config key `path`), opened read-only."""
 
     dialect = "sqlite"
+    literals = SQLITE
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         if not params.path:
@@ -54,16 +53,13 @@ class SQLiteReader(StreamingReader):
                 f"file:{quote(str(self._path))}?mode=ro", uri=True, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise classify(exc, what=f"cannot open {self.params.label}") from None
+            raise self._classify(exc, f"cannot open {self.params.label}") from None
 
     def quote_identifier(self, name: str) -> str:
         return quote_sqlite_identifier(name)
 
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or "main"
-
-    def _table_label(self, schema: str | None, table: str) -> str:
-        return qualified_name(self.quote_identifier, self._schema(schema), table)
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
@@ -79,46 +75,29 @@ class SQLiteReader(StreamingReader):
                 (table, self._schema(schema)),
             ).fetchall()
         except sqlite3.Error as exc:
-            raise classify(exc, what=f"reading the catalog of {label}") from None
-        return [
-            SourceColumn(name, declared or "", arrow_type_for(label, name, declared or ""), not notnull)
-            for name, declared, notnull, _pk in rows
-        ]
+            raise self._classify(exc, f"reading the catalog of {label}") from None
+        return self._remember(
+            schema,
+            table,
+            [
+                SourceColumn(name, declared or "", arrow_type_for(label, name, declared or ""), not notnull)
+                for name, declared, notnull, _pk in rows
+            ],
+        )
 
-    def _query(
-        self, items: str, schema: str | None, table: str, row_filter: RowFilter | None
-    ) -> tuple[str, list[Any]]:
-        params: list[Any] = []
+    def select_item(self, column: SourceColumn) -> str:
+        return select_expression(self.quote_identifier(column.name), column.arrow_type)
 
-        def bind(value: Any) -> str:
-            params.append(sqlite_parameter(value))
-            return "?"
-
-        where = where_clause(row_filter, self.quote_identifier, bind)
-        return f"SELECT {items} FROM {self._table_label(schema, table)}{where}", params
-
-    def read(
-        self,
-        schema: str | None,
-        table: str,
-        *,
-        columns: Sequence[SourceColumn],
-        row_filter: RowFilter | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> pa.RecordBatchReader:
-        label = self._table_label(schema, table)
-        if not columns:
-            raise ConfigurationError(f"no columns to read from {label}")
-        q = self.quote_identifier
-        items = ", ".join(f"{select_expression(q(c.name), c.arrow_type)} AS {q(c.name)}" for c in columns)
-        sql, params = self._query(items, schema, table, row_filter)
-        target = arrow_schema(columns)
+    def _execute(
+        self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
+    ) -> DriverStream:
         conn = self._connect()
         try:
-            cursor = conn.execute(sql, params)
-        except sqlite3.Error as exc:
+            cursor = conn.execute(sql)
+        except BaseException:
             conn.close()
-            raise self._error(exc, label) from None
+            raise
+        target = arrow_schema(columns)
 
         def batches() -> Iterator[pa.RecordBatch]:
             while rows := cursor.fetchmany(batch_rows):
@@ -128,14 +107,13 @@ class SQLiteReader(StreamingReader):
                 ]
                 yield pa.RecordBatch.from_arrays(arrays, schema=target)
 
-        return self._stream(
-            target, batches, read_error=lambda exc: self._error(exc, label), release=conn.close
-        )
+        return DriverStream(batches(), conn.close)
 
-    def _error(self, exc: BaseException, label: str) -> LoadError:
-        if "no such table" in str(exc):
-            return PermanentLoadError(f"source table {label} does not exist")
-        return classify(exc, what=f"reading {label}")
+    def _conform(self, batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
+        return batch  # built from Python values with exactly the target types in _execute
+
+    def _missing_table(self, exc: BaseException) -> bool:
+        return "no such table" in str(exc)
 
     def aggregate(
         self,
@@ -145,14 +123,12 @@ class SQLiteReader(StreamingReader):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         label = self._table_label(schema, table)
-        sql, params = self._query(
-            aggregate_list(aggregates, self.quote_identifier), schema, table, row_filter
-        )
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
         try:
-            row = self._conn.execute(sql, params).fetchone()
+            row = self._conn.execute(sql).fetchone()
         except sqlite3.Error as exc:
-            raise self._error(exc, label) from None
-        types = {c.name: c for c in self.columns(schema, table)}
+            raise self._read_error(exc, label) from None
+        types = {c.name: c for c in self._known_columns(schema, table)}
         values = []
         for agg, value in zip(aggregates, row, strict=True):
             if agg.fn in ("min", "max") and value is not None and agg.column in types:

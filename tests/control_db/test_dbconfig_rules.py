@@ -40,7 +40,11 @@ GOOD_CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("sqlite", "file", {"path": "sqlite_path"}),
     ("mssql", "env", {"host": "MS_HOST", "database": "MS_DB"}),
     ("oracle", "literal", {"host": "ora", "port": 1521, "database": "ORCLPDB1"}),
-    ("snowflake", "env", {"host": "SF_ACCOUNT", "database": "SF_DB", "user": "SF_USER"}),
+    (
+        "snowflake",
+        "env",
+        {"account": "SF_ACCOUNT", "database": "SF_DB", "user": "SF_USER", "warehouse": "SF_WH"},
+    ),
     ("clickhouse", "literal", {"host": "ch"}),
 ]
 
