@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dagster import (
@@ -33,6 +33,7 @@ from dagster import (
 from dagster._core.errors import DagsterPipesExecutionError
 
 from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
+from control_db.schedule import next_fire
 from dataloader_defs.control_snapshot import TableRow
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, worker_command
 from pipes_workers.request import LoadRequest
@@ -66,12 +67,9 @@ class LoadRunConfig(Config):
 
 def _freshness(row: TableRow) -> FreshnessPolicy | None:
     """Fresh when materialised within one cron period before each fire of the row's cron."""
-    from pipes_workers.checks import cron_period  # noqa: PLC0415 - the cron arithmetic, no source access
-
     try:
-        from datetime import UTC, datetime
-
-        period = cron_period(row.cron, row.cron_timezone, datetime.now(UTC))
+        first = next_fire(row.cron, row.cron_timezone, datetime.now(UTC))
+        period = next_fire(row.cron, row.cron_timezone, first) - first
         return FreshnessPolicy.cron(
             deadline_cron=row.cron,
             lower_bound_delta=max(period, timedelta(minutes=1)),

@@ -6,6 +6,7 @@ from dagster import (
     Failure,
     OpExecutionContext,
     define_asset_job,
+    in_process_executor,
     job,
     op,
 )
@@ -24,6 +25,9 @@ def build_load_job(load_assets: AssetsDefinition | None) -> UnresolvedAssetJobDe
     return define_asset_job(
         LOAD_JOB_NAME,
         selection=[load_assets],
+        # The one multi-asset step runs in the run's own process: a step subprocess would import
+        # Dagster and the code location a second time per run (the workers are subprocesses anyway).
+        executor_def=in_process_executor,
         description="Loads the tables a run selects; the master sensor launches it per batch of one source.",
     )
 
