@@ -41,6 +41,7 @@ DEV_INTERVALS = {
     "DATALOADER_FAILED_INTERVAL_S": "30",
     "DATALOADER_LANDING_INTERVAL_S": "60",
     "DATALOADER_RECONCILE_INTERVAL_S": "30",
+    "DATALOADER_REFRESH_INTERVAL_S": "15",
 }
 
 
@@ -86,6 +87,8 @@ def prepare_environment(env: dict[str, str], port: int = DEFAULT_PORT) -> dict[s
         "DAGSTER_HOME": str(home),
         "DATALOADER_LAKE_ROOT": env.get("DATALOADER_LAKE_ROOT") or str((state / "lake").resolve()),
         "DATALOADER_MODELS_DIR": env.get("DATALOADER_MODELS_DIR") or str((state / "models").resolve()),
+        # Where the control-table snapshot the code location builds its assets from lives.
+        "DATALOADER_STATE_DIR": env.get("DATALOADER_STATE_DIR") or str((state / "state").resolve()),
         # Run links on the control rows point at the UI this script starts.
         "DATALOADER_DAGSTER_URL": env.get("DATALOADER_DAGSTER_URL") or f"http://127.0.0.1:{port}",
         "DEMO": demo_url,
