@@ -209,3 +209,33 @@ def test_schema_changes_are_seen_on_loads_that_read_no_rows(control_conn, source
     failed = row(control_conn, "e2e.drift")
     assert failed.last_status == "Failed" and failed.last_error_kind == "permanent"
     assert "column 'a' changed type" in failed.last_status_message
+
+
+def test_a_run_of_twelve_tables_with_one_missing_fails_only_that_table(
+    control_conn, source, instance, resources, monkeypatch
+):
+    monkeypatch.setenv("DATALOADER_MASTER_BATCH", "20")
+    for i in range(11):
+        source_table(
+            source,
+            f"batch{i}",
+            "id integer PRIMARY KEY, v text",
+            f"INSERT INTO batch{i} VALUES (1, 'a'), (2, 'b')",
+        )
+        add_control(control_conn, f"b.batch{i:02}", source_table=f"batch{i}", primary_keys=["id"])
+    add_control(control_conn, "b.missing", source_table="no_such_batch_table", primary_keys=["id"])
+
+    request, result = tick_and_run(instance, resources, raise_on_error=False)
+
+    assert len(request_keys(request)) == 12  # one run for the twelve tables of the source
+    assert not result.success
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert materialized == {f"batch{i}" for i in range(11)}
+    statuses = {key: row(control_conn, key).last_status for key in request_keys(request)}
+    assert [k for k, s in statuses.items() if s != "Succeeded"] == ["b.missing"]
+    missing = row(control_conn, "b.missing")
+    assert missing.last_status == "Failed" and "no_such_batch_table" in missing.last_status_message
+    assert missing.last_error_code == "42P01"
+    (failure,) = result.get_step_failure_events()
+    text = failure.step_failure_data.error.message
+    assert "1 of 12 tables failed (11 succeeded or skipped)" in text and "b.missing" in text
