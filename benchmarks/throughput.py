@@ -100,7 +100,8 @@ def seed_sources(dbs: Databases, control_url: str, tables: int, rows: int) -> in
                         "updated_at timestamptz NOT NULL DEFAULT now())"
                     )
                     source.execute(
-                        f"INSERT INTO t{t:02} (id, v) SELECT g, md5(g::text) FROM generate_series(1, %s) g", (rows,)
+                        f"INSERT INTO t{t:02} (id, v) SELECT g, md5(g::text) FROM generate_series(1, %s) g",
+                        (rows,),
                     )
                     incremental = t % 2 == 1
                     control.execute(
@@ -186,7 +187,9 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
             "seconds": round(elapsed, 1),
             "tables_per_hour": round(done / elapsed * 3600) if elapsed else 0,
             "first_to_last_s": round(loading, 1),
-            "median_table_s": round(statistics.median(float(s) for s in load_seconds), 2) if load_seconds else None,
+            "median_table_s": round(statistics.median(float(s) for s in load_seconds), 2)
+            if load_seconds
+            else None,
         }
     finally:
         if daemon is not None:
@@ -215,8 +218,8 @@ def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
             conn.execute(
                 "INSERT INTO dataloader.table_control (control_key, db_config_key, source_schema, source_table, "
                 "destination_table, load_strategy, cron, primary_keys) "
-                "SELECT 'src' || (g % 10) || '.public.t' || g, 'src' || (g % 10), 'public', 't' || g, "
-                "'bronze/src' || (g % 10) || '/t' || g, 'full', '0 * * * *', ARRAY['id'] "
+                "SELECT 'src' || (g %% 10) || '.public.t' || g, 'src' || (g %% 10), 'public', 't' || g, "
+                "'bronze/src' || (g %% 10) || '/t' || g, 'full', '0 * * * *', ARRAY['id'] "
                 "FROM generate_series(1, %s) g",
                 (rows,),
             )
@@ -240,8 +243,14 @@ def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
         env = {**os.environ, "DATALOADER_STATE_DIR": str(work / "state"), "DATALOADER_LAKE_ROOT": str(work)}
         load = float(
             subprocess.run(
-                [sys.executable, "-c", script, control_url], env=env, capture_output=True, text=True, check=True
-            ).stdout.strip().splitlines()[-1]
+                [sys.executable, "-c", script, control_url],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
         )
         from dagster import DagsterInstance, build_sensor_context
 
@@ -256,7 +265,9 @@ def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
         refresh_s = time.monotonic() - t0
         sensor = build_master_sensor(build_load_job(build_load_assets(snapshot.rows)), snapshot)
         with DagsterInstance.ephemeral() as instance:
-            context = build_sensor_context(instance=instance, resources={"control_db": ControlDatabase(url=control_url)})
+            context = build_sensor_context(
+                instance=instance, resources={"control_db": ControlDatabase(url=control_url)}
+            )
             t0 = time.monotonic()
             result = sensor(context)
             tick_s = time.monotonic() - t0
@@ -278,7 +289,9 @@ def main() -> int:
     if "system" in parts:
         results = [
             run_system("one run per table", batch=1, concurrency=1, tables=tables, rows=rows),
-            run_system("batched runs (12 tables, 4 at a time)", batch=12, concurrency=4, tables=tables, rows=rows),
+            run_system(
+                "batched runs (12 tables, 4 at a time)", batch=12, concurrency=4, tables=tables, rows=rows
+            ),
         ]
         print(f"\n{SOURCES * tables} tables x {rows:,} rows on {SOURCES} sources, all due at once")
         print("| variant | tables | succeeded | failed | wall s | tables/hour | median load s |")
