@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The extras the test suite needs: the ClickHouse and Snowflake drivers and the Snowflake emulator.
 EXTRAS := dev,clickhouse,snowflake,oracle,emulators
 
-.PHONY: install dev test lint checks bench bench-upkeep db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
+.PHONY: install dev test lint checks bench bench-upkeep bench-throughput db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ bench: install
 	 else $(BIN)/python -m pip install -q -e '.[dev,bench]'; fi
 	@$(BIN)/python -m compileall -q -j0 $(VENV)/lib >/dev/null 2>&1 || true
 	$(BIN)/python -m benchmarks.run
+
+bench-throughput: install
+	$(BIN)/python -m benchmarks.throughput
 
 bench-upkeep: install
 	$(BIN)/python -m benchmarks.upkeep
