@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 from dagster import AssetCheckSeverity
 from defs_support import (
@@ -239,3 +241,44 @@ def test_a_run_of_twelve_tables_with_one_missing_fails_only_that_table(
     (failure,) = result.get_step_failure_events()
     text = failure.step_failure_data.error.message
     assert "1 of 12 tables failed (11 succeeded or skipped)" in text and "b.missing" in text
+
+
+def test_orchestrator_loads_a_table_whose_credentials_only_the_worker_has(
+    control_conn, source_pg_url, instance, resources, monkeypatch
+):
+    """The source's host, database and user are secret names resolved in the worker's environment
+    only: the Dagster process never has them and never opens the source."""
+    from urllib.parse import urlsplit
+
+    from dagster import PipesSubprocessClient
+
+    parts = urlsplit(source_pg_url)
+    names = {"DL_ONLY_WORKER_HOST": parts.hostname, "DL_ONLY_WORKER_DB": parts.path.lstrip("/"),
+             "DL_ONLY_WORKER_USER": parts.username or "postgres", "DL_ONLY_WORKER_PORT": str(parts.port or 5432)}  # fmt: skip
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    control_conn.execute(
+        "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
+        "VALUES ('worker_only', 'postgresql', %s::jsonb, 'env')",
+        (
+            '{"host": "DL_ONLY_WORKER_HOST", "port": "DL_ONLY_WORKER_PORT", "database": "DL_ONLY_WORKER_DB", '
+            '"user": "DL_ONLY_WORKER_USER"}',
+        ),
+    )
+    source_table(
+        source_pg_url, "secretive", "id integer PRIMARY KEY", "INSERT INTO secretive VALUES (1), (2), (3)"
+    )
+    add_control(
+        control_conn,
+        "w.secretive",
+        db_config_key="worker_only",
+        source_table="secretive",
+        primary_keys=["id"],
+    )
+
+    worker_only = {**resources, "pipes_client": PipesSubprocessClient(env=names)}
+    result = materialize_by_hand(instance, worker_only, "w.secretive")
+
+    assert result.success
+    assert row(control_conn, "w.secretive").last_rows_processed == 3
+    assert not any(name in os.environ for name in names)  # the orchestrator never had them
