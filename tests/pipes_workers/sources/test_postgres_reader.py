@@ -249,7 +249,7 @@ def test_closing_a_half_read_stream_releases_the_connection(
     stream.close()
     pg_reader.close()
     left = pg_conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%rt_half%'"
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%rt_half%' AND datname = current_database()"
     ).fetchone()[0]
     assert left == 0
     pg_conn.execute("DROP TABLE rt_half")
