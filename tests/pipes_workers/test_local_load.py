@@ -105,3 +105,22 @@ def test_cli_exit_codes(
     assert "Succeeded" in capsys.readouterr().out
     assert main(parser.parse_args(["load", "no.such.key"])) == 1
     assert "no.such.key" in capsys.readouterr().err
+
+
+def test_rows_deleted_reach_the_history_and_the_row(
+    control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
+) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 6)))
+    key = add_control_row(control_conn, pg_source, table, delete_mode="hard")
+    assert load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None).succeeded
+    pg_source.conn.execute(f"DELETE FROM {pg_source.quote(table)} WHERE id IN (2, 4)")
+
+    second = load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)
+
+    assert second.rows_deleted == 2
+    history = control_conn.execute(
+        "SELECT rows_deleted FROM dataloader.historical_metadata WHERE control_key = %s ORDER BY id", (key,)
+    ).fetchall()
+    assert history[-1] == (2,)
+    assert "2 rows deleted at the source reconciled" in control_row(control_conn, key)["last_status_message"]
