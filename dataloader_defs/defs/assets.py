@@ -10,11 +10,13 @@ open while workers run.
 """
 
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -36,7 +38,7 @@ from dagster._core.errors import DagsterPipesExecutionError
 from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
 from control_db.schedule import next_fire
 from dataloader_defs.control_snapshot import TableRow
-from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, worker_command
+from dataloader_defs.defs.resources import WORKER_MODULE, ControlDatabase, DataloaderSettings, worker_command
 from pipes_workers.request import LoadRequest
 from pipes_workers.result import CHECK_SPECS, LoadFailure, LoadResult, failed_result, read_load_result
 
@@ -210,6 +212,31 @@ def _load_attempt(
     return TableLoad(key, asset_key, result, reports if result.succeeded else ())
 
 
+def interrupt_workers(context: AssetExecutionContext) -> int:
+    """SIGINT to this process's running Pipes workers (Linux: found through /proc); how many.
+
+    The subprocess Pipes client forwards a termination only to the worker of the thread it arrives
+    in, and with several tables loading at once it arrives in none of them.
+    """
+    me = os.getpid()
+    signalled = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == me and WORKER_MODULE in command:
+            try:
+                os.kill(int(entry.name), signal.SIGINT)
+                signalled += 1
+            except OSError:
+                continue
+    if signalled:
+        context.log.warning(f"run interrupted: sent SIGINT to {signalled} running worker(s)")
+    return signalled
+
+
 def concurrency() -> int:
     """How many tables of one run load at once."""
     raw = os.environ.get(CONCURRENCY_ENV, "").strip()
@@ -258,7 +285,9 @@ def build_load_assets(rows: Sequence[TableRow]):
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         """Load the selected tables, each through its own Pipes worker and lifecycle."""
         selected = [key for key in keys if key in context.selected_asset_keys]
-        with ThreadPoolExecutor(max_workers=min(concurrency(), len(selected)) or 1) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(concurrency(), len(selected)) or 1)
+        loads = []
+        try:
             futures = [
                 pool.submit(
                     load_table,
@@ -272,11 +301,19 @@ def build_load_assets(rows: Sequence[TableRow]):
                 )
                 for key in selected
             ]
-            loads = []
             for future in futures:
                 load = future.result()
                 loads.append(load)
                 yield from load.reports
+        except BaseException:
+            # The run is being terminated (or its step failed): the interruption reaches this thread
+            # only, so stop the workers of the tables still loading; each thread then records its
+            # table's outcome. Tables not started stay Queued and the run-status sensors fail them.
+            interrupt_workers(context)
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=False)
         summary = failure_summary(loads)
         if summary:
             raise Failure(description=summary)

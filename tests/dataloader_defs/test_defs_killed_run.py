@@ -99,3 +99,56 @@ def test_killed_load_ends_failed(
     assert "exited unexpectedly" in killed.last_status_message
     (history,) = queries.history_rows(control_conn, "k.locked")
     assert history.load_status == "Failed" and history.load_end_time is not None
+
+
+def test_interrupted_batch_run_stops_its_workers_and_records_them(
+    control_conn, source, instance: DagsterInstance, control_db_url, lake_root
+):
+    """Ctrl-C (or a run termination) of a run loading several tables at once: the interruption
+    reaches the run's main thread only; the workers of the tables still loading must be stopped and
+    their rows recorded, not left loading behind a run that never ends."""
+    for name in ("held_a", "held_b"):
+        source_table(
+            source, name, "id integer PRIMARY KEY", f"INSERT INTO {name} SELECT generate_series(1, 10)"
+        )
+        add_control(control_conn, f"k.{name}", source_table=name, primary_keys=["id"])
+    locker = psycopg.connect(source)
+    locker.execute("LOCK TABLE public.held_a, public.held_b IN ACCESS EXCLUSIVE MODE")
+    script = RUN_SCRIPT.replace(
+        'selection=[AssetKey(key.split("/"))]',
+        'selection=[AssetKey(k.split("/")) for k in key.split(",")]',
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script,
+            control_db_url,
+            str(lake_root),
+            "bronze/test/held_a,bronze/test/held_b",
+        ],
+        env={
+            **os.environ,
+            "DAGSTER_HOME": instance.root_directory,
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'tests' / 'dataloader_defs'}",
+        },
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while {row(control_conn, k).last_status for k in ("k.held_a", "k.held_b")} != {"In Progress"}:
+            assert time.monotonic() < deadline, "the loads never started"
+            assert proc.poll() is None, "the run process exited early"
+            time.sleep(0.5)
+        time.sleep(3)  # both workers block on the locked tables
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(60)  # before the fix it waited for the workers, i.e. for the lock, for ever
+    finally:
+        locker.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    for key in ("k.held_a", "k.held_b"):
+        stopped = row(control_conn, key)
+        assert stopped.last_status == "Failed" and stopped.last_error_kind == "transient", stopped
