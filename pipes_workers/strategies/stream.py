@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipes_workers.key_order import KeyOrder
 from pipes_workers.strategies.faults import crash_point
 
 PROGRESS_EVERY_S = 2.0
@@ -25,10 +26,16 @@ class TrackedStream:
         source: the reader's stream.
         track: a column whose MAX and NULL count are tracked (or None).
         log: progress sink ("read 262,144 rows").
+        keys: primary key columns whose order is watched (`key_order.proven`: unique in the stream).
     """
 
     def __init__(
-        self, source: pa.RecordBatchReader, *, track: str | None, log: Callable[[str], None]
+        self,
+        source: pa.RecordBatchReader,
+        *,
+        track: str | None,
+        log: Callable[[str], None],
+        keys: tuple[str, ...] = (),
     ) -> None:
         self._source = source
         self._track = track
@@ -39,6 +46,7 @@ class TrackedStream:
         self.bytes = 0
         self.max_value: Any = None
         self.null_rows = 0
+        self.key_order = KeyOrder(keys)
 
     @property
     def schema(self) -> pa.Schema:
@@ -104,6 +112,7 @@ class TrackedStream:
     def _count(self, batch: pa.RecordBatch) -> None:
         self.rows += batch.num_rows
         self.bytes += batch.nbytes
+        self.key_order.observe(batch)
         if self._track is None:
             return
         column = batch.column(self._track)
