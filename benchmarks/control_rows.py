@@ -36,7 +36,10 @@ def prepare_control_row(control_url: str, *, source_url: str, db_type: str, tabl
             "DO UPDATE SET db_config_value = EXCLUDED.db_config_value",
             (source_key, db_type, Jsonb(_source_value(source_url, db_type))),
         )
-        conn.execute("DELETE FROM dataloader.table_control WHERE control_key = %s", (control_key,))
+        conn.execute(
+            "DELETE FROM dataloader.table_control WHERE control_key = %s OR destination_table = %s",
+            (control_key, f"bronze/bench/{lake_key}"),
+        )
         conn.execute(
             "INSERT INTO dataloader.table_control (control_key, db_config_key, source_schema, source_table, "
             "destination_table, load_strategy, cron, primary_keys) "
