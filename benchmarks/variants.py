@@ -88,7 +88,11 @@ def _dataloader_load(ctx: Context, *, db_type: str, source_url: str) -> int:
     lake = Path(ctx["lake"])
     shutil.rmtree(lake, ignore_errors=True)
     key = prepare_control_row(
-        ctx["control_url"], source_url=source_url, db_type=db_type, table=ctx["table"], lake_key=f"{db_type}_{ctx['table']}"
+        ctx["control_url"],
+        source_url=source_url,
+        db_type=db_type,
+        table=ctx["table"],
+        lake_key=f"{db_type}_{ctx['table']}",
     )
     env = {**os.environ, "DATALOADER_CONTROL_DB_URL": ctx["control_url"], "DATALOADER_LAKE_ROOT": str(lake)}
     command = Path(sys.executable).with_name("dataloader")

@@ -6,9 +6,12 @@ non-empty batch, which is then replayed; `collect()` gathers a small read whole,
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -118,9 +121,34 @@ class TrackedStream:
         column = batch.column(self._track)
         self.null_rows += column.null_count
         if column.null_count < len(column):
-            value = pc.max(column).as_py()
+            value = python_value(pc.max(column))
             if value is not None and (self.max_value is None or value > self.max_value):
                 self.max_value = value
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MICROS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def python_value(scalar: pa.Scalar) -> Any:
+    """`scalar.as_py()`, except that a timestamp (seconds to microseconds) is converted here:
+    pyarrow's own conversion imports pandas (0.15 s) into the worker the first time it runs."""
+    dtype = scalar.type
+    if not pa.types.is_timestamp(dtype) or dtype.unit not in _MICROS_PER_UNIT or not scalar.is_valid:
+        return scalar.as_py()
+    naive = _EPOCH + timedelta(microseconds=scalar.value * _MICROS_PER_UNIT[dtype.unit])
+    return naive if dtype.tz is None else naive.replace(tzinfo=UTC).astimezone(_zone(dtype.tz))
+
+
+def _zone(name: str) -> tzinfo:
+    if name.upper() in ("UTC", "Z", "+00:00"):
+        return UTC
+    offset = _OFFSET.match(name)
+    if offset:
+        sign = -1 if offset.group(1) == "-" else 1
+        return timezone(sign * timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3))))
+    return ZoneInfo(name)
 
 
 def _chain(first: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
