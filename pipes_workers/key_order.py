@@ -1,6 +1,8 @@
 """Proof that a stream's primary keys are unique, from the rows as they flow past: when every row's
 key is strictly greater than the previous row's (lexicographically over the key columns) and none
-is NULL, no key repeats.
+is NULL, no key repeats. One wrap-around is allowed: PostgreSQL's synchronised sequential scans
+start a large table's scan where another scan is (or last was), so the rows come as two increasing
+runs; when the last key is below the first, the runs cannot share a key either.
 
 Sources usually return a table in key order (PostgreSQL's heap in insertion order, MySQL's InnoDB
 clustered index), so a full load can settle the uniqueness check from what its write already saw,
@@ -26,43 +28,65 @@ class KeyOrder:
 
     def __init__(self, keys: Sequence[str]) -> None:
         self.keys = tuple(keys)
-        self.proven = bool(self.keys)
         self.rows = 0
+        self.wrapped = False
+        self._ordered = bool(self.keys)
+        self._first: list[pa.Array] | None = None
         self._last: list[pa.Array] | None = None
+
+    @property
+    def proven(self) -> bool:
+        """True while every key seen is unique: increasing, with at most one wrap back below the first."""
+        if not self._ordered:
+            return False
+        if not self.wrapped or self._first is None or self._last is None:
+            return True
+        return increasing_breaks(self._last, self._first) == 0
 
     def observe(self, batch: pa.RecordBatch) -> None:
         """Extend the proof over `batch` (the next batch of the stream), or abandon it."""
-        if not self.proven or not batch.num_rows:
+        if not self._ordered or not batch.num_rows:
             return
         try:
             columns = [batch.column(name) for name in self.keys]
         except KeyError:
-            self.proven = False
+            self._ordered = False
             return
         if any(column.null_count for column in columns):
-            self.proven = False
+            self._ordered = False
             return
         try:
-            inside = strictly_increasing(
+            breaks = increasing_breaks(
                 [c.slice(0, len(c) - 1) for c in columns], [c.slice(1) for c in columns]
             )
-            across = self._last is None or strictly_increasing(self._last, [c.slice(0, 1) for c in columns])
+            if self._last is not None:
+                breaks += increasing_breaks(self._last, [c.slice(0, 1) for c in columns])
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
-            self.proven = False  # a key type Arrow cannot order: leave it to the scan
+            self._ordered = False  # a key type Arrow cannot order: leave it to the scan
             return
-        self.proven = inside and across
+        if breaks > 1 or (breaks == 1 and self.wrapped):
+            self._ordered = False
+            return
+        self.wrapped = self.wrapped or breaks == 1
         self.rows += batch.num_rows
+        if self._first is None:
+            self._first = [c.slice(0, 1) for c in columns]
         self._last = [c.slice(len(c) - 1, 1) for c in columns]
 
 
 def strictly_increasing(before: Sequence[pa.Array], after: Sequence[pa.Array]) -> bool:
-    """True when, row by row, the key `after[*][i]` is lexicographically greater than `before[*][i]`.
+    """True when, row by row, the key `after[*][i]` is lexicographically greater than `before[*][i]`."""
+    return increasing_breaks(before, after) == 0
+
+
+def increasing_breaks(before: Sequence[pa.Array], after: Sequence[pa.Array]) -> int:
+    """How many rows i have a key `after[*][i]` that is not lexicographically greater than `before[*][i]`.
 
     Both sides hold the same key columns, of equal length, without NULLs. NaN compares false, so a
     float key holding NaN never counts as increasing.
     """
     if not len(before[0]):
-        return True
+        return 0
     greater: pa.Array | None = None  # rows already decided greater on an earlier key column
     tied: pa.Array | None = None  # rows equal on every key column so far
     last = len(before) - 1
@@ -74,4 +98,4 @@ def strictly_increasing(before: Sequence[pa.Array], after: Sequence[pa.Array]) -
             same = pc.equal(left, right)
             tied = same if tied is None else pc.and_(tied, same)
     assert greater is not None
-    return bool(pc.all(greater).as_py())
+    return len(greater) - int(pc.sum(greater.cast(pa.int64())).as_py() or 0)

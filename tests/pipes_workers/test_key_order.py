@@ -29,7 +29,8 @@ def test_a_repeated_key_abandons_the_proof_inside_and_across_batches() -> None:
 
 
 def test_out_of_order_null_and_nan_keys_abandon_the_proof() -> None:
-    assert not observed(("id",), batch(id=[3, 1, 2])).proven
+    assert not observed(("id",), batch(id=[1, 3, 2, 4])).proven
+    assert not observed(("id",), batch(id=[2, 1, 3, 0])).proven
     assert not observed(("id",), batch(id=[1, None, 3])).proven
     assert not observed(("id",), batch(id=[1.0, float("nan"), 3.0])).proven
 
@@ -50,3 +51,12 @@ def test_strictly_increasing_row_by_row() -> None:
     assert strictly_increasing([pa.array([1, 5])], [pa.array([2, 6])])
     assert not strictly_increasing([pa.array([1, 5])], [pa.array([2, 5])])
     assert strictly_increasing([pa.array([], pa.int64())], [pa.array([], pa.int64())])
+
+
+def test_one_wrap_around_below_the_first_key_is_still_unique() -> None:
+    """A synchronised scan: rows 5..9 then 1..4, inside a batch or across batches."""
+    assert observed(("id",), batch(id=[5, 6, 7, 8, 9, 1, 2, 3, 4])).proven
+    assert observed(("id",), batch(id=[5, 6, 7]), batch(id=[8, 9]), batch(id=[1, 2])).proven
+    assert not observed(("id",), batch(id=[5, 6, 7, 1, 5])).proven  # second run reaches the first key
+    assert not observed(("id",), batch(id=[5, 6]), batch(id=[1, 2]), batch(id=[7, 1])).proven  # two wraps
+    assert not observed(("id",), batch(id=[5, 6, 9]), batch(id=[2, 7])).proven
