@@ -1,8 +1,11 @@
-"""`make bench`: build the source table, run each variant in its own process, print one table.
+"""`make bench`: build the source tables from a seed, run each variant in its own process N times,
+print one table of medians with min/max, and the machine's load average before and after.
 
-Environment: BENCH_ROWS (default 5,000,000), BENCH_POSTGRES_URL (admin URL; default the server at
-127.0.0.1:5432, else the embedded one), BENCH_VARIANTS (comma list, default all), BENCH_REPEAT
-(median of N runs, default 1).
+Environment: BENCH_ROWS (default 3,000,000; a comma list runs each size), BENCH_SEED (42),
+BENCH_REPEAT (runs per variant, default 3), BENCH_VARIANTS (comma list, default all),
+BENCH_POSTGRES_URL (admin URL; default the server at 127.0.0.1:5432, else the embedded one),
+BENCH_MARIADB_URL (default mysql://root@127.0.0.1:3306/dataloader_bench; the MariaDB rows are
+skipped with a note when it is unreachable).
 """
 
 from __future__ import annotations
@@ -14,23 +17,37 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from benchmarks.source_table import change_recent_rows, ensure_table, max_updated_at, restore_table
+from benchmarks.source_table import (
+    change_recent_rows,
+    ensure_mariadb_table,
+    ensure_table,
+    max_updated_at,
+    restore_table,
+)
 from control_db import embedded
 
 ALL_VARIANTS = [
     "ceiling",
+    "dataloader_load",
     "ours_full",
     "ours_incremental",
     "pandas_read_sql",
     "dlt_connectorx",
     "dlt_pyarrow",
+    "mariadb_ceiling",
+    "mariadb_dataloader_load",
 ]
 BENCH_DB = "dataloader_bench"
+CONTROL_DB = "dataloader_bench_control"
+DEFAULT_MARIADB_URL = "mysql://root@127.0.0.1:3306/dataloader_bench"
+# Which ceiling a variant's rate is a share of.
+CEILING_OF = {"mariadb_dataloader_load": "mariadb_ceiling", "mariadb_ceiling": "mariadb_ceiling"}
 
 
 def _admin_url() -> str:
@@ -42,19 +59,24 @@ def _admin_url() -> str:
         return embedded.ensure_running()
 
 
-def _bench_db_url(admin_url: str) -> str:
+def _database_url(admin_url: str, name: str) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{BENCH_DB}"))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
 
 
-def _run_variant(name: str, url: str, lake: Path, watermark: str | None) -> dict:
-    args = [sys.executable, "-m", "benchmarks.variants", name, url, str(lake)]
-    if watermark:
-        args.append(watermark)
+def load_average() -> str:
+    """The 1/5/15-minute load average, as `uptime` prints it."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _run_variant(name: str, ctx: dict) -> dict:
     done = subprocess.run(
-        args, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+        [sys.executable, "-m", "benchmarks.variants", name, json.dumps(ctx)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     if done.returncode != 0:
         print(f"{name} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
@@ -62,91 +84,161 @@ def _run_variant(name: str, url: str, lake: Path, watermark: str | None) -> dict
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _incremental(url: str, lake: Path, repeat: int) -> dict:
+def summarise(runs: list[dict]) -> dict:
+    """Median seconds and peak RSS of the runs that worked, with min/max seconds and their count."""
+    ok = [r for r in runs if not r.get("error")]
+    if not ok:
+        return {**runs[0], "error": True}
+    seconds = [r["seconds"] for r in ok]
+    return {
+        "variant": ok[0]["variant"],
+        "rows": ok[0]["rows"],
+        "seconds": statistics.median(seconds),
+        "min": min(seconds),
+        "max": max(seconds),
+        "runs": len(ok),
+        "failed_runs": len(runs) - len(ok),
+        "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in ok),
+        "max_rss_mb": max(r["peak_rss_mb"] for r in ok),
+    }
+
+
+def _incremental(ctx: dict, repeat: int) -> dict:
     """The incremental table's first load (untimed; it reads everything), then change the most recent
     1% of rows and time incremental loads of them, each against a fresh copy of the loaded Delta
     table; the source is restored afterwards."""
+    lake = Path(ctx["lake"])
     base = lake / "after_first_load"
-    loaded = _run_variant("ours_incremental", url, base, None)
-    if loaded.get("error"):
+    if _run_variant("ours_incremental", {**ctx, "lake": str(base), "watermark": None}).get("error"):
         return {"variant": "ours_incremental", "error": True}
-    watermark = max_updated_at(url)
+    url, table = ctx["source_url"], ctx["table"]
+    watermark = max_updated_at(url, table)
     try:
-        changed = change_recent_rows(url, 0.01)
+        changed = change_recent_rows(url, table, 0.01)
         print(f"changed {changed:,} recent rows (1%)", flush=True)
         runs = []
         for i in range(repeat):
             target = lake / f"run{i}"
             shutil.copytree(base, target)
-            runs.append(_run_variant("ours_incremental", url, target, watermark))
-        return _median(runs)
+            runs.append(
+                _run_variant("ours_incremental", {**ctx, "lake": str(target), "watermark": watermark})
+            )
+        return summarise(runs)
     finally:
-        restore_table(url)
+        restore_table(url, table)
 
 
-def _median(runs: list[dict]) -> dict:
-    ok = [r for r in runs if not r.get("error")]
-    if not ok:
-        return runs[0]
-    best = sorted(ok, key=lambda r: r["seconds"])[len(ok) // 2]
-    return {**best, "seconds": statistics.median(r["seconds"] for r in ok)}
+def _mariadb_table(url: str, rows: int, seed: int) -> str | None:
+    try:
+        return ensure_mariadb_table(url, rows, seed)
+    except Exception as exc:  # no MariaDB here: the PostgreSQL rows still mean something
+        print(f"MariaDB rows skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_size(rows: int, seed: int, variants: list[str], repeat: int, admin_url: str) -> str:
+    """Build the tables for `rows`, run every variant `repeat` times, return the rendered table."""
+    url = _database_url(admin_url, BENCH_DB)
+    control_url = _database_url(admin_url, CONTROL_DB)
+    mariadb_url = os.environ.get("BENCH_MARIADB_URL", DEFAULT_MARIADB_URL)
+    print(f"building {rows:,}-row source tables from seed {seed} (cached between runs)...", flush=True)
+    table = ensure_table(url, rows, seed)
+    wanted = list(variants)
+    if any(v.startswith("mariadb_") for v in wanted) and _mariadb_table(mariadb_url, rows, seed) is None:
+        wanted = [v for v in wanted if not v.startswith("mariadb_")]
+    results: dict[str, dict] = {}
+    started, before = datetime.now(UTC), load_average()
+    with tempfile.TemporaryDirectory(prefix="dataloader-bench-") as tmp:
+        for name in wanted:
+            ctx = {
+                "source_url": url,
+                "table": table,
+                "rows": rows,
+                "lake": str(Path(tmp) / name),
+                "control_url": control_url,
+                "mariadb_url": mariadb_url,
+            }
+            if name == "ours_incremental":
+                results[name] = _incremental(ctx, repeat)
+            else:
+                results[name] = summarise([_run_variant(name, ctx) for _ in range(repeat)])
+            r = results[name]
+            if r.get("error"):
+                print(f"{name}: failed (load average {load_average()})", flush=True)
+            else:
+                print(
+                    f"{name}: median {r['seconds']:.2f} s (min {r['min']:.2f}, max {r['max']:.2f}); "
+                    f"load average {load_average()}",
+                    flush=True,
+                )
+    after = load_average()
+    header = (
+        f"{rows:,} rows, seed {seed}, medians of {repeat}; started {started:%Y-%m-%d %H:%M} UTC; "
+        f"load average before {before}, after {after}"
+    )
+    return header + "\n\n" + render_table(results, rows)
 
 
 def main() -> int:
-    rows = int(os.environ.get("BENCH_ROWS", "5000000"))
+    sizes = [int(x) for x in os.environ.get("BENCH_ROWS", "3000000").split(",") if x]
+    seed = int(os.environ.get("BENCH_SEED", "42"))
     variants = [v for v in os.environ.get("BENCH_VARIANTS", ",".join(ALL_VARIANTS)).split(",") if v]
-    repeat = int(os.environ.get("BENCH_REPEAT", "1"))
-    url = _bench_db_url(_admin_url())
-    print(f"building {rows:,}-row source table (cached between runs)...", flush=True)
-    ensure_table(url, rows)
-    results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="dataloader-bench-") as tmp:
-        lake = Path(tmp)
-        for name in variants:
-            if name == "ours_incremental":
-                results[name] = _incremental(url, lake / name, repeat)
-            else:
-                results[name] = _median([_run_variant(name, url, lake / name, None) for _ in range(repeat)])
-            print(f"{name}: {results[name].get('seconds', float('nan')):.1f} s", flush=True)
-    print(render_table(results, rows))
-    return 0 if all(not r.get("error") for r in results.values()) else 1
+    unknown = sorted(set(variants) - set(ALL_VARIANTS))
+    if unknown:
+        print(
+            f"unknown BENCH_VARIANTS {', '.join(unknown)}; known: {', '.join(ALL_VARIANTS)}", file=sys.stderr
+        )
+        return 2
+    repeat = int(os.environ.get("BENCH_REPEAT", "3"))
+    admin_url = _admin_url()
+    tables = [run_size(rows, seed, variants, repeat, admin_url) for rows in sizes]
+    print("\n\n".join(tables))
+    return 0 if all("| failed |" not in t for t in tables) else 1
 
 
 def render_table(results: dict[str, dict], rows: int) -> str:
-    """The result table: seconds, rows/s, share of the ceiling's rate, peak RSS."""
-    ceiling_rate = None
-    if "ceiling" in results and not results["ceiling"].get("error"):
-        ceiling_rate = rows / results["ceiling"]["seconds"]
+    """Seconds (median, min–max), rows/s, share of its ceiling's rate, peak RSS; then the ratios."""
     lines = [
-        f"| variant ({rows:,} rows) | rows read | s | rows/s | share of ceiling rate | peak RSS |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| variant ({rows:,} rows) | rows read | s (median) | min–max s | rows/s | share of ceiling rate "
+        "| peak RSS (median / max) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         if r.get("error"):
-            lines.append(f"| {name} | failed | | | | |")
+            lines.append(f"| {name} | failed | | | | | |")
             continue
         rate = r["rows"] / r["seconds"] if r["rows"] else 0.0
+        ceiling = results.get(CEILING_OF.get(name, "ceiling"))
+        share = "-"
         # The ceiling share only means something for a read of the whole table.
-        share = f"{rate / ceiling_rate:.0%}" if ceiling_rate and r["rows"] == rows else "-"
+        if ceiling and not ceiling.get("error") and r["rows"] == rows:
+            share = f"{rate / (rows / ceiling['seconds']):.0%}"
         lines.append(
-            f"| {name} | {r['rows']:,} | {r['seconds']:.1f} | {rate:,.0f} | {share} | {r['peak_rss_mb']:.0f} MB |"
+            f"| {name} | {r['rows']:,} | {r['seconds']:.2f} | {r['min']:.2f}–{r['max']:.2f} | {rate:,.0f} "
+            f"| {share} | {r['peak_rss_mb']:.0f} / {r['max_rss_mb']:.0f} MB |"
         )
-    lines.extend(_ratios(results))
+    lines.extend(ratios(results))
     return "\n".join(lines)
 
 
-def _ratios(results: dict[str, dict]) -> list[str]:
+def ratios(results: dict[str, dict]) -> list[str]:
+    """How many times faster `dataloader load` (and ours_full) ran than the other tools, by median."""
+
     def seconds(name: str) -> float | None:
         r = results.get(name)
         return None if r is None or r.get("error") else r["seconds"]
 
     out = [""]
-    full = seconds("ours_full")
-    for other in ("dlt_connectorx", "dlt_pyarrow", "pandas_read_sql"):
-        if full and seconds(other):
-            out.append(f"ours_full is {seconds(other) / full:.1f}x faster than {other}")
-    if full and seconds("ours_incremental"):
-        out.append(f"1% incremental is {full / seconds('ours_incremental'):.1f}x faster than ours_full")
+    for ours in ("dataloader_load", "ours_full"):
+        mine = seconds(ours)
+        for other in ("dlt_connectorx", "dlt_pyarrow", "pandas_read_sql"):
+            theirs = seconds(other)
+            if mine and theirs:
+                out.append(f"{ours} is {theirs / mine:.1f}x faster than {other}")
+    if seconds("ours_full") and seconds("ours_incremental"):
+        out.append(
+            f"1% incremental is {seconds('ours_full') / seconds('ours_incremental'):.1f}x faster than ours_full"
+        )
     return out
 
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from benchmarks.run import _admin_url
-from benchmarks.source_table import TABLE, ensure_table
+from benchmarks.source_table import ensure_table
 
 UPKEEP_TABLE = "bench_upkeep"
 MERGE_REPEAT = 3
@@ -51,10 +51,14 @@ def _request(url: str, lake: Path, watermark: str | None = None, *, delete_mode:
     return bench_request(url, lake, "incremental", watermark, table=UPKEEP_TABLE, delete_mode=delete_mode)
 
 
+_source = {"table": ""}  # the seeded source table main() built (benchmarks.source_table names it by size)
+
+
 def _fresh_copy(url: str) -> None:
+    source = _source["table"]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {UPKEEP_TABLE}")
-        conn.execute(f"CREATE TABLE {UPKEEP_TABLE} AS SELECT * FROM {TABLE} ORDER BY id")
+        conn.execute(f"CREATE TABLE {UPKEEP_TABLE} AS SELECT * FROM {source} ORDER BY id")
         conn.execute(f"ALTER TABLE {UPKEEP_TABLE} ADD PRIMARY KEY (id)")
         conn.execute(f"CREATE INDEX ON {UPKEEP_TABLE} (updated_at)")
         conn.execute(f"ANALYZE {UPKEEP_TABLE}")
@@ -195,7 +199,7 @@ def main() -> int:
     loads = int(os.environ.get("BENCH_UPKEEP_LOADS", "100"))
     url = _upkeep_db_url(_admin_url())
     print(f"building {rows:,}-row source table (cached between runs)...", flush=True)
-    ensure_table(url, rows)
+    _source["table"] = ensure_table(url, rows, int(os.environ.get("BENCH_SEED", "42")))
     found = reconciliation(url)
     print(f"\nkey reconciliation, {rows:,} rows, 1% deleted at the source (one hard-delete load):")
     print(

@@ -1,11 +1,14 @@
-"""One benchmark variant per process: `python -m benchmarks.variants NAME SOURCE_URL LAKE_DIR [WATERMARK]`.
+"""One benchmark variant per process: `python -m benchmarks.variants NAME CONTEXT_JSON`.
 
-Prints one JSON line: seconds, rows, peak RSS (of this process alone).
+CONTEXT_JSON holds `source_url`, `table`, `lake`, and where a variant needs them `watermark`,
+`control_url`, `mariadb_url`. Imports happen inside the timed part. Prints one JSON line: seconds,
+rows, peak RSS (of this process, or of the child process the variant times).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -16,7 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.source_table import COLUMNS_SQL, TABLE
+from benchmarks.source_table import COLUMNS_SQL
+
+Context = dict[str, Any]
+# Variants whose work is a child process: their peak RSS is the child's.
+CHILD_PROCESS_VARIANTS = {"ceiling", "dataloader_load", "mariadb_ceiling", "mariadb_dataloader_load"}
 
 
 def _source_config(url: str):
@@ -37,74 +44,109 @@ def _source_config(url: str):
     )
 
 
-def _request(
-    url: str, lake: Path, strategy: str, watermark: str | None, *, table: str = TABLE, **fields: Any
-):
-    """A load request for `public.<table>` into `bronze/bench/<table without bench_>`."""
+def _request(ctx: Context, strategy: str, watermark: str | None):
+    """A load request for `public.<table>` into `bronze/bench/events`."""
     from pipes_workers.request import LoadRequest
 
+    table = ctx["table"]
     return LoadRequest(
         control_key=f"bench.public.{table}",
         load_strategy=strategy,
         source_schema="public",
         source_table=table,
-        destination_table=f"bronze/bench/{table.removeprefix('bench_')}",
-        source=_source_config(url),
-        lake_root=str(lake),
+        destination_table="bronze/bench/events",
+        source=_source_config(ctx["source_url"]),
+        lake_root=ctx["lake"],
         primary_keys=("id",),
         incremental_column="updated_at",
         incremental_value=watermark,
-        **fields,
     )
 
 
-def ceiling(url: str, lake: Path, watermark: str | None) -> int:
-    """Binary COPY of the same query, discarded: what no reader of these rows can beat."""
-    query = f"SELECT {COLUMNS_SQL} FROM {TABLE}"
-    if shutil.which("psql"):
-        subprocess.run(
-            ["psql", url, "-q", "-c", f"\\copy ({query}) TO '/dev/null' WITH (FORMAT binary)"], check=True
-        )
-    else:
-        import psycopg
-
-        with (
-            psycopg.connect(url) as conn,
-            conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy,
-        ):
-            for _ in copy:
-                pass
-    return _count(url)
+def ceiling(ctx: Context) -> int:
+    """Binary COPY of the same query by psql, discarded: what no reader of these rows can beat."""
+    query = f"SELECT {COLUMNS_SQL} FROM {ctx['table']}"
+    subprocess.run(
+        ["psql", ctx["source_url"], "-q", "-c", f"\\copy ({query}) TO '/dev/null' WITH (FORMAT binary)"],
+        check=True,
+    )
+    return int(ctx["rows"])  # known: a COUNT here would slow the ceiling down
 
 
-def ours_full(url: str, lake: Path, watermark: str | None) -> int:
+def ours_full(ctx: Context) -> int:
+    """`run_load` of a full load in this process (the worker's code without the control database)."""
     from pipes_workers.load import run_load
 
+    shutil.rmtree(ctx["lake"], ignore_errors=True)
+    return run_load(_request(ctx, "full", None), log=lambda _msg: None).rows_read
+
+
+def _dataloader_load(ctx: Context, *, db_type: str, source_url: str) -> int:
+    """`dataloader load CONTROL_KEY` as a user runs it: its own process, against a real control row."""
+    from benchmarks.control_rows import prepare_control_row
+
+    lake = Path(ctx["lake"])
     shutil.rmtree(lake, ignore_errors=True)
-    return run_load(_request(url, lake, "full", None), log=lambda _msg: None).rows_processed
+    key = prepare_control_row(
+        ctx["control_url"],
+        source_url=source_url,
+        db_type=db_type,
+        table=ctx["table"],
+        lake_key=f"{db_type}_{ctx['table']}",
+    )
+    env = {**os.environ, "DATALOADER_CONTROL_DB_URL": ctx["control_url"], "DATALOADER_LAKE_ROOT": str(lake)}
+    command = Path(sys.executable).with_name("dataloader")
+    _start_timer()
+    done = subprocess.run([str(command), "load", key], env=env, capture_output=True, text=True)
+    if done.returncode != 0 or "Succeeded" not in done.stdout:
+        raise RuntimeError(f"dataloader load failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    rows = [line for line in done.stdout.splitlines() if ": Succeeded, " in line][0]
+    return int(rows.split(": Succeeded, ", 1)[1].split(" rows", 1)[0].replace(",", ""))
 
 
-def ours_incremental(url: str, lake: Path, watermark: str | None) -> int:
+def dataloader_load(ctx: Context) -> int:
+    return _dataloader_load(ctx, db_type="postgresql", source_url=ctx["source_url"])
+
+
+def mariadb_dataloader_load(ctx: Context) -> int:
+    return _dataloader_load(ctx, db_type="mariadb", source_url=ctx["mariadb_url"])
+
+
+def mariadb_ceiling(ctx: Context) -> int:
+    """The MariaDB client's own fastest dump of the same query (`--quick --batch`), discarded."""
+    from benchmarks.source_table import mariadb_params
+
+    p = mariadb_params(ctx["mariadb_url"])
+    args = ["mariadb", "--quick", "--batch", "--skip-column-names", "-h", p["host"], "-P", str(p["port"])]
+    args += ["-u", p["user"], p["database"], "-e", f"SELECT {COLUMNS_SQL} FROM {ctx['table']}"]
+    env = {**os.environ, "MYSQL_PWD": p["password"]} if p["password"] else None
+    with open(os.devnull, "wb") as sink:
+        subprocess.run(args, check=True, stdout=sink, env=env)
+    return int(ctx["rows"])
+
+
+def ours_incremental(ctx: Context) -> int:
     from pipes_workers.load import run_load
 
-    return run_load(_request(url, lake, "incremental", watermark), log=lambda _msg: None).rows_processed
+    return run_load(_request(ctx, "incremental", ctx.get("watermark")), log=lambda _msg: None).rows_read
 
 
-def pandas_read_sql(url: str, lake: Path, watermark: str | None) -> int:
+def pandas_read_sql(ctx: Context) -> int:
     import pandas as pd
     import sqlalchemy
     from deltalake import write_deltalake
 
-    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    frame = pd.read_sql(f"SELECT {COLUMNS_SQL} FROM {TABLE}", engine)
-    write_deltalake(str(lake / "pandas"), frame, mode="overwrite")
+    engine = sqlalchemy.create_engine(ctx["source_url"].replace("postgresql://", "postgresql+psycopg://", 1))
+    frame = pd.read_sql(f"SELECT {COLUMNS_SQL} FROM {ctx['table']}", engine)
+    write_deltalake(str(Path(ctx["lake"]) / "pandas"), frame, mode="overwrite")
     return len(frame)
 
 
-def _dlt(url: str, lake: Path, backend: str) -> int:
+def _dlt(ctx: Context, backend: str) -> int:
     import dlt
     from dlt.sources.sql_database import sql_table
 
+    lake = Path(ctx["lake"])
     pipeline = dlt.pipeline(
         pipeline_name=f"bench_{backend}",
         destination=dlt.destinations.filesystem(bucket_url=(lake / f"dlt_{backend}").as_uri()),
@@ -112,51 +154,52 @@ def _dlt(url: str, lake: Path, backend: str) -> int:
         pipelines_dir=str(lake / f"dlt_pipelines_{backend}"),
     )
     source = sql_table(
-        credentials=url.replace("postgresql://", "postgresql+psycopg2://", 1),
-        table=TABLE,
+        credentials=ctx["source_url"].replace("postgresql://", "postgresql+psycopg2://", 1),
+        table=ctx["table"],
         backend=backend,
         reflection_level="full_with_precision",
     )
     info = pipeline.run(source, table_format="delta", write_disposition="replace")
     info.raise_on_failed_jobs()
-    return int(pipeline.last_trace.last_normalize_info.row_counts.get(TABLE, 0))
+    return int(pipeline.last_trace.last_normalize_info.row_counts.get(ctx["table"], 0))
 
 
-def dlt_connectorx(url: str, lake: Path, watermark: str | None) -> int:
-    return _dlt(url, lake, "connectorx")
+def dlt_connectorx(ctx: Context) -> int:
+    return _dlt(ctx, "connectorx")
 
 
-def dlt_pyarrow(url: str, lake: Path, watermark: str | None) -> int:
-    return _dlt(url, lake, "pyarrow")
+def dlt_pyarrow(ctx: Context) -> int:
+    return _dlt(ctx, "pyarrow")
 
 
-def _count(url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
-
-
-VARIANTS: dict[str, Callable[[str, Path, str | None], int]] = {
+VARIANTS: dict[str, Callable[[Context], int]] = {
     "ceiling": ceiling,
+    "dataloader_load": dataloader_load,
     "ours_full": ours_full,
     "ours_incremental": ours_incremental,
     "pandas_read_sql": pandas_read_sql,
     "dlt_connectorx": dlt_connectorx,
     "dlt_pyarrow": dlt_pyarrow,
+    "mariadb_ceiling": mariadb_ceiling,
+    "mariadb_dataloader_load": mariadb_dataloader_load,
 }
+
+_started = [0.0]
+
+
+def _start_timer() -> None:
+    """Restart the clock: a variant's untimed set-up (a control row) ends here."""
+    _started[0] = time.perf_counter()
 
 
 def main(argv: list[str]) -> int:
-    name, url, lake = argv[0], argv[1], Path(argv[2])
-    watermark = argv[3] if len(argv) > 3 else None
-    lake.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    rows = VARIANTS[name](url, lake, watermark)
-    seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if name == "ceiling":
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    name, ctx = argv[0], json.loads(argv[1])
+    Path(ctx["lake"]).mkdir(parents=True, exist_ok=True)
+    _start_timer()
+    rows = VARIANTS[name](ctx)
+    seconds = time.perf_counter() - _started[0]
+    who = resource.RUSAGE_CHILDREN if name in CHILD_PROCESS_VARIANTS else resource.RUSAGE_SELF
+    peak_kb = resource.getrusage(who).ru_maxrss
     print(json.dumps({"variant": name, "seconds": seconds, "rows": rows, "peak_rss_mb": peak_kb / 1024}))
     return 0
 

@@ -4,7 +4,9 @@
   statement, so the rows read are the source count in the read's own snapshot and the destination
   must equal it. The other strategies never propagate deletes and read only changes, so the
   destination must hold at least the source count taken just before the read.
-- primary-key uniqueness (ERROR, blocking): no duplicate and no NULL keys in Delta.
+- primary-key uniqueness (ERROR, blocking): no duplicate and no NULL keys in Delta. When a load
+  replaced the table with rows whose keys arrived strictly increasing (key_order.py), that is the
+  proof and the table is not scanned again; otherwise the Delta table's key columns are scanned.
 - freshness (WARN): the newest Delta commit is younger than two cron periods plus a grace.
 - schema drift (WARN): source columns and Delta columns agree by name and stored type.
 
@@ -112,6 +114,24 @@ def check_primary_key(primary_keys: Sequence[str], keys: pa.Table | None) -> Che
     return _outcome(PK_UNIQUE, duplicated.num_rows == 0 and null_rows == 0, "ERROR", metadata)
 
 
+def check_primary_key_in_order(primary_keys: Sequence[str], rows: int) -> CheckOutcome:
+    """Passed: the `rows` rows the load wrote (the whole table) had no NULL key and strictly
+    increasing keys as they streamed into the commit, so no key repeats."""
+    return _outcome(
+        PK_UNIQUE,
+        True,
+        "ERROR",
+        {
+            "primary_keys": ", ".join(primary_keys),
+            "rows": rows,
+            "duplicate_keys": 0,
+            "rows_with_duplicate_keys": 0,
+            "null_key_rows": 0,
+            "evidence": "keys strictly increasing in the rows written",
+        },
+    )
+
+
 def cron_period(cron: str, timezone: str, now: datetime) -> timedelta:
     """The time between the next two fires of `cron` read in `timezone` (wall clock)."""
     wall = now.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
@@ -198,9 +218,12 @@ def evaluate_checks(
     count_method: str | None,
     rolling_column: str | None = None,
     rolling_cutoff: object = None,
+    keys_in_order_rows: int | None = None,
 ) -> tuple[tuple[CheckOutcome, ...], int]:
     """All four checks against the Delta table as it is now, and its row count (in the window for
-    rolling). A check that raises is reported failed with the error, never dropped."""
+    rolling). `keys_in_order_rows`: the load replaced the table with that many rows whose keys it saw
+    strictly increasing (uniqueness then needs no scan). A check that raises is reported failed with
+    the error, never dropped."""
     if strategy == "rolling" and rolling_column and rolling_cutoff is not None:
         destination_rows = destination.row_count(column=rolling_column, at_least=rolling_cutoff)
     else:
@@ -213,8 +236,12 @@ def evaluate_checks(
             method=count_method,
             rolling_cutoff=str(rolling_cutoff) if rolling_cutoff is not None else None,
         ),
-        PK_UNIQUE: lambda: check_primary_key(
-            primary_keys, destination.key_columns(primary_keys) if primary_keys else None
+        PK_UNIQUE: lambda: (
+            check_primary_key_in_order(primary_keys, keys_in_order_rows)
+            if primary_keys and keys_in_order_rows is not None and keys_in_order_rows == destination_rows
+            else check_primary_key(
+                primary_keys, destination.key_columns(primary_keys) if primary_keys else None
+            )
         ),
         FRESHNESS: lambda: check_freshness(cron, cron_timezone, destination.last_commit_time()),
         SCHEMA_DRIFT: lambda: check_schema_drift(columns, destination.stored_schema()),

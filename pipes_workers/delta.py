@@ -292,6 +292,10 @@ class DeltaDestination:
         table = self._open()
         if table is None:
             return 0
+        if column is None or at_least is None:
+            counted = _counted_rows(table)
+            if counted is not None:
+                return counted
         dataset = table.to_pyarrow_dataset()
         if column is None or at_least is None:
             return dataset.count_rows()
@@ -387,7 +391,7 @@ class DeltaDestination:
         table = self._open()
         if table is None:
             return None
-        actions = pa.table(table.get_add_actions(flatten=True))
+        actions = _add_actions(table)
         return TableFiles(
             files=actions.num_rows, bytes=int(pc.sum(actions.column("size_bytes")).as_py() or 0)
         )
@@ -497,7 +501,7 @@ class DeltaDestination:
     def _outcome(self, before: set[str], metrics: dict[str, Any] | None = None) -> WriteOutcome:
         table = self._open()
         assert table is not None
-        actions = pa.table(table.get_add_actions(flatten=True))
+        actions = _add_actions(table)
         paths = actions.column("path").to_pylist()
         sizes = actions.column("size_bytes").to_pylist()
         added = sum(size for path, size in zip(paths, sizes, strict=True) if path not in before)
@@ -583,10 +587,31 @@ def _arrow_schema(table: DeltaTable) -> pa.Schema:
     return pa.schema(table.schema().to_arrow())
 
 
+def _add_actions(table: DeltaTable) -> pa.Table:
+    """The current version's add actions (one row per data file) as a pyarrow Table.
+
+    Read through the Arrow stream interface: `pa.table(...)` would first ask whether the object is a
+    pandas DataFrame, importing pandas (0.15 s) into a worker that never uses it."""
+    return pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()
+
+
+def _counted_rows(table: DeltaTable) -> int | None:
+    """The table's rows from the log's per-file `numRecords` (no data file opened, and no
+    `pyarrow.dataset` import, which pulls in pandas); None when a file has no count or a deletion
+    vector, so the caller counts the data instead."""
+    actions = _add_actions(table)
+    if "num_records" not in actions.column_names or actions.column("num_records").null_count:
+        return None
+    for name in actions.column_names:
+        if "deletion" in name.lower() and actions.column(name).null_count < actions.num_rows:
+            return None
+    return int(pc.sum(actions.column("num_records")).as_py() or 0)
+
+
 def _file_paths(table: DeltaTable | None) -> set[str]:
     if table is None:
         return set()
-    return set(pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist())
+    return set(_add_actions(table).column("path").to_pylist())
 
 
 _INTERVAL = re.compile(r"^\s*(?:interval\s+)?(\d+)\s*(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)

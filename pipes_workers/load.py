@@ -105,6 +105,7 @@ def run_load(
         count_method=method if source_rows is not None else None,
         rolling_column=request.rolling_column,
         rolling_cutoff=outcome.rolling_cutoff,
+        keys_in_order_rows=outcome.rows_processed if outcome.unique_keys_written else None,
     )
     result = LoadResult(
         control_key=request.control_key,
@@ -129,7 +130,7 @@ def run_load(
         source_columns=tuple(SourceColumnFact(c.name, c.source_type, str(c.arrow_type)) for c in columns),
         rolling_cutoff=format_watermark(outcome.rolling_cutoff),
         destination_uri=destination.uri,
-        destination_row_count=destination.row_count(),
+        destination_row_count=destination_rows if name != "rolling" else destination.row_count(),
         committed_by_run=_previous_complete_load(state, request),
         rows_deleted=outcome.rows_deleted,
         deletes_note=outcome.deletes_note,

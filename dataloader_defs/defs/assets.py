@@ -9,8 +9,10 @@ ends with a failure that lists exactly which tables failed and why. The control 
 open while workers run.
 """
 
+import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ TAG_TABLES = "dataloader/tables"
 ATTEMPT_TAG_PREFIX = "dataloader/attempt/"  # one tag per queued attempt a run carries: value = control_key
 CONCURRENCY_ENV = "DATALOADER_RUN_CONCURRENCY"
 DEFAULT_CONCURRENCY = 4
+WORKER_STOP_GRACE_S = 10.0
 
 
 def attempt_tag(history_id: int) -> str:
@@ -212,14 +215,10 @@ def _load_attempt(
     return TableLoad(key, asset_key, result, reports if result.succeeded else ())
 
 
-def interrupt_workers(context: AssetExecutionContext) -> int:
-    """SIGINT to this process's running Pipes workers (Linux: found through /proc); how many.
-
-    The subprocess Pipes client forwards a termination only to the worker of the thread it arrives
-    in, and with several tables loading at once it arrives in none of them.
-    """
+def _worker_pids() -> list[int]:
+    """This process's running Pipes workers (Linux: found through /proc; elsewhere none)."""
     me = os.getpid()
-    signalled = 0
+    pids = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -227,14 +226,31 @@ def interrupt_workers(context: AssetExecutionContext) -> int:
         except (OSError, ValueError, IndexError):
             continue
         if parent == me and WORKER_MODULE in command:
-            try:
-                os.kill(int(entry.name), signal.SIGINT)
-                signalled += 1
-            except OSError:
-                continue
-    if signalled:
-        context.log.warning(f"run interrupted: sent SIGINT to {signalled} running worker(s)")
-    return signalled
+            pids.append(int(entry.name))
+    return pids
+
+
+def interrupt_workers(context: AssetExecutionContext, *, grace_s: float = WORKER_STOP_GRACE_S) -> int:
+    """Stop this process's running Pipes workers: SIGINT, then SIGKILL for those still running after
+    `grace_s` (a worker blocked inside a driver call does not see SIGINT). Returns how many.
+
+    The subprocess Pipes client forwards a termination only to the worker of the thread it arrives
+    in, and with several tables loading at once it arrives in none of them. A killed worker leaves no
+    half-written commit: every load is one Delta commit, and the next load resumes from the table.
+    """
+    pids = _worker_pids()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and set(pids) & set(_worker_pids()):
+        time.sleep(0.2)
+    for pid in set(pids) & set(_worker_pids()):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if pids:
+        context.log.warning(f"run interrupted: stopped {len(pids)} running worker(s)")
+    return len(pids)
 
 
 def concurrency() -> int:

@@ -186,5 +186,7 @@ def _convert(array: pa.Array, field: pa.Field, label: str) -> pa.Array:
 
 
 def _only_zero_one(array: pa.Array) -> bool:
-    values = pc.drop_null(array)
-    return len(values) == 0 or bool(pc.all(pc.is_in(values, value_set=pa.array([0, 1], array.type))).as_py())
+    if array.null_count == len(array):
+        return True
+    bounds = pc.min_max(array).as_py()
+    return bounds["min"] >= 0 and bounds["max"] <= 1

@@ -57,7 +57,7 @@ class LoadContext:
         batches = self.reader.read(
             self.request.source_schema, self.request.source_table, columns=self.columns, row_filter=row_filter
         )
-        return TrackedStream(batches, track=track, log=self.log)
+        return TrackedStream(batches, track=track, log=self.log, keys=tuple(self.request.primary_keys))
 
     def aggregate(
         self, aggregates: Sequence[Aggregate], row_filter: RowFilter | None = None
@@ -128,6 +128,9 @@ class StrategyOutcome:
     # Set when the read itself covered the whole source (full) or window (rolling) in one snapshot.
     source_rows_in_read: int | None = None
     rolling_cutoff: Any = None
+    # Set when the commit replaced the table with exactly the rows read and their primary keys were
+    # strictly increasing (so unique) as they streamed past: the uniqueness check needs no scan.
+    unique_keys_written: bool = False
     rows_deleted: int | None = None  # set by the delete reconciliation (pipes_workers/deletes.py)
     deletes_note: str | None = None
 

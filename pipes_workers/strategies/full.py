@@ -46,4 +46,5 @@ class FullStrategy(LoadStrategy):
             null_incremental_rows=stream.null_rows,
             committed=True,
             source_rows_in_read=stream.rows if row_filter is None else None,
+            unique_keys_written=stream.key_order.proven and stream.key_order.rows == stream.rows,
         )

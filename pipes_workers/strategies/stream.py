@@ -6,13 +6,17 @@ non-empty batch, which is then replayed; `collect()` gathers a small read whole,
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipes_workers.key_order import KeyOrder
 from pipes_workers.strategies.faults import crash_point
 
 PROGRESS_EVERY_S = 2.0
@@ -25,10 +29,16 @@ class TrackedStream:
         source: the reader's stream.
         track: a column whose MAX and NULL count are tracked (or None).
         log: progress sink ("read 262,144 rows").
+        keys: primary key columns whose order is watched (`key_order.proven`: unique in the stream).
     """
 
     def __init__(
-        self, source: pa.RecordBatchReader, *, track: str | None, log: Callable[[str], None]
+        self,
+        source: pa.RecordBatchReader,
+        *,
+        track: str | None,
+        log: Callable[[str], None],
+        keys: tuple[str, ...] = (),
     ) -> None:
         self._source = source
         self._track = track
@@ -39,6 +49,7 @@ class TrackedStream:
         self.bytes = 0
         self.max_value: Any = None
         self.null_rows = 0
+        self.key_order = KeyOrder(keys)
 
     @property
     def schema(self) -> pa.Schema:
@@ -104,14 +115,40 @@ class TrackedStream:
     def _count(self, batch: pa.RecordBatch) -> None:
         self.rows += batch.num_rows
         self.bytes += batch.nbytes
+        self.key_order.observe(batch)
         if self._track is None:
             return
         column = batch.column(self._track)
         self.null_rows += column.null_count
         if column.null_count < len(column):
-            value = pc.max(column).as_py()
+            value = python_value(pc.max(column))
             if value is not None and (self.max_value is None or value > self.max_value):
                 self.max_value = value
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MICROS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def python_value(scalar: pa.Scalar) -> Any:
+    """`scalar.as_py()`, except that a timestamp (seconds to microseconds) is converted here:
+    pyarrow's own conversion imports pandas (0.15 s) into the worker the first time it runs."""
+    dtype = scalar.type
+    if not pa.types.is_timestamp(dtype) or dtype.unit not in _MICROS_PER_UNIT or not scalar.is_valid:
+        return scalar.as_py()
+    naive = _EPOCH + timedelta(microseconds=scalar.value * _MICROS_PER_UNIT[dtype.unit])
+    return naive if dtype.tz is None else naive.replace(tzinfo=UTC).astimezone(_zone(dtype.tz))
+
+
+def _zone(name: str) -> tzinfo:
+    if name.upper() in ("UTC", "Z", "+00:00"):
+        return UTC
+    offset = _OFFSET.match(name)
+    if offset:
+        sign = -1 if offset.group(1) == "-" else 1
+        return timezone(sign * timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3))))
+    return ZoneInfo(name)
 
 
 def _chain(first: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

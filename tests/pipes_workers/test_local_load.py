@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,3 +126,21 @@ def test_rows_deleted_reach_the_history_and_the_row(
     ).fetchall()
     assert history[-1] == (2,)
     assert "2 rows deleted at the source reconciled" in control_row(control_conn, key)["last_status_message"]
+
+
+def test_a_load_imports_no_module_it_does_not_use(
+    control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
+) -> None:
+    """pandas and pyarrow.dataset (0.16 s of start-up together) stay out of a full load's process."""
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 5)))
+    key = add_control_row(control_conn, pg_source, table, load_strategy="full")
+    program = (
+        "import sys\n"
+        "from pipes_workers.local_load import load_control_key\n"
+        f"result = load_control_key({control_db_url!r}, {key!r}, {str(lake_root)!r}, log=lambda _m: None)\n"
+        "assert result.error is None and result.rows_read == 4, result\n"
+        "print(' '.join(m for m in ('pandas', 'pyarrow.dataset', 'dagster') if m in sys.modules) or 'none')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "none"
