@@ -171,6 +171,10 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
             first_start, last_end = conn.execute(
                 "SELECT min(load_start_time), max(load_end_time) FROM dataloader.historical_metadata"
             ).fetchone()
+            failures = conn.execute(
+                "SELECT control_key, last_error_code, last_status_message FROM dataloader.table_control "
+                "WHERE last_status = 'Failed' ORDER BY control_key"
+            ).fetchall()
             load_seconds = [
                 r[0]
                 for r in conn.execute(
@@ -187,6 +191,7 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
             "seconds": round(elapsed, 1),
             "tables_per_hour": round(done / elapsed * 3600) if elapsed else 0,
             "first_to_last_s": round(loading, 1),
+            "failures": failures,
             "median_table_s": round(statistics.median(float(s) for s in load_seconds), 2)
             if load_seconds
             else None,
@@ -301,6 +306,9 @@ def main() -> int:
                 f"| {r['variant']} | {r['tables']} | {r['succeeded']} | {r['failed']} | {r['seconds']} | "
                 f"{r['tables_per_hour']:,} | {r['median_table_s']} |"
             )
+        for r in results:
+            for key, code, message in r["failures"]:
+                print(f"failed in '{r['variant']}': {key} ({code}): {message}")
     if "scale" in parts:
         rows_10k = _env_int("BENCH_SCALE_ROWS", 10_000)
         figures = run_scale(rows_10k, _env_int("BENCH_HISTORY_PER_ROW", 100))
