@@ -95,6 +95,53 @@ def check_primary_key(primary_keys: Sequence[str], keys: pa.Table | None) -> Che
             column_mask = pc.is_null(keys[name])
             mask = column_mask if mask is None else pc.or_(mask, column_mask)
         null_rows = int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+    if len(names) == 1 and _sortable(keys.schema.field(names[0]).type):
+        duplicate_keys, duplicate_rows, sample = _duplicates_by_sorting(names[0], keys[names[0]])
+    else:
+        duplicate_keys, duplicate_rows, sample = _duplicates_by_grouping(names, keys)
+    metadata: dict = {
+        "primary_keys": ", ".join(names),
+        "rows": keys.num_rows,
+        "duplicate_keys": duplicate_keys,
+        "rows_with_duplicate_keys": duplicate_rows,
+        "null_key_rows": null_rows,
+    }
+    if sample:
+        metadata["sample_duplicates"] = "; ".join(sample)
+    return _outcome(PK_UNIQUE, duplicate_keys == 0 and null_rows == 0, "ERROR", metadata)
+
+
+def _sortable(dtype: pa.DataType) -> bool:
+    """Fixed-width key types numpy sorts exactly: integers, dates, timestamps."""
+    return pa.types.is_integer(dtype) or pa.types.is_date(dtype) or pa.types.is_timestamp(dtype)
+
+
+def _duplicates_by_sorting(name: str, column: pa.ChunkedArray) -> tuple[int, int, list[str]]:
+    """(duplicate keys, rows carrying them, up to 5 samples) of one fixed-width key column: a sort
+    and a comparison of neighbours, in a fraction of a hash aggregation's time and memory (10M
+    int64 keys: 0.1 s and 170 MB instead of 2 s and 830 MB)."""
+    import numpy as np
+
+    present = pc.drop_null(column)
+    if isinstance(present, pa.ChunkedArray):
+        present = present.combine_chunks()
+    # The same bits as a signed integer of the same width: equal keys stay equal (all this needs).
+    int_type = {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}[present.type.bit_width]
+    values = np.sort(present.view(int_type).to_numpy(zero_copy_only=False))
+    repeated = values[1:][values[1:] == values[:-1]]
+    if not len(repeated):
+        return 0, 0, []
+    keys, extra = np.unique(repeated, return_counts=True)
+    originals = pa.array(keys, int_type).view(present.type)
+    sample = [
+        f"{name}={value} ({count + 1}x)"
+        for value, count in zip(originals.to_pylist()[:5], extra[:5], strict=False)
+    ]
+    return len(keys), int(extra.sum()) + len(keys), sample
+
+
+def _duplicates_by_grouping(names: list[str], keys: pa.Table) -> tuple[int, int, list[str]]:
+    """(duplicate keys, rows carrying them, up to 5 samples) by a hash aggregation over the keys."""
     counts = keys.group_by(names).aggregate([([], "count_all")])
     duplicated = counts.filter(pc.greater(counts["count_all"], 1))
     duplicate_rows = int(pc.sum(duplicated["count_all"]).as_py() or 0) if duplicated.num_rows else 0
@@ -102,16 +149,7 @@ def check_primary_key(primary_keys: Sequence[str], keys: pa.Table | None) -> Che
         ", ".join(f"{k}={row[k]}" for k in names) + f" ({row['count_all']}x)"
         for row in duplicated.slice(0, 5).to_pylist()
     ]
-    metadata: dict = {
-        "primary_keys": ", ".join(names),
-        "rows": keys.num_rows,
-        "duplicate_keys": duplicated.num_rows,
-        "rows_with_duplicate_keys": duplicate_rows,
-        "null_key_rows": null_rows,
-    }
-    if sample:
-        metadata["sample_duplicates"] = "; ".join(sample)
-    return _outcome(PK_UNIQUE, duplicated.num_rows == 0 and null_rows == 0, "ERROR", metadata)
+    return duplicated.num_rows, duplicate_rows, sample
 
 
 def check_primary_key_in_order(primary_keys: Sequence[str], rows: int) -> CheckOutcome:

@@ -93,3 +93,29 @@ def test_schema_drift_by_name_and_type(tmp_path):
     assert (
         not retyped.passed and "id: int32 in Delta, string in the source" in retyped.metadata["type_changes"]
     )
+
+
+def test_single_fixed_width_keys_are_checked_by_sorting_with_the_same_answers():
+    from datetime import date
+
+    ints = pa.table(
+        {"id": pa.chunked_array([pa.array([5, 1, 3], pa.int32()), pa.array([3, None, 5, 5], pa.int32())])}
+    )
+    by_sort = check_primary_key(["id"], ints)
+    assert not by_sort.passed
+    assert (by_sort.metadata["duplicate_keys"], by_sort.metadata["rows_with_duplicate_keys"]) == (2, 5)
+    assert by_sort.metadata["null_key_rows"] == 1
+    assert by_sort.metadata["sample_duplicates"] == "id=3 (2x); id=5 (3x)"
+    days = pa.table({"d": pa.array([date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 1)], pa.date32())})
+    assert check_primary_key(["d"], days).metadata["sample_duplicates"] == "d=2024-01-01 (2x)"
+    stamps = pa.table(
+        {
+            "t": pa.array(
+                [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)],
+                pa.timestamp("us", "UTC"),
+            )
+        }
+    )
+    assert check_primary_key(["t"], stamps).passed
+    big = pa.table({"id": pa.array([2**63 - 1, -(2**63), 0], pa.int64())})
+    assert check_primary_key(["id"], big).passed
