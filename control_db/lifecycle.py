@@ -33,16 +33,11 @@ from control_db.queries.transitions import (
     queue_by_hand,
 )
 
+# Run ids of `dataloader load` attempts: no Dagster run stands behind them (the reconcile pass
+# leaves them to the longrunning monitor).
+LOCAL_RUN_PREFIX = "local-"
 RECORD_ATTEMPTS = 4
 RECORD_BACKOFF_S = 1.0
-
-
-class LoadError(Protocol):
-    """What a failure carries: the retry analysis decides from `kind` and `code`."""
-
-    kind: str
-    code: str | None
-    message: str
 
 
 class LoadOutcome(Protocol):

@@ -161,8 +161,6 @@ def load_for_definitions(url: str | None, directory: Path | None = None) -> tupl
             return refresh(url, directory), "read from the control database"
         except (psycopg.Error, OSError) as exc:
             reason = f"control database unreachable ({type(exc).__name__})"
-        else:  # pragma: no cover - the return above always wins
-            reason = ""
     else:
         reason = "DATALOADER_CONTROL_DB_URL is not set"
     stored = stored_snapshot(directory)

@@ -15,7 +15,7 @@ import sys
 import uuid
 from collections.abc import Callable
 
-from control_db.lifecycle import Refusal, begin_attempt, record_outcome
+from control_db.lifecycle import LOCAL_RUN_PREFIX, Refusal, begin_attempt, record_outcome
 from pipes_workers.errors import ConfigurationError
 from pipes_workers.load import attempt_load
 from pipes_workers.request import LoadRequest
@@ -23,7 +23,6 @@ from pipes_workers.result import LoadFailure, LoadResult, failed_result
 
 LAKE_ROOT_ENV = "DATALOADER_LAKE_ROOT"
 CONTROL_DB_ENV = "DATALOADER_CONTROL_DB_URL"
-LOCAL_RUN_PREFIX = "local-"
 
 
 def local_run_id() -> str:

@@ -119,6 +119,12 @@ class TableLoad:
     refusal: str | None = None
 
 
+def _worker_died(request: LoadRequest, what: str) -> LoadResult:
+    """The failed result of a worker that ended without reporting one (transient: retried)."""
+    failure = LoadFailure(kind="transient", code="worker_died", message=f"{request.control_key}: {what}")
+    return failed_result(request.control_key, request.load_strategy, failure)
+
+
 def _run_worker(
     context: AssetExecutionContext,
     pipes_client: PipesClient,
@@ -135,18 +141,10 @@ def _run_worker(
             env=settings.worker_env(),
         )
     except DagsterPipesExecutionError as exc:
-        failure = LoadFailure(
-            kind="transient",
-            code="worker_died",
-            message=f"{request.control_key}: the worker process ended before it reported a result ({exc})",
-        )
-        return failed_result(request.control_key, request.load_strategy, failure), ()
+        return _worker_died(request, f"the worker process ended before it reported a result ({exc})"), ()
     result = read_load_result(invocation.get_custom_messages())
     if result is None:
-        failure = LoadFailure(
-            kind="transient", code="worker_died", message=f"{request.control_key}: no result"
-        )
-        return failed_result(request.control_key, request.load_strategy, failure), ()
+        return _worker_died(request, "the worker reported no result"), ()
     return result, invocation.get_results(implicit_materializations=False)
 
 

@@ -62,3 +62,25 @@ def test_definitions_load_without_any_snapshot(monkeypatch, tmp_path):
     defs = build_definitions("postgresql://postgres@127.0.0.1:1/none")
     sensors = {s.name for s in defs.get_repository_def().sensor_defs}
     assert sensors == SENSORS - {"master_sensor"}
+
+
+def test_control_table_sensor_refreshes_the_snapshot_when_rows_change(
+    control_conn, source, control_db, instance, monkeypatch, tmp_path
+):
+    from dagster import build_sensor_context
+
+    from dataloader_defs.control_snapshot import refresh, stored_snapshot
+    from dataloader_defs.defs.sensors.control_table_sensor import build_control_table_sensor
+
+    monkeypatch.setenv("DATALOADER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DATALOADER_DAGSTER_URL", "http://127.0.0.1:1")  # no webserver: reload not requested
+    add_control(control_conn, "d.first")
+    loaded = refresh(control_db.url)
+    sensor = build_control_table_sensor(loaded)
+    context = build_sensor_context(instance=instance, resources={"control_db": control_db})
+
+    assert "unchanged" in sensor(context).skip_reason.skip_message
+    add_control(control_conn, "d.second")
+    changed = sensor(context).skip_reason.skip_message
+    assert "1 -> 2 active row(s)" in changed and "reload not requested" in changed
+    assert {r.control_key for r in stored_snapshot().rows} == {"d.first", "d.second"}

@@ -22,12 +22,12 @@ from dagster import (
     sensor,
 )
 
+from control_db.lifecycle import LOCAL_RUN_PREFIX
 from dataloader_defs.defs.assets import attempt_tag
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.settings import env_seconds, interval
 
 ORPHAN_MIN_AGE = timedelta(minutes=5)
-LOCAL_RUN_PREFIX = "local-"
 
 
 def close_orphan_history(conn: psycopg.Connection, *, min_age: timedelta) -> int:
