@@ -149,8 +149,9 @@ def run_size(rows: int, seed: int, variants: list[str], repeat: int, admin_url: 
     results: dict[str, dict] = {}
     started, before = datetime.now(UTC), load_average()
     with tempfile.TemporaryDirectory(prefix="dataloader-bench-") as tmp:
-        for name in wanted:
-            ctx = {
+
+        def context(name: str) -> dict:
+            return {
                 "source_url": url,
                 "table": table,
                 "rows": rows,
@@ -158,17 +159,24 @@ def run_size(rows: int, seed: int, variants: list[str], repeat: int, admin_url: 
                 "control_url": control_url,
                 "mariadb_url": mariadb_url,
             }
-            if name == "ours_incremental":
-                results[name] = _incremental(ctx, repeat)
-            else:
-                results[name] = summarise([_run_variant(name, ctx) for _ in range(repeat)])
+
+        # Rounds: every variant once per round, so a noisy stretch of a shared machine hits all
+        # variants alike instead of all runs of one.
+        plain = [name for name in wanted if name != "ours_incremental"]
+        runs: dict[str, list[dict]] = {name: [] for name in plain}
+        for _ in range(repeat):
+            for name in plain:
+                runs[name].append(_run_variant(name, context(name)))
+        for name in wanted:
+            results[name] = (
+                _incremental(context(name), repeat) if name == "ours_incremental" else summarise(runs[name])
+            )
             r = results[name]
             if r.get("error"):
                 print(f"{name}: failed (load average {load_average()})", flush=True)
             else:
                 print(
-                    f"{name}: median {r['seconds']:.2f} s (min {r['min']:.2f}, max {r['max']:.2f}); "
-                    f"load average {load_average()}",
+                    f"{name}: median {r['seconds']:.2f} s (min {r['min']:.2f}, max {r['max']:.2f})",
                     flush=True,
                 )
     after = load_average()
