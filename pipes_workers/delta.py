@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +29,9 @@ from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundE
 
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB, writer_properties
 from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
+from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.storage import looks_like_storage_error, storage_error
+from pipes_workers.unique_claim import claim_metadata, proven_unique_version
 
 HISTORY_SCAN = 100
 # Rows to write: a stream (consumed once) or, for a merge of a small read, a table held in memory.
@@ -51,10 +53,15 @@ class CommitMarker:
     watermark: str | None = None
     chunk: dict[str, Any] | None = None
     operation: str | None = None  # what the commit did besides loading, e.g. `hard_delete`
+    # Set when the table after this commit is known to hold no duplicate or NULL `unique_keys`:
+    # the commit was made onto version `unique_keys_base`, whose keys were unique (unique_claim.py).
+    unique_keys: tuple[str, ...] | None = None
+    unique_keys_base: int | None = None
 
     def commit_properties(self) -> CommitProperties:
         """deltalake CommitProperties carrying the txn and the metadata."""
         metadata = {
+            **claim_metadata(self.unique_keys, self.unique_keys_base),
             f"{META_PREFIX}operation": self.operation,
             f"{META_PREFIX}watermark": self.watermark,
             f"{META_PREFIX}control_key": self.control_key,
@@ -251,6 +258,8 @@ class DeltaDestination:
         self._guard(table, marker)
         before = _file_paths(table)
         in_memory = isinstance(data, pa.Table)
+        if in_memory:
+            marker = self._claim_after_merge(table, data, primary_keys, marker)
         source = self._conform(data, table)
         predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
         try:
@@ -274,6 +283,28 @@ class DeltaDestination:
         except (DeltaError, SchemaMismatchError, OSError) as exc:
             raise self._failure(exc) from exc
         return self._outcome(before, metrics)
+
+    def _claim_after_merge(
+        self, table: DeltaTable, rows: pa.Table, primary_keys: Sequence[str], marker: CommitMarker
+    ) -> CommitMarker:
+        """`marker` claiming unique keys after a MERGE of `rows` when the claim holds: `rows` hold
+        each key once and no NULL key, and the table's keys are unique now — by the claim of its
+        newest data commit, or else by a scan of its keys (what the check after the merge would
+        otherwise scan, and once done, later merges need none)."""
+        keys = tuple(primary_keys)
+        if not tally_keys(keys, rows).unique:
+            return marker
+        base = table.version()
+        proven = proven_unique_version(table, keys) is not None
+        if not proven and not tally_keys(keys, stored_keys(table, keys)).unique:
+            return marker
+        return replace(marker, unique_keys=keys, unique_keys_base=base)
+
+    def proven_unique_version(self, primary_keys: Sequence[str]) -> int | None:
+        """The version of the commit whose unique-keys claim covers the table as it is now, or
+        None (no table, no claim, or a data commit without one since)."""
+        table = self._open()
+        return proven_unique_version(table, tuple(primary_keys)) if table is not None else None
 
     def check_compatible(self, source: pa.Schema) -> None:
         """Raise SchemaConflictError when source columns of `source` cannot be stored in the existing
@@ -305,7 +336,7 @@ class DeltaDestination:
     def key_columns(self, keys: Sequence[str]) -> pa.Table | None:
         """Only the `keys` columns of every row (for the uniqueness check), or None without a table."""
         table = self._open()
-        return table.to_pyarrow_dataset().to_table(columns=list(keys)) if table is not None else None
+        return stored_keys(table, keys) if table is not None else None
 
     def last_commit_time(self) -> datetime | None:
         """When the newest commit was written (UTC), or None without a table."""
@@ -358,6 +389,9 @@ class DeltaDestination:
         if table is None:
             raise PermanentLoadError(f"{self.uri}: no Delta table to delete rows from")
         self._guard(table, marker)
+        if proven_unique_version(table, tuple(primary_keys)) is not None:
+            # Removing rows or stamping their deletion time cannot repeat a key.
+            marker = replace(marker, unique_keys=tuple(primary_keys), unique_keys_base=table.version())
         before = _file_paths(table)
         source = keys.select(list(primary_keys))
         predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
@@ -581,6 +615,11 @@ def _storable_type(dtype: pa.DataType) -> pa.DataType:
     if pa.types.is_list(dtype):
         return pa.list_(_storable_type(dtype.value_type))
     return dtype
+
+
+def stored_keys(table: DeltaTable, keys: Sequence[str]) -> pa.Table:
+    """Only the `keys` columns of every row of `table` (a scan of those columns)."""
+    return table.to_pyarrow_dataset().to_table(columns=list(keys))
 
 
 def _arrow_schema(table: DeltaTable) -> pa.Schema:

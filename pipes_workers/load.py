@@ -21,7 +21,7 @@ from pipes_workers.errors import LoadError
 from pipes_workers.request import LoadRequest, table_uri
 from pipes_workers.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.sources import open_reader
-from pipes_workers.sources.base import Aggregate, arrow_schema
+from pipes_workers.sources.base import arrow_schema
 from pipes_workers.storage import lake_storage_options
 from pipes_workers.strategies import LoadContext, get_strategy
 from pipes_workers.strategies.base import reads_whole_source
@@ -74,11 +74,9 @@ def run_load(
         if name != "full" and name != "chunked_backfill":
             # A type change is refused on every load, not only when changed rows happen to arrive.
             destination.check_compatible(arrow_schema(columns))
-        counted_before = None
+        count = None
         if not reads_whole_source(request, name):
-            (counted_before,) = reader.aggregate(
-                request.source_schema, request.source_table, [Aggregate("count")]
-            )
+            count = reader.count_before_read(request.source_schema, request.source_table)
         ctx = LoadContext(
             request=request,
             reader=reader,
@@ -90,6 +88,7 @@ def run_load(
             strategy_name=name,
         )
         outcome = reconcile_deletes(ctx, get_strategy(name).run(ctx))
+        counted_before = count.result() if count is not None else None
     if outcome.committed:
         crash_point("commit")
     source_rows = counted_before if counted_before is not None else outcome.source_rows_in_read

@@ -28,11 +28,15 @@ from dagster import (
     AssetKey,
     AssetSpec,
     Config,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
     Failure,
     FreshnessPolicy,
     MaterializeResult,
     PipesClient,
     ResourceParam,
+    RunsFilter,
     multi_asset,
 )
 from dagster._core.errors import DagsterPipesExecutionError
@@ -47,7 +51,20 @@ from pipes_workers.result import CHECK_SPECS, LoadFailure, LoadResult, failed_re
 LOAD_ASSET_NAME = "dataloader_table_load"
 TAG_SOURCE = "dataloader/source"
 TAG_TABLES = "dataloader/tables"
-ATTEMPT_TAG_PREFIX = "dataloader/attempt/"  # one tag per queued attempt a run carries: value = control_key
+# One tag per queued attempt a run carries (value: control_key). Dagster allows one "/" in a tag
+# key, so the history id follows a dot; runs launched before this change used a second "/".
+ATTEMPT_TAG_PREFIX = "dataloader/attempt."
+LEGACY_ATTEMPT_TAG_PREFIX = "dataloader/attempt/"
+
+
+def attempt_of_tag(tag: str) -> int | None:
+    """The history id an attempt tag names, or None for any other tag."""
+    for prefix in (ATTEMPT_TAG_PREFIX, LEGACY_ATTEMPT_TAG_PREFIX):
+        if tag.startswith(prefix) and tag[len(prefix) :].isdigit():
+            return int(tag[len(prefix) :])
+    return None
+
+
 CONCURRENCY_ENV = "DATALOADER_RUN_CONCURRENCY"
 DEFAULT_CONCURRENCY = 4
 WORKER_STOP_GRACE_S = 10.0
@@ -56,6 +73,17 @@ WORKER_STOP_GRACE_S = 10.0
 def attempt_tag(history_id: int) -> str:
     """The run tag that says a run carries queued attempt `history_id` (the reconcile pass looks for it)."""
     return f"{ATTEMPT_TAG_PREFIX}{history_id}"
+
+
+def runs_of_attempt(
+    instance: DagsterInstance, history_id: int, control_key: str, statuses: Sequence[DagsterRunStatus] = ()
+) -> list[DagsterRun]:
+    """The runs that carry queued attempt `history_id` of `control_key` (either tag spelling)."""
+    runs: list[DagsterRun] = []
+    for prefix in (ATTEMPT_TAG_PREFIX, LEGACY_ATTEMPT_TAG_PREFIX):
+        found = RunsFilter(tags={f"{prefix}{history_id}": control_key}, statuses=list(statuses))
+        runs.extend(instance.get_runs(filters=found))
+    return runs
 
 
 def run_tags(db_config_key: str, attempts: dict[str, int]) -> dict[str, str]:

@@ -8,7 +8,7 @@ identifiers go through `quote_identifier`, values are typed Python objects rende
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -55,6 +55,20 @@ class Aggregate:
     column: str | None = None
 
 
+class PendingCount:
+    """A row count that may still be running: `result()` waits for it (and raises its error)."""
+
+    def __init__(self, wait: Callable[[], int]) -> None:
+        self._wait = wait
+        self._value: int | None = None
+
+    def result(self) -> int:
+        """The count, once it is done."""
+        if self._value is None:
+            self._value = self._wait()
+        return self._value
+
+
 class SourceReader(ABC):
     """Reads one source database. Open with `open_reader(source_config)`; close when done."""
 
@@ -90,6 +104,12 @@ class SourceReader(ABC):
         row_filter: RowFilter | None = None,
     ) -> tuple[Any, ...]:
         """Compute the aggregates in one query; MIN/MAX come back as typed Python values (None when empty)."""
+
+    def count_before_read(self, schema: str | None, table: str) -> PendingCount:
+        """Start COUNT(*) of the table in a snapshot taken now, before any later read's; its
+        `result()` is the count. Here it runs at once; a reader may run it beside the read."""
+        (count,) = self.aggregate(schema, table, [Aggregate("count")])
+        return PendingCount(lambda: int(count))
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections."""

@@ -21,7 +21,7 @@ def convert_array(array: pa.Array, target: pa.DataType, *, column: str, table: s
     """Cast one column to its declared type, exactly; a value that does not fit fails naming the column."""
     if array.type == target:
         return array
-    if isinstance(array.type, pa.ExtensionType):
+    if isinstance(array.type, pa.BaseExtensionType):  # e.g. the driver's opaque numeric: text storage
         array = array.storage
         if array.type == target:
             return array

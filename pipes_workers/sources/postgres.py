@@ -7,6 +7,8 @@ start-up for nothing a load uses.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -20,6 +22,7 @@ from pipes_workers.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     Aggregate,
+    PendingCount,
     RowFilter,
     SourceColumn,
 )
@@ -88,6 +91,7 @@ class PostgresReader(StreamingReader):
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         super().__init__(params, queue_depth=queue_depth)
         self._conn = self._catalog_connection()
+        self._counts: list[_BackgroundCount] = []
 
     # -- connections -------------------------------------------------------------------------
     def _libpq_options(self) -> dict[str, str]:
@@ -211,9 +215,72 @@ class PostgresReader(StreamingReader):
             raise self._read_error(exc, label) from None
         return tuple(row) if row is not None else tuple(None for _ in aggregates)
 
+    def count_before_read(self, schema: str | None, table: str) -> PendingCount:
+        """COUNT(*) in a REPEATABLE READ snapshot taken now, before the read's, on a connection of
+        its own and in a thread: the server counts while the worker reads and merges (a COUNT of
+        10M rows is most of a 1% incremental load's time when run first)."""
+        label = self._table_label(schema, table)
+        sql = self._aggregate_sql(schema, table, [Aggregate("count")], None)
+        conn = self._catalog_connection()
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute("SELECT 1")  # takes the transaction's snapshot
+        except psycopg.Error as exc:
+            conn.close()
+            raise self._read_error(exc, label) from None
+        count = _BackgroundCount(conn, sql)
+        self._counts.append(count)
+
+        def wait() -> int:
+            try:
+                return count.value()
+            except psycopg.Error as exc:
+                raise self._read_error(exc, label) from None
+
+        return PendingCount(wait)
+
     def close(self) -> None:
+        for count in self._counts:
+            count.abandon()
         self._close_streams()
         self._conn.close()
+
+
+class _BackgroundCount:
+    """One COUNT query running in a thread on a connection it owns and closes when done."""
+
+    def __init__(self, conn: psycopg.Connection, sql: str) -> None:
+        self._conn = conn
+        self._sql = sql
+        self._count: int | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="dataloader-count", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            row = self._conn.execute(self._sql).fetchone()
+            self._count = int(row[0]) if row is not None else 0
+        except BaseException as exc:  # handed to the waiting thread
+            self._error = exc
+        finally:
+            # Ends the transaction now: its snapshot and its lock on the table go with it.
+            self._conn.close()
+
+    def value(self) -> int:
+        """Wait for the count; raises the query's error."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._count is not None
+        return self._count
+
+    def abandon(self) -> None:
+        """Cancel a count nobody waited for (the load failed first) and close its connection."""
+        if self._thread.is_alive():
+            with contextlib.suppress(psycopg.Error):
+                self._conn.cancel_safe()
+            self._thread.join(timeout=5)
 
 
 class _AdbcSession:

@@ -118,9 +118,9 @@ def tick(instance, control_db):
 
 def request_keys(request) -> list[str]:
     """The control keys a load RunRequest carries (its attempt tags)."""
-    from dataloader_defs.defs.assets import ATTEMPT_TAG_PREFIX
+    from dataloader_defs.defs.assets import attempt_of_tag
 
-    return sorted(v for k, v in request.tags.items() if k.startswith(ATTEMPT_TAG_PREFIX))
+    return sorted(v for k, v in request.tags.items() if attempt_of_tag(k) is not None)
 
 
 def execute_request(instance, resources: dict, request, *, raise_on_error: bool = True):

@@ -54,7 +54,7 @@ def test_sensor_to_succeeded_with_delta_table(control_conn, source, instance, re
     assert status_trail(control_conn, "e2e.orders") == [None, "Queued", "In Progress", "Succeeded"]
     (history,) = queries.history_rows(control_conn, "e2e.orders")
     assert (history.load_status, history.rows_processed, history.run_id) == ("Succeeded", 250, result.run_id)
-    assert request.tags[f"dataloader/attempt/{history.id}"] == "e2e.orders"
+    assert request.tags[f"dataloader/attempt.{history.id}"] == "e2e.orders"
 
     assert DeltaTable(str(lake_root / "bronze/test/orders_e2e")).to_pyarrow_dataset().count_rows() == 250
     (event,) = result.get_asset_materialization_events()

@@ -3,14 +3,13 @@
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
-    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
 
-from dataloader_defs.defs.assets import attempt_tag
+from dataloader_defs.defs.assets import runs_of_attempt
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.sensors.run_termination import terminate_run
 from dataloader_defs.defs.settings import env_seconds, interval
@@ -37,9 +36,7 @@ def longqueued_monitor(context: SensorEvaluationContext, control_db: ControlData
     failed = []
     with control_db.connect("dagster-longqueued") as conn:
         for control_key, history_id in queries.queued_attempts(conn, older_than=threshold):
-            waiting = context.instance.get_runs(
-                filters=RunsFilter(tags={attempt_tag(history_id): control_key}, statuses=UNFINISHED)
-            )
+            waiting = runs_of_attempt(context.instance, history_id, control_key, UNFINISHED)
             for run in waiting:
                 terminate_run(context.instance, run.run_id, "queued too long")
             message = (

@@ -15,7 +15,6 @@ import psycopg
 from dagster import (
     DagsterInstance,
     DefaultSensorStatus,
-    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -23,7 +22,7 @@ from dagster import (
 )
 
 from control_db.lifecycle import LOCAL_RUN_PREFIX
-from dataloader_defs.defs.assets import attempt_tag
+from dataloader_defs.defs.assets import runs_of_attempt
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.settings import env_seconds, interval
 
@@ -75,7 +74,7 @@ def _fail_lost_queued(conn: psycopg.Connection, instance: DagsterInstance, grace
 
     failed = []
     for control_key, history_id in queries.queued_attempts(conn, older_than=grace):
-        runs = instance.get_runs(filters=RunsFilter(tags={attempt_tag(history_id): control_key}))
+        runs = runs_of_attempt(instance, history_id, control_key)
         if any(not run.is_finished for run in runs):
             continue
         state = "was never created" if not runs else f"ended {runs[0].status.value}"

@@ -19,7 +19,7 @@ from dagster import (
     run_status_sensor,
 )
 
-from dataloader_defs.defs.assets import ATTEMPT_TAG_PREFIX
+from dataloader_defs.defs.assets import attempt_of_tag
 from dataloader_defs.defs.resources import ControlDatabase
 
 FAILURE_REASON_TAG = "dagster/failure_reason"
@@ -29,11 +29,7 @@ def fail_rows_of_run(control_db: ControlDatabase, run: DagsterRun, message: str,
     """Mark Failed (transient, `code`) every table this run still owns; the keys it failed."""
     from control_db import queries
 
-    attempts = {
-        int(tag[len(ATTEMPT_TAG_PREFIX) :]): key
-        for tag, key in run.tags.items()
-        if tag.startswith(ATTEMPT_TAG_PREFIX)
-    }
+    attempts = {attempt: key for tag, key in run.tags.items() if (attempt := attempt_of_tag(tag)) is not None}
     failed = []
     with control_db.connect("dagster-run-status") as conn:
         for row in queries.rows_of_run(conn, run.run_id):  # In Progress under this run

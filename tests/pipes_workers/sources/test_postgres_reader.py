@@ -313,3 +313,21 @@ def test_values_the_driver_cannot_decode_fail_naming_the_column(
     pg_conn.execute("DELETE FROM rt_inf WHERE id = 2")
     assert _read_all(pg_reader, "rt_inf").column("v").to_pylist() == [None]
     pg_conn.execute("DROP TABLE rt_inf")
+
+
+def test_count_before_read_counts_in_the_snapshot_it_was_started_in(
+    pg_reader: SourceReader, pg_conn: psycopg.Connection
+) -> None:
+    pg_conn.execute("DROP TABLE IF EXISTS rt_counted; CREATE TABLE rt_counted (id int8 PRIMARY KEY)")
+    pg_conn.execute("INSERT INTO rt_counted SELECT generate_series(1, 1000)")
+    try:
+        pending = pg_reader.count_before_read(None, "rt_counted")
+        # Committed after the count started, before its result is asked for: read, not counted.
+        pg_conn.execute("INSERT INTO rt_counted SELECT generate_series(1001, 1010)")
+        assert _read_all(pg_reader, "rt_counted").num_rows == 1010
+        assert pending.result() == 1000
+        with pytest.raises(PermanentLoadError, match=r'"public"."no_such_table" does not exist'):
+            pg_reader.count_before_read(None, "no_such_table").result()
+        pg_reader.count_before_read(None, "rt_counted")  # never waited for: closed with the reader
+    finally:
+        pg_conn.execute("DROP TABLE rt_counted")

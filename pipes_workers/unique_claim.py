@@ -1,0 +1,59 @@
+"""Unique primary keys carried from commit to commit, so a load's key check needs no table scan.
+
+A MERGE on the primary keys of rows that hold each key once (and no NULL key) cannot repeat a key
+in a table that held each key once before it; removing rows or stamping their deletion time cannot
+either. So a commit of ours may claim unique keys when it was made onto a version whose keys were
+unique — shown by that version's own claim, or by a scan — and records the claim in its commit
+metadata with the version it was made onto. A claim holds for the table as it is now when:
+
+- it names the same key columns,
+- its commit sits directly on the version it names (no other writer committed in between), and
+- every commit after it changed no data (OPTIMIZE compaction/z-order, VACUUM).
+
+Any other commit since — a foreign write, an append, a full reload, a RESTORE — ends the chain, and
+the check scans the keys again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from deltalake import DeltaTable
+
+UNIQUE_KEYS = "dataloader.unique_keys"
+UNIQUE_KEYS_BASE = "dataloader.unique_keys_base"
+# delta-rs operations that rewrite or remove files without changing the table's rows.
+NO_DATA_CHANGE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+# A claim sits behind at most a few maintenance commits; further back, scanning is as cheap.
+HISTORY_SCAN = 10
+
+
+def claim_metadata(keys: Sequence[str] | None, base: int | None) -> dict[str, str]:
+    """Commit metadata of a unique-keys claim (empty when there is none)."""
+    if keys is None or base is None:
+        return {}
+    return {UNIQUE_KEYS: json.dumps(list(keys)), UNIQUE_KEYS_BASE: str(base)}
+
+
+def proven_unique_version(table: DeltaTable, keys: Sequence[str]) -> int | None:
+    """The version of the claim that covers `table` as it is now for `keys`, or None."""
+    for commit in table.history(HISTORY_SCAN):
+        if commit.get("operation") in NO_DATA_CHANGE:
+            continue
+        return _claimed_version(commit, keys)
+    return None
+
+
+def _claimed_version(commit: dict[str, Any], keys: Sequence[str]) -> int | None:
+    version = commit.get("version")
+    claimed, base = commit.get(UNIQUE_KEYS), commit.get(UNIQUE_KEYS_BASE)
+    if version is None or claimed is None or base is None:
+        return None
+    try:
+        if json.loads(claimed) != list(keys) or int(base) != int(version) - 1:
+            return None
+    except (TypeError, ValueError):
+        return None
+    return int(version)

@@ -1,0 +1,170 @@
+"""Unique keys carried from commit to commit: a merge of unique keys onto a table with unique keys
+passes the key check without scanning the table; anything that could repeat a key ends the chain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from deltalake import CommitProperties, write_deltalake
+from loadtest_support import SourceDB, after_success, make_rows
+
+import pipes_workers.delta as delta_module
+from pipes_workers.delta import CommitMarker, DeltaDestination
+from pipes_workers.load import run_load
+from pipes_workers.request import LoadRequest, table_uri
+from pipes_workers.result import LoadResult
+from pipes_workers.unique_claim import UNIQUE_KEYS, UNIQUE_KEYS_BASE
+
+LATER = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def key_scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The Delta tables whose key columns were scanned (the real scan still runs)."""
+    scanned: list[str] = []
+    original: Callable[..., pa.Table] = delta_module.stored_keys
+
+    def counting(table: Any, keys: Any) -> pa.Table:
+        scanned.append(table.table_uri)
+        return original(table, keys)
+
+    monkeypatch.setattr(delta_module, "stored_keys", counting)
+    return scanned
+
+
+def _key_check(result: LoadResult) -> dict:
+    (check,) = [c for c in result.checks if c.name == "primary_key_unique"]
+    return {"passed": check.passed, **check.metadata}
+
+
+def _change(source: SourceDB, table: str, ids: range, *, update: int | None = None) -> None:
+    """New rows `ids` (stamped a day per id after LATER, so each change is past the last
+    watermark), and optionally row `update` stamped with them."""
+    base = LATER + timedelta(days=ids.start)
+    source.insert(table, make_rows(ids, base=base))
+    if update is not None:
+        source.execute(
+            f"UPDATE {source.quote(table)} SET amount = 5, updated_at = %s WHERE id = %s",
+            (source.ts(base), update),
+        )
+
+
+def _loaded(pg_source: SourceDB, lake_root: Path) -> tuple[str, LoadRequest]:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 6)))
+    request = pg_source.request(table, "incremental", lake_root)
+    return table, after_success(request, run_load(request))
+
+
+def test_merges_carry_the_key_check_without_scanning(
+    pg_source: SourceDB, lake_root: Path, key_scans: list[str]
+) -> None:
+    table, request = _loaded(pg_source, lake_root)
+    key_scans.clear()
+
+    _change(pg_source, table, range(6, 8), update=2)
+    second = run_load(request)
+    # No claim yet (the first load created the table): one scan of the keys before the merge.
+    assert len(key_scans) == 1
+    check = _key_check(second)
+    assert check["passed"] and check["rows"] == 7 and "merged unique keys" in check["evidence"]
+
+    request = after_success(request, second)
+    key_scans.clear()
+    _change(pg_source, table, range(8, 10), update=3)
+    third = run_load(request)
+    assert key_scans == [] and _key_check(third)["passed"] and _key_check(third)["rows"] == 9
+
+    request = after_success(request, third)
+    empty = run_load(request)  # nothing changed: no commit, the claim still covers the table
+    assert empty.rows_read == 0 and key_scans == [] and _key_check(empty)["passed"]
+
+
+def test_maintenance_commits_keep_the_claim(
+    pg_source: SourceDB, lake_root: Path, key_scans: list[str]
+) -> None:
+    table, request = _loaded(pg_source, lake_root)
+    for ids in (range(6, 8), range(8, 10)):
+        _change(pg_source, table, ids)
+        request = after_success(request, run_load(request))
+    destination = DeltaDestination(table_uri(lake_root, request.destination_table))
+    destination.compact(z_order_by=["id"])
+    key_scans.clear()
+    check = _key_check(run_load(request))
+    assert check["passed"] and "merged unique keys" in check["evidence"] and key_scans == []
+
+
+def test_a_foreign_write_ends_the_chain_and_its_duplicate_is_found(
+    pg_source: SourceDB, lake_root: Path, key_scans: list[str]
+) -> None:
+    table, request = _loaded(pg_source, lake_root)
+    _change(pg_source, table, range(6, 8))
+    request = after_success(request, run_load(request))
+    uri = table_uri(lake_root, request.destination_table)
+    stored = DeltaDestination(uri).read_arrow()
+    write_deltalake(uri, stored.slice(0, 1), mode="append")  # someone else appends id 1 again
+    key_scans.clear()
+
+    check = _key_check(run_load(request))
+    assert not check["passed"] and check["duplicate_keys"] == 1 and "evidence" not in check
+    assert key_scans  # the chain ended: the keys were scanned
+
+    _change(pg_source, table, range(20, 22))
+    check = _key_check(run_load(request))  # a merge onto a table with a duplicate claims nothing
+    assert not check["passed"] and check["duplicate_keys"] == 1
+
+
+def test_a_merge_of_repeated_keys_claims_nothing(pg_source: SourceDB, lake_root: Path) -> None:
+    table = f"nokey_{uuid.uuid4().hex[:8]}"
+    q = pg_source.quote(table)
+    pg_source.execute(f"CREATE TABLE {q} (id bigint, updated_at timestamptz)")
+    pg_source.execute(f"INSERT INTO {q} VALUES (1, '2024-01-01'), (2, '2024-01-02')")
+    request = pg_source.request(table, "incremental", lake_root)
+    request = after_success(request, run_load(request))
+    pg_source.execute(f"INSERT INTO {q} VALUES (3, '2024-02-01'), (3, '2024-02-02')")
+    check = _key_check(run_load(request))
+    assert not check["passed"] and check["duplicate_keys"] == 1 and "evidence" not in check
+
+
+def _write(uri: str, ids: list[int], metadata: dict[str, str] | None = None) -> None:
+    write_deltalake(
+        uri,
+        pa.table({"id": pa.array(ids, pa.int64())}),
+        mode="append",
+        commit_properties=CommitProperties(custom_metadata=metadata) if metadata else None,
+    )
+
+
+def test_a_claim_holds_only_directly_on_its_base_and_for_its_keys(tmp_path: Path) -> None:
+    uri = str(tmp_path / "t")
+    _write(uri, [1, 2])  # version 0
+    _write(uri, [3], {UNIQUE_KEYS: '["id"]', UNIQUE_KEYS_BASE: "0"})  # version 1, on 0
+    destination = DeltaDestination(uri)
+    assert destination.proven_unique_version(["id"]) == 1
+    assert destination.proven_unique_version(["id", "k"]) is None
+    _write(uri, [4], {UNIQUE_KEYS: '["id"]', UNIQUE_KEYS_BASE: "1"})  # version 2, on 1
+    assert destination.proven_unique_version(["id"]) == 2
+    # A claim made onto version 1 but committed after someone else's version 3: not on its base.
+    _write(uri, [5])
+    _write(uri, [6], {UNIQUE_KEYS: '["id"]', UNIQUE_KEYS_BASE: "2"})
+    assert destination.proven_unique_version(["id"]) is None
+
+
+def test_deletes_carry_the_claim(tmp_path: Path) -> None:
+    uri = str(tmp_path / "t")
+    destination = DeltaDestination(uri)
+    rows = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": ["a", "b", "c"]})
+    destination.overwrite(rows, CommitMarker("k", 1, "full"))
+    assert destination.proven_unique_version(["id"]) is None
+    change = pa.table({"id": pa.array([3, 4], pa.int64()), "v": ["C", "d"]})
+    merged = destination.merge(change, ["id"], CommitMarker("k", 2, "incremental"))
+    assert destination.proven_unique_version(["id"]) == merged.delta_version
+    gone = pa.table({"id": pa.array([2], pa.int64())})
+    deleted, removed = destination.delete_rows(gone, ["id"], CommitMarker("k", 3, "incremental"))
+    assert removed == 1 and destination.proven_unique_version(["id"]) == deleted.delta_version
