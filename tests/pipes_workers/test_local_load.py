@@ -144,3 +144,28 @@ def test_a_load_imports_no_module_it_does_not_use(
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "none"
+
+
+def test_a_merge_under_a_unique_keys_claim_imports_no_module_it_does_not_use(
+    control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
+) -> None:
+    """Neither does an incremental load whose merge and key check ride on a unique-keys claim."""
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 5)))
+    key = add_control_row(control_conn, pg_source, table)  # incremental on updated_at, key id
+    load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)
+    pg_source.insert(table, make_rows(range(5, 7), base=datetime(2025, 1, 1, tzinfo=UTC)))
+    load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)  # scans once, claims
+    pg_source.insert(table, make_rows(range(7, 9), base=datetime(2025, 2, 1, tzinfo=UTC)))
+    program = (
+        "import sys\n"
+        "from pipes_workers.local_load import load_control_key\n"
+        f"result = load_control_key({control_db_url!r}, {key!r}, {str(lake_root)!r}, log=lambda _m: None)\n"
+        "assert result.error is None and result.rows_read == 2, result\n"
+        "(check,) = [c for c in result.checks if c.name == 'primary_key_unique']\n"
+        "assert check.passed and 'merged unique keys' in check.metadata['evidence'], check\n"
+        "print(' '.join(m for m in ('pandas', 'pyarrow.dataset', 'dagster') if m in sys.modules) or 'none')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "none"
