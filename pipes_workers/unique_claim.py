@@ -39,10 +39,15 @@ def claim_metadata(keys: Sequence[str] | None, base: int | None) -> dict[str, st
 
 def proven_unique_version(table: DeltaTable, keys: Sequence[str]) -> int | None:
     """The version of the claim that covers `table` as it is now for `keys`, or None."""
-    for commit in table.history(HISTORY_SCAN):
-        if commit.get("operation") in NO_DATA_CHANGE:
-            continue
-        return _claimed_version(commit, keys)
+    # The newest commit alone first: one log read (one request on object storage) in the usual case.
+    for limit in (1, HISTORY_SCAN):
+        commits = table.history(limit)
+        for commit in commits:
+            if commit.get("operation") in NO_DATA_CHANGE:
+                continue
+            return _claimed_version(commit, keys)
+        if len(commits) < limit:
+            return None
     return None
 
 

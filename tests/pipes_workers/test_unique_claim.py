@@ -16,6 +16,7 @@ from loadtest_support import SourceDB, after_success, make_rows
 
 import pipes_workers.delta as delta_module
 from pipes_workers.delta import CommitMarker, DeltaDestination
+from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.load import run_load
 from pipes_workers.request import LoadRequest, table_uri
 from pipes_workers.result import LoadResult
@@ -168,3 +169,15 @@ def test_deletes_carry_the_claim(tmp_path: Path) -> None:
     gone = pa.table({"id": pa.array([2], pa.int64())})
     deleted, removed = destination.delete_rows(gone, ["id"], CommitMarker("k", 3, "incremental"))
     assert removed == 1 and destination.proven_unique_version(["id"]) == deleted.delta_version
+
+
+def test_the_key_scan_reads_text_and_composite_keys(tmp_path: Path) -> None:
+    """Without a claim the keys are scanned; text keys come back from delta-rs's engine as views."""
+    uri = str(tmp_path / "t")
+    names = ["Customer Name; x", "k"]
+    rows = pa.table({names[0]: ["a", "b", "a"], "k": pa.array([1, 2, 1], pa.int32()), "v": [1, 2, 3]})
+    write_deltalake(uri, rows)
+    keys = DeltaDestination(uri).key_columns(names)
+    assert keys is not None and keys.schema.field(names[0]).type == pa.string()
+    tally = tally_keys(names, keys)
+    assert tally.duplicate_keys == 1 and tally.samples == ("Customer Name; x=a, k=1 (2x)",)
