@@ -12,6 +12,7 @@ runs it), so this module imports none of them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -180,5 +181,23 @@ def _sqlalchemy_operational_error() -> type[Exception]:
     return module.OperationalError if module else psycopg.OperationalError
 
 
+def run() -> None:
+    """The `dataloader` console script: `main`, then leave at once. By the time `main` returns every
+    load is committed and recorded and every connection closed; the interpreter's own teardown of
+    the pyarrow, delta-rs and numpy objects a load leaves would add 0.08–0.13 s to every command."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> None:
+    """Flush logging and standard streams, then end the process with `code` without teardown."""
+    logging = sys.modules.get("logging")  # flushed only when something used it
+    if logging is not None:
+        logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # e.g. a closed pipe: nothing left to flush into
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -11,6 +11,8 @@ exit itself. Imports only `dagster_pipes`.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -91,9 +93,13 @@ def run_in_pipes(context: PipesContext) -> LoadResult:
 
 
 def entrypoint() -> None:
-    """Open Pipes (params from the environment the client set) and run."""
+    """Open Pipes (params from the environment the client set), run, and once Pipes is closed (its
+    last message written) leave without the interpreter's teardown (0.08–0.13 s a worker)."""
     with open_dagster_pipes() as context:
         run_in_pipes(context)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

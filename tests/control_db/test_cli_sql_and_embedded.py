@@ -115,3 +115,12 @@ def test_a_stopped_embedded_server_is_not_used(tmp_path: Path) -> None:
     (tmp_path / "postmaster.pid").write_text(f"1\n{tmp_path}\n0\n{_free_port()}\n")  # stale: nobody listens
     assert embedded.running_url(tmp_path) is None
     assert embedded.running_url(tmp_path / "missing") is None
+
+
+def test_the_command_exits_with_mains_code_and_its_output_flushed() -> None:
+    """The console script leaves without interpreter teardown (control_db.cli.run): the exit code
+    and every line written before it still arrive."""
+    env = {**os.environ, "DATALOADER_CONTROL_DB_URL": "postgresql://nobody@127.0.0.1:1/control"}
+    done = subprocess.run([DATALOADER, "status"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith("dataloader: control database unreachable:"), done.stderr
