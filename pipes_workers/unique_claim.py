@@ -27,7 +27,7 @@ UNIQUE_KEYS_BASE = "dataloader.unique_keys_base"
 # delta-rs operations that rewrite or remove files without changing the table's rows.
 NO_DATA_CHANGE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 # A claim sits behind at most a few maintenance commits; further back, scanning is as cheap.
-HISTORY_SCAN = 10
+CLAIM_HISTORY_SCAN = 10
 
 
 def claim_metadata(keys: Sequence[str] | None, base: int | None) -> dict[str, str]:
@@ -40,7 +40,7 @@ def claim_metadata(keys: Sequence[str] | None, base: int | None) -> dict[str, st
 def proven_unique_version(table: DeltaTable, keys: Sequence[str]) -> int | None:
     """The version of the claim that covers `table` as it is now for `keys`, or None."""
     # The newest commit alone first: one log read (one request on object storage) in the usual case.
-    for limit in (1, HISTORY_SCAN):
+    for limit in (1, CLAIM_HISTORY_SCAN):
         commits = table.history(limit)
         for commit in commits:
             if commit.get("operation") in NO_DATA_CHANGE:

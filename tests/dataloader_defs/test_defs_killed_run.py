@@ -40,6 +40,21 @@ RUN_SCRIPT = textwrap.dedent(
 )
 
 
+def _start_run(script: str, args: list[str], dagster_home: str) -> subprocess.Popen:
+    """The run `script` in a process (and session) of its own, to be killed by the test."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        env={
+            **os.environ,
+            "DAGSTER_HOME": dagster_home,
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'tests' / 'dataloader_defs'}",
+        },
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def test_killed_load_ends_failed(
     control_conn, source, instance: DagsterInstance, control_db, control_db_url, lake_root
 ):
@@ -52,17 +67,7 @@ def test_killed_load_ends_failed(
     # Hold a lock so the worker blocks reading the source: the load is stuck mid-run.
     locker = psycopg.connect(source)
     locker.execute("LOCK TABLE public.locked_src IN ACCESS EXCLUSIVE MODE")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUN_SCRIPT, control_db_url, str(lake_root), "bronze/test/locked_src"],
-        env={
-            **os.environ,
-            "DAGSTER_HOME": home,
-            "PYTHONPATH": f"{ROOT}:{ROOT / 'tests' / 'dataloader_defs'}",
-        },
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _start_run(RUN_SCRIPT, [control_db_url, str(lake_root), "bronze/test/locked_src"], home)
     try:
         deadline = time.monotonic() + 120
         while row(control_conn, "k.locked").last_status != "In Progress":
@@ -118,24 +123,8 @@ def test_interrupted_batch_run_stops_its_workers_and_records_them(
         'selection=[AssetKey(key.split("/"))]',
         'selection=[AssetKey(k.split("/")) for k in key.split(",")]',
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            script,
-            control_db_url,
-            str(lake_root),
-            "bronze/test/held_a,bronze/test/held_b",
-        ],
-        env={
-            **os.environ,
-            "DAGSTER_HOME": instance.root_directory,
-            "PYTHONPATH": f"{ROOT}:{ROOT / 'tests' / 'dataloader_defs'}",
-        },
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    keys = "bronze/test/held_a,bronze/test/held_b"
+    proc = _start_run(script, [control_db_url, str(lake_root), keys], instance.root_directory)
     try:
         deadline = time.monotonic() + 120
         while {row(control_conn, k).last_status for k in ("k.held_a", "k.held_b")} != {"In Progress"}:

@@ -135,15 +135,25 @@ def test_a_load_imports_no_module_it_does_not_use(
     table = pg_source.events_table()
     pg_source.insert(table, make_rows(range(1, 5)))
     key = add_control_row(control_conn, pg_source, table, load_strategy="full")
-    program = (
-        "import sys\n"
-        "from pipes_workers.local_load import load_control_key\n"
-        f"result = load_control_key({control_db_url!r}, {key!r}, {str(lake_root)!r}, log=lambda _m: None)\n"
-        "assert result.error is None and result.rows_read == 4, result\n"
-        "print(' '.join(m for m in ('pandas', 'pyarrow.dataset', 'dagster') if m in sys.modules) or 'none')\n"
+    assert _unused_modules_after_load(control_db_url, key, lake_root, "result.rows_read == 4") == "none"
+
+
+def _unused_modules_after_load(control_db_url: str, key: str, lake_root: Path, *asserts: str) -> str:
+    """Which of pandas, pyarrow.dataset and dagster a load of `key` in a fresh process imported
+    ('none' when none), after `asserts` (expressions over its `result`) held in that process."""
+    program = "\n".join(
+        [
+            "import sys",
+            "from pipes_workers.local_load import load_control_key",
+            f"result = load_control_key({control_db_url!r}, {key!r}, {str(lake_root)!r}, log=lambda _m: None)",
+            "assert result.error is None, result",
+            *(f"assert {condition}, result" for condition in asserts),
+            "print(' '.join(m for m in ('pandas', 'pyarrow.dataset', 'dagster') if m in sys.modules) or 'none')",
+        ]
     )
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "none"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
 
 
 def test_a_merge_under_a_unique_keys_claim_imports_no_module_it_does_not_use(
@@ -157,15 +167,12 @@ def test_a_merge_under_a_unique_keys_claim_imports_no_module_it_does_not_use(
     pg_source.insert(table, make_rows(range(5, 7), base=datetime(2025, 1, 1, tzinfo=UTC)))
     load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)  # scans once, claims
     pg_source.insert(table, make_rows(range(7, 9), base=datetime(2025, 2, 1, tzinfo=UTC)))
-    program = (
-        "import sys\n"
-        "from pipes_workers.local_load import load_control_key\n"
-        f"result = load_control_key({control_db_url!r}, {key!r}, {str(lake_root)!r}, log=lambda _m: None)\n"
-        "assert result.error is None and result.rows_read == 2, result\n"
-        "(check,) = [c for c in result.checks if c.name == 'primary_key_unique']\n"
-        "assert check.passed and 'merged unique keys' in check.metadata['evidence'], check\n"
-        "print(' '.join(m for m in ('pandas', 'pyarrow.dataset', 'dagster') if m in sys.modules) or 'none')\n"
+    key_check = "[c for c in result.checks if c.name == 'primary_key_unique'][0]"
+    unused = _unused_modules_after_load(
+        control_db_url,
+        key,
+        lake_root,
+        "result.rows_read == 2",
+        f"{key_check}.passed and 'merged unique keys' in {key_check}.metadata['evidence']",
     )
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "none"
+    assert unused == "none"
