@@ -19,11 +19,10 @@ from typing import Any
 from dagster_pipes import PipesContext, open_dagster_pipes
 
 from pipes_workers.errors import ConfigurationError, LoadError
-from pipes_workers.load import attempt_load
+from pipes_workers.load import attempt_load, unexpected_failure
 from pipes_workers.metadata import check_metadata, materialization_metadata
 from pipes_workers.request import LoadRequest
 from pipes_workers.result import LoadFailure, LoadResult, failed_result
-from pipes_workers.sources.failures import scrub
 
 EXTRAS_KEY = "load_request"
 ASSET_KEY_EXTRA = "asset_key"
@@ -47,12 +46,7 @@ def main(request_data: Mapping[str, Any], *, log: Callable[[str], None] | None =
     except LoadError as exc:  # the request itself is invalid
         return failed_result(key, strategy, LoadFailure.from_exception(exc))
     except Exception as exc:  # a bug: reported as permanent (a person must look), text scrubbed
-        failure = LoadFailure(
-            kind="permanent",
-            code="worker_error",
-            message=f"{key}: unexpected {type(exc).__name__} in the worker: {scrub(str(exc), ())}",
-            error_type=type(exc).__name__,
-        )
+        failure = unexpected_failure(key, exc)
         return failed_result(key, strategy, failure)
 
 

@@ -22,6 +22,7 @@ from pipes_workers.request import LoadRequest, table_uri
 from pipes_workers.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import arrow_schema
+from pipes_workers.sources.failures import scrub
 from pipes_workers.storage import lake_storage_options
 from pipes_workers.strategies import LoadContext, get_strategy
 from pipes_workers.strategies.base import reads_whole_source
@@ -172,3 +173,14 @@ def attempt_load(
         return failed_result(
             request.control_key, strategy_for(request), failure, seconds=time.monotonic() - started
         )
+
+
+def unexpected_failure(control_key: str, exc: Exception) -> LoadFailure:
+    """A bug (any exception that is no LoadError) as a permanent failure — a person must look — with
+    its text scrubbed of URLs and passwords."""
+    return LoadFailure(
+        kind="permanent",
+        code="worker_error",
+        message=f"{control_key}: unexpected {type(exc).__name__} in the worker: {scrub(str(exc), ())}",
+        error_type=type(exc).__name__,
+    )

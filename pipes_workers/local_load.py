@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from control_db.lifecycle import LOCAL_RUN_PREFIX, Refusal, begin_attempt, record_outcome
 from pipes_workers.errors import ConfigurationError
-from pipes_workers.load import attempt_load
+from pipes_workers.load import attempt_load, unexpected_failure
 from pipes_workers.request import LoadRequest
 from pipes_workers.result import LoadFailure, LoadResult, failed_result
 
@@ -33,7 +33,8 @@ def local_run_id() -> str:
 def load_control_key(
     conn_url: str, control_key: str, lake_root: str, *, log: Callable[[str], None] = print
 ) -> LoadResult:
-    """Load one control row now and record the outcome; returns the LoadResult (failed ones too).
+    """Load one control row now and record the outcome; returns the LoadResult (failed ones too,
+    an unexpected exception among them: the row never stays In Progress after this returns).
 
     Raises:
         ConfigurationError when the row does not exist or is already being loaded.
@@ -51,6 +52,8 @@ def load_control_key(
             conn_url, attempt, failed_result(control_key, request.load_strategy, interrupted), component="cli"
         )
         raise
+    except Exception as exc:  # a bug, or stdout closed under us: Failed, never left In Progress
+        result = failed_result(control_key, request.load_strategy, unexpected_failure(control_key, exc))
     recorded = record_outcome(conn_url, attempt, result, component="cli")
     if recorded.status == "not recorded":
         log(f"{control_key}: {recorded.detail}")
@@ -62,7 +65,7 @@ def print_checks(result: LoadResult) -> None:
     for check in result.checks:
         verdict = "passed" if check.passed else f"FAILED ({check.severity})"
         details = ", ".join(f"{k}={v}" for k, v in check.metadata.items())
-        print(f"  check {check.name}: {verdict}; {details}")
+        progress(f"  check {check.name}: {verdict}; {details}")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -75,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     assert conn_url is not None and lake_root is not None
     try:
-        result = load_control_key(conn_url, args.control_key, lake_root, log=print)
+        result = load_control_key(conn_url, args.control_key, lake_root, log=progress)
     except ConfigurationError as exc:
         print(f"dataloader load: {exc}", file=sys.stderr)
         return 1
@@ -83,9 +86,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"dataloader load: {result.error.kind} error: {result.error.message}", file=sys.stderr)
         return 1
     summary = "skipped (nothing new)" if result.skipped else f"{result.rows_read:,} rows"
-    print(f"{args.control_key}: Succeeded, {summary}, Delta version {result.delta_version}")
+    progress(f"{args.control_key}: Succeeded, {summary}, Delta version {result.delta_version}")
     print_checks(result)
     return 0
+
+
+def progress(line: str) -> None:
+    """Print one line of progress. A reader that went away (`dataloader load KEY | head -1`) silences
+    the rest instead of failing the load: the outcome is in the control row either way."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -85,6 +86,52 @@ def test_failed_load_marks_the_row_failed(
         "SELECT last_error_kind FROM dataloader.table_control WHERE control_key = %s", (key,)
     ).fetchone()
     assert kind == ("permanent",)
+
+
+def test_an_unexpected_exception_marks_the_row_failed_and_the_retry_loads_once(
+    control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
+) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 6)))
+    key = add_control_row(control_conn, pg_source, table, load_strategy="append_only")
+
+    def log_that_breaks_after_the_commit(message: str) -> None:
+        if " rows in " in message:  # printed once the Delta commit is made
+            raise RuntimeError("stdout went away, password=hunter2")
+
+    result = load_control_key(control_db_url, key, str(lake_root), log=log_that_breaks_after_the_commit)
+
+    assert result.error is not None and result.error.code == "worker_error"
+    assert result.error.kind == "permanent" and "hunter2" not in result.error.message
+    row = control_row(control_conn, key)
+    assert row["last_status"] == "Failed" and "RuntimeError" in row["last_status_message"]
+    control_conn.execute(
+        "UPDATE dataloader.table_control SET last_status = NULL WHERE control_key = %s", (key,)
+    )
+    assert load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None).succeeded
+    request = pg_source.request(table, "append_only", lake_root, destination_table=f"bronze/test/{table}")
+    assert_same_rows(pg_source, table, request)
+
+
+def test_a_reader_that_goes_away_does_not_fail_the_load(
+    control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
+) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 4)))
+    key = add_control_row(control_conn, pg_source, table)
+    env = {"DATALOADER_CONTROL_DB_URL": control_db_url, "DATALOADER_LAKE_ROOT": str(lake_root)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "control_db.cli", "load", key],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # `dataloader load KEY | head -0`
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 0, stderr.decode()
+    assert control_row(control_conn, key)["last_status"] == "Succeeded"
 
 
 def test_cli_exit_codes(
