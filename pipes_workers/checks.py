@@ -108,11 +108,12 @@ def check_primary_key_in_order(primary_keys: Sequence[str], rows: int) -> CheckO
 
 
 def check_primary_key_claimed(primary_keys: Sequence[str], rows: int, version: int) -> CheckOutcome:
-    """Passed: commit `version` claimed unique keys (a MERGE of unique keys onto a version with
-    unique keys, unique_claim.py) and no commit since changed data."""
+    """Passed: commit `version` claimed unique keys (a MERGE of unique keys, or an append of keys
+    above the table's, onto a version with unique keys: unique_claim.py) and no commit since
+    changed data."""
     evidence = (
-        f"Delta version {version} merged unique keys onto version {version - 1}, whose keys "
-        "were unique; no data changed since"
+        f"unique-keys claim of Delta version {version}: it wrote unique keys onto version "
+        f"{version - 1}, whose keys were unique, without repeating one; no data changed since"
     )
     return _unique_without_scan(primary_keys, rows, evidence)
 

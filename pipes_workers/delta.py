@@ -27,11 +27,18 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, SchemaMismatchError, TableNotFoundError
 
+from pipes_workers.append_claim import AppendClaim, claimable_key_type
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB, writer_properties
 from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
 from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.storage import looks_like_storage_error, storage_error
-from pipes_workers.unique_claim import claim_metadata, proven_unique_version
+from pipes_workers.unique_claim import (
+    claim_metadata,
+    claim_refusal,
+    claimed_version,
+    newest_data_commit,
+    proven_unique_version,
+)
 
 HISTORY_SCAN = 100
 # Rows to write: a stream (consumed once) or, for a merge of a small read, a table held in memory.
@@ -57,11 +64,13 @@ class CommitMarker:
     # the commit was made onto version `unique_keys_base`, whose keys were unique (unique_claim.py).
     unique_keys: tuple[str, ...] | None = None
     unique_keys_base: int | None = None
+    # Set on appends to a table whose appended keys once broke an append's claim: why none is tried.
+    unique_keys_refused: str | None = None
 
     def commit_properties(self) -> CommitProperties:
         """deltalake CommitProperties carrying the txn and the metadata."""
         metadata = {
-            **claim_metadata(self.unique_keys, self.unique_keys_base),
+            **claim_metadata(self.unique_keys, self.unique_keys_base, self.unique_keys_refused),
             f"{META_PREFIX}operation": self.operation,
             f"{META_PREFIX}watermark": self.watermark,
             f"{META_PREFIX}control_key": self.control_key,
@@ -299,6 +308,39 @@ class DeltaDestination:
         if not proven and not tally_keys(keys, stored_keys(table, keys)).unique:
             return marker
         return replace(marker, unique_keys=keys, unique_keys_base=base)
+
+    def append_claim(self, primary_keys: Sequence[str]) -> AppendClaim | None:
+        """The unique-keys claim an append onto the table as it is now may try, or None: no table,
+        no primary key, a first key column that is no integer, keys already not unique, an earlier
+        append's refusal, or an upper bound the file statistics do not give. When no claim covers
+        the table, its keys are scanned once here (the check after the append would scan them)."""
+        keys = tuple(primary_keys)
+        table = self._open()
+        if not keys or table is None:
+            return None
+        schema = _arrow_schema(table)
+        if any(schema.get_field_index(key) < 0 for key in keys) or not claimable_key_type(
+            schema.field(keys[0]).type
+        ):
+            return None
+        commit = newest_data_commit(table)
+        if claim_refusal(commit) is not None:
+            return None
+        if commit is not None and claimed_version(commit, keys) is not None:
+            above, known = _upper_bound(table, keys[0])
+            if not known:
+                return None
+        else:
+            stored = stored_keys(table, keys)
+            if not tally_keys(keys, stored).unique:
+                return None
+            above = pc.max(stored.column(keys[0])).as_py() if stored.num_rows else None
+        return AppendClaim(keys, table.version(), above)
+
+    def claim_refusal(self) -> str | None:
+        """Why appends to the table try no unique-keys claim (an earlier append's refusal), or None."""
+        table = self._open()
+        return claim_refusal(newest_data_commit(table)) if table is not None else None
 
     def proven_unique_version(self, primary_keys: Sequence[str]) -> int | None:
         """The version of the commit whose unique-keys claim covers the table as it is now, or
@@ -647,6 +689,23 @@ def _add_actions(table: DeltaTable) -> pa.Table:
     Read through the Arrow stream interface: `pa.table(...)` would first ask whether the object is a
     pandas DataFrame, importing pandas (0.15 s) into a worker that never uses it."""
     return pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()
+
+
+def _upper_bound(table: DeltaTable, column: str) -> tuple[Any, bool]:
+    """The greatest value of `column` by the log's file statistics, and whether it is known (False
+    when a file with rows has no maximum recorded); (None, True) for a table without rows."""
+    actions = _add_actions(table)
+    name = f"max.{column}"
+    if not actions.num_rows:
+        return None, True
+    if name not in actions.column_names or "num_records" not in actions.column_names:
+        return None, False
+    if actions.column("num_records").null_count:  # a file without statistics: its keys are unknown
+        return None, False
+    with_rows = actions.filter(pc.greater(actions.column("num_records"), 0))
+    if with_rows.column(name).null_count:
+        return None, False
+    return pc.max(with_rows.column(name)).as_py(), True
 
 
 def _counted_rows(table: DeltaTable) -> int | None:

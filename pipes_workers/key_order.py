@@ -35,6 +35,11 @@ class KeyOrder:
         self._last: list[pa.Array] | None = None
 
     @property
+    def abandoned(self) -> bool:
+        """True once the proof is given up (a NULL, a second break, an unorderable type)."""
+        return not self._ordered
+
+    @property
     def proven(self) -> bool:
         """True while every key seen is unique: increasing, with at most one wrap back below the first."""
         if not self._ordered:

@@ -5,12 +5,24 @@ stored watermark is exactly the highest value appended: a row arriving during th
 in the far future, is appended by a later load and never twice. Rows whose incremental column IS
 NULL are appended by the first load of the table only (reported as `null_incremental_rows`, with a
 warning); later NULL rows cannot be told apart from already-appended ones and are not loaded.
+
+The append claims unique keys when it can (append_claim.py): the first load proves them from the key
+order it wrote; later appends of keys above the table's keep the claim going, so the key check
+scans nothing. Rows that break the order are appended again without a claim, and later appends of
+the table try none (the check scans them).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pyarrow as pa
+
+from pipes_workers.append_claim import claimable_key_type
+from pipes_workers.delta import CommitMarker, WriteOutcome
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
+from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import format_watermark, greater
 
 
@@ -45,7 +57,8 @@ class AppendOnlyStrategy(LoadStrategy):
         if stream.is_empty():
             return empty_outcome(ctx, before)
         after = format_watermark(greater(start, upper))
-        written = ctx.destination.append(stream.reader(), ctx.marker(watermark=after))
+        new_table = not ctx.state.exists
+        written, stream = _append(ctx, stream, ctx.marker(watermark=after), row_filter, column.name)
         if stream.null_rows:
             ctx.log(
                 f"WARNING: {stream.null_rows} rows with NULL {column.name} appended by this first load; "
@@ -59,4 +72,39 @@ class AppendOnlyStrategy(LoadStrategy):
             delta_version=written.delta_version,
             null_incremental_rows=stream.null_rows,
             committed=True,
+            unique_keys_written=new_table
+            and stream.key_order.proven
+            and stream.key_order.rows == stream.rows,
         )
+
+
+def _append(
+    ctx: LoadContext, stream: TrackedStream, marker: CommitMarker, row_filter: RowFilter | None, track: str
+) -> tuple[WriteOutcome, TrackedStream]:
+    """Append `stream`, claiming unique keys when the table allows a claim; when the rows break it,
+    read them again and append them without one. Returns the write and the stream it took."""
+    keys = tuple(ctx.request.primary_keys)
+    refused = ctx.destination.claim_refusal() if keys else None
+    claim = (
+        ctx.destination.append_claim(keys)
+        if keys and refused is None and _integer_first_key(stream.schema, keys[0])
+        else None
+    )
+    if claim is None:
+        return ctx.destination.append(stream.reader(), replace(marker, unique_keys_refused=refused)), stream
+    guard = stream.guard(claim)
+    claiming = replace(marker, unique_keys=claim.keys, unique_keys_base=claim.base)
+    try:
+        return ctx.destination.append(stream.reader(), claiming), stream
+    except Exception:
+        if guard.broken is None:
+            raise
+    ctx.log(f"{guard.broken}: appending the same rows again without a unique-keys claim")
+    stream.close()
+    again = ctx.read(row_filter, track=track)
+    return ctx.destination.append(again.reader(), replace(marker, unique_keys_refused=guard.broken)), again
+
+
+def _integer_first_key(schema: pa.Schema, name: str) -> bool:
+    index = schema.get_field_index(name)
+    return index >= 0 and claimable_key_type(schema.field(index).type)

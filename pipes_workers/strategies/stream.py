@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipes_workers.append_claim import AppendClaim, ClaimGuard
 from pipes_workers.key_order import KeyOrder
 from pipes_workers.strategies.faults import crash_point
 
@@ -50,6 +51,7 @@ class TrackedStream:
         self.max_value: Any = None
         self.null_rows = 0
         self.key_order = KeyOrder(keys)
+        self.claim_guard: ClaimGuard | None = None
 
     @property
     def schema(self) -> pa.Schema:
@@ -91,6 +93,12 @@ class TrackedStream:
         # reference is what finalises it, which stops the producer thread and closes its connection.
         self._source = pa.RecordBatchReader.from_batches(self._source.schema, iter(()))
 
+    def guard(self, claim: AppendClaim) -> ClaimGuard:
+        """Make the stream raise ClaimBroken, before its end reaches the writer, when its rows
+        cannot carry `claim`; returns the guard (its `broken` says whether it did)."""
+        self.claim_guard = ClaimGuard(claim, self.key_order)
+        return self.claim_guard
+
     def reader(self) -> pa.RecordBatchReader:
         """A RecordBatchReader over the stream that updates the counters as it is consumed."""
         return pa.RecordBatchReader.from_batches(self.schema, self._batches())
@@ -104,12 +112,16 @@ class TrackedStream:
             if not batch.num_rows:
                 continue
             self._count(batch)
+            if self.claim_guard is not None:
+                self.claim_guard.observe(batch)
             yield batch
             crash_point("read")
             now = time.monotonic()
             if now - last_log >= PROGRESS_EVERY_S:
                 self._log(f"read {self.rows:,} rows")
                 last_log = now
+        if self.claim_guard is not None:
+            self.claim_guard.finish()
         self._log(f"read {self.rows:,} rows in total")
 
     def _count(self, batch: pa.RecordBatch) -> None:

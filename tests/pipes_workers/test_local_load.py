@@ -220,6 +220,6 @@ def test_a_merge_under_a_unique_keys_claim_imports_no_module_it_does_not_use(
         key,
         lake_root,
         "result.rows_read == 2",
-        f"{key_check}.passed and 'merged unique keys' in {key_check}.metadata['evidence']",
+        f"{key_check}.passed and 'unique-keys claim' in {key_check}.metadata['evidence']",
     )
     assert unused == "none"

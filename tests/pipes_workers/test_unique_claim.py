@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from deltalake import CommitProperties, write_deltalake
-from loadtest_support import SourceDB, after_success, make_rows
+from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
 import pipes_workers.delta as delta_module
 from pipes_workers.delta import CommitMarker, DeltaDestination
@@ -20,7 +20,7 @@ from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.load import run_load
 from pipes_workers.request import LoadRequest, table_uri
 from pipes_workers.result import LoadResult
-from pipes_workers.unique_claim import UNIQUE_KEYS, UNIQUE_KEYS_BASE
+from pipes_workers.unique_claim import UNIQUE_KEYS, UNIQUE_KEYS_BASE, UNIQUE_KEYS_REFUSED
 
 LATER = datetime(2024, 6, 1, tzinfo=UTC)
 
@@ -74,7 +74,7 @@ def test_merges_carry_the_key_check_without_scanning(
     # No claim yet (the first load created the table): one scan of the keys before the merge.
     assert len(key_scans) == 1
     check = _key_check(second)
-    assert check["passed"] and check["rows"] == 7 and "merged unique keys" in check["evidence"]
+    assert check["passed"] and check["rows"] == 7 and "unique-keys claim" in check["evidence"]
 
     request = after_success(request, second)
     key_scans.clear()
@@ -98,7 +98,7 @@ def test_maintenance_commits_keep_the_claim(
     destination.compact(z_order_by=["id"])
     key_scans.clear()
     check = _key_check(run_load(request))
-    assert check["passed"] and "merged unique keys" in check["evidence"] and key_scans == []
+    assert check["passed"] and "unique-keys claim" in check["evidence"] and key_scans == []
 
 
 def test_a_foreign_write_ends_the_chain_and_its_duplicate_is_found(
@@ -121,13 +121,20 @@ def test_a_foreign_write_ends_the_chain_and_its_duplicate_is_found(
     assert not check["passed"] and check["duplicate_keys"] == 1
 
 
-def test_a_merge_of_repeated_keys_claims_nothing(pg_source: SourceDB, lake_root: Path) -> None:
+def _loaded_without_source_key(
+    pg_source: SourceDB, lake_root: Path, strategy: str
+) -> tuple[str, LoadRequest]:
+    """A source table with no key constraint (ids 1, 2), loaded once; returns its quoted name."""
     table = f"nokey_{uuid.uuid4().hex[:8]}"
     q = pg_source.quote(table)
     pg_source.execute(f"CREATE TABLE {q} (id bigint, updated_at timestamptz)")
     pg_source.execute(f"INSERT INTO {q} VALUES (1, '2024-01-01'), (2, '2024-01-02')")
-    request = pg_source.request(table, "incremental", lake_root)
-    request = after_success(request, run_load(request))
+    request = pg_source.request(table, strategy, lake_root)
+    return q, after_success(request, run_load(request))
+
+
+def test_a_merge_of_repeated_keys_claims_nothing(pg_source: SourceDB, lake_root: Path) -> None:
+    q, request = _loaded_without_source_key(pg_source, lake_root, "incremental")
     pg_source.execute(f"INSERT INTO {q} VALUES (3, '2024-02-01'), (3, '2024-02-02')")
     check = _key_check(run_load(request))
     assert not check["passed"] and check["duplicate_keys"] == 1 and "evidence" not in check
@@ -181,3 +188,83 @@ def test_the_key_scan_reads_text_and_composite_keys(tmp_path: Path) -> None:
     assert keys is not None and keys.schema.field(names[0]).type == pa.string()
     tally = tally_keys(names, keys)
     assert tally.duplicate_keys == 1 and tally.samples == ("Customer Name; x=a, k=1 (2x)",)
+
+
+def _appending(pg_source: SourceDB, lake_root: Path, ids: range = range(1, 6)) -> tuple[str, LoadRequest]:
+    """An append_only table's first load (its key check proven by the order it wrote)."""
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(ids))
+    request = pg_source.request(table, "append_only", lake_root)
+    first = run_load(request)
+    assert "strictly increasing" in _key_check(first)["evidence"]
+    return table, after_success(request, first)
+
+
+def _newest_commit(request: LoadRequest) -> dict[str, Any]:
+    return DeltaDestination(table_uri(request.lake_root, request.destination_table))._require().history(1)[0]
+
+
+def test_appends_above_the_table_carry_the_key_check_without_scanning(
+    pg_source: SourceDB, lake_root: Path, key_scans: list[str]
+) -> None:
+    table, request = _appending(pg_source, lake_root)
+    key_scans.clear()
+    _change(pg_source, table, range(6, 9))
+    second = run_load(request)
+    # No claim yet: one scan of the keys before the append, none after it.
+    assert second.rows_read == 3 and len(key_scans) == 1
+    assert _key_check(second)["passed"] and "unique-keys claim" in _key_check(second)["evidence"]
+    assert _newest_commit(request)[UNIQUE_KEYS] == '["id"]'
+
+    request = after_success(request, second)
+    key_scans.clear()
+    _change(pg_source, table, range(9, 12))
+    third = run_load(request)
+    assert third.rows_read == 3 and key_scans == []
+    assert _key_check(third)["passed"] and _key_check(third)["rows"] == 11
+    assert_same_rows(pg_source, table, request)
+
+
+def test_an_append_below_the_table_keys_is_written_again_without_a_claim(
+    pg_source: SourceDB, lake_root: Path, key_scans: list[str]
+) -> None:
+    table, request = _appending(pg_source, lake_root, range(10, 15))
+    _change(pg_source, table, range(15, 17))
+    claimed = run_load(request)
+    request = after_success(request, claimed)
+    # New rows, by their stamp, whose keys sit below the table's: unique, but no claim can show it.
+    pg_source.insert(table, make_rows(range(3, 5), base=LATER + timedelta(days=400)))
+    messages: list[str] = []
+    key_scans.clear()
+
+    broken = run_load(request, log=messages.append)
+
+    assert broken.rows_read == 2 and any("without a unique-keys claim" in m for m in messages)
+    assert broken.delta_version == claimed.delta_version + 1  # the stopped write committed nothing
+    newest = _newest_commit(request)
+    assert UNIQUE_KEYS not in newest and newest[UNIQUE_KEYS_REFUSED]
+    check = _key_check(broken)
+    assert check["passed"] and check["rows"] == 9 and "evidence" not in check and len(key_scans) == 1
+    assert_same_rows(pg_source, table, request)
+
+    request = after_success(request, broken)
+    key_scans.clear()
+    _change(pg_source, table, range(500, 502))  # stamped after the rows above
+    later = run_load(request)  # refused before: no claim tried (no scan before), the check scans
+    assert later.rows_read == 2 and len(key_scans) == 1 and _key_check(later)["passed"]
+    assert _newest_commit(request)[UNIQUE_KEYS_REFUSED]
+
+
+def test_an_append_that_repeats_a_key_claims_nothing_and_the_duplicate_is_found(
+    pg_source: SourceDB, lake_root: Path
+) -> None:
+    q, request = _loaded_without_source_key(pg_source, lake_root, "append_only")
+    pg_source.execute(f"INSERT INTO {q} VALUES (3, '2024-02-01'), (4, '2024-02-02')")
+    request = after_success(request, run_load(request))
+    assert _newest_commit(request)[UNIQUE_KEYS] == '["id"]'
+    pg_source.execute(f"INSERT INTO {q} VALUES (5, '2024-03-01'), (5, '2024-03-02')")
+
+    check = _key_check(run_load(request))
+
+    assert not check["passed"] and check["duplicate_keys"] == 1
+    assert UNIQUE_KEYS not in _newest_commit(request)
