@@ -31,10 +31,12 @@ from benchmarks.source_table import (
     restore_table,
 )
 from control_db import embedded
+from control_db.urls import sqlalchemy_url
 
 ALL_VARIANTS = [
     "ceiling",
     "dataloader_load",
+    "dagster_run",
     "ours_full",
     "ours_incremental",
     "pandas_read_sql",
@@ -45,6 +47,7 @@ ALL_VARIANTS = [
 ]
 BENCH_DB = "dataloader_bench"
 CONTROL_DB = "dataloader_bench_control"
+DAGSTER_DB = "dataloader_bench_dagster"
 DEFAULT_MARIADB_URL = "mysql://root@127.0.0.1:3306/dataloader_bench"
 # Which ceiling a variant's rate is a share of.
 CEILING_OF = {"mariadb_dataloader_load": "mariadb_ceiling", "mariadb_ceiling": "mariadb_ceiling"}
@@ -151,6 +154,7 @@ def run_size(rows: int, seed: int, variants: list[str], repeat: int, admin_url: 
     """Build the tables for `rows`, run every variant `repeat` times, return the rendered table."""
     url = _database_url(admin_url, BENCH_DB)
     control_url = _database_url(admin_url, CONTROL_DB)
+    dagster_url = sqlalchemy_url(_database_url(admin_url, DAGSTER_DB), "psycopg2")
     mariadb_url = os.environ.get("BENCH_MARIADB_URL", DEFAULT_MARIADB_URL)
     print(f"building {rows:,}-row source tables from seed {seed} (cached between runs)...", flush=True)
     table = ensure_table(url, rows, seed)
@@ -168,6 +172,7 @@ def run_size(rows: int, seed: int, variants: list[str], repeat: int, admin_url: 
                 "rows": rows,
                 "lake": str(Path(tmp) / name),
                 "control_url": control_url,
+                "dagster_url": dagster_url,
                 "mariadb_url": mariadb_url,
             }
 
@@ -255,6 +260,9 @@ def ratios(results: dict[str, dict]) -> list[str]:
             theirs = seconds(other)
             if mine and theirs:
                 out.append(f"{ours} is {theirs / mine:.1f}x faster than {other}")
+    run, command = seconds("dagster_run"), seconds("dataloader_load")
+    if run and command:
+        out.append(f"a Dagster run of the same load takes {run - command:.2f} s more than dataloader_load")
     if seconds("ours_full") and seconds("ours_incremental"):
         out.append(
             f"1% incremental is {seconds('ours_full') / seconds('ours_incremental'):.1f}x faster than ours_full"

@@ -1,7 +1,7 @@
 """One benchmark variant per process: `python -m benchmarks.variants NAME CONTEXT_JSON`.
 
 CONTEXT_JSON holds `source_url`, `table`, `lake`, and where a variant needs them `watermark`,
-`control_url`, `mariadb_url`. Imports happen inside the timed part. Prints one JSON line: seconds,
+`control_url`, `dagster_url` (the Dagster storage database, psycopg2 form), `mariadb_url`. Imports happen inside the timed part. Prints one JSON line: seconds,
 rows, peak RSS (of this process, or of the child process the variant times).
 """
 
@@ -23,7 +23,14 @@ from benchmarks.source_table import COLUMNS_SQL
 
 Context = dict[str, Any]
 # Variants whose work is a child process: their peak RSS is the child's.
-CHILD_PROCESS_VARIANTS = {"ceiling", "dataloader_load", "mariadb_ceiling", "mariadb_dataloader_load"}
+CHILD_PROCESS_VARIANTS = {
+    "ceiling",
+    "dataloader_load",
+    "dagster_run",
+    "mariadb_ceiling",
+    "mariadb_dataloader_load",
+}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _source_config(url: str):
@@ -108,6 +115,52 @@ def dataloader_load(ctx: Context) -> int:
     return _dataloader_load(ctx, db_type="postgresql", source_url=ctx["source_url"])
 
 
+def dagster_run(ctx: Context) -> int:
+    """`dagster asset materialize` of the table's asset: the run a person's Materialize launches,
+    executed in its own process — Dagster and the code location imported, run and event storage in
+    PostgreSQL as `dagster.yaml` sets them, the Pipes worker loading the table, the outcome, the
+    materialisation and the four checks recorded — without the daemon's queue and launch."""
+    import psycopg
+
+    from benchmarks.control_rows import prepare_control_row
+
+    lake = Path(ctx["lake"])
+    shutil.rmtree(lake, ignore_errors=True)
+    lake_key = f"postgresql_{ctx['table']}"
+    key = prepare_control_row(
+        ctx["control_url"],
+        source_url=ctx["source_url"],
+        db_type="postgresql",
+        table=ctx["table"],
+        lake_key=lake_key,
+    )
+    home = lake / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_URL": ctx["dagster_url"],
+        "DATALOADER_CONTROL_DB_URL": ctx["control_url"],
+        "DATALOADER_LAKE_ROOT": str(lake / "tables"),
+        "DATALOADER_STATE_DIR": str(lake / "state"),
+    }
+    command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize"]
+    command += ["--select", f"bronze/bench/{lake_key}", "-m", "dataloader_defs.definitions"]
+    _start_timer()
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0 or "RUN_SUCCESS" not in done.stderr:
+        raise RuntimeError(f"dagster asset materialize failed:\n{done.stderr[-3000:]}")
+    with psycopg.connect(ctx["control_url"]) as conn:
+        status, rows = conn.execute(
+            "SELECT last_status, last_rows_processed FROM dataloader.table_control WHERE control_key = %s",
+            (key,),
+        ).fetchone()
+    if status != "Succeeded":
+        raise RuntimeError(f"{key}: {status} after the run")
+    return int(rows)
+
+
 def mariadb_dataloader_load(ctx: Context) -> int:
     return _dataloader_load(ctx, db_type="mariadb", source_url=ctx["mariadb_url"])
 
@@ -175,6 +228,7 @@ def dlt_pyarrow(ctx: Context) -> int:
 VARIANTS: dict[str, Callable[[Context], int]] = {
     "ceiling": ceiling,
     "dataloader_load": dataloader_load,
+    "dagster_run": dagster_run,
     "ours_full": ours_full,
     "ours_incremental": ours_incremental,
     "pandas_read_sql": pandas_read_sql,

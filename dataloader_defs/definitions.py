@@ -4,7 +4,7 @@ snapshot (see control_snapshot.py), plus the jobs, sensors and resources; nothin
 import logging
 import os
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from dataloader_defs.control_snapshot import load_for_definitions
 from dataloader_defs.defs.assets import build_load_assets
@@ -34,6 +34,10 @@ def build_definitions(url: str | None = None) -> Definitions:
         ],
         sensors=build_sensors(load_job, snapshot),
         resources=default_resources(),
+        # Every job here is one step (the load multi-asset starts its own workers), so a run keeps
+        # it in its own process. Dagster's default would start a step process per run, importing
+        # Dagster and this code location again: 1.5-2 s of every run a person launches by hand.
+        executor=in_process_executor,
     )
 
 

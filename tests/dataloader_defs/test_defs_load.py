@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from dagster import AssetKey, DefaultSensorStatus, Definitions
-from defs_support import add_control
+from defs_support import add_control, row, source_table
 
 from dataloader_defs.definitions import build_definitions
 
@@ -54,6 +59,36 @@ def test_definitions_load_one_asset_per_active_row(
     # The control database goes down: the location still loads, from the last snapshot.
     down = build_definitions("postgresql://postgres@127.0.0.1:1/none")
     assert {k.to_user_string() for k in down.get_repository_def().asset_graph.get_all_asset_keys()} == keys
+
+
+def test_a_run_launched_by_hand_loads_in_the_run_process(
+    control_conn, source, control_db_url, lake_root: Path, tmp_path: Path
+):
+    """`dagster asset materialize` executes the run a UI materialisation launches: its one step runs
+    in the run's process (a step process would import Dagster and the code location again)."""
+    source_table(
+        source, "by_hand", "id integer PRIMARY KEY", "INSERT INTO by_hand SELECT generate_series(1, 7)"
+    )
+    add_control(control_conn, "d.by_hand", source_table="by_hand", primary_keys=["id"])
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DATALOADER_CONTROL_DB_URL": control_db_url,
+        "DATALOADER_LAKE_ROOT": str(lake_root),
+        "DATALOADER_STATE_DIR": str(tmp_path / "state"),
+    }
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "asset", "materialize", "--select", "bronze/test/by_hand"]
+    done = subprocess.run(
+        [*command, "-m", "dataloader_defs.definitions"], env=env, capture_output=True, text=True, timeout=300
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "RUN_SUCCESS" in done.stderr and "Multiprocess executor" not in done.stderr
+    loaded = row(control_conn, "d.by_hand")
+    assert loaded.last_status == "Succeeded" and loaded.last_rows_processed == 7
 
 
 def test_definitions_load_without_any_snapshot(monkeypatch, tmp_path):
