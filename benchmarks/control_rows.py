@@ -23,9 +23,19 @@ def _source_value(url: str, db_type: str) -> dict:
     }
 
 
-def prepare_control_row(control_url: str, *, source_url: str, db_type: str, table: str, lake_key: str) -> str:
-    """Migrate the control database, upsert the source and a `full` control row for `table` (primary
-    key `id`, hourly cron) with no status, so `dataloader load` takes it; returns its control_key."""
+def prepare_control_row(
+    control_url: str,
+    *,
+    source_url: str,
+    db_type: str,
+    table: str,
+    lake_key: str,
+    load_strategy: str = "full",
+    watermark: str | None = None,
+) -> str:
+    """Migrate the control database, upsert the source and a control row for `table` (primary key
+    `id`, hourly cron; `incremental` on `updated_at` from `watermark` when asked) with no status, so
+    `dataloader load` takes it; returns its control_key."""
     upgrade(control_url)
     source_key = f"bench_{db_type}"
     control_key = f"{source_key}.{table}"
@@ -42,14 +52,17 @@ def prepare_control_row(control_url: str, *, source_url: str, db_type: str, tabl
         )
         conn.execute(
             "INSERT INTO dataloader.table_control (control_key, db_config_key, source_schema, source_table, "
-            "destination_table, load_strategy, cron, primary_keys) "
-            "VALUES (%s, %s, %s, %s, %s, 'full', '0 * * * *', ARRAY['id'])",
+            "destination_table, load_strategy, cron, primary_keys, incremental_column, incremental_value) "
+            "VALUES (%s, %s, %s, %s, %s, %s, '0 * * * *', ARRAY['id'], %s, %s)",
             (
                 control_key,
                 source_key,
                 "public" if db_type == "postgresql" else None,
                 table,
                 f"bronze/bench/{lake_key}",
+                load_strategy,
+                "updated_at" if load_strategy == "incremental" else None,
+                watermark,
             ),
         )
     return control_key

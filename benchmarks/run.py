@@ -39,6 +39,7 @@ ALL_VARIANTS = [
     "dagster_run",
     "ours_full",
     "ours_incremental",
+    "dataloader_load_incremental",
     "pandas_read_sql",
     "dlt_connectorx",
     "dlt_pyarrow",
@@ -106,37 +107,50 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
-def _incremental(ctx: dict, repeat: int) -> dict[str, dict]:
+# The incremental variants: the name asked for in BENCH_VARIANTS -> the variant each run is.
+INCREMENTAL = {
+    "ours_incremental": "ours_incremental",
+    "dataloader_load_incremental": "dataloader_load_incremental",
+}
+
+
+def _incremental(ctx: dict, flavours: list[str], repeat: int) -> dict[str, dict]:
     """1% incremental loads, each timed against its own copy of a Delta table, the source restored
-    afterwards. The table's first load (untimed) reads everything; then the most recent 1% of rows
-    change and `ours_incremental_first` times the first merge onto it (no unique-keys claim yet: it
-    scans the keys once); one such merge is kept, the same rows change again, and `ours_incremental`
-    times the merge every later load makes (the claim covers the table: no key scan)."""
+    afterwards. Each flavour (`ours_incremental`: `run_load` in-process; `dataloader_load_incremental`:
+    the `dataloader load` command against an incremental control row) first loads the whole table
+    (untimed); then the most recent 1% of rows change and `<flavour>_first` times the first merge
+    onto it (no unique-keys claim yet: it scans the keys once); one such merge is kept, the same rows
+    change again, and `<flavour>` times the merge every later load makes (the claim covers the
+    table: no key scan). Both flavours merge the same changes."""
     lake = Path(ctx["lake"])
-    loaded, merged = lake / "after_first_load", lake / "after_first_merge"
-    failed = {"ours_incremental": {"variant": "ours_incremental", "error": True}}
-    if _run_variant("ours_incremental", {**ctx, "lake": str(loaded), "watermark": None}).get("error"):
-        return failed
-    url, table = ctx["source_url"], ctx["table"]
+    bases: dict[str, Path] = {}
     results: dict[str, dict] = {}
+    for flavour in flavours:
+        bases[flavour] = lake / flavour / "after_first_load"
+        first = _run_variant(INCREMENTAL[flavour], {**ctx, "lake": str(bases[flavour]), "watermark": None})
+        if first.get("error"):
+            results[flavour] = {"variant": flavour, "error": True}
+    flavours = [f for f in flavours if f not in results]
+    url, table = ctx["source_url"], ctx["table"]
     try:
-        for name, base, keep in (
-            ("ours_incremental_first", loaded, merged),
-            ("ours_incremental", merged, None),
-        ):
+        for stage in ("_first", ""):
             watermark = max_updated_at(url, table)
             changed = change_recent_rows(url, table, 0.01)
-            print(f"changed {changed:,} recent rows (1%) for {name}", flush=True)
-            runs = []
-            for i in range(repeat):
-                target = lake / f"{name}_{i}"
-                shutil.copytree(base, target)
-                runs.append(
-                    _run_variant("ours_incremental", {**ctx, "lake": str(target), "watermark": watermark})
-                )
-            if keep is not None:
-                shutil.copytree(lake / f"{name}_0", keep)
-            results[name] = {**summarise(runs), "variant": name}
+            print(
+                f"changed {changed:,} recent rows (1%) for the incremental{stage or ' (later)'} loads",
+                flush=True,
+            )
+            runs: dict[str, list[dict]] = {flavour: [] for flavour in flavours}
+            for i in range(repeat):  # rounds, as for the other variants
+                for flavour in flavours:
+                    target = lake / flavour / f"run{stage}_{i}"
+                    shutil.copytree(bases[flavour], target)
+                    run_ctx = {**ctx, "lake": str(target), "watermark": watermark}
+                    runs[flavour].append(_run_variant(INCREMENTAL[flavour], run_ctx))
+            for flavour in flavours:
+                if stage:
+                    bases[flavour] = lake / flavour / f"run{stage}_0"
+                results[f"{flavour}{stage}"] = {**summarise(runs[flavour]), "variant": f"{flavour}{stage}"}
         return results
     finally:
         restore_table(url, table)
@@ -178,16 +192,16 @@ def run_size(rows: int, seed: int, variants: list[str], repeat: int, admin_url: 
 
         # Rounds: every variant once per round, so a noisy stretch of a shared machine hits all
         # variants alike instead of all runs of one.
-        plain = [name for name in wanted if name != "ours_incremental"]
+        plain = [name for name in wanted if name not in INCREMENTAL]
         runs: dict[str, list[dict]] = {name: [] for name in plain}
         for _ in range(repeat):
             for name in plain:
                 runs[name].append(_run_variant(name, context(name)))
-        for name in wanted:
-            if name == "ours_incremental":
-                results.update(_incremental(context(name), repeat))
-            else:
-                results[name] = summarise(runs[name])
+        for name in plain:
+            results[name] = summarise(runs[name])
+        flavours = [name for name in wanted if name in INCREMENTAL]
+        if flavours:
+            results.update(_incremental(context("incremental"), flavours, repeat))
         for name, r in results.items():
             if r.get("error"):
                 print(f"{name}: failed (load average {load_average()})", flush=True)

@@ -26,6 +26,7 @@ Context = dict[str, Any]
 CHILD_PROCESS_VARIANTS = {
     "ceiling",
     "dataloader_load",
+    "dataloader_load_incremental",
     "dagster_run",
     "mariadb_ceiling",
     "mariadb_dataloader_load",
@@ -88,18 +89,23 @@ def ours_full(ctx: Context) -> int:
     return run_load(_request(ctx, "full", None), log=lambda _msg: None).rows_read
 
 
-def _dataloader_load(ctx: Context, *, db_type: str, source_url: str) -> int:
-    """`dataloader load CONTROL_KEY` as a user runs it: its own process, against a real control row."""
+def _dataloader_load(ctx: Context, *, db_type: str, source_url: str, strategy: str = "full") -> int:
+    """`dataloader load CONTROL_KEY` as a user runs it: its own process, against a real control row.
+    A full load starts from an empty lake; an incremental one from the Delta table the lake holds,
+    with the row's watermark at `ctx["watermark"]`."""
     from benchmarks.control_rows import prepare_control_row
 
     lake = Path(ctx["lake"])
-    shutil.rmtree(lake, ignore_errors=True)
+    if strategy == "full":
+        shutil.rmtree(lake, ignore_errors=True)
     key = prepare_control_row(
         ctx["control_url"],
         source_url=source_url,
         db_type=db_type,
         table=ctx["table"],
         lake_key=f"{db_type}_{ctx['table']}",
+        load_strategy=strategy,
+        watermark=ctx.get("watermark"),
     )
     env = {**os.environ, "DATALOADER_CONTROL_DB_URL": ctx["control_url"], "DATALOADER_LAKE_ROOT": str(lake)}
     command = Path(sys.executable).with_name("dataloader")
@@ -159,6 +165,10 @@ def dagster_run(ctx: Context) -> int:
     if status != "Succeeded":
         raise RuntimeError(f"{key}: {status} after the run")
     return int(rows)
+
+
+def dataloader_load_incremental(ctx: Context) -> int:
+    return _dataloader_load(ctx, db_type="postgresql", source_url=ctx["source_url"], strategy="incremental")
 
 
 def mariadb_dataloader_load(ctx: Context) -> int:
@@ -231,6 +241,7 @@ VARIANTS: dict[str, Callable[[Context], int]] = {
     "dagster_run": dagster_run,
     "ours_full": ours_full,
     "ours_incremental": ours_incremental,
+    "dataloader_load_incremental": dataloader_load_incremental,
     "pandas_read_sql": pandas_read_sql,
     "dlt_connectorx": dlt_connectorx,
     "dlt_pyarrow": dlt_pyarrow,
