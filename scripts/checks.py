@@ -70,12 +70,12 @@ def with_database(url: str, name: str) -> str:
 
 def materialize_tables(keys: list[str], *, control_url: str, lake_root: str) -> list[tuple[str, bool, list]]:
     """Materialise each table's asset with a temporary instance; (key, load ok, check evaluations)."""
-    from dagster import AssetKey, DagsterInstance, PipesSubprocessClient, materialize
+    from dagster import AssetKey, DagsterInstance, materialize
 
     from control_db.queries import connect
     from dataloader_defs.control_snapshot import read_snapshot
     from dataloader_defs.defs.assets import build_load_assets
-    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, default_resources
 
     with connect(control_url, "checks") as conn:
         rows = {row.control_key: row for row in read_snapshot(conn).rows}
@@ -83,7 +83,7 @@ def materialize_tables(keys: list[str], *, control_url: str, lake_root: str) -> 
     resources = {
         "control_db": ControlDatabase(url=control_url),
         "settings": DataloaderSettings(lake_root=lake_root),
-        "pipes_client": PipesSubprocessClient(),
+        "pipes_client": default_resources()["pipes_client"],  # the workers a deployment runs
     }
     outcomes = []
     with DagsterInstance.ephemeral() as instance:

@@ -44,6 +44,7 @@ from dagster._core.errors import DagsterPipesExecutionError
 from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
 from control_db.schedule import next_fire
 from dataloader_defs.control_snapshot import TableRow
+from dataloader_defs.defs.pipes_client import forked_worker_pids
 from dataloader_defs.defs.resources import WORKER_MODULE, ControlDatabase, DataloaderSettings, worker_command
 from pipes_workers.request import LoadRequest
 from pipes_workers.result import CHECK_SPECS, LoadFailure, LoadResult, failed_result, read_load_result
@@ -242,18 +243,29 @@ def _load_attempt(
 
 
 def _worker_pids() -> list[int]:
-    """This process's running Pipes workers (Linux: found through /proc; elsewhere none)."""
+    """This process's running Pipes workers: its worker subprocesses (Linux: found through /proc;
+    elsewhere none) and the load workers it had forked (pipes_client.py)."""
     me = os.getpid()
-    pids = []
+    pids = [pid for pid in forked_worker_pids() if _running(pid)]
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, ValueError, IndexError):
             continue
-        if parent == me and WORKER_MODULE in command:
+        # The fork server names the worker module among its preloads but is no worker.
+        if parent == me and WORKER_MODULE in command and "multiprocessing.forkserver" not in command:
             pids.append(int(entry.name))
     return pids
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a process that has not exited (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def interrupt_workers(context: AssetExecutionContext, *, grace_s: float = WORKER_STOP_GRACE_S) -> int:

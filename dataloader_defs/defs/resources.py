@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from dagster import ConfigurableResource, EnvVar, PipesSubprocessClient
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
+
+from dataloader_defs.defs.pipes_client import ForkingPipesClient
 
 # The worker command: the only thing dataloader_defs needs from pipes_workers (DESIGN §1).
 WORKER_MODULE = "pipes_workers.dataloader_pipe"
@@ -143,5 +145,5 @@ def default_resources() -> dict[str, object]:
         "settings": DataloaderSettings(
             lake_root=EnvVar("DATALOADER_LAKE_ROOT"), lake_storage=lake_storage_from_env()
         ),
-        "pipes_client": PipesSubprocessClient(),
+        "pipes_client": ForkingPipesClient(worker_command()),
     }

@@ -21,10 +21,11 @@ for _name in [
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
-from dagster import DagsterInstance, PipesSubprocessClient, instance_for_test  # noqa: E402
+from dagster import DagsterInstance, instance_for_test  # noqa: E402
 from defs_support import add_source  # noqa: E402
 
-from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings  # noqa: E402
+from dataloader_defs.defs.pipes_client import ForkingPipesClient  # noqa: E402
+from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, worker_command  # noqa: E402
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def resources(control_db: ControlDatabase, lake_root: Path, tmp_path: Path) -> d
     return {
         "control_db": control_db,
         "settings": DataloaderSettings(lake_root=str(lake_root), models_dir=str(tmp_path / "models")),
-        "pipes_client": PipesSubprocessClient(),
+        "pipes_client": ForkingPipesClient(worker_command()),
     }
 
 

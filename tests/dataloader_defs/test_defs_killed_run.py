@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_SCRIPT = textwrap.dedent(
     """
     import sys
-    from dagster import AssetKey, DagsterInstance, PipesSubprocessClient, materialize
+    from dagster import AssetKey, DagsterInstance, materialize
     from defs_support import table_defs
-    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, default_resources
 
     control_url, lake_root, key = sys.argv[1:4]
     assets, _ = table_defs(control_url)
@@ -34,7 +34,7 @@ RUN_SCRIPT = textwrap.dedent(
             [assets], selection=[AssetKey(key.split("/"))], instance=instance, raise_on_error=False,
             resources={"control_db": ControlDatabase(url=control_url),
                        "settings": DataloaderSettings(lake_root=lake_root),
-                       "pipes_client": PipesSubprocessClient()},
+                       "pipes_client": default_resources()["pipes_client"]},
         )
     """
 )
