@@ -10,6 +10,7 @@ interrupted. `DATALOADER_WORKER_FORK=off`, a platform without a fork server, or 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import runpy
 import signal
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 
 from dagster import (
     AssetExecutionContext,
@@ -28,6 +30,11 @@ from dagster._core.errors import DagsterExecutionInterruptedError, DagsterPipesE
 from dagster._core.pipes.utils import open_pipes_session
 
 FORK_ENV = "DATALOADER_WORKER_FORK"
+# multiprocessing reads a forked process's exit status from its sentinel once, and every
+# Process.start() polls the other running children: two threads reading one status would leave the
+# second with nothing, which multiprocessing reports as exit code 255 (a worker that succeeded,
+# recorded as died). Every start and every status read goes through this lock.
+_status_lock = threading.Lock()
 # The worker's modules, by name only (docs/CONTRACTS.md): what the fork server imports, and what a
 # forked process runs.
 PRELOAD_MODULE = "pipes_workers.fork_preload"
@@ -51,6 +58,20 @@ def _fork_server() -> BaseContext | None:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([PRELOAD_MODULE])
     return context
+
+
+def start(process: BaseProcess) -> None:
+    """Start a forked process (its start polls the other children: under the status lock)."""
+    with _status_lock:
+        process.start()
+
+
+def wait(process: BaseProcess, timeout: float | None = None) -> int | None:
+    """Wait for a forked process to end; its exit code (None when still running at `timeout`).
+    The wait itself holds no lock; reading the status does."""
+    multiprocessing.connection.wait([process.sentinel], timeout)
+    with _status_lock:
+        return process.exitcode
 
 
 class ForkingPipesClient(PipesSubprocessClient):
@@ -86,22 +107,20 @@ class ForkingPipesClient(PipesSubprocessClient):
                 args=(FORKED_WORKER_MODULE,),
                 kwargs={"init_globals": forked, "run_name": "__main__"},
             )
-            process.start()
+            start(process)
             with _forked_lock:
                 _forked.add(process.pid)
             try:
-                process.join()
+                code = wait(process)
             except DagsterExecutionInterruptedError:
                 if self.forward_termination:
                     context.log.info("[pipes] execution interrupted, sending SIGINT to the forked worker.")
                     os.kill(process.pid, signal.SIGINT)
-                    process.join(self.termination_timeout_seconds)
+                    wait(process, self.termination_timeout_seconds)
                 raise
             finally:
                 with _forked_lock:
                     _forked.discard(process.pid)
-            if process.exitcode != 0:
-                raise DagsterPipesExecutionError(
-                    f"External execution process failed with code {process.exitcode}"
-                )
+            if code != 0:
+                raise DagsterPipesExecutionError(f"External execution process failed with code {code}")
         return PipesClientCompletedInvocation(session)

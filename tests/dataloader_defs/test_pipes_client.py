@@ -3,9 +3,11 @@ DATALOADER_WORKER_FORK=off: either way the table loads and the row ends Succeede
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -81,3 +83,20 @@ def test_without_forking_the_worker_is_a_fresh_process(
     finally:
         monkeypatch.delenv(pipes_client.FORK_ENV)
         pipes_client._fork_server.cache_clear()
+
+
+def test_forked_processes_started_and_awaited_from_many_threads_each_get_their_exit_code() -> None:
+    """As a run's tables do: every process reports its own exit code, never the 255 multiprocessing
+    gives a status that another thread's start() consumed."""
+    server = pipes_client._fork_server()
+    assert server is not None
+
+    def one(i: int) -> int | None:
+        process = server.Process(target=os._exit, args=(i % 3,))  # type: ignore[attr-defined]
+        pipes_client.start(process)
+        return pipes_client.wait(process)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = list(pool.map(one, range(150)))
+
+    assert codes == [i % 3 for i in range(150)]
