@@ -3,8 +3,9 @@ from a fork server that imported the worker once (pipes_workers/fork_preload.py,
 fresh interpreter importing it again — about 0.25 s of CPU less per table, most of a small table's
 worker. Everything else is the subprocess client's: the Pipes session (context and messages through
 temp files), a non-zero exit raised as DagsterPipesExecutionError, SIGINT forwarded when the run is
-interrupted. `DATALOADER_WORKER_FORK=off`, a platform without a fork server, or any other command
-(the maintenance worker) starts a fresh process as before.
+interrupted. A run of one table (its fork server would import what the fresh worker does),
+`DATALOADER_WORKER_FORK=off`, a platform without a fork server, or any other command (the
+maintenance worker) starts a fresh process as before.
 """
 
 from __future__ import annotations
@@ -75,11 +76,19 @@ def wait(process: BaseProcess, timeout: float | None = None) -> int | None:
 
 
 class ForkingPipesClient(PipesSubprocessClient):
-    """PipesSubprocessClient whose load workers (`worker_command`) are forked from a fork server."""
+    """PipesSubprocessClient whose load workers (`worker_command`) are forked from a fork server
+    when the run loads more than one table."""
 
     def __init__(self, worker_command: Sequence[str], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.worker_command = list(worker_command)
+
+    def _forks(
+        self, context: OpExecutionContext | AssetExecutionContext, command: str | Sequence[str]
+    ) -> bool:
+        # One table's run gains nothing: the fork server imports what the fresh worker would.
+        selected = getattr(context, "selected_asset_keys", None) or ()
+        return list(command) == self.worker_command and len(selected) > 1
 
     def run(  # type: ignore[override]
         self,
@@ -91,7 +100,7 @@ class ForkingPipesClient(PipesSubprocessClient):
         cwd: str | None = None,
     ) -> PipesClientCompletedInvocation:
         """Run the load worker forked (any other command as a subprocess) in a Pipes session."""
-        server = _fork_server() if list(command) == self.worker_command else None
+        server = _fork_server() if self._forks(context, command) else None
         if server is None:
             return super().run(context=context, extras=extras, command=command, env=env, cwd=cwd)
         with open_pipes_session(

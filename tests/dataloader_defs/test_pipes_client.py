@@ -1,5 +1,6 @@
-"""Load workers forked from the fork server (the default), or started fresh with
-DATALOADER_WORKER_FORK=off: either way the table loads and the row ends Succeeded."""
+"""Load workers forked from the fork server (a run of several tables, the default), or started
+fresh (a run of one table, or DATALOADER_WORKER_FORK=off): either way every table loads and its row
+ends Succeeded."""
 
 from __future__ import annotations
 
@@ -28,58 +29,71 @@ def _parent(pid: int) -> int:
 
 
 def _while_loading(
-    control_conn, source, instance, resources, workers: Callable[[], list[int]], look: Callable[[], None]
+    control_conn,
+    source,
+    instance,
+    resources,
+    tables: int,
+    workers: Callable[[], list[int]],
+    look: Callable[[list[int]], None],
 ) -> None:
-    """Materialise a table whose source is locked, call `look` once `workers()` shows its worker
-    waiting on the lock, release it, and check that the load then succeeds."""
-    source_table(
-        source, "forked", "id integer PRIMARY KEY", "INSERT INTO forked SELECT generate_series(1, 9)"
-    )
-    add_control(control_conn, "k.forked", source_table="forked", primary_keys=["id"])
+    """Materialise `tables` tables of one source in one run, their source tables locked; call `look`
+    with `workers()` once every table's worker waits on its lock, release them, and check that every
+    load then succeeds."""
+    names = [f"forked_{i}" for i in range(tables)]
+    for name in names:
+        source_table(
+            source, name, "id integer PRIMARY KEY", f"INSERT INTO {name} SELECT generate_series(1, 9)"
+        )
+        add_control(control_conn, f"k.{name}", source_table=name, primary_keys=["id"])
     locker = psycopg.connect(source)
-    locker.execute("LOCK TABLE public.forked IN ACCESS EXCLUSIVE MODE")
+    locker.execute(f"LOCK TABLE {', '.join(f'public.{n}' for n in names)} IN ACCESS EXCLUSIVE MODE")
+    keys = [f"k.{name}" for name in names]
     results: list[object] = []
-    run = threading.Thread(
-        target=lambda: results.append(materialize_by_hand(instance, resources, "k.forked"))
-    )
+    run = threading.Thread(target=lambda: results.append(materialize_by_hand(instance, resources, *keys)))
     run.start()
     try:
         deadline = time.monotonic() + 60
-        while row(control_conn, "k.forked").last_status != "In Progress" or not workers():
-            assert time.monotonic() < deadline, "the load never started"
+        while {row(control_conn, k).last_status for k in keys} != {"In Progress"} or len(workers()) < tables:
+            assert time.monotonic() < deadline, "the loads never started"
             time.sleep(0.2)
-        look()
+        look(workers())
     finally:
         locker.close()
         run.join(120)
     assert results and results[0].success
-    loaded = row(control_conn, "k.forked")
-    assert loaded.last_status == "Succeeded" and loaded.last_rows_processed == 9
+    for key in keys:
+        loaded = row(control_conn, key)
+        assert loaded.last_status == "Succeeded" and loaded.last_rows_processed == 9
 
 
-def test_load_workers_are_forked_from_the_fork_server(control_conn, source, instance, resources) -> None:
-    def look() -> None:
-        (worker,) = forked_worker_pids()
-        server = _parent(worker)
-        assert "forkserver" in _cmdline(server)  # not this process: the server that imported the worker
-        assert _worker_pids() == [worker]  # what a run's interruption stops: the worker, not the server
+def test_the_workers_of_a_run_of_several_tables_are_forked_from_the_fork_server(
+    control_conn, source, instance, resources
+) -> None:
+    def look(workers: list[int]) -> None:
+        servers = {_parent(worker) for worker in workers}
+        (server,) = servers  # not this process: the one server that imported the worker
+        assert "forkserver" in _cmdline(server)
+        assert sorted(_worker_pids()) == workers  # what a run's interruption stops: not the server
 
-    _while_loading(control_conn, source, instance, resources, forked_worker_pids, look)
+    _while_loading(control_conn, source, instance, resources, 2, forked_worker_pids, look)
     assert forked_worker_pids() == []
 
 
-def test_without_forking_the_worker_is_a_fresh_process(
-    control_conn, source, instance, resources, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("fork", "tables"), [("on", 1), ("off", 2)])
+def test_a_run_of_one_table_or_without_forking_starts_fresh_workers(
+    control_conn, source, instance, resources, monkeypatch: pytest.MonkeyPatch, fork: str, tables: int
 ) -> None:
-    monkeypatch.setenv(pipes_client.FORK_ENV, "off")
+    monkeypatch.setenv(pipes_client.FORK_ENV, fork)
     pipes_client._fork_server.cache_clear()
     try:
 
-        def look() -> None:
-            (worker,) = _worker_pids()
-            assert forked_worker_pids() == [] and "pipes_workers.dataloader_pipe" in _cmdline(worker)
+        def look(workers: list[int]) -> None:
+            assert forked_worker_pids() == []
+            assert all("pipes_workers.dataloader_pipe" in _cmdline(worker) for worker in workers)
+            assert {_parent(worker) for worker in workers} == {os.getpid()}
 
-        _while_loading(control_conn, source, instance, resources, _worker_pids, look)
+        _while_loading(control_conn, source, instance, resources, tables, _worker_pids, look)
     finally:
         monkeypatch.delenv(pipes_client.FORK_ENV)
         pipes_client._fork_server.cache_clear()
