@@ -309,38 +309,33 @@ class DeltaDestination:
             return marker
         return replace(marker, unique_keys=keys, unique_keys_base=base)
 
-    def append_claim(self, primary_keys: Sequence[str]) -> AppendClaim | None:
-        """The unique-keys claim an append onto the table as it is now may try, or None: no table,
-        no primary key, a first key column that is no integer, keys already not unique, an earlier
-        append's refusal, or an upper bound the file statistics do not give. When no claim covers
+    def append_claim(self, primary_keys: Sequence[str]) -> tuple[AppendClaim | None, str | None]:
+        """The unique-keys claim an append onto the table as it is now may try, and an earlier
+        append's refusal to carry forward (one table load, one history read). No claim without a
+        table or a primary key, with a first key column that is no integer, keys already not
+        unique, a refusal, or an upper bound the file statistics do not give. When no claim covers
         the table, its keys are scanned once here (the check after the append would scan them)."""
         keys = tuple(primary_keys)
         table = self._open()
         if not keys or table is None:
-            return None
-        schema = _arrow_schema(table)
-        if any(schema.get_field_index(key) < 0 for key in keys) or not claimable_key_type(
-            schema.field(keys[0]).type
-        ):
-            return None
+            return None, None
         commit = newest_data_commit(table)
-        if claim_refusal(commit) is not None:
-            return None
+        refused = claim_refusal(commit)
+        schema = _arrow_schema(table)
+        if refused is not None or any(schema.get_field_index(key) < 0 for key in keys):
+            return None, refused
+        if not claimable_key_type(schema.field(keys[0]).type):
+            return None, None
         if commit is not None and claimed_version(commit, keys) is not None:
             above, known = _upper_bound(table, keys[0])
             if not known:
-                return None
+                return None, None
         else:
             stored = stored_keys(table, keys)
             if not tally_keys(keys, stored).unique:
-                return None
+                return None, None
             above = pc.max(stored.column(keys[0])).as_py() if stored.num_rows else None
-        return AppendClaim(keys, table.version(), above)
-
-    def claim_refusal(self) -> str | None:
-        """Why appends to the table try no unique-keys claim (an earlier append's refusal), or None."""
-        table = self._open()
-        return claim_refusal(newest_data_commit(table)) if table is not None else None
+        return AppendClaim(keys, table.version(), above), None
 
     def proven_unique_version(self, primary_keys: Sequence[str]) -> int | None:
         """The version of the commit whose unique-keys claim covers the table as it is now, or

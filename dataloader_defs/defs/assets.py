@@ -245,27 +245,27 @@ def _load_attempt(
 def _worker_pids() -> list[int]:
     """This process's running Pipes workers: its worker subprocesses (Linux: found through /proc;
     elsewhere none) and the load workers it had forked (pipes_client.py)."""
-    me = os.getpid()
-    pids = [pid for pid in forked_worker_pids() if _running(pid)]
+    me = str(os.getpid())
+    pids = [pid for pid in forked_worker_pids() if (_proc_stat(pid) or ["Z"])[0] != "Z"]  # Z: exited
     for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError, IndexError):
+        stat = _proc_stat(int(entry.name))
+        if stat is None or stat[1] != me:
             continue
-        # The fork server names the worker module among its preloads but is no worker.
-        if parent == me and WORKER_MODULE in command and "multiprocessing.forkserver" not in command:
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if WORKER_MODULE in command:
             pids.append(int(entry.name))
     return pids
 
 
-def _running(pid: int) -> bool:
-    """Whether `pid` is a process that has not exited (a zombie has)."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, parent pid, …), or None."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
-    return state != "Z"
+        return None
 
 
 def interrupt_workers(context: AssetExecutionContext, *, grace_s: float = WORKER_STOP_GRACE_S) -> int:

@@ -1,7 +1,7 @@
 """The Pipes client of the load workers: Dagster's subprocess client, with each load worker forked
-from a fork server that imported the worker once (pipes_workers/fork_preload.py, forked_worker.py) instead of a
-fresh interpreter importing it again — about 0.25 s of CPU less per table, most of a small table's
-worker. Everything else is the subprocess client's: the Pipes session (context and messages through
+from a fork server that imported the worker once (pipes_workers/fork_preload.py, forked_worker.py)
+instead of a fresh interpreter importing it again — about 0.25 s of CPU less per table, most of a
+small table's worker. Everything else is the subprocess client's: the Pipes session (context and messages through
 temp files), a non-zero exit raised as DagsterPipesExecutionError, SIGINT forwarded when the run is
 interrupted. A run of one table (its fork server would import what the fresh worker does),
 `DATALOADER_WORKER_FORK=off`, a platform without a fork server, or any other command (the
@@ -31,22 +31,21 @@ from dagster._core.errors import DagsterExecutionInterruptedError, DagsterPipesE
 from dagster._core.pipes.utils import open_pipes_session
 
 FORK_ENV = "DATALOADER_WORKER_FORK"
-# multiprocessing reads a forked process's exit status from its sentinel once, and every
-# Process.start() polls the other running children: two threads reading one status would leave the
-# second with nothing, which multiprocessing reports as exit code 255 (a worker that succeeded,
-# recorded as died). Every start and every status read goes through this lock.
-_status_lock = threading.Lock()
+# One lock for the forked workers' bookkeeping. multiprocessing reads a forked process's exit status
+# from its sentinel once, and every Process.start() polls the other running children: two threads
+# reading one status would leave the second with nothing, which multiprocessing reports as exit code
+# 255 (a worker that succeeded, recorded as died). So every start and every status read take it too.
+_lock = threading.Lock()
 # The worker's modules, by name only (docs/CONTRACTS.md): what the fork server imports, and what a
 # forked process runs.
 PRELOAD_MODULE = "pipes_workers.fork_preload"
 FORKED_WORKER_MODULE = "pipes_workers.forked_worker"
 _forked: set[int] = set()
-_forked_lock = threading.Lock()
 
 
 def forked_worker_pids() -> list[int]:
     """The pids of this process's forked load workers that are still running."""
-    with _forked_lock:
+    with _lock:
         return sorted(_forked)
 
 
@@ -62,16 +61,18 @@ def _fork_server() -> BaseContext | None:
 
 
 def start(process: BaseProcess) -> None:
-    """Start a forked process (its start polls the other children: under the status lock)."""
-    with _status_lock:
+    """Start a forked process and count it among the running workers (under the lock: its start
+    polls the other children)."""
+    with _lock:
         process.start()
+        _forked.add(process.pid)
 
 
 def wait(process: BaseProcess, timeout: float | None = None) -> int | None:
     """Wait for a forked process to end; its exit code (None when still running at `timeout`).
     The wait itself holds no lock; reading the status does."""
     multiprocessing.connection.wait([process.sentinel], timeout)
-    with _status_lock:
+    with _lock:
         return process.exitcode
 
 
@@ -117,8 +118,6 @@ class ForkingPipesClient(PipesSubprocessClient):
                 kwargs={"init_globals": forked, "run_name": "__main__"},
             )
             start(process)
-            with _forked_lock:
-                _forked.add(process.pid)
             try:
                 code = wait(process)
             except DagsterExecutionInterruptedError:
@@ -128,7 +127,7 @@ class ForkingPipesClient(PipesSubprocessClient):
                     wait(process, self.termination_timeout_seconds)
                 raise
             finally:
-                with _forked_lock:
+                with _lock:
                     _forked.discard(process.pid)
             if code != 0:
                 raise DagsterPipesExecutionError(f"External execution process failed with code {code}")

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pyarrow as pa
-
-from pipes_workers.append_claim import claimable_key_type
 from pipes_workers.delta import CommitMarker, WriteOutcome
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
@@ -83,13 +80,7 @@ def _append(
 ) -> tuple[WriteOutcome, TrackedStream]:
     """Append `stream`, claiming unique keys when the table allows a claim; when the rows break it,
     read them again and append them without one. Returns the write and the stream it took."""
-    keys = tuple(ctx.request.primary_keys)
-    refused = ctx.destination.claim_refusal() if keys else None
-    claim = (
-        ctx.destination.append_claim(keys)
-        if keys and refused is None and _integer_first_key(stream.schema, keys[0])
-        else None
-    )
+    claim, refused = ctx.destination.append_claim(ctx.request.primary_keys)
     if claim is None:
         return ctx.destination.append(stream.reader(), replace(marker, unique_keys_refused=refused)), stream
     guard = stream.guard(claim)
@@ -103,8 +94,3 @@ def _append(
     stream.close()
     again = ctx.read(row_filter, track=track)
     return ctx.destination.append(again.reader(), replace(marker, unique_keys_refused=guard.broken)), again
-
-
-def _integer_first_key(schema: pa.Schema, name: str) -> bool:
-    index = schema.get_field_index(name)
-    return index >= 0 and claimable_key_type(schema.field(index).type)

@@ -33,6 +33,13 @@ def add_control_row(conn: psycopg.Connection, source: SourceDB, table: str, **fi
     )
 
 
+def events_row(conn: psycopg.Connection, source: SourceDB, rows: int, **fields: object) -> tuple[str, str]:
+    """A new events table holding ids 1..rows, and its control row; (table, control_key)."""
+    table = source.events_table()
+    source.insert(table, make_rows(range(1, rows + 1)))
+    return table, add_control_row(conn, source, table, **fields)
+
+
 def control_row(conn: psycopg.Connection, key: str) -> dict:
     cur = conn.execute(
         "SELECT last_status, incremental_value, last_rows_processed, load_full, last_status_message "
@@ -46,9 +53,7 @@ def control_row(conn: psycopg.Connection, key: str) -> dict:
 def test_load_walks_the_control_row(
     control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
 ) -> None:
-    table = pg_source.events_table()
-    pg_source.insert(table, make_rows(range(1, 5)))
-    key = add_control_row(control_conn, pg_source, table, load_full=True)
+    table, key = events_row(control_conn, pg_source, 4, load_full=True)
     messages: list[str] = []
     result = load_control_key(control_db_url, key, str(lake_root), log=messages.append)
     assert result.rows_read == 4 and result.load_full_done
@@ -91,9 +96,7 @@ def test_failed_load_marks_the_row_failed(
 def test_an_unexpected_exception_marks_the_row_failed_and_the_retry_loads_once(
     control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
 ) -> None:
-    table = pg_source.events_table()
-    pg_source.insert(table, make_rows(range(1, 6)))
-    key = add_control_row(control_conn, pg_source, table, load_strategy="append_only")
+    table, key = events_row(control_conn, pg_source, 5, load_strategy="append_only")
 
     def log_that_breaks_after_the_commit(message: str) -> None:
         if " rows in " in message:  # printed once the Delta commit is made
@@ -116,9 +119,7 @@ def test_an_unexpected_exception_marks_the_row_failed_and_the_retry_loads_once(
 def test_a_reader_that_goes_away_does_not_fail_the_load(
     control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
 ) -> None:
-    table = pg_source.events_table()
-    pg_source.insert(table, make_rows(range(1, 4)))
-    key = add_control_row(control_conn, pg_source, table)
+    _, key = events_row(control_conn, pg_source, 3)
     env = {"DATALOADER_CONTROL_DB_URL": control_db_url, "DATALOADER_LAKE_ROOT": str(lake_root)}
     process = subprocess.Popen(
         [sys.executable, "-m", "control_db.cli", "load", key],
@@ -142,9 +143,7 @@ def test_cli_exit_codes(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    table = pg_source.events_table()
-    pg_source.insert(table, make_rows(range(1, 3)))
-    key = add_control_row(control_conn, pg_source, table)
+    _, key = events_row(control_conn, pg_source, 2)
     parser = argparse.ArgumentParser(prog="dataloader")
     register(parser.add_subparsers(dest="command"))
     monkeypatch.setenv("DATALOADER_CONTROL_DB_URL", control_db_url)
@@ -159,9 +158,7 @@ def test_cli_exit_codes(
 def test_rows_deleted_reach_the_history_and_the_row(
     control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
 ) -> None:
-    table = pg_source.events_table()
-    pg_source.insert(table, make_rows(range(1, 6)))
-    key = add_control_row(control_conn, pg_source, table, delete_mode="hard")
+    table, key = events_row(control_conn, pg_source, 5, delete_mode="hard")
     assert load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None).succeeded
     pg_source.conn.execute(f"DELETE FROM {pg_source.quote(table)} WHERE id IN (2, 4)")
 
@@ -179,9 +176,7 @@ def test_a_load_imports_no_module_it_does_not_use(
     control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
 ) -> None:
     """pandas and pyarrow.dataset (0.16 s of start-up together) stay out of a full load's process."""
-    table = pg_source.events_table()
-    pg_source.insert(table, make_rows(range(1, 5)))
-    key = add_control_row(control_conn, pg_source, table, load_strategy="full")
+    _, key = events_row(control_conn, pg_source, 4, load_strategy="full")
     assert _unused_modules_after_load(control_db_url, key, lake_root, "result.rows_read == 4") == "none"
 
 
@@ -207,9 +202,7 @@ def test_a_merge_under_a_unique_keys_claim_imports_no_module_it_does_not_use(
     control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB, lake_root: Path
 ) -> None:
     """Neither does an incremental load whose merge and key check ride on a unique-keys claim."""
-    table = pg_source.events_table()
-    pg_source.insert(table, make_rows(range(1, 5)))
-    key = add_control_row(control_conn, pg_source, table)  # incremental on updated_at, key id
+    table, key = events_row(control_conn, pg_source, 4)  # incremental on updated_at, key id
     load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)
     pg_source.insert(table, make_rows(range(5, 7), base=datetime(2025, 1, 1, tzinfo=UTC)))
     load_control_key(control_db_url, key, str(lake_root), log=lambda _m: None)  # scans once, claims
