@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The extras the test suite needs: the ClickHouse and Snowflake drivers and the Snowflake emulator.
-EXTRAS := dev,clickhouse,snowflake,oracle,emulators
+# The extras the test suite needs: the ClickHouse and Snowflake drivers, the Snowflake emulator, and the
+# scale-out clients (Celery, Kubernetes, Databricks) whose configuration the tests build.
+EXTRAS := dev,clickhouse,snowflake,oracle,emulators,celery,k8s,databricks
 
 .PHONY: install bytecode dev test lint checks bench bench-upkeep bench-throughput db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
 
