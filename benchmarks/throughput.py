@@ -140,13 +140,14 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
             "DAGSTER_PG_URL": sqlalchemy_url(dagster_url, "psycopg2"),
             "DATALOADER_CONTROL_DB_URL": control_url,
             "DATALOADER_LAKE_ROOT": str(work / "lake"),
-            "DATALOADER_STATE_DIR": str(work / "state"),
             "DATALOADER_MASTER_INTERVAL_S": "5",
             "DATALOADER_MASTER_BATCH": str(total),
             "DATALOADER_RUN_BATCH": str(batch),
             "DATALOADER_RUN_CONCURRENCY": str(concurrency),
             "DATALOADER_DAGSTER_URL": "http://127.0.0.1:1",  # no webserver: no reload needed here
         }
+        # The code location builds from the control-table state in Dagster's storage: write it first.
+        subprocess.run([sys.executable, "-m", "dataloader_defs.state", "refresh"], env=env, check=True)
         started = time.monotonic()
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
@@ -237,37 +238,30 @@ def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
                 (history_per_row,),
             )
             conn.execute("ANALYZE")
-        script = (
-            "import time, sys\n"
-            "t0 = time.monotonic()\n"
-            "from dataloader_defs.definitions import build_definitions\n"
-            "defs = build_definitions(sys.argv[1])\n"
-            "defs.get_repository_def().asset_graph\n"
-            "print(time.monotonic() - t0)\n"
-        )
-        env = {**os.environ, "DATALOADER_STATE_DIR": str(work / "state"), "DATALOADER_LAKE_ROOT": str(work)}
-        load = float(
-            subprocess.run(
-                [sys.executable, "-c", script, control_url],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
         from dagster import DagsterInstance, build_sensor_context
 
-        from dataloader_defs.control_snapshot import refresh
+        from benchmarks.location_load import PROGRAM, _timed
+        from dataloader_defs import state
+        from dataloader_defs.control_snapshot import read_snapshot
         from dataloader_defs.defs.assets import build_load_assets
         from dataloader_defs.defs.jobs import build_load_job
         from dataloader_defs.defs.resources import ControlDatabase
         from dataloader_defs.defs.sensors.master_sensor import build_master_sensor
 
-        t0 = time.monotonic()
-        snapshot = refresh(control_url, work / "state2")
-        refresh_s = time.monotonic() - t0
+        home = work / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text(
+            "defs_state_storage:\n  module: dataloader_defs.state_storage\n  class: InstanceDefsStateStorage\n"
+        )
+        env = {**os.environ, "DAGSTER_HOME": str(home), "DATALOADER_LAKE_ROOT": str(work)}
+        env["DATALOADER_CONTROL_DB_URL"] = control_url
+        with DagsterInstance.from_config(str(home)) as instance:
+            t0 = time.monotonic()
+            state.refresh_state(instance, control_url)
+            refresh_s = time.monotonic() - t0
+        load = _timed(PROGRAM["definitions"], env)[1]
+        with psycopg.connect(control_url, autocommit=True) as conn:
+            snapshot = read_snapshot(conn)
         sensor = build_master_sensor(build_load_job(build_load_assets(snapshot.rows)), snapshot)
         with DagsterInstance.ephemeral() as instance:
             context = build_sensor_context(
@@ -279,7 +273,7 @@ def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
         queued = sum(len(r.asset_selection or []) for r in result.run_requests)
         return [
             (f"code location load ({rows:,} assets, imports included)", load),
-            ("snapshot refresh (read + write)", refresh_s),
+            ("state refresh (read rows, store a version)", refresh_s),
             (f"master-sensor tick (queues {queued} of {rows:,} due rows)", tick_s),
         ]
     finally:

@@ -1,29 +1,16 @@
-"""The snapshot of the control table that the code location builds its assets from.
+"""The snapshot of the control table that the code location builds its assets from: the active
+rows (with their source's db_type) and a fingerprint of every field the assets are built from.
 
-The code location never blocks on the control database: at load it refreshes the snapshot when the
-database answers (within a few seconds) and otherwise builds from the last snapshot on disk. The
-`control_table_sensor` compares the snapshot's fingerprint (the newest `table_control_history` id
-and the row count) with the database's and, when rows were added, changed or removed, writes a new
-snapshot and asks Dagster to reload the code location.
-
-Location: DATALOADER_STATE_DIR (default `.dataloader/state`), file `control_rows.json`.
+It is the state of the control-table component (control_tables_component.py), stored as JSON in
+Dagster's defs state storage; `control_table_sensor` compares its fingerprint with the database's.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import psycopg
-
-from control_db.urls import libpq_url
-
-STATE_DIR_ENV = "DATALOADER_STATE_DIR"
-DEFAULT_STATE_DIR = ".dataloader/state"
-SNAPSHOT_FILE = "control_rows.json"
-CONNECT_TIMEOUT_S = 3
 
 
 @dataclass(frozen=True)
@@ -87,11 +74,6 @@ WHERE tc.is_active
 """
 
 
-def state_dir() -> Path:
-    """Where the snapshot lives."""
-    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
-
-
 def fingerprint(conn: psycopg.Connection) -> str:
     """A digest of every field the assets are built from (changes only when they change)."""
     row = conn.execute(_FINGERPRINT_SQL).fetchone()
@@ -100,6 +82,8 @@ def fingerprint(conn: psycopg.Connection) -> str:
 
 def read_snapshot(conn: psycopg.Connection) -> Snapshot:
     """The active control rows, as the code location builds them."""
+    # The fingerprint first: a change between the two reads then shows as a changed table next tick.
+    digest = fingerprint(conn)
     rows = conn.execute(_ROWS_SQL).fetchall()
     tables = tuple(
         TableRow(
@@ -116,54 +100,4 @@ def read_snapshot(conn: psycopg.Connection) -> Snapshot:
         )
         for r in rows
     )
-    return Snapshot(fingerprint=fingerprint(conn), rows=tables)
-
-
-def write_snapshot(snapshot: Snapshot, directory: Path | None = None) -> Path:
-    """Write the snapshot atomically (a reader never sees half a file)."""
-    folder = directory or state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / SNAPSHOT_FILE
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(snapshot.to_json(), encoding="utf-8")
-    temporary.replace(path)
-    return path
-
-
-def stored_snapshot(directory: Path | None = None) -> Snapshot | None:
-    """The last snapshot written, or None."""
-    path = (directory or state_dir()) / SNAPSHOT_FILE
-    if not path.is_file():
-        return None
-    return Snapshot.from_json(path.read_text(encoding="utf-8"))
-
-
-def refresh(url: str, directory: Path | None = None) -> Snapshot:
-    """Read the control table and store the snapshot; raises psycopg.Error when it is unreachable."""
-    with psycopg.connect(
-        libpq_url(url),
-        autocommit=True,
-        connect_timeout=CONNECT_TIMEOUT_S,
-        application_name="dataloader-snapshot",
-    ) as conn:
-        snapshot = read_snapshot(conn)
-    write_snapshot(snapshot, directory)
-    return snapshot
-
-
-def load_for_definitions(url: str | None, directory: Path | None = None) -> tuple[Snapshot, str]:
-    """The snapshot to build definitions from, and where it came from (for the log).
-
-    Fresh from the control database when it answers; else the last stored one; else empty.
-    """
-    if url:
-        try:
-            return refresh(url, directory), "read from the control database"
-        except (psycopg.Error, OSError) as exc:
-            reason = f"control database unreachable ({type(exc).__name__})"
-    else:
-        reason = "DATALOADER_CONTROL_DB_URL is not set"
-    stored = stored_snapshot(directory)
-    if stored is not None:
-        return stored, f"{reason}: built from the last snapshot"
-    return Snapshot(fingerprint="none"), f"{reason} and no snapshot stored: no table assets"
+    return Snapshot(fingerprint=digest, rows=tables)

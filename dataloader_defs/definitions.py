@@ -1,44 +1,59 @@
-"""The DataLoader code location: one asset per active control row, built from the control-table
-snapshot (see control_snapshot.py), plus the jobs, sensors and resources; nothing else."""
+"""The DataLoader code location: the component tree of `dataloader_defs.location`, whose one
+state-backed component builds an asset per active control row (from Dagster's defs state storage)
+plus the jobs, sensors and resources; nothing else."""
 
-import logging
-import os
+from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+import importlib
+from pathlib import Path
 
-from dataloader_defs.control_snapshot import load_for_definitions
-from dataloader_defs.defs.assets import build_load_assets
-from dataloader_defs.defs.jobs import build_load_job, dataloader_retry_analysis, landing_table_git_job
-from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
-from dataloader_defs.defs.resources import default_resources
-from dataloader_defs.defs.sensors import build_sensors
+from dagster import DagsterInstance, Definitions, definitions
+from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
+from dagster.components.core.component_tree import ComponentTree
 
-
-def build_definitions(url: str | None = None) -> Definitions:
-    """Definitions for the control rows in the snapshot (refreshed from the database when it answers)."""
-    snapshot, origin = load_for_definitions(url or os.environ.get("DATALOADER_CONTROL_DB_URL"))
-    logging.getLogger("dataloader").info(f"{len(snapshot.rows)} table asset(s): {origin}")
-    load_assets = build_load_assets(snapshot.rows)
-    load_job = build_load_job(load_assets)
-    return Definitions(
-        assets=[load_assets] if load_assets is not None else [],
-        jobs=[
-            job
-            for job in (
-                load_job,
-                dataloader_retry_analysis,
-                landing_table_git_job,
-                dataloader_maintenance_job,
-            )
-            if job is not None
-        ],
-        sensors=build_sensors(load_job, snapshot),
-        resources=default_resources(),
-        # Every job here is one step (the load multi-asset starts its own workers), so a run keeps
-        # it in its own process. Dagster's default would start a step process per run, importing
-        # Dagster and this code location again: 1.5-2 s of every run a person launches by hand.
-        executor=in_process_executor,
-    )
+LOCATION_MODULE = "dataloader_defs.location"
 
 
-defs = build_definitions()
+def location_tree() -> ComponentTree:
+    """The component tree of the code location (no pyproject needed: works from an installed package)."""
+    module = importlib.import_module(LOCATION_MODULE)
+    return ComponentTree.from_module(defs_module=module, project_root=Path(__file__).resolve().parent.parent)
+
+
+def _pin_latest_state_when_unpinned() -> None:
+    """A load that names no state version takes the latest. Dagster pins one at a code server's load
+    and in every launched run; a reconstruction without load data (`dagster asset materialize -m
+    dataloader_defs.definitions`, a CLI run of the module) would otherwise build no table asset."""
+    from dagster._core.storage.defs_state.base import DefsStateStorage
+
+    from dataloader_defs.control_tables_component import STATE_KEY
+
+    context = DefinitionsLoadContext.get()
+    storage = DefsStateStorage.get()
+    if context.get_defs_key_state_info(STATE_KEY) is not None or storage is None:
+        return
+    latest = storage.get_latest_defs_state_info()
+    pinned = latest.info_mapping.get(STATE_KEY) if latest else None
+    if pinned is not None:
+        context.add_defs_state_info(STATE_KEY, pinned.version, pinned.create_timestamp)
+
+
+@definitions
+def defs() -> Definitions:
+    """Built by Dagster at each load: from the latest state version, or in a run from the version the
+    run was launched with."""
+    _pin_latest_state_when_unpinned()
+    return location_tree().build_defs()
+
+
+def load_definitions(instance: DagsterInstance) -> Definitions:
+    """The definitions as a code server initialises them on `instance` (latest state version)."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(instance.defs_state_storage):
+        DefinitionsLoadContext.set(
+            DefinitionsLoadContext(load_type=DefinitionsLoadType.INITIALIZATION, repository_load_data=None)
+        )
+        built = defs()
+        built.get_repository_def().load_all_definitions()
+        return built

@@ -3,7 +3,8 @@
 Without DATALOADER_CONTROL_DB_URL it starts the embedded PostgreSQL (.dataloader/pgdata, port
 54329) and creates the databases `dataloader` (control), `dagster` (instance storage) and
 `demo_source`. It migrates the control database, seeds six demo tables (one per load strategy) with
-control rows due every minute, starts a generator that keeps changing them, and execs `dagster dev`.
+control rows due every minute, writes them as the code location's state (Dagster's defs state
+storage), starts a generator that keeps changing them, and execs `dagster dev`.
 Ctrl-C (or SIGTERM to dagster dev) stops dagster and the generator; the embedded PostgreSQL keeps
 running for the next start — stop it with `.venv/bin/python -m control_db.embedded stop`.
 
@@ -87,8 +88,6 @@ def prepare_environment(env: dict[str, str], port: int = DEFAULT_PORT) -> dict[s
         "DAGSTER_HOME": str(home),
         "DATALOADER_LAKE_ROOT": env.get("DATALOADER_LAKE_ROOT") or str((state / "lake").resolve()),
         "DATALOADER_MODELS_DIR": env.get("DATALOADER_MODELS_DIR") or str((state / "models").resolve()),
-        # Where the control-table snapshot the code location builds its assets from lives.
-        "DATALOADER_STATE_DIR": env.get("DATALOADER_STATE_DIR") or str((state / "state").resolve()),
         # Run links on the control rows point at the UI this script starts.
         "DATALOADER_DAGSTER_URL": env.get("DATALOADER_DAGSTER_URL") or f"http://127.0.0.1:{port}",
         "DEMO": demo_url,
@@ -119,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.seed_source(demo_url)
     keys = demo.seed_control(settings["DATALOADER_CONTROL_DB_URL"], demo_url)
     print(f"demo source {redact(demo_url)} seeded; control rows: {', '.join(keys)}")
+    # The code location builds from the control-table state in Dagster's storage, never from the
+    # database at load: write the current rows as the first version (control_table_sensor keeps it
+    # in step from then on).
+    subprocess.run([sys.executable, "-m", "dataloader_defs.state", "refresh"], env=env, check=True)
     for name in (
         "DATALOADER_CONTROL_DB_URL",
         "DAGSTER_HOME",

@@ -329,7 +329,13 @@ def build_load_assets(rows: Sequence[TableRow]):
         for spec in CHECK_SPECS
     ]
 
-    @multi_asset(name=LOAD_ASSET_NAME, specs=specs, check_specs=check_specs, can_subset=True)
+    @multi_asset(
+        name=LOAD_ASSET_NAME,
+        specs=specs,
+        check_specs=check_specs,
+        can_subset=True,
+        allow_arbitrary_check_specs=True,
+    )
     def dataloader_table_load(
         context: AssetExecutionContext,
         config: LoadRunConfig,

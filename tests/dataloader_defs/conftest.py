@@ -36,7 +36,11 @@ def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
             "config": {"max_concurrent_runs": 5},
-        }
+        },
+        "defs_state_storage": {
+            "module": "dataloader_defs.state_storage",
+            "class": "InstanceDefsStateStorage",
+        },
     }
     home = tmp_path / "dagster_home"
     home.mkdir()

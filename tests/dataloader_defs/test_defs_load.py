@@ -1,4 +1,5 @@
-"""The code location loads from the control table, and from its last snapshot when the database is down."""
+"""The code location builds from the control-table state in Dagster's defs state storage: never from
+the control database or a local file at load; a run rebuilds the version it was launched with."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 from dagster import AssetKey, DefaultSensorStatus, Definitions
 from defs_support import add_control, row, source_table
 
-from dataloader_defs.definitions import build_definitions
+from dataloader_defs import state
+from dataloader_defs.definitions import load_definitions
 
 SENSORS = {
     "master_sensor",
@@ -24,18 +26,31 @@ SENSORS = {
     "load_run_canceled_sensor",
     "maintenance_sensor",
 }
+DAGSTER_YAML = """
+defs_state_storage:
+  module: dataloader_defs.state_storage
+  class: InstanceDefsStateStorage
+telemetry:
+  enabled: false
+"""
+
+
+def _asset_keys(defs: Definitions) -> set[str]:
+    return {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
 
 
 def test_definitions_load_one_asset_per_active_row(
-    control_conn, source, control_db_url, monkeypatch, tmp_path
+    control_conn, source, control_db_url, instance, monkeypatch, tmp_path
 ):
-    monkeypatch.setenv("DATALOADER_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("DATALOADER_LAKE_ROOT", str(tmp_path / "lake"))
     add_control(control_conn, "d.orders", primary_keys=["id"], cron="*/15 * * * *")
     add_control(control_conn, "d.customers")
     add_control(control_conn, "d.paused", is_active=False)
+    state.refresh_state(instance, control_db_url)
 
-    defs = build_definitions(control_db_url)
+    # The control database is unreachable at load: nothing reads it there.
+    monkeypatch.setenv("DATALOADER_CONTROL_DB_URL", "postgresql://postgres@127.0.0.1:1/none")
+    defs = load_definitions(instance)
 
     assert isinstance(defs, Definitions)
     repo = defs.get_repository_def()
@@ -56,9 +71,36 @@ def test_definitions_load_one_asset_per_active_row(
     checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
     assert ("orders", "primary_key_unique") in checks and len(checks) == 8
 
-    # The control database goes down: the location still loads, from the last snapshot.
-    down = build_definitions("postgresql://postgres@127.0.0.1:1/none")
-    assert {k.to_user_string() for k in down.get_repository_def().asset_graph.get_all_asset_keys()} == keys
+
+def test_a_run_rebuilds_the_state_version_it_was_launched_with(
+    control_conn, source, control_db_url, instance, monkeypatch, tmp_path
+):
+    """A later state version (a row added) does not change what a run of the earlier one builds."""
+    from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
+    from dagster._core.definitions.repository_definition import RepositoryLoadData
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+    from dagster_shared.serdes.objects.models.defs_state_info import DefsStateInfo
+
+    from dataloader_defs.control_tables_component import STATE_KEY
+    from dataloader_defs.definitions import defs as lazy_defs
+
+    monkeypatch.setenv("DATALOADER_LAKE_ROOT", str(tmp_path / "lake"))
+    add_control(control_conn, "d.first")
+    first = state.refresh_state(instance, control_db_url)
+    add_control(control_conn, "d.second")
+    second = state.refresh_state(instance, control_db_url)
+    assert first != second and state.latest_version(instance) == second
+    assert _asset_keys(load_definitions(instance)) == {"bronze/test/first", "bronze/test/second"}
+
+    pinned = RepositoryLoadData(defs_state_info=DefsStateInfo.add_version(None, STATE_KEY, first))
+    with set_defs_state_storage(instance.defs_state_storage):
+        DefinitionsLoadContext.set(
+            DefinitionsLoadContext(load_type=DefinitionsLoadType.RECONSTRUCTION, repository_load_data=pinned)
+        )
+        try:
+            assert _asset_keys(lazy_defs()) == {"bronze/test/first"}
+        finally:
+            DefinitionsLoadContext.set(None)  # type: ignore[arg-type]
 
 
 def test_a_run_launched_by_hand_loads_in_the_run_process(
@@ -72,13 +114,17 @@ def test_a_run_launched_by_hand_loads_in_the_run_process(
     add_control(control_conn, "d.by_hand", source_table="by_hand", primary_keys=["id"])
     home = tmp_path / "dagster_home"
     home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
         "DATALOADER_CONTROL_DB_URL": control_db_url,
         "DATALOADER_LAKE_ROOT": str(lake_root),
-        "DATALOADER_STATE_DIR": str(tmp_path / "state"),
     }
+    refreshed = subprocess.run(
+        [sys.executable, "-m", "dataloader_defs.state", "refresh"], env=env, capture_output=True, text=True
+    )
+    assert refreshed.returncode == 0 and "1 active row(s)" in refreshed.stdout, refreshed.stderr[-2000:]
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "asset", "materialize", "--select", "bronze/test/by_hand"]
     done = subprocess.run(
@@ -91,31 +137,114 @@ def test_a_run_launched_by_hand_loads_in_the_run_process(
     assert loaded.last_status == "Succeeded" and loaded.last_rows_processed == 7
 
 
-def test_definitions_load_without_any_snapshot(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATALOADER_STATE_DIR", str(tmp_path / "empty"))
+def test_definitions_load_without_any_state(instance, monkeypatch, tmp_path):
     monkeypatch.setenv("DATALOADER_LAKE_ROOT", str(tmp_path / "lake"))
-    defs = build_definitions("postgresql://postgres@127.0.0.1:1/none")
+    monkeypatch.setenv("DATALOADER_CONTROL_DB_URL", "postgresql://postgres@127.0.0.1:1/none")
+    defs = load_definitions(instance)
     sensors = {s.name for s in defs.get_repository_def().sensor_defs}
     assert sensors == SENSORS - {"master_sensor"}
+    assert _asset_keys(defs) == set()
 
 
-def test_control_table_sensor_refreshes_the_snapshot_when_rows_change(
+def test_control_table_sensor_writes_a_new_state_version_when_rows_change(
     control_conn, source, control_db, instance, monkeypatch, tmp_path
 ):
     from dagster import build_sensor_context
 
-    from dataloader_defs.control_snapshot import refresh, stored_snapshot
     from dataloader_defs.defs.sensors.control_table_sensor import build_control_table_sensor
 
-    monkeypatch.setenv("DATALOADER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("DATALOADER_DAGSTER_URL", "http://127.0.0.1:1")  # no webserver: reload not requested
+    monkeypatch.setenv("DATALOADER_LAKE_ROOT", str(tmp_path / "lake"))
     add_control(control_conn, "d.first")
-    loaded = refresh(control_db.url)
-    sensor = build_control_table_sensor(loaded)
+    first = state.refresh_state(instance, control_db.url)
+    sensor = build_control_table_sensor(state.stored_snapshot(instance, first))
     context = build_sensor_context(instance=instance, resources={"control_db": control_db})
 
     assert "unchanged" in sensor(context).skip_reason.skip_message
+    assert state.latest_version(instance) == first
     add_control(control_conn, "d.second")
     changed = sensor(context).skip_reason.skip_message
-    assert "1 -> 2 active row(s)" in changed and "reload not requested" in changed
-    assert {r.control_key for r in stored_snapshot().rows} == {"d.first", "d.second"}
+    assert "(1 active row(s))" in changed and "written (2 active row(s))" in changed
+    assert "not served by a code server" in changed  # no code server behind this context
+    second = state.latest_version(instance)
+    assert second != first
+    assert {r.control_key for r in state.stored_snapshot(instance).rows} == {"d.first", "d.second"}
+    # Until the definitions are rebuilt, a tick asks for the reload again without a new version.
+    again = sensor(context).skip_reason.skip_message
+    assert "already matches" in again and state.latest_version(instance) == second
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_code_server_reloads_with_new_state_when_its_sensor_sees_new_rows(
+    control_conn, source, control_db_url, lake_root, tmp_path
+):
+    """The whole path a deployment takes: a `dagster code-server start` process serves the location
+    from the stored state; its control_table_sensor, evaluated by the server as the daemon has it
+    evaluated, writes a new version and reloads the server, which then serves the new row's asset."""
+    import time
+
+    from dagster import DagsterInstance
+    from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DATALOADER_CONTROL_DB_URL": control_db_url,
+        "DATALOADER_LAKE_ROOT": str(lake_root),
+    }
+    add_control(control_conn, "d.first")
+    instance = DagsterInstance.from_config(str(home))
+    state.refresh_state(instance, control_db_url)
+    port = _free_port()
+    dagster = Path(sys.executable).with_name("dagster")
+    server = subprocess.Popen(
+        [str(dagster), "code-server", "start", "-m", "dataloader_defs.definitions", "-h", "127.0.0.1",
+         "-p", str(port), "--location-name", "dataloader_defs"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    origin = GrpcServerCodeLocationOrigin(host="127.0.0.1", port=port, location_name="dataloader_defs")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                origin.create_client().ping("x")
+                break
+            except Exception:
+                assert server.poll() is None and time.monotonic() < deadline, "the code server did not start"
+                time.sleep(0.5)
+
+        def served_assets() -> tuple[str, set[str]]:
+            with origin.create_location(instance) as location:
+                repo = next(iter(location.get_repositories().values()))
+                keys = {node.asset_key.to_user_string() for node in repo.get_asset_node_snaps()}
+                return location.server_id, keys
+
+        first_server, keys = served_assets()
+        assert keys == {"bronze/test/first"}
+        add_control(control_conn, "d.second")
+        with origin.create_location(instance) as location:
+            repo = next(iter(location.get_repositories().values()))
+            result = location.get_sensor_execution_data(
+                instance, repo.handle, "control_table_sensor", None, None, None, None, None
+            )
+        assert "reloaded with the new state" in result.skip_message, result.skip_message
+        second_server, keys = served_assets()
+        assert keys == {"bronze/test/first", "bronze/test/second"} and second_server != first_server
+    finally:
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        instance.dispose()
