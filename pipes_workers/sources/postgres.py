@@ -17,6 +17,7 @@ import adbc_driver_manager
 import adbc_driver_postgresql
 import psycopg
 import pyarrow as pa
+from adbc_driver_manager._reader import AdbcRecordBatchReader
 
 from pipes_workers.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
@@ -188,7 +189,8 @@ class PostgresReader(StreamingReader):
             statement.set_options(**{BATCH_SIZE_OPTION: str(batch_size_hint_bytes(columns, batch_rows))})
             statement.set_sql_query(sql)
             handle, _rows = statement.execute_query()
-            return DriverStream(pa.RecordBatchReader.from_stream(handle), session.close)
+            # ADBC's own reader: an error mid-stream keeps its SQLSTATE (pyarrow's keeps only text).
+            return DriverStream(AdbcRecordBatchReader._import_from_c(handle.address), session.close)
         except BaseException:
             session.close()
             raise
