@@ -301,16 +301,15 @@ class _AdbcSession:
     @classmethod
     def open(cls, uri: str) -> _AdbcSession:
         database = adbc_driver_postgresql.connect(uri)
+        connection = None
         try:
             connection = adbc_driver_manager.AdbcConnection(database)
-        except BaseException:
-            database.close()
-            raise
-        try:
             return cls(database, connection, adbc_driver_manager.AdbcStatement(connection))
         except BaseException:
-            connection.close()
-            database.close()
+            # An interrupt can land after the connection opened but before it was assigned here:
+            # closing the database then raises "Cannot close AdbcDatabase with open AdbcConnection",
+            # which must not replace what interrupted the connect (a permanent error by its looks).
+            _close_quietly(connection, database)
             raise
 
     def close(self) -> None:
@@ -321,6 +320,16 @@ class _AdbcSession:
                 self.connection.close()
             finally:
                 self.database.close()
+
+
+def _close_quietly(
+    *handles: adbc_driver_manager.AdbcConnection | adbc_driver_manager.AdbcDatabase | None,
+) -> None:
+    """Close what a failed connect opened, ignoring errors: the connect's own error is reported."""
+    for handle in handles:
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                handle.close()
 
 
 def _is_spatial(column: SourceColumn) -> bool:

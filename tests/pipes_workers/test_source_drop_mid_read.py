@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -52,7 +53,7 @@ def make_view(source: SourceDB, view: str, table: str, *, slow: bool) -> None:
         )
 
 
-def add_row(conn: psycopg.Connection, source: SourceDB, view: str, strategy: str, **fields: object) -> str:
+def add_row(conn: psycopg.Connection, source: Any, view: str, strategy: str, **fields: object) -> str:
     config = source.config()
     conn.execute(
         "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
