@@ -489,12 +489,17 @@ class DeltaDestination:
             raise self._failure(exc) from exc
 
     def vacuum(self, retention_hours: int) -> VacuumOutcome:
-        """Delete files no version within `retention_hours` needs — never fewer hours than the
-        table's own `delta.deletedFileRetentionDuration` (Delta's safe minimum, 7 days by default)."""
+        """Delete files no version within `retention_hours` needs, and files no version references
+        that are older than that (leftovers of failed writes) — never fewer hours than the table's
+        own `delta.deletedFileRetentionDuration` (Delta's safe minimum, 7 days by default)."""
         table = self._require()
         hours = max(retention_hours, _min_retention_hours(table.metadata().configuration))
         try:
-            removed = table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=True)
+            # full: also files no version references at all (a failed write's leftovers), once
+            # older than the retention, so a write in progress is never touched.
+            removed = table.vacuum(
+                retention_hours=hours, dry_run=False, enforce_retention_duration=True, full=True
+            )
         except (DeltaError, SchemaMismatchError, OSError) as exc:
             raise self._failure(exc) from exc
         size = 0
