@@ -31,6 +31,8 @@ from pipes_workers.append_claim import AppendClaim, claimable_key_type
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB, writer_properties
 from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
 from pipes_workers.key_uniqueness import tally_keys
+from pipes_workers.lake.leftovers import remove_leftovers
+from pipes_workers.lake.write_failures import WatchedRows, log_failure, write_failure
 from pipes_workers.storage import looks_like_storage_error, storage_error
 from pipes_workers.unique_claim import (
     claim_metadata,
@@ -192,10 +194,11 @@ class DeltaDestination:
         table = self._open()
         self._guard(table, marker)
         before = _file_paths(table)
+        watched = WatchedRows(self._conform(data, None))
         try:
             write_deltalake(
                 table if table is not None else self.uri,
-                self._conform(data, None),
+                watched.rows,
                 mode="overwrite",
                 schema_mode="overwrite",
                 target_file_size=self.target_file_size,
@@ -204,8 +207,8 @@ class DeltaDestination:
                 configuration={"delta.targetFileSize": str(self.target_file_size)},
                 storage_options=self.storage_options,
             )
-        except (DeltaError, SchemaMismatchError, OSError) as exc:
-            raise self._failure(exc) from exc
+        except Exception as exc:
+            raise self._write_failure(exc, watched, table) from None
         return self._outcome(before)
 
     def append(self, data: pa.RecordBatchReader, marker: CommitMarker) -> WriteOutcome:
@@ -213,11 +216,11 @@ class DeltaDestination:
         table = self._open()
         self._guard(table, marker)
         before = _file_paths(table)
-        stream = self._conform(data, table)
+        watched = WatchedRows(self._conform(data, table))
         try:
             write_deltalake(
                 table if table is not None else self.uri,
-                stream,
+                watched.rows,
                 mode="append",
                 schema_mode="merge",
                 target_file_size=self.target_file_size,
@@ -228,8 +231,8 @@ class DeltaDestination:
                 else {"delta.targetFileSize": str(self.target_file_size)},
                 storage_options=self.storage_options,
             )
-        except (DeltaError, SchemaMismatchError, OSError) as exc:
-            raise self._failure(exc) from exc
+        except Exception as exc:
+            raise self._write_failure(exc, watched, table) from None
         return self._outcome(before)
 
     def merge(
@@ -269,12 +272,12 @@ class DeltaDestination:
         in_memory = isinstance(data, pa.Table)
         if in_memory:
             marker = self._claim_after_merge(table, data, primary_keys, marker)
-        source = self._conform(data, table)
+        watched = WatchedRows(self._conform(data, table))
         predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
         try:
             merger = (
                 table.merge(
-                    source,
+                    watched.rows,
                     predicate=predicate,
                     source_alias="source",
                     target_alias="target",
@@ -289,8 +292,8 @@ class DeltaDestination:
             if delete_not_in_source:
                 merger = merger.when_not_matched_by_source_delete()
             metrics = merger.execute()
-        except (DeltaError, SchemaMismatchError, OSError) as exc:
-            raise self._failure(exc) from exc
+        except Exception as exc:
+            raise self._write_failure(exc, watched, table) from None
         return self._outcome(before, metrics)
 
     def _claim_after_merge(
@@ -486,12 +489,17 @@ class DeltaDestination:
             raise self._failure(exc) from exc
 
     def vacuum(self, retention_hours: int) -> VacuumOutcome:
-        """Delete files no version within `retention_hours` needs — never fewer hours than the
-        table's own `delta.deletedFileRetentionDuration` (Delta's safe minimum, 7 days by default)."""
+        """Delete files no version within `retention_hours` needs, and files no version references
+        that are older than that (leftovers of failed writes) — never fewer hours than the table's
+        own `delta.deletedFileRetentionDuration` (Delta's safe minimum, 7 days by default)."""
         table = self._require()
         hours = max(retention_hours, _min_retention_hours(table.metadata().configuration))
         try:
-            removed = table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=True)
+            # full: also files no version references at all (a failed write's leftovers), once
+            # older than the retention, so a write in progress is never touched.
+            removed = table.vacuum(
+                retention_hours=hours, dry_run=False, enforce_retention_duration=True, full=True
+            )
         except (DeltaError, SchemaMismatchError, OSError) as exc:
             raise self._failure(exc) from exc
         size = 0
@@ -501,11 +509,17 @@ class DeltaDestination:
                     size = int((commit.get("operationMetrics") or {}).get("sizeOfDataToDelete", 0))
         return VacuumOutcome(files_removed=len(removed), bytes_removed=size, retention_hours=hours)
 
-    def _failure(self, exc: Exception) -> Exception:
-        """The LoadError for a failed Delta operation: storage problems first, then Delta's own."""
-        if looks_like_storage_error(exc):
-            return storage_error(exc, self.uri, self.storage_options)
-        return _classify(exc, self.uri)
+    def _failure(self, exc: Exception) -> BaseException:
+        """The LoadError for a failed Delta operation (by type and errno; lake/write_failures.py)."""
+        return write_failure(exc, None, self.uri, self.storage_options)
+
+    def _write_failure(self, exc: Exception, watched: WatchedRows, table: DeltaTable | None) -> BaseException:
+        """What a failed write raises (the stream's own error first), after removing the files it
+        left behind; the original error, with its traceback, is logged at debug level."""
+        remove_leftovers(self.uri, watched.started, storage_options=self.storage_options)
+        failure = write_failure(exc, watched, self.uri, self.storage_options)
+        log_failure(failure, exc)
+        return failure
 
     def _require(self) -> DeltaTable:
         table = self._open()
@@ -742,14 +756,3 @@ def _newest_load_commit(table: DeltaTable, control_key: str) -> dict[str, Any] |
         if commit.get(f"{META_PREFIX}control_key") == control_key:
             return commit
     return None
-
-
-def _classify(exc: Exception, uri: str) -> Exception:
-    text = str(exc)
-    if isinstance(exc, SchemaMismatchError) or "schema" in text.lower() or "cast" in text.lower():
-        return SchemaConflictError(f"{uri}: the source schema does not fit the Delta table: {text}")
-    if "CommitFailed" in type(exc).__name__ or "conflict" in text.lower():
-        return TransientLoadError(f"{uri}: the Delta commit conflicted with another writer: {text}")
-    if any(word in text.lower() for word in ("timeout", "timed out", "connection", "object store", "i/o")):
-        return TransientLoadError(f"{uri}: Delta storage failed: {text}")
-    return PermanentLoadError(f"{uri}: Delta write failed: {text}")

@@ -52,11 +52,47 @@ _PERMANENT_WORDS = (
     "role ",
 )
 # MySQL/MariaDB error numbers.
-_MYSQL_TRANSIENT = {1040, 1205, 1213, 2002, 2003, 2006, 2013, 2055}
+# 1053 server shutdown, 1152/1158-1161 network errors, 1317 query interrupted, 1927 connection killed,
+# 4031 disconnected by the server (idle), 2002-2013 the client's connection errors.
+_MYSQL_TRANSIENT = {
+    1040,
+    1053,
+    1152,
+    1158,
+    1159,
+    1160,
+    1161,
+    1205,
+    1213,
+    1317,
+    1927,
+    2002,
+    2003,
+    2006,
+    2013,
+    2055,
+    4031,
+}
 _MYSQL_PERMANENT = {1044, 1045, 1049, 1142, 1146, 1054}
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _KV_PASSWORD = re.compile(r"password\s*=\s*\S+", re.IGNORECASE)
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of `text` (a driver's or delta-rs's message may carry a traceback)."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:500]
+    return ""
+
+
+def scrub_lines(text: str, secrets: Iterable[str] = ()) -> str:
+    """Every line of `text` (a traceback for a debug log) without URLs, `password=…` pairs or secrets."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _KV_PASSWORD.sub("password=***", _URL.sub("<url>", text))
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -82,15 +118,16 @@ def _mysql_errno(exc: BaseException) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a retry may help: classified by SQLSTATE, MySQL errno, then message words."""
+def is_transient(exc: BaseException, *, mysql_errno: int | None = None) -> bool:
+    """Whether a retry may help: classified by SQLSTATE, MySQL errno (`mysql_errno` when the driver
+    reports it otherwise than pymysql), then message words."""
     state = _sqlstate(exc)
     if state:
         if state.startswith(_TRANSIENT_SQLSTATES):
             return True
         if state.startswith(_PERMANENT_SQLSTATES):
             return False
-    errno = _mysql_errno(exc)
+    errno = mysql_errno if mysql_errno is not None else _mysql_errno(exc)
     if errno in _MYSQL_TRANSIENT:
         return True
     if errno in _MYSQL_PERMANENT:
@@ -105,22 +142,25 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
-def error_code(exc: BaseException) -> str | None:
+def error_code(exc: BaseException, *, mysql_errno: int | None = None) -> str | None:
     """The driver's own code for `exc`: its MySQL errno (as text; MySQL's SQLSTATE is often the
     generic HY000), else its SQLSTATE, else None."""
-    errno = _mysql_errno(exc)
+    errno = mysql_errno if mysql_errno is not None else _mysql_errno(exc)
     if errno is not None:
         return str(errno)
     return _sqlstate(exc)
 
 
-def classify(exc: BaseException, *, what: str, secrets: Iterable[str] = ()) -> LoadError:
+def classify(
+    exc: BaseException, *, what: str, secrets: Iterable[str] = (), mysql_errno: int | None = None
+) -> LoadError:
     """A LoadError for `exc`: `<what>: <scrubbed driver message>`, transient or permanent, with its code."""
     if isinstance(exc, LoadError):
         return exc
     detail = scrub(str(exc), secrets) or type(exc).__name__
-    cls = TransientLoadError if is_transient(exc) else PermanentLoadError
-    return cls(f"{what}: {detail}", code=error_code(exc))
+    transient = is_transient(exc, mysql_errno=mysql_errno)
+    cls = TransientLoadError if transient else PermanentLoadError
+    return cls(f"{what}: {detail}", code=error_code(exc, mysql_errno=mysql_errno))
 
 
 def coded_error(

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 
-from pipes_workers.errors import ConfigurationError, PermanentLoadError
+from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     Aggregate,
@@ -23,6 +23,8 @@ from pipes_workers.sources.base import (
     SourceColumn,
 )
 from pipes_workers.sources.batches import cast_batch, convert_array
+from pipes_workers.sources.connectorx_errors import connectorx_mysql_errno
+from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import MYSQL
 from pipes_workers.sources.mysql_types import SPATIAL, MySQLType, arrow_type_for, select_expression
 from pipes_workers.sources.query import quote_with
@@ -35,6 +37,7 @@ SESSION_SETUP = (
     "SET NAMES utf8mb4",
 )
 STREAM_BATCH_ROWS = 65_536
+ER_NO_SUCH_TABLE = 1146
 
 _COLUMNS_SQL = """
 SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE
@@ -136,7 +139,17 @@ class MySQLReader(StreamingReader):
         return cast_batch(batch, target, label, _convert)
 
     def _missing_table(self, exc: BaseException) -> bool:
-        return "1146" in str(exc) or "doesn't exist" in str(exc)
+        return self._errno(exc) == ER_NO_SUCH_TABLE
+
+    def _errno(self, exc: BaseException) -> int | None:
+        if isinstance(exc, pymysql.MySQLError):
+            args = exc.args
+            return args[0] if args and isinstance(args[0], int) else None
+        return connectorx_mysql_errno(exc)
+
+    def _classify(self, exc: BaseException, what: str) -> LoadError:
+        """As every reader does, with connectorx's errno (which it reports only in its error's text)."""
+        return classify(exc, what=what, secrets=self._secrets, mysql_errno=self._errno(exc))
 
     def aggregate(
         self,

@@ -17,6 +17,7 @@ import adbc_driver_manager
 import adbc_driver_postgresql
 import psycopg
 import pyarrow as pa
+from adbc_driver_manager._reader import AdbcRecordBatchReader
 
 from pipes_workers.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
@@ -188,7 +189,8 @@ class PostgresReader(StreamingReader):
             statement.set_options(**{BATCH_SIZE_OPTION: str(batch_size_hint_bytes(columns, batch_rows))})
             statement.set_sql_query(sql)
             handle, _rows = statement.execute_query()
-            return DriverStream(pa.RecordBatchReader.from_stream(handle), session.close)
+            # ADBC's own reader: an error mid-stream keeps its SQLSTATE (pyarrow's keeps only text).
+            return DriverStream(AdbcRecordBatchReader._import_from_c(handle.address), session.close)
         except BaseException:
             session.close()
             raise
@@ -299,16 +301,15 @@ class _AdbcSession:
     @classmethod
     def open(cls, uri: str) -> _AdbcSession:
         database = adbc_driver_postgresql.connect(uri)
+        connection = None
         try:
             connection = adbc_driver_manager.AdbcConnection(database)
-        except BaseException:
-            database.close()
-            raise
-        try:
             return cls(database, connection, adbc_driver_manager.AdbcStatement(connection))
         except BaseException:
-            connection.close()
-            database.close()
+            # An interrupt can land after the connection opened but before it was assigned here:
+            # closing the database then raises "Cannot close AdbcDatabase with open AdbcConnection",
+            # which must not replace what interrupted the connect (a permanent error by its looks).
+            _close_quietly(connection, database)
             raise
 
     def close(self) -> None:
@@ -319,6 +320,16 @@ class _AdbcSession:
                 self.connection.close()
             finally:
                 self.database.close()
+
+
+def _close_quietly(
+    *handles: adbc_driver_manager.AdbcConnection | adbc_driver_manager.AdbcDatabase | None,
+) -> None:
+    """Close what a failed connect opened, ignoring errors: the connect's own error is reported."""
+    for handle in handles:
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                handle.close()
 
 
 def _is_spatial(column: SourceColumn) -> bool:

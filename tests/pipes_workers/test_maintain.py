@@ -5,6 +5,7 @@ on a row a load holds (`dataloader maintain` takes the row with a guarded transi
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,6 +100,23 @@ def test_vacuum_never_goes_below_the_tables_safe_minimum(
     assert result.retention_hours == 168  # the default delta.deletedFileRetentionDuration
     assert result.files_removed == 0 and result.z_order_by == ()  # appended: compacted, not clustered
     assert result.files_after < result.files_before
+    assert_same_rows(pg_source, table, request)
+
+
+def test_vacuum_removes_a_failed_writes_old_leftover_and_keeps_a_fresh_one(
+    pg_source: SourceDB, lake_root: Path
+) -> None:
+    table, request = _many_loads(pg_source, lake_root, 1, load_strategy="append_only")
+    root = Path(table_uri(request.lake_root, request.destination_table))
+    committed = sorted(root.glob("*.parquet"))[0]
+    old, fresh = root / "part-00001-leftover-old.parquet", root / "part-00001-leftover-fresh.parquet"
+    for leftover in (old, fresh):  # what a write that failed before its commit leaves
+        leftover.write_bytes(committed.read_bytes())
+    month_ago = (datetime.now(UTC) - timedelta(days=30)).timestamp()
+    os.utime(old, (month_ago, month_ago))
+    result = maintain_table(_maintenance_request(request), log=lambda _m: None)
+    assert result.retention_hours == 168 and result.files_removed == 1
+    assert not old.exists() and fresh.exists()  # a file younger than the retention may be a write in progress
     assert_same_rows(pg_source, table, request)
 
 
