@@ -118,7 +118,7 @@ def tick(instance, control_db):
 
 def request_keys(request) -> list[str]:
     """The control keys a load RunRequest carries (its attempt tags)."""
-    from dataloader_defs.defs.assets import attempt_of_tag
+    from dataloader_defs.defs.run_tags import attempt_of_tag
 
     return sorted(v for k, v in request.tags.items() if attempt_of_tag(k) is not None)
 

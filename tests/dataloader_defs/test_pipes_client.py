@@ -15,9 +15,18 @@ import psycopg
 import pytest
 from defs_support import add_control, materialize_by_hand, row, source_table
 
-from dataloader_defs.defs import pipes_client
-from dataloader_defs.defs.assets import _worker_pids
-from dataloader_defs.defs.pipes_client import forked_worker_pids
+from dataloader_defs.defs.loader import fork_server
+
+
+def _worker_pids(resources) -> Callable[[], list[int]]:
+    """The running workers the run's loader holds handles of (what its interruption stops)."""
+    client = resources["loader"].workers.pipes_client
+    return lambda: sorted(w.pid for w in client.running_workers())
+
+
+def _forked_worker_pids(resources) -> Callable[[], list[int]]:
+    client = resources["loader"].workers.pipes_client
+    return lambda: sorted(w.pid for w in client.running_workers() if w.forked)
 
 
 def _cmdline(pid: int) -> str:
@@ -74,41 +83,36 @@ def test_the_workers_of_a_run_of_several_tables_are_forked_from_the_fork_server(
         servers = {_parent(worker) for worker in workers}
         (server,) = servers  # not this process: the one server that imported the worker
         assert "forkserver" in _cmdline(server)
-        assert sorted(_worker_pids()) == workers  # what a run's interruption stops: not the server
+        assert _worker_pids(resources)() == workers  # what a run's interruption stops: not the server
 
-    _while_loading(control_conn, source, instance, resources, 2, forked_worker_pids, look)
-    assert forked_worker_pids() == []
+    _while_loading(control_conn, source, instance, resources, 2, _forked_worker_pids(resources), look)
+    assert _forked_worker_pids(resources)() == []
 
 
 @pytest.mark.parametrize(("fork", "tables"), [("on", 1), ("off", 2)])
 def test_a_run_of_one_table_or_without_forking_starts_fresh_workers(
     control_conn, source, instance, resources, monkeypatch: pytest.MonkeyPatch, fork: str, tables: int
 ) -> None:
-    monkeypatch.setenv(pipes_client.FORK_ENV, fork)
-    pipes_client._fork_server.cache_clear()
-    try:
+    monkeypatch.setenv(fork_server.FORK_ENV, fork)
 
-        def look(workers: list[int]) -> None:
-            assert forked_worker_pids() == []
-            assert all("pipes_workers.dataloader_pipe" in _cmdline(worker) for worker in workers)
-            assert {_parent(worker) for worker in workers} == {os.getpid()}
+    def look(workers: list[int]) -> None:
+        assert _forked_worker_pids(resources)() == []
+        assert all("pipes_workers.dataloader_pipe" in _cmdline(worker) for worker in workers)
+        assert {_parent(worker) for worker in workers} == {os.getpid()}
 
-        _while_loading(control_conn, source, instance, resources, tables, _worker_pids, look)
-    finally:
-        monkeypatch.delenv(pipes_client.FORK_ENV)
-        pipes_client._fork_server.cache_clear()
+    _while_loading(control_conn, source, instance, resources, tables, _worker_pids(resources), look)
 
 
 def test_forked_processes_started_and_awaited_from_many_threads_each_get_their_exit_code() -> None:
     """As a run's tables do: every process reports its own exit code, never the 255 multiprocessing
     gives a status that another thread's start() consumed."""
-    server = pipes_client._fork_server()
-    assert server is not None
+    assert fork_server.unavailable() is None
+    server = fork_server.server()
 
     def one(i: int) -> int | None:
         process = server.Process(target=os._exit, args=(i % 3,))  # type: ignore[attr-defined]
-        pipes_client.start(process)
-        return pipes_client.wait(process)
+        fork_server.start(process)
+        return fork_server.wait(process)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         codes = list(pool.map(one, range(150)))
