@@ -4,6 +4,7 @@ ends Succeeded."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -118,3 +119,76 @@ def test_forked_processes_started_and_awaited_from_many_threads_each_get_their_e
         codes = list(pool.map(one, range(150)))
 
     assert codes == [i % 3 for i in range(150)]
+
+
+def _load_in_daemon(control_url: str, lake_root: str, keys: list[str], results) -> None:
+    """A run of `keys` in this (daemonic) process, as a Celery prefork child runs one; puts its
+    success and the messages that said why workers were not forked."""
+    from dagster import DagsterInstance
+    from defs_support import materialize_by_hand
+
+    from dataloader_defs.defs.loader import LocalWorkers, TableLoader
+    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+
+    control_db, settings = ControlDatabase(url=control_url), DataloaderSettings(lake_root=lake_root)
+    loader = TableLoader(control_db=control_db, settings=settings, workers=LocalWorkers())
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize_by_hand(
+            instance, {"control_db": control_db, "loader": loader}, *keys, raise_on_error=False
+        )
+        told = [
+            r.user_message for r in instance.all_logs(result.run_id) if "fresh processes" in r.user_message
+        ]
+    results.put((result.success, told))
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*") if _safe_parent(int(p.name)) == pid]
+
+
+def _safe_parent(pid: int) -> int | None:
+    try:
+        return _parent(pid)
+    except (OSError, IndexError):
+        return None
+
+
+def test_a_run_in_a_daemonic_process_loads_with_fresh_workers_never_an_assertion(
+    control_conn, source, control_db_url, lake_root
+) -> None:
+    """Under Celery's prefork pool a run executes in a daemonic process, where multiprocessing
+    refuses to start children: the run of several tables starts fresh workers and says why, once."""
+    names = ["daemon_a", "daemon_b"]
+    for name in names:
+        source_table(
+            source, name, "id integer PRIMARY KEY", f"INSERT INTO {name} SELECT generate_series(1, 9)"
+        )
+        add_control(control_conn, f"k.{name}", source_table=name, primary_keys=["id"])
+    keys = [f"k.{name}" for name in names]
+    locker = psycopg.connect(source)
+    locker.execute(f"LOCK TABLE {', '.join(f'public.{n}' for n in names)} IN ACCESS EXCLUSIVE MODE")
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    run = spawn.Process(
+        target=_load_in_daemon, args=(control_db_url, str(lake_root), keys, results), daemon=True
+    )
+    run.start()
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            children = {pid: _cmdline(pid) for pid in _children(run.pid)}
+            workers = [pid for pid, cmd in children.items() if "pipes_workers.dataloader_pipe" in cmd]
+            if len(workers) == 2:
+                break
+            assert time.monotonic() < deadline, f"the workers never started: {children}"
+            time.sleep(0.2)
+        assert not any("forkserver" in cmd for cmd in children.values())  # fresh, not forked
+    finally:
+        locker.close()
+    success, told = results.get(timeout=120)
+    run.join(30)
+    assert success
+    assert len(told) == 1 and "daemonic process" in told[0]
+    for key in keys:
+        loaded = row(control_conn, key)
+        assert loaded.last_status == "Succeeded" and loaded.last_rows_processed == 9
