@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 from dagster import DagsterInstance, instance_for_test  # noqa: E402
 from defs_support import add_source  # noqa: E402
 
-from dataloader_defs.defs.loader import LocalPipesClient, LocalWorkers, TableLoader  # noqa: E402
+from dataloader_defs.defs.loader import LocalWorkers, TableLoader  # noqa: E402
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings  # noqa: E402
 
 
@@ -57,14 +57,6 @@ def resources(control_db: ControlDatabase, lake_root: Path, tmp_path: Path) -> d
         "settings": settings,
         "loader": TableLoader(control_db=control_db, settings=settings, workers=LocalWorkers()),
     }
-
-
-def with_pipes_client(resources: dict[str, object], pipes_client: LocalPipesClient) -> dict[str, object]:
-    """`resources` whose loader runs its workers through `pipes_client`."""
-    loader = TableLoader(
-        control_db=resources["control_db"], settings=resources["settings"], workers=LocalWorkers(pipes_client)
-    )
-    return {**resources, "loader": loader}
 
 
 @pytest.fixture

@@ -250,7 +250,7 @@ def test_orchestrator_loads_a_table_whose_credentials_only_the_worker_has(
     only: the Dagster process never has them and never opens the source."""
     from urllib.parse import urlsplit
 
-    from conftest import with_pipes_client
+    from defs_support import with_pipes_client
 
     from dataloader_defs.defs.loader import LocalPipesClient
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import psycopg
-from conftest import with_pipes_client
 from dagster import (
     DagsterEventType,
     DagsterRunStatus,
@@ -25,6 +24,7 @@ from defs_support import (
     set_row,
     source_table,
     tick,
+    with_pipes_client,
 )
 
 from control_db import queries
