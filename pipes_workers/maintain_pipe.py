@@ -7,11 +7,12 @@ control row meanwhile) and reports the MaintenanceResult as a custom Pipes messa
 
 from __future__ import annotations
 
-from dagster_pipes import PipesContext, open_dagster_pipes
+from dagster_pipes import PipesContext
 
 from pipes_workers.errors import ConfigurationError
 from pipes_workers.maintain import maintain_table
 from pipes_workers.maintenance_request import MaintenanceRequest, MaintenanceResult
+from pipes_workers.pipes_io import open_worker_pipes
 
 EXTRAS_KEY = "maintenance_request"
 
@@ -28,7 +29,7 @@ def run_in_pipes(context: PipesContext) -> MaintenanceResult:
 
 def entrypoint() -> None:
     """Open Pipes (params from the environment the client set) and run."""
-    with open_dagster_pipes() as context:
+    with open_worker_pipes() as context:
         run_in_pipes(context)
 
 

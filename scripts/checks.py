@@ -75,16 +75,17 @@ def materialize_tables(keys: list[str], *, control_url: str, lake_root: str) -> 
     from control_db.queries import connect
     from dataloader_defs.control_snapshot import read_snapshot
     from dataloader_defs.defs.assets import build_load_assets
-    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, default_resources
+    from dataloader_defs.defs.loader import TableLoader, workers_from_env
+    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 
     with connect(control_url, "checks") as conn:
         rows = {row.control_key: row for row in read_snapshot(conn).rows}
     assets = build_load_assets(list(rows.values()))
-    resources = {
-        "control_db": ControlDatabase(url=control_url),
-        "settings": DataloaderSettings(lake_root=lake_root),
-        "pipes_client": default_resources()["pipes_client"],  # the workers a deployment runs
-    }
+    control_db = ControlDatabase(url=control_url)
+    settings = DataloaderSettings(lake_root=lake_root)
+    # The workers a deployment runs (DATALOADER_PIPES_CLIENT).
+    loader = TableLoader(control_db=control_db, settings=settings, workers=workers_from_env())
+    resources = {"control_db": control_db, "settings": settings, "loader": loader}
     outcomes = []
     with DagsterInstance.ephemeral() as instance:
         for key in keys:

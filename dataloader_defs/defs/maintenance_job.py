@@ -2,18 +2,17 @@
 
 For each requested control key the op takes the row with `claim_for_maintenance` (NULL/Succeeded ->
 In Progress, last_run_id = this run, so the reconcile monitor sees a live run), runs
-`python -m pipes_workers.maintain_pipe` with the same Pipes client as the loads, and puts the row
+`python -m pipes_workers.maintain_pipe` through the loads' worker launcher (the `loader` resource), and puts the row
 back. Rows a load holds are skipped; files before/after and bytes removed become output metadata.
 """
 
-import sys
 import uuid
 
-from dagster import Config, Failure, OpExecutionContext, PipesClient, ResourceParam, job, op
+from dagster import Config, Failure, OpExecutionContext, job, op
 
+from dataloader_defs.defs.loader import TableLoader
+from dataloader_defs.defs.loader.launcher import MAINTENANCE_WORKER_MODULE
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
-
-MAINTENANCE_WORKER_MODULE = "pipes_workers.maintain_pipe"
 
 
 class MaintenanceConfig(Config):
@@ -28,7 +27,7 @@ def maintain_tables(
     config: MaintenanceConfig,
     control_db: ControlDatabase,
     settings: DataloaderSettings,
-    pipes_client: ResourceParam[PipesClient],
+    loader: TableLoader,
 ) -> dict:
     """Compact and vacuum each requested table while holding its control row."""
     from control_db import queries
@@ -59,9 +58,9 @@ def maintain_tables(
                 primary_keys=tuple(row.primary_keys or ()),
             )
             try:
-                invocation = pipes_client.run(
-                    context=context,
-                    command=[sys.executable, "-m", MAINTENANCE_WORKER_MODULE],
+                invocation = loader.workers.run_module(
+                    context,
+                    MAINTENANCE_WORKER_MODULE,
                     extras={"maintenance_request": request.to_dict()},
                     env=settings.worker_env(),
                 )

@@ -1,14 +1,13 @@
-"""Resources: the control database, lake/secrets/models locations, and the Pipes client.
+"""Resources: the control database, lake/secrets/models locations, and the table loader.
 
-Swap implementations by resource (e.g. a Kubernetes or Databricks Pipes client under the key
-`pipes_client`), never by `if` in asset bodies.
+Swap implementations by resource (the loader's workers run through a local, Kubernetes or Databricks
+Pipes client chosen by DATALOADER_PIPES_CLIENT), never by `if` in asset bodies.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +16,6 @@ import psycopg
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
-from dataloader_defs.defs.pipes_client import ForkingPipesClient
-
-# The worker command: the only thing dataloader_defs needs from pipes_workers (DESIGN §1).
-WORKER_MODULE = "pipes_workers.dataloader_pipe"
 DEFAULT_MODELS_DIR = ".dataloader/models"
 
 
@@ -133,17 +128,17 @@ class DataloaderSettings(ConfigurableResource):
         return env
 
 
-def worker_command() -> list[str]:
-    """The Pipes worker command, run with this interpreter."""
-    return [sys.executable, "-m", WORKER_MODULE]
-
-
 def default_resources() -> dict[str, object]:
     """The resources of the code location; URLs and paths come from the environment."""
+    # Imported here: the loader's modules use the resources of this module.
+    from dataloader_defs.defs.loader import TableLoader, workers_from_env
+
+    control_db = ControlDatabase(url=EnvVar("DATALOADER_CONTROL_DB_URL"))
+    settings = DataloaderSettings(
+        lake_root=EnvVar("DATALOADER_LAKE_ROOT"), lake_storage=lake_storage_from_env()
+    )
     return {
-        "control_db": ControlDatabase(url=EnvVar("DATALOADER_CONTROL_DB_URL")),
-        "settings": DataloaderSettings(
-            lake_root=EnvVar("DATALOADER_LAKE_ROOT"), lake_storage=lake_storage_from_env()
-        ),
-        "pipes_client": ForkingPipesClient(worker_command()),
+        "control_db": control_db,
+        "settings": settings,
+        "loader": TableLoader(control_db=control_db, settings=settings, workers=workers_from_env()),
     }

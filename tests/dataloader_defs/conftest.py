@@ -24,8 +24,8 @@ import pytest  # noqa: E402
 from dagster import DagsterInstance, instance_for_test  # noqa: E402
 from defs_support import add_source  # noqa: E402
 
-from dataloader_defs.defs.pipes_client import ForkingPipesClient  # noqa: E402
-from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, worker_command  # noqa: E402
+from dataloader_defs.defs.loader import LocalWorkers, TableLoader  # noqa: E402
+from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings  # noqa: E402
 
 
 @pytest.fixture
@@ -55,10 +55,11 @@ def control_db(control_db_url: str) -> ControlDatabase:
 
 @pytest.fixture
 def resources(control_db: ControlDatabase, lake_root: Path, tmp_path: Path) -> dict[str, object]:
+    settings = DataloaderSettings(lake_root=str(lake_root), models_dir=str(tmp_path / "models"))
     return {
         "control_db": control_db,
-        "settings": DataloaderSettings(lake_root=str(lake_root), models_dir=str(tmp_path / "models")),
-        "pipes_client": ForkingPipesClient(worker_command()),
+        "settings": settings,
+        "loader": TableLoader(control_db=control_db, settings=settings, workers=LocalWorkers()),
     }
 
 

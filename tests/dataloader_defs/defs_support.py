@@ -95,6 +95,16 @@ def start_by_hand(conn: psycopg.Connection, control_key: str, run_id: str) -> in
     return started
 
 
+def with_pipes_client(resources: dict, pipes_client) -> dict:
+    """`resources` whose loader runs its workers through `pipes_client` (a LocalPipesClient)."""
+    from dataloader_defs.defs.loader import LocalWorkers, TableLoader
+
+    loader = TableLoader(
+        control_db=resources["control_db"], settings=resources["settings"], workers=LocalWorkers(pipes_client)
+    )
+    return {**resources, "loader": loader}
+
+
 def table_defs(control_url: str):
     """(load assets, master sensor) built from the control table as it is now, as the code location does."""
     from dataloader_defs.control_snapshot import read_snapshot
@@ -118,7 +128,7 @@ def tick(instance, control_db):
 
 def request_keys(request) -> list[str]:
     """The control keys a load RunRequest carries (its attempt tags)."""
-    from dataloader_defs.defs.assets import attempt_of_tag
+    from dataloader_defs.defs.run_tags import attempt_of_tag
 
     return sorted(v for k, v in request.tags.items() if attempt_of_tag(k) is not None)
 

@@ -18,7 +18,7 @@ from defs_support import (
 from deltalake import DeltaTable, write_deltalake
 
 from control_db import queries
-from dataloader_defs.defs.assets import TAG_SOURCE
+from dataloader_defs.defs.run_tags import TAG_SOURCE
 
 ORDERS_DDL = "id integer PRIMARY KEY, amount numeric(10, 2) NOT NULL, updated_at timestamptz NOT NULL"
 
@@ -250,7 +250,9 @@ def test_orchestrator_loads_a_table_whose_credentials_only_the_worker_has(
     only: the Dagster process never has them and never opens the source."""
     from urllib.parse import urlsplit
 
-    from dagster import PipesSubprocessClient
+    from defs_support import with_pipes_client
+
+    from dataloader_defs.defs.loader import LocalPipesClient
 
     parts = urlsplit(source_pg_url)
     names = {"DL_ONLY_WORKER_HOST": parts.hostname, "DL_ONLY_WORKER_DB": parts.path.lstrip("/"),
@@ -276,7 +278,7 @@ def test_orchestrator_loads_a_table_whose_credentials_only_the_worker_has(
         primary_keys=["id"],
     )
 
-    worker_only = {**resources, "pipes_client": PipesSubprocessClient(env=names)}
+    worker_only = with_pipes_client(resources, LocalPipesClient(env=names))
     result = materialize_by_hand(instance, worker_only, "w.secretive")
 
     assert result.success

@@ -25,16 +25,17 @@ RUN_SCRIPT = textwrap.dedent(
     import sys
     from dagster import AssetKey, DagsterInstance, materialize
     from defs_support import table_defs
-    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, default_resources
+    from dataloader_defs.defs.loader import TableLoader, workers_from_env
+    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 
     control_url, lake_root, key = sys.argv[1:4]
     assets, _ = table_defs(control_url)
     with DagsterInstance.get() as instance:
         materialize(
             [assets], selection=[AssetKey(key.split("/"))], instance=instance, raise_on_error=False,
-            resources={"control_db": ControlDatabase(url=control_url),
-                       "settings": DataloaderSettings(lake_root=lake_root),
-                       "pipes_client": default_resources()["pipes_client"]},
+            resources={"loader": TableLoader(control_db=ControlDatabase(url=control_url),
+                                             settings=DataloaderSettings(lake_root=lake_root),
+                                             workers=workers_from_env())},
         )
     """
 )

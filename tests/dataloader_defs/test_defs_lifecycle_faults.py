@@ -11,7 +11,6 @@ import psycopg
 from dagster import (
     DagsterEventType,
     DagsterRunStatus,
-    PipesSubprocessClient,
     build_run_status_sensor_context,
     build_sensor_context,
 )
@@ -25,11 +24,13 @@ from defs_support import (
     set_row,
     source_table,
     tick,
+    with_pipes_client,
 )
 
 from control_db import queries
 from control_db.lifecycle import begin_attempt, record_outcome
-from dataloader_defs.defs.assets import attempt_tag
+from dataloader_defs.defs.loader import LocalPipesClient
+from dataloader_defs.defs.run_tags import attempt_tag
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
 from dataloader_defs.defs.sensors.reconcile_monitor import reconcile_monitor
 from dataloader_defs.defs.sensors.run_status import load_run_failure_sensor
@@ -152,7 +153,7 @@ def test_failed_monitor_asks_again_when_the_analysis_run_died(control_conn, sour
     assert second.run_key != first.run_key
 
 
-class CuttingPipesClient(PipesSubprocessClient):
+class CuttingPipesClient(LocalPipesClient):
     """The subprocess client, but it cuts the asset's control-database connections after the worker ran
     (as `pg_terminate_backend` on `application_name='dataloader-dagster-asset'` did in the field)."""
 
@@ -176,7 +177,7 @@ def test_cut_control_connection_after_the_commit_still_records_success(
     _small_table(source, "cut")
     add_control(control_conn, "f.cut", source_table="cut", primary_keys=["id"])
     result = materialize_by_hand(
-        instance, {**resources, "pipes_client": CuttingPipesClient(control_db_url)}, "f.cut"
+        instance, with_pipes_client(resources, CuttingPipesClient(control_db_url)), "f.cut"
     )
     assert result.success
     loaded = row(control_conn, "f.cut")

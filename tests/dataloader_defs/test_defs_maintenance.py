@@ -10,7 +10,6 @@ import pytest
 from dagster import (
     DagsterInstance,
     DagsterRunStatus,
-    PipesSubprocessClient,
     SensorResult,
     build_sensor_context,
 )
@@ -18,6 +17,7 @@ from dagster._core.test_utils import create_run_for_test
 from defs_support import add_control, row, set_row, source_table
 
 from control_db import queries
+from dataloader_defs.defs.loader import LocalWorkers, TableLoader
 from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 from dataloader_defs.defs.sensors.maintenance_sensor import maintenance_sensor
@@ -88,10 +88,11 @@ def test_job_compacts_through_pipes_and_puts_the_row_back(
         watermark = run_load(request).watermark_after
     set_row(control_conn, "t.events", last_status="Succeeded", last_status_message="loaded")
 
+    settings = DataloaderSettings(lake_root=str(lake_root))
     resources = {
         "control_db": control_db,
-        "settings": DataloaderSettings(lake_root=str(lake_root)),
-        "pipes_client": PipesSubprocessClient(),
+        "settings": settings,
+        "loader": TableLoader(control_db=control_db, settings=settings, workers=LocalWorkers()),
     }
     result = dataloader_maintenance_job.execute_in_process(
         run_config={"ops": {"maintain_tables": {"config": {"control_keys": ["t.events"]}}}},

@@ -18,8 +18,8 @@ from dagster._core.test_utils import create_run_for_test
 from defs_support import add_control, request_keys, row, set_row, start_by_hand, tick
 
 from control_db import queries
-from dataloader_defs.defs.assets import TAG_SOURCE, attempt_tag
 from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.run_tags import TAG_SOURCE, attempt_tag
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
 from dataloader_defs.defs.sensors.landing_table_monitor import landing_table_monitor
 from dataloader_defs.defs.sensors.longqueued_monitor import longqueued_monitor

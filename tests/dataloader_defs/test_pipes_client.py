@@ -4,6 +4,7 @@ ends Succeeded."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -15,9 +16,18 @@ import psycopg
 import pytest
 from defs_support import add_control, materialize_by_hand, row, source_table
 
-from dataloader_defs.defs import pipes_client
-from dataloader_defs.defs.assets import _worker_pids
-from dataloader_defs.defs.pipes_client import forked_worker_pids
+from dataloader_defs.defs.loader import fork_server
+
+
+def _worker_pids(resources) -> Callable[[], list[int]]:
+    """The running workers the run's loader holds handles of (what its interruption stops)."""
+    client = resources["loader"].workers.pipes_client
+    return lambda: sorted(w.pid for w in client.running_workers())
+
+
+def _forked_worker_pids(resources) -> Callable[[], list[int]]:
+    client = resources["loader"].workers.pipes_client
+    return lambda: sorted(w.pid for w in client.running_workers() if w.forked)
 
 
 def _cmdline(pid: int) -> str:
@@ -74,43 +84,111 @@ def test_the_workers_of_a_run_of_several_tables_are_forked_from_the_fork_server(
         servers = {_parent(worker) for worker in workers}
         (server,) = servers  # not this process: the one server that imported the worker
         assert "forkserver" in _cmdline(server)
-        assert sorted(_worker_pids()) == workers  # what a run's interruption stops: not the server
+        assert _worker_pids(resources)() == workers  # what a run's interruption stops: not the server
 
-    _while_loading(control_conn, source, instance, resources, 2, forked_worker_pids, look)
-    assert forked_worker_pids() == []
+    _while_loading(control_conn, source, instance, resources, 2, _forked_worker_pids(resources), look)
+    assert _forked_worker_pids(resources)() == []
 
 
 @pytest.mark.parametrize(("fork", "tables"), [("on", 1), ("off", 2)])
 def test_a_run_of_one_table_or_without_forking_starts_fresh_workers(
     control_conn, source, instance, resources, monkeypatch: pytest.MonkeyPatch, fork: str, tables: int
 ) -> None:
-    monkeypatch.setenv(pipes_client.FORK_ENV, fork)
-    pipes_client._fork_server.cache_clear()
-    try:
+    monkeypatch.setenv(fork_server.FORK_ENV, fork)
 
-        def look(workers: list[int]) -> None:
-            assert forked_worker_pids() == []
-            assert all("pipes_workers.dataloader_pipe" in _cmdline(worker) for worker in workers)
-            assert {_parent(worker) for worker in workers} == {os.getpid()}
+    def look(workers: list[int]) -> None:
+        assert _forked_worker_pids(resources)() == []
+        assert all("pipes_workers.dataloader_pipe" in _cmdline(worker) for worker in workers)
+        assert {_parent(worker) for worker in workers} == {os.getpid()}
 
-        _while_loading(control_conn, source, instance, resources, tables, _worker_pids, look)
-    finally:
-        monkeypatch.delenv(pipes_client.FORK_ENV)
-        pipes_client._fork_server.cache_clear()
+    _while_loading(control_conn, source, instance, resources, tables, _worker_pids(resources), look)
 
 
 def test_forked_processes_started_and_awaited_from_many_threads_each_get_their_exit_code() -> None:
     """As a run's tables do: every process reports its own exit code, never the 255 multiprocessing
     gives a status that another thread's start() consumed."""
-    server = pipes_client._fork_server()
-    assert server is not None
+    assert fork_server.unavailable() is None
+    server = fork_server.server()
 
     def one(i: int) -> int | None:
         process = server.Process(target=os._exit, args=(i % 3,))  # type: ignore[attr-defined]
-        pipes_client.start(process)
-        return pipes_client.wait(process)
+        fork_server.start(process)
+        return fork_server.wait(process)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         codes = list(pool.map(one, range(150)))
 
     assert codes == [i % 3 for i in range(150)]
+
+
+def _load_in_daemon(control_url: str, lake_root: str, keys: list[str], results) -> None:
+    """A run of `keys` in this (daemonic) process, as a Celery prefork child runs one; puts its
+    success and the messages that said why workers were not forked."""
+    from dagster import DagsterInstance
+    from defs_support import materialize_by_hand
+
+    from dataloader_defs.defs.loader import LocalWorkers, TableLoader
+    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+
+    control_db, settings = ControlDatabase(url=control_url), DataloaderSettings(lake_root=lake_root)
+    loader = TableLoader(control_db=control_db, settings=settings, workers=LocalWorkers())
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize_by_hand(
+            instance, {"control_db": control_db, "loader": loader}, *keys, raise_on_error=False
+        )
+        told = [
+            r.user_message for r in instance.all_logs(result.run_id) if "fresh processes" in r.user_message
+        ]
+    results.put((result.success, told))
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*") if _safe_parent(int(p.name)) == pid]
+
+
+def _safe_parent(pid: int) -> int | None:
+    try:
+        return _parent(pid)
+    except (OSError, IndexError):
+        return None
+
+
+def test_a_run_in_a_daemonic_process_loads_with_fresh_workers_never_an_assertion(
+    control_conn, source, control_db_url, lake_root
+) -> None:
+    """Under Celery's prefork pool a run executes in a daemonic process, where multiprocessing
+    refuses to start children: the run of several tables starts fresh workers and says why, once."""
+    names = ["daemon_a", "daemon_b"]
+    for name in names:
+        source_table(
+            source, name, "id integer PRIMARY KEY", f"INSERT INTO {name} SELECT generate_series(1, 9)"
+        )
+        add_control(control_conn, f"k.{name}", source_table=name, primary_keys=["id"])
+    keys = [f"k.{name}" for name in names]
+    locker = psycopg.connect(source)
+    locker.execute(f"LOCK TABLE {', '.join(f'public.{n}' for n in names)} IN ACCESS EXCLUSIVE MODE")
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    run = spawn.Process(
+        target=_load_in_daemon, args=(control_db_url, str(lake_root), keys, results), daemon=True
+    )
+    run.start()
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            children = {pid: _cmdline(pid) for pid in _children(run.pid)}
+            workers = [pid for pid, cmd in children.items() if "pipes_workers.dataloader_pipe" in cmd]
+            if len(workers) == 2:
+                break
+            assert time.monotonic() < deadline, f"the workers never started: {children}"
+            time.sleep(0.2)
+        assert not any("forkserver" in cmd for cmd in children.values())  # fresh, not forked
+    finally:
+        locker.close()
+    success, told = results.get(timeout=120)
+    run.join(30)
+    assert success
+    assert len(told) == 1 and "daemonic process" in told[0]
+    for key in keys:
+        loaded = row(control_conn, key)
+        assert loaded.last_status == "Succeeded" and loaded.last_rows_processed == 9

@@ -9,8 +9,8 @@ from dagster import (
     sensor,
 )
 
-from dataloader_defs.defs.assets import runs_of_attempt
 from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.run_tags import runs_of_attempt
 from dataloader_defs.defs.sensors.run_termination import terminate_run
 from dataloader_defs.defs.settings import env_seconds, interval
 

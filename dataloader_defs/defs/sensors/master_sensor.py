@@ -20,8 +20,8 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from dataloader_defs.control_snapshot import Snapshot, TableRow
-from dataloader_defs.defs.assets import LOAD_ASSET_NAME, run_tags
 from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.run_tags import LOAD_ASSET_NAME, run_tags
 from dataloader_defs.defs.settings import env_int, interval
 
 

@@ -22,8 +22,8 @@ from dagster import (
 )
 
 from control_db.lifecycle import LOCAL_RUN_PREFIX
-from dataloader_defs.defs.assets import runs_of_attempt
 from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.run_tags import runs_of_attempt
 from dataloader_defs.defs.settings import env_seconds, interval
 
 ORPHAN_MIN_AGE = timedelta(minutes=5)

@@ -19,8 +19,8 @@ from dagster import (
     run_status_sensor,
 )
 
-from dataloader_defs.defs.assets import attempt_of_tag
 from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.run_tags import attempt_of_tag
 
 FAILURE_REASON_TAG = "dagster/failure_reason"
 

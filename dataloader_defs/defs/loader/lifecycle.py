@@ -1,0 +1,135 @@
+"""One table's load inside a run: begin the attempt (Queued -> In Progress), run its Pipes worker,
+record the typed LoadResult (Succeeded | Failed, history, watermark) and keep what the worker
+reported to Dagster. The control database is not held open while the worker runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster._core.errors import DagsterPipesExecutionError
+
+from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
+from dataloader_defs.defs.loader.launcher import WORKER_MODULE, WorkerLauncher
+from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+from pipes_workers.request import LoadRequest
+from pipes_workers.result import LoadFailure, LoadResult, failed_result, read_load_result
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """One table's load inside a run: its outcome and what the worker reported to Dagster."""
+
+    control_key: str
+    asset_key: AssetKey
+    result: LoadResult | None
+    reports: Sequence[Any] = ()
+    refusal: str | None = None
+
+
+def _worker_died(request: LoadRequest, what: str) -> LoadResult:
+    """The failed result of a worker that ended without reporting one (transient: retried)."""
+    failure = LoadFailure(kind="transient", code="worker_died", message=f"{request.control_key}: {what}")
+    return failed_result(request.control_key, request.load_strategy, failure)
+
+
+def _run_worker(
+    context: AssetExecutionContext,
+    workers: WorkerLauncher,
+    request: LoadRequest,
+    asset_key: AssetKey,
+    settings: DataloaderSettings,
+) -> tuple[LoadResult, Sequence[Any]]:
+    """Run one Pipes worker; its LoadResult (a failed one when the process died) and its reports."""
+    try:
+        invocation = workers.run_module(
+            context,
+            WORKER_MODULE,
+            extras={"load_request": request.to_dict(), "asset_key": asset_key.to_user_string()},
+            env=settings.worker_env(),
+        )
+    except DagsterPipesExecutionError as exc:
+        return _worker_died(request, f"the worker process ended before it reported a result ({exc})"), ()
+    result = read_load_result(invocation.get_custom_messages())
+    if result is None:
+        return _worker_died(request, "the worker reported no result"), ()
+    return result, invocation.get_results(implicit_materializations=False)
+
+
+def load_table(
+    context: AssetExecutionContext,
+    control_key: str,
+    asset_key: AssetKey,
+    history_id: int | None,
+    *,
+    control_db: ControlDatabase,
+    settings: DataloaderSettings,
+    workers: WorkerLauncher,
+) -> TableLoad:
+    """The whole lifecycle of one table in this run."""
+    run_id = context.run.run_id
+    attempt = begin_attempt(
+        control_db.url,
+        control_key,
+        run_id=run_id,
+        history_id=history_id,
+        run_url=settings.run_url(run_id),
+        component="dagster-asset",
+    )
+    if isinstance(attempt, Refusal):
+        return TableLoad(
+            control_key, asset_key, None, refusal=attempt.reason if not attempt.taken_over_by else None
+        )
+    context.log.info(
+        f"{control_key}: In Progress (attempt {attempt.history_id}, {attempt.row.load_strategy})"
+    )
+    return _load_attempt(
+        context, attempt, asset_key, control_db=control_db, settings=settings, workers=workers
+    )
+
+
+def _load_attempt(
+    context: AssetExecutionContext,
+    attempt: Attempt,
+    asset_key: AssetKey,
+    *,
+    control_db: ControlDatabase,
+    settings: DataloaderSettings,
+    workers: WorkerLauncher,
+) -> TableLoad:
+    key = attempt.control_key
+    request = LoadRequest.from_control_row(
+        attempt.row, attempt.source, lake_root=settings.lake_root, run_id=attempt.run_id
+    )
+    try:
+        result, reports = _run_worker(context, workers, request, asset_key, settings)
+    except BaseException as exc:  # the run was terminated or interrupted while the worker ran
+        failure = LoadFailure(
+            kind="transient", code="run_interrupted", message=f"{key}: run interrupted ({type(exc).__name__})"
+        )
+        record_outcome(control_db.url, attempt, failed_result(key, request.load_strategy, failure))
+        raise
+    recorded = record_outcome(control_db.url, attempt, result, component="dagster-asset")
+    if recorded.status == "not recorded":
+        context.log.warning(f"{key}: {recorded.detail}")
+    if result.error is not None:
+        context.log.error(
+            f"{key}: Failed ({result.error.kind}, {result.error.code or 'no code'}): {result.error.message}"
+        )
+    else:
+        context.log.info(f"{key}: {result.status_message or 'Succeeded'}")
+    return TableLoad(key, asset_key, result, reports if result.succeeded else ())
+
+
+def failure_summary(loads: Sequence[TableLoad]) -> str | None:
+    """`2 of 12 tables failed: key: message; …` or None when every table succeeded or was skipped."""
+    failed = [t for t in loads if (t.result is not None and t.result.error is not None) or t.refusal]
+    if not failed:
+        return None
+    details = "; ".join(
+        f"{t.control_key}: {t.refusal or (t.result.error.message if t.result and t.result.error else '')}"
+        for t in failed
+    )
+    return f"{len(failed)} of {len(loads)} tables failed ({len(loads) - len(failed)} succeeded or skipped): {details}"
