@@ -291,8 +291,8 @@ WITH retried AS (
     UPDATE dataloader.table_control AS tc
     SET last_status = NULL, status_changed_at = now(), retry_count = tc.retry_count + 1,
         next_load_date_time = now() + %(backoff)s,
-        last_status_message = format('retry %%s of %%s after %%s: %%s',
-                                     tc.retry_count + 1, tc.max_retries, %(backoff)s::interval, %(reason)s::text)
+        last_status_message = format('retry %%s of %%s in %%ss: %%s', tc.retry_count + 1, tc.max_retries,
+                                     extract(epoch FROM %(backoff)s::interval)::bigint, %(reason)s::text)
     WHERE tc.control_key = %(key)s AND tc.last_status = 'Failed' AND tc.retry_count < tc.max_retries
       AND NOT tc.manual_review
     RETURNING tc.control_key
@@ -310,7 +310,8 @@ SELECT count(*) FROM retried
 def reset_for_retry(conn: psycopg.Connection, control_key: str, *, backoff: timedelta, reason: str) -> bool:
     """Failed (retries left, not in manual review) -> NULL, retry_count+1, due again after `backoff`.
 
-    The decision and `reason` are written to the latest history row of the table.
+    The row's message says `retry <n> of <max> in <seconds>s: <reason>` (so `reason` should say why,
+    not repeat the schedule); the decision and `reason` are written to the latest history row.
     """
     row = conn.execute(_RETRY, {"key": control_key, "backoff": backoff, "reason": reason}).fetchone()
     return bool(row and row[0])

@@ -60,7 +60,8 @@ def analyse_failure(
                 base_s=env_int("DATALOADER_RETRY_BASE_S"),
                 cap_s=env_int("DATALOADER_RETRY_CAP_S"),
             )
-            reason = f"retry {row.retry_count + 1}/{row.max_retries} in {int(delay.total_seconds())}s: {verdict.reason}"
+            # reset_for_retry writes "retry <n> of <max> in <s>s: <reason>": the reason alone goes in.
+            reason = verdict.reason
             done = queries.reset_for_retry(conn, config.control_key, backoff=delay, reason=reason)
             decision = "retry" if done else "retry refused (row changed or max_retries reached)"
         else:

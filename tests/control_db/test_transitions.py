@@ -310,7 +310,7 @@ def test_reset_for_retry(control_conn: psycopg.Connection, add_table: AddTable) 
     assert row is not None and row.last_status is None and row.retry_count == 1
     assert row.next_load_date_time is not None
     assert timedelta(minutes=4) <= row.next_load_date_time - before < timedelta(minutes=5)
-    assert "retry 1 of 3" in (row.last_status_message or "")
+    assert row.last_status_message == "retry 1 of 3 in 240s: transient: connection refused"
     (h,) = q.history_rows(control_conn, KEY)
     assert (h.retry_decision, h.retry_reason) == ("retry", "transient: connection refused")
     assert q.queue_ready_tables(control_conn, limit=10) == []  # waiting for its backoff

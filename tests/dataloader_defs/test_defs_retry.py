@@ -234,6 +234,10 @@ def test_retry_analysis_job_retries_transient_and_reviews_permanent(
     due_in = retried.next_load_date_time - datetime.now(UTC)
     assert timedelta(seconds=100) < due_in <= timedelta(seconds=120)  # 60 s * 2**1
     assert queries.history_rows(control_conn, "r.transient")[-1].retry_decision == "retry"
+    # The schedule is said once (it used to read "retry 2 of 3 after 00:02:00: retry 2/3 in 120s: …").
+    assert retried.last_status_message == ("retry 2 of 3 in 120s: transient error (no code)"), (
+        retried.last_status_message
+    )
 
     reviewed = row(control_conn, "r.permanent")
     assert reviewed.last_status == "Failed" and reviewed.manual_review

@@ -3,9 +3,12 @@
 - A row In Progress whose run is gone or finished becomes Failed (transient, `run_lost`).
   `dataloader load` attempts (`local-…` run ids) are no Dagster runs and are left to the
   longrunning monitor.
-- A row Queued (for longer than DATALOADER_RECONCILE_QUEUED_GRACE_S) whose queued run is gone,
-  never created, or finished without starting the load becomes Failed (transient,
-  `queued_run_lost`), so the failed monitor retries it.
+- A row Queued whose queued run finished without starting the load, or for which no run will be
+  created any more, becomes Failed (transient, `queued_run_lost`), so the failed monitor retries it.
+  "No run any more" is read from the master sensor's tick records, not from a fixed grace (see
+  run_creation.py): under load run creation takes minutes. DATALOADER_RECONCILE_QUEUED_GRACE_S is
+  only the age before a Queued row is looked at; DATALOADER_RECONCILE_QUEUED_MAX_WAIT_S the upper
+  bound after which it fails whatever the ticks say.
 - History rows that never got a final status are closed.
 """
 
@@ -24,6 +27,7 @@ from dagster import (
 from control_db.lifecycle import LOCAL_RUN_PREFIX
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import runs_of_attempt
+from dataloader_defs.defs.sensors.run_creation import CLOCK_MARGIN, master_ticks, run_still_coming, why_no_run
 from dataloader_defs.defs.settings import env_seconds, interval
 
 ORPHAN_MIN_AGE = timedelta(minutes=5)
@@ -69,16 +73,38 @@ def _fail_lost_running(conn: psycopg.Connection, instance: DagsterInstance) -> l
     return failed
 
 
-def _fail_lost_queued(conn: psycopg.Connection, instance: DagsterInstance, grace: timedelta) -> list[str]:
+def _fail_lost_queued(
+    conn: psycopg.Connection,
+    instance: DagsterInstance,
+    *,
+    min_age: timedelta,
+    max_wait: timedelta,
+    repository_name: str | None = None,
+) -> list[str]:
+    """Fail Queued attempts whose runs all finished without starting the load, or for which no run will
+    be created (run_creation.py says when that is known); wait otherwise, at most `max_wait`."""
     from control_db import queries
 
+    attempts = queries.queued_attempts(conn, older_than=min_age)
+    if not attempts:
+        return []
+    queued_at = {h: queries.history_row(conn, h).load_queued_time or datetime.now(UTC) for _, h in attempts}
+    since = min(queued_at.values()) - max_wait - CLOCK_MARGIN
+    ticks = master_ticks(instance, since=since.timestamp(), repository_name=repository_name)  # before runs
     failed = []
-    for control_key, history_id in queries.queued_attempts(conn, older_than=grace):
+    for control_key, history_id in attempts:
         runs = runs_of_attempt(instance, history_id, control_key)
         if any(not run.is_finished for run in runs):
             continue
-        state = "was never created" if not runs else f"ended {runs[0].status.value}"
-        message = f"the run queued for attempt {history_id} {state} without starting the load"
+        waited = datetime.now(UTC) - queued_at[history_id]
+        if runs:
+            message = f"the run queued for attempt {history_id} ended {runs[0].status.value} without starting the load"
+        elif waited > max_wait:
+            message = f"no run was created for attempt {history_id} within {int(max_wait.total_seconds())}s"
+        elif run_still_coming(ticks, history_id, queued_at[history_id].timestamp()):
+            continue
+        else:
+            message = f"no run was created for attempt {history_id}: {why_no_run(ticks, history_id)}"
         if queries.mark_failed(
             conn,
             control_key,
@@ -99,10 +125,13 @@ def _fail_lost_queued(conn: psycopg.Connection, instance: DagsterInstance, grace
 )
 def reconcile_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
     """Compare the control table with the Dagster run storage and repair what a crash left behind."""
-    grace = env_seconds("DATALOADER_RECONCILE_QUEUED_GRACE_S")
     with control_db.connect("dagster-reconcile") as conn:
         repaired = _fail_lost_running(conn, context.instance) + _fail_lost_queued(
-            conn, context.instance, grace
+            conn,
+            context.instance,
+            min_age=env_seconds("DATALOADER_RECONCILE_QUEUED_GRACE_S"),
+            max_wait=env_seconds("DATALOADER_RECONCILE_QUEUED_MAX_WAIT_S"),
+            repository_name=context.repository_name,
         )
         closed = close_orphan_history(conn, min_age=ORPHAN_MIN_AGE)
     for key in repaired:

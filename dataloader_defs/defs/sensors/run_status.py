@@ -13,16 +13,20 @@ from dagster import (
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
+    EventLogEntry,
     RunFailureSensorContext,
     RunStatusSensorContext,
     run_failure_sensor,
     run_status_sensor,
 )
+from dagster._utils.error import SerializableErrorInfo
 
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import attempt_of_tag
 
 FAILURE_REASON_TAG = "dagster/failure_reason"
+# Dagster's message for a run failed without one (instance.report_run_failed's default): says nothing.
+DAGSTER_OUTSIDE_FAILURE = "This run has been marked as failed from outside the execution context."
 
 
 def fail_rows_of_run(control_db: ControlDatabase, run: DagsterRun, message: str, *, code: str) -> list[str]:
@@ -48,16 +52,50 @@ def fail_rows_of_run(control_db: ControlDatabase, run: DagsterRun, message: str,
     return failed
 
 
-def run_failure_cause(instance: DagsterInstance, run: DagsterRun, fallback: str) -> str:
-    """The first step failure's error (what actually went wrong), with Dagster's failure reason."""
-    reason = run.tags.get(FAILURE_REASON_TAG)
-    for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
-        event = record.dagster_event
-        error = event.step_failure_data.error if event and event.step_failure_data else None
+def _first_line(error: SerializableErrorInfo) -> str:
+    while error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
+        error = error.cause  # "Error occurred while executing op …": the op's own error says more
+    text = error.message.strip()
+    return text.splitlines()[0] if text else error.cls_name or "unknown error"
+
+
+def _failure_text(record: EventLogEntry) -> str | None:
+    """What one failure-bearing event says went wrong, or None when it says nothing specific."""
+    event = record.dagster_event
+    if event is None:
+        return None
+    if event.event_type == DagsterEventType.STEP_FAILURE and event.step_failure_data:
+        return _first_line(event.step_failure_data.error) if event.step_failure_data.error else None
+    if event.event_type == DagsterEventType.ENGINE_EVENT:
+        error = event.engine_event_data.error if event.engine_event_data else None
+        return f"{event.message or 'engine error'}: {_first_line(error)}" if error else None
+    if event.event_type == DagsterEventType.RUN_FAILURE:
+        error = event.job_failure_data.error if event.job_failure_data else None
         if error is not None:
-            text = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
-            return f"{text} (failure reason {reason})" if reason else str(text)
-    return f"{fallback} (failure reason {reason})" if reason else fallback
+            return _first_line(error)
+        message = (event.message or "").strip()
+        return message if message and message != DAGSTER_OUTSIDE_FAILURE else None
+    return None
+
+
+def run_failure_cause(instance: DagsterInstance, run: DagsterRun, fallback: str) -> str:
+    """What actually went wrong, with Dagster's failure reason: the first step failure's error, else
+    the first engine event that carries an error (a run worker that could not load the job, a launcher
+    or monitor that failed the run from outside the step), else the run-failure event's own message
+    (a dead Celery worker, a start timeout), else `fallback`."""
+    reason = run.tags.get(FAILURE_REASON_TAG)
+    cause = None
+    for event_type in (
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.ENGINE_EVENT,
+        DagsterEventType.RUN_FAILURE,
+    ):
+        records = instance.all_logs(run.run_id, of_type=event_type)
+        cause = next((text for record in records if (text := _failure_text(record))), None)
+        if cause:
+            break
+    cause = cause or fallback
+    return f"{cause} (failure reason {reason})" if reason else cause
 
 
 @run_failure_sensor(
