@@ -5,22 +5,24 @@ import os
 import tempfile
 
 import dagster as dg
-from dataloader_defs.defs.pipes_client import ForkingPipesClient
 from defs_support import table_defs
 
-from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings, worker_command
+from dataloader_defs.defs.loader import TableLoader, workers_from_env
+from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     url = os.environ["DATALOADER_CONTROL_DB_URL"]
     assets, master = table_defs(url)
+    control_db = ControlDatabase(url=url)
+    settings = DataloaderSettings(lake_root=tempfile.gettempdir())
     return dg.Definitions(
         assets=[assets],
         sensors=[master],
         resources={
-            "control_db": ControlDatabase(url=url),
-            "settings": DataloaderSettings(lake_root=tempfile.gettempdir()),
-            "pipes_client": ForkingPipesClient(worker_command()),
+            "control_db": control_db,
+            "settings": settings,
+            "loader": TableLoader(control_db=control_db, settings=settings, workers=workers_from_env()),
         },
     )
