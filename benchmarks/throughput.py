@@ -244,7 +244,6 @@ def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
         from dataloader_defs import state
         from dataloader_defs.control_snapshot import read_snapshot
         from dataloader_defs.defs.assets import build_load_assets
-        from dataloader_defs.defs.jobs import build_load_job
         from dataloader_defs.defs.resources import ControlDatabase
         from dataloader_defs.defs.sensors.master_sensor import build_master_sensor
 
@@ -262,7 +261,7 @@ def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
         load = _timed(PROGRAM["definitions"], env)[1]
         with psycopg.connect(control_url, autocommit=True) as conn:
             snapshot = read_snapshot(conn)
-        sensor = build_master_sensor(build_load_job(build_load_assets(snapshot.rows)), snapshot)
+        sensor = build_master_sensor(build_load_assets(snapshot.rows), snapshot)
         with DagsterInstance.ephemeral() as instance:
             context = build_sensor_context(
                 instance=instance, resources={"control_db": ControlDatabase(url=control_url)}

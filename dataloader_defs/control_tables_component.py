@@ -42,18 +42,16 @@ def read_control_snapshot(url: str) -> Snapshot:
 def build_definitions_from_snapshot(snapshot: Snapshot) -> Definitions:
     """Every Dagster object of the code location for the tables of `snapshot`."""
     from dataloader_defs.defs.assets import build_load_assets
-    from dataloader_defs.defs.jobs import build_load_job, dataloader_retry_analysis, landing_table_git_job
+    from dataloader_defs.defs.jobs import dataloader_retry_analysis, landing_table_git_job
     from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
     from dataloader_defs.defs.resources import default_resources
     from dataloader_defs.defs.sensors import build_sensors
 
     load_assets = build_load_assets(snapshot.rows)
-    load_job = build_load_job(load_assets)
-    jobs = [dataloader_retry_analysis, landing_table_git_job, dataloader_maintenance_job]
     return Definitions(
         assets=[load_assets] if load_assets is not None else [],
-        jobs=[load_job, *jobs] if load_job is not None else jobs,
-        sensors=build_sensors(load_job, snapshot),
+        jobs=[dataloader_retry_analysis, landing_table_git_job, dataloader_maintenance_job],
+        sensors=build_sensors(load_assets, snapshot),
         resources=default_resources(),
         # Every job here is one step (the load multi-asset starts its own workers), so a run keeps
         # it in its own process. Dagster's default would start a step process per run, importing

@@ -1,35 +1,16 @@
-"""Jobs the sensors target: the load asset job, dataloader_retry_analysis, landing_table_git_job."""
+"""Jobs the sensors target: dataloader_retry_analysis and landing_table_git_job. Loads run as
+Dagster's implicit asset job over the tables a run selects (see master_sensor.py)."""
 
 from dagster import (
-    AssetsDefinition,
     Config,
     Failure,
     OpExecutionContext,
-    define_asset_job,
-    in_process_executor,
     job,
     op,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 from dataloader_defs.defs.settings import env_int
-
-LOAD_JOB_NAME = "dataloader_load_job"
-
-
-def build_load_job(load_assets: AssetsDefinition | None) -> UnresolvedAssetJobDefinition | None:
-    """The job the master sensor launches with a subset of tables (None without table assets)."""
-    if load_assets is None:
-        return None
-    return define_asset_job(
-        LOAD_JOB_NAME,
-        selection=[load_assets],
-        # The one multi-asset step runs in the run's own process: a step subprocess would import
-        # Dagster and the code location a second time per run (the workers are subprocesses anyway).
-        executor_def=in_process_executor,
-        description="Loads the tables a run selects; the master sensor launches it per batch of one source.",
-    )
 
 
 class RetryAnalysisConfig(Config):

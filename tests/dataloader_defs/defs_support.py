@@ -109,13 +109,12 @@ def table_defs(control_url: str):
     """(load assets, master sensor) built from the control table as it is now, as the code location does."""
     from dataloader_defs.control_snapshot import read_snapshot
     from dataloader_defs.defs.assets import build_load_assets
-    from dataloader_defs.defs.jobs import build_load_job
     from dataloader_defs.defs.sensors.master_sensor import build_master_sensor
 
     with queries.connect(control_url, "tests") as conn:
         snapshot = read_snapshot(conn)
     assets = build_load_assets(snapshot.rows)
-    return assets, build_master_sensor(build_load_job(assets), snapshot)
+    return assets, build_master_sensor(assets, snapshot)
 
 
 def tick(instance, control_db):

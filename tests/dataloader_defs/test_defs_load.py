@@ -54,13 +54,16 @@ def test_definitions_load_one_asset_per_active_row(
 
     assert isinstance(defs, Definitions)
     repo = defs.get_repository_def()
-    assert repo.has_job("dataloader_load_job") and repo.has_job("dataloader_retry_analysis")
+    assert repo.has_job("dataloader_retry_analysis")
     assert repo.has_job("landing_table_git_job")
     assert repo.has_job("dataloader_maintenance_job")
     sensors = {s.name: s for s in repo.sensor_defs}
     assert set(sensors) == SENSORS
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
     assert sensors["master_sensor"].minimum_interval_seconds == 60
+    # The master sensor launches the tables' assets (Dagster's implicit asset job), not a job of its own.
+    targeted = sensors["master_sensor"].asset_selection.resolve(repo.asset_graph)
+    assert {k.to_user_string() for k in targeted} == {"bronze/test/orders", "bronze/test/customers"}
     graph = repo.asset_graph
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == {"bronze/test/orders", "bronze/test/customers"}  # the paused row has no asset

@@ -1,7 +1,6 @@
 """Sensors: one per file, each thin — it asks control_db.queries and returns a SensorResult."""
 
-from dagster import SensorDefinition
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster import AssetsDefinition, SensorDefinition
 
 from dataloader_defs.control_snapshot import Snapshot
 from dataloader_defs.defs.sensors.control_table_sensor import build_control_table_sensor
@@ -26,13 +25,11 @@ MONITORS = [
 ]
 
 
-def build_sensors(
-    load_job: UnresolvedAssetJobDefinition | None, snapshot: Snapshot
-) -> list[SensorDefinition]:
-    """Every sensor of the code location; the master sensor launches `load_job` for `snapshot`'s tables."""
+def build_sensors(load_assets: AssetsDefinition | None, snapshot: Snapshot) -> list[SensorDefinition]:
+    """Every sensor of the code location; the master sensor loads `snapshot`'s tables (`load_assets`)."""
     sensors = [build_control_table_sensor(snapshot), *MONITORS]
-    if load_job is not None:
-        sensors.insert(0, build_master_sensor(load_job, snapshot))
+    if load_assets is not None:
+        sensors.insert(0, build_master_sensor(load_assets, snapshot))
     return sensors
 
 

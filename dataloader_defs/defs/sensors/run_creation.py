@@ -25,7 +25,6 @@ from datetime import timedelta
 
 from dagster import DagsterInstance
 from dagster._core.scheduler.instigation import InstigatorTick, InstigatorType, TickStatus
-from dagster._daemon.sensor import MAX_FAILURE_RESUBMISSION_RETRIES
 
 from dataloader_defs.defs.run_tags import attempt_of_tag
 
@@ -50,6 +49,13 @@ def master_ticks(
     return sorted(ticks.values(), key=lambda tick: tick.timestamp, reverse=True)
 
 
+def _max_failure_resubmissions() -> int:
+    # Imported when needed: dagster._daemon costs the code location's every load 0.3-0.5 s.
+    from dagster._daemon.sensor import MAX_FAILURE_RESUBMISSION_RETRIES
+
+    return MAX_FAILURE_RESUBMISSION_RETRIES
+
+
 def _requested_attempts(run_requests: Sequence) -> set[int]:
     return {
         history_id
@@ -72,7 +78,7 @@ def run_still_coming(ticks: Sequence[InstigatorTick], history_id: int, queued_at
         if (
             tick.status == TickStatus.FAILURE
             and tick is ticks[0]
-            and tick.tick_data.failure_count <= MAX_FAILURE_RESUBMISSION_RETRIES
+            and tick.tick_data.failure_count <= _max_failure_resubmissions()
             and history_id in unsubmitted
         ):
             return (
