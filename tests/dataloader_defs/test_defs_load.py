@@ -195,6 +195,8 @@ def test_a_code_server_reloads_with_new_state_when_its_sensor_sees_new_rows(
     from dagster import DagsterInstance
     from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
 
+    from dataloader_defs.control_tables_component import STATE_KEY
+
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
@@ -229,6 +231,8 @@ def test_a_code_server_reloads_with_new_state_when_its_sensor_sees_new_rows(
             with origin.create_location(instance) as location:
                 repo = next(iter(location.get_repositories().values()))
                 keys = {node.asset_key.to_user_string() for node in repo.get_asset_node_snaps()}
+                # The version the server built from, which every run it launches carries.
+                assert location.get_defs_state_info().get_version(STATE_KEY) == state.latest_version(instance)
                 return location.server_id, keys
 
         first_server, keys = served_assets()
