@@ -34,6 +34,10 @@ from dagster._core.pipes.utils import open_pipes_session
 
 from dataloader_defs.defs.loader import fork_server
 
+# Named, not imported (docs/CONTRACTS.md): the worker asks for SIGKILL when the process of this pid
+# (or, for a forked worker, its fork server) ends — pipes_workers/parent_watch.py.
+WORKER_PARENT_ENV = "DATALOADER_WORKER_PARENT_PID"
+
 
 @dataclass(frozen=True)
 class RunningWorker:
@@ -122,7 +126,8 @@ class LocalPipesClient(PipesSubprocessClient):
             popen = subprocess.Popen(
                 command,
                 cwd=cwd,
-                env=env,
+                # The worker asks to be killed when this process ends (pipes_workers/parent_watch.py).
+                env={**env, WORKER_PARENT_ENV: str(os.getpid())},
                 stdout=None if self.forward_stdio else subprocess.PIPE,
                 stderr=None if self.forward_stdio else subprocess.PIPE,
             )
@@ -140,7 +145,10 @@ class LocalPipesClient(PipesSubprocessClient):
                 target=runpy.run_module,
                 args=(fork_server.FORKED_WORKER_MODULE,),
                 kwargs={
-                    "init_globals": {"WORKER_ENV": env, "WORKER_CWD": cwd or os.getcwd()},
+                    "init_globals": {
+                        "WORKER_ENV": {**env, WORKER_PARENT_ENV: "fork-server"},
+                        "WORKER_CWD": cwd or os.getcwd(),
+                    },
                     "run_name": "__main__",
                 },
             )
