@@ -76,3 +76,31 @@ def test_instance_from_dagster_yaml_keeps_runs_in_postgres(
             assert found is not None and found.is_success
     with psycopg.connect(dagster_db) as conn:
         assert conn.execute("SELECT run_id FROM runs").fetchall() == [(run_id,)]
+
+
+def test_dagster_yaml_keeps_the_defs_state_in_postgres_and_retries_a_missed_dequeue(
+    dagster_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataloader_defs.state_storage import InstanceDefsStateStorage
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_PG_URL", sqlalchemy_url(dagster_db, "psycopg2"))
+    state = tmp_path / "state"
+    state.write_text('{"fingerprint": "f", "rows": []}')
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        # A missed gRPC deadline while dequeuing under load is retried, not a failed run.
+        assert instance.run_coordinator.get_run_queue_config().max_user_code_failure_retries == 5
+        storage = instance.defs_state_storage
+        assert isinstance(storage, InstanceDefsStateStorage)
+        storage.upload_state_from_path("dataloader/control_tables", "v1", state)
+    with DagsterInstance.from_config(str(home)) as another_process:  # same storage, no shared file
+        assert another_process.defs_state_storage.get_latest_version("dataloader/control_tables") == "v1"
+        out = tmp_path / "out"
+        another_process.defs_state_storage.download_state_to_path("dataloader/control_tables", "v1", out)
+        assert out.read_text() == state.read_text()
+    with psycopg.connect(dagster_db) as conn:
+        keys = [r[0] for r in conn.execute("SELECT key FROM kvs ORDER BY key").fetchall()]
+    assert "dataloader/defs_state/dataloader__control_tables/v1" in keys
