@@ -7,7 +7,9 @@
 - primary-key uniqueness (ERROR, blocking): no duplicate and no NULL keys in Delta. When a load
   replaced the table with rows whose keys arrived strictly increasing (key_order.py), that is the
   proof and the table is not scanned again; otherwise the Delta table's key columns are scanned.
-- freshness (WARN): the newest Delta commit is younger than two cron periods plus a grace.
+- freshness (WARN): the table is current as of its newest Delta commit or, later, of a load that read
+  the source and found nothing new to write (it makes no commit, yet the table then matched its
+  source); that time is younger than two cron periods plus a grace.
 - schema drift (WARN): source columns and Delta columns agree by name and stored type.
 
 Each check returns a CheckOutcome whose metadata a person can read; a check that cannot be evaluated
@@ -159,27 +161,36 @@ def cron_period(cron: str, timezone: str, now: datetime) -> timedelta:
 
 
 def check_freshness(
-    cron: str | None, timezone: str, last_commit: datetime | None, *, now: datetime | None = None
+    cron: str | None,
+    timezone: str,
+    last_commit: datetime | None,
+    *,
+    source_read_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> CheckOutcome:
-    """The newest Delta commit is younger than two cron periods plus a grace (WARN)."""
+    """The table is current as of the later of its newest Delta commit and `source_read_at` (the
+    start of this load, which read the source successfully); that is younger than two cron periods
+    plus a grace (WARN). A load that finds no new rows writes no commit, but it proves the table
+    current: without it such a table would warn although nothing was late."""
     now = now or datetime.now(UTC)
     if not cron:
         return _outcome(FRESHNESS, False, "WARN", {"reason": "no cron in the load request"})
     allowed = 2 * cron_period(cron, timezone, now) + FRESHNESS_GRACE
     if last_commit is None:
         return _outcome(FRESHNESS, False, "WARN", {"reason": "table not written yet"})
-    age = now - last_commit
-    return _outcome(
-        FRESHNESS,
-        age <= allowed,
-        "WARN",
+    current_as_of = max(last_commit, source_read_at) if source_read_at is not None else last_commit
+    age = now - current_as_of
+    metadata: dict[str, object] = {"last_commit": last_commit.isoformat(timespec="seconds")}
+    if current_as_of != last_commit:
+        metadata["source_read_without_changes"] = current_as_of.isoformat(timespec="seconds")
+    metadata.update(
         {
-            "last_commit": last_commit.isoformat(timespec="seconds"),
             "age_s": round(age.total_seconds(), 1),
             "allowed_age_s": allowed.total_seconds(),
             "cron": f"{cron} ({timezone})",
-        },
+        }
     )
+    return _outcome(FRESHNESS, age <= allowed, "WARN", metadata)
 
 
 def check_schema_drift(columns: Sequence[SourceColumn], stored: pa.Schema | None) -> CheckOutcome:
@@ -236,11 +247,13 @@ def evaluate_checks(
     rolling_column: str | None = None,
     rolling_cutoff: object = None,
     keys_in_order_rows: int | None = None,
+    source_read_at: datetime | None = None,
 ) -> tuple[tuple[CheckOutcome, ...], int]:
     """All four checks against the Delta table as it is now, and its row count (in the window for
-    rolling). `keys_in_order_rows`: the load replaced the table with that many rows whose keys it saw
-    strictly increasing (uniqueness then needs no scan). A check that raises is reported failed with
-    the error, never dropped."""
+        rolling). `keys_in_order_rows`: the load replaced the table with that many rows whose keys it saw
+        strictly increasing (uniqueness then needs no scan). `source_read_at`: when this load, which
+    succeeded, read the source (freshness). A check that raises is reported failed with
+        the error, never dropped."""
     if strategy == "rolling" and rolling_column and rolling_cutoff is not None:
         destination_rows = destination.row_count(column=rolling_column, at_least=rolling_cutoff)
     else:
@@ -256,7 +269,9 @@ def evaluate_checks(
         PK_UNIQUE: lambda: _check_primary_key(
             primary_keys, destination, destination_rows, keys_in_order_rows
         ),
-        FRESHNESS: lambda: check_freshness(cron, cron_timezone, destination.last_commit_time()),
+        FRESHNESS: lambda: check_freshness(
+            cron, cron_timezone, destination.last_commit_time(), source_read_at=source_read_at
+        ),
         SCHEMA_DRIFT: lambda: check_schema_drift(columns, destination.stored_schema()),
     }
     outcomes = []

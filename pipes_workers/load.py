@@ -106,6 +106,7 @@ def run_load(
         rolling_column=request.rolling_column,
         rolling_cutoff=outcome.rolling_cutoff,
         keys_in_order_rows=outcome.rows_processed if outcome.unique_keys_written else None,
+        source_read_at=load_start,
     )
     result = LoadResult(
         control_key=request.control_key,

@@ -201,6 +201,9 @@ def test_schema_changes_are_seen_on_loads_that_read_no_rows(control_conn, source
     assert not drift.passed and drift.severity == AssetCheckSeverity.WARN
     assert drift.metadata["source_only_columns"].value == "b"
     assert row(control_conn, "e2e.drift").last_rows_processed == 0
+    # No commit, yet the table is current as of this read: freshness counts from it.
+    fresh = checks_by_name(second)["freshness_against_cron"]
+    assert fresh.passed and "source_read_without_changes" in fresh.metadata
 
     # A type change (integer -> text), still no changed rows: refused, naming the column.
     with psycopg.connect(source, autocommit=True) as conn:

@@ -79,6 +79,11 @@ def test_freshness_against_cron():
     assert not stale.passed and stale.severity == "WARN"
     assert check_freshness("0 3 * * *", "Europe/Amsterdam", committed, now=later).passed
     assert not check_freshness("0 3 * * *", "UTC", None).passed
+    # A load an hour later that read the source and found nothing new: current as of that read.
+    read_now = check_freshness("*/5 * * * *", "UTC", committed, source_read_at=later, now=later)
+    assert read_now.passed and read_now.metadata["source_read_without_changes"] == later.isoformat(
+        timespec="seconds"
+    )
 
 
 def test_schema_drift_by_name_and_type(tmp_path):
