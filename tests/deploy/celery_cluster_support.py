@@ -84,6 +84,9 @@ def create_slow_view(source: psycopg.Connection, rows: int) -> None:
     """`slow_view`: the rows of `slow_base`, served after sleeping `slow_setting.seconds` (one UPDATE
     makes it fast without a lock on the view, which the sleeping read holds)."""
     create_source_table(source, "slow_base", rows)
+    # A backend notices a vanished client only when it next writes to it, so a sleeping read would
+    # outlive its killed worker; checked every second, the query ends with its client.
+    source.execute(f'ALTER DATABASE "{source.info.dbname}" SET client_connection_check_interval = 1000')
     source.execute("CREATE TABLE slow_setting (seconds float NOT NULL)")
     source.execute("INSERT INTO slow_setting VALUES (900)")
     source.execute(
