@@ -86,6 +86,11 @@ def run_celery(hosts: int, tables: int, rows: int, timeout_s: float = 1800) -> d
         layout = json.loads(_hosts(env, "start", "--hosts", str(hosts), "--root", str(root)))
         sessions = [entry["session"] for entry in layout["processes"].values()]
         with BackendSampler(dbs.names) as backends:
+            roles = {name: [entry["session"]] for name, entry in layout["processes"].items()}
+            roles["worker hosts"] = [
+                e["session"] for n, e in layout["processes"].items() if n.startswith("host")
+            ]
+            role0 = {name: session_cpu(s) for name, s in roles.items()}
             cpu0, brokers0, started = session_cpu(sessions), process_cpu(BROKERS), time.monotonic()
             done = failed = 0
             with psycopg.connect(control_url, autocommit=True) as conn:
@@ -97,6 +102,9 @@ def run_celery(hosts: int, tables: int, rows: int, timeout_s: float = 1800) -> d
                     ).fetchone()
             elapsed = time.monotonic() - started
             cluster_cpu = session_cpu(sessions) - cpu0
+            by_role = {
+                name: session_cpu(s) - role0[name] for name, s in roles.items() if not name.startswith("host")
+            }
             brokers_cpu = process_cpu(BROKERS) - brokers0
         postgres_cpu = backends.total()
         cpu = cluster_cpu + postgres_cpu
@@ -109,7 +117,9 @@ def run_celery(hosts: int, tables: int, rows: int, timeout_s: float = 1800) -> d
             "tables_per_hour": round(done / elapsed * 3600) if elapsed else 0,
             "cpu_s": round(cpu, 1),
             "cpu_per_table_s": round(cpu / done, 2) if done else None,
-            "cpu_detail": f"cluster {cluster_cpu:.1f} s, PostgreSQL {postgres_cpu:.1f} s, "
+            "cpu_detail": f"cluster {cluster_cpu:.1f} s ("
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in by_role.items())
+            + f"), PostgreSQL (sampled) {postgres_cpu:.1f} s, "
             f"RabbitMQ+Redis {brokers_cpu:.1f} s (whole servers, not counted)",
         }
     finally:
