@@ -41,6 +41,7 @@ import psycopg
 from benchmarks.cluster_cpu import BackendSampler, session_cpu
 from control_db.migrate import upgrade
 from control_db.urls import sqlalchemy_url
+from scripts.process_sessions import stop_sessions
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = 3
@@ -210,11 +211,11 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
         if backends is not None:
             backends.stop()
         if daemon is not None:
-            os.killpg(daemon.pid, 15)
-            try:
-                daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, 9)
+            # The whole session: the code servers the daemon started outlive a SIGTERM to its group.
+            left = stop_sessions([daemon.pid])
+            daemon.wait()
+            if left:
+                print(f"processes of the daemon's session survived SIGKILL: {left}", file=sys.stderr)
         dbs.drop_all()
         shutil.rmtree(work, ignore_errors=True)
 
