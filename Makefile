@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # scale-out clients (Celery, Kubernetes, Databricks) whose configuration the tests build.
 EXTRAS := dev,clickhouse,snowflake,oracle,emulators,celery,k8s,databricks
 
-.PHONY: install bytecode dev test lint checks bench bench-upkeep bench-throughput db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
+.PHONY: install bytecode dev test lint checks bench bench-upkeep bench-throughput celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
 
 install: $(STAMP)
 
@@ -53,6 +53,19 @@ bench-throughput: bytecode
 
 bench-upkeep: bytecode
 	$(BIN)/python -m benchmarks.upkeep
+
+# A Celery deployment on this machine (deploy/celery, README Scale-out): a code server, the daemon with
+# the CeleryRunLauncher, and N worker hosts, each in its own folder under .dataloader/celery.
+# Needs DATALOADER_CONTROL_DB_URL, DAGSTER_PG_URL and an s3:// DATALOADER_LAKE_ROOT (make s3-start).
+N ?= 3
+celery-hosts: bytecode
+	$(BIN)/python scripts/celery_hosts.py start --hosts $(N)
+
+celery-status: install
+	$(BIN)/python scripts/celery_hosts.py status
+
+celery-stop: install
+	$(BIN)/python scripts/celery_hosts.py stop
 
 db-start: install
 	$(BIN)/python -m control_db.embedded start

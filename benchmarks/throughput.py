@@ -1,7 +1,7 @@
 """Small-table loads per hour through the whole system, and the code location's cost at 10,000 rows.
 
-    python -m benchmarks.throughput            # both parts (make bench-throughput)
-    BENCH_THROUGHPUT_PARTS=system|scale ...    # one of them
+    python -m benchmarks.throughput                   # all parts (make bench-throughput)
+    BENCH_THROUGHPUT_PARTS=system|celery|scale ...    # some of them (comma list)
 
 System: 3 PostgreSQL source databases with BENCH_TABLES_PER_SOURCE (20) tables of BENCH_TABLE_ROWS
 (2,000) rows each, one control row per table (half full, half incremental), all due at once. A real
@@ -10,6 +10,10 @@ source at a time) runs the master sensor, launches the runs, each run loads its 
 workers into Delta and records them in the control table. Timed from the daemon's start until every
 row is Succeeded, for "one run per table" (DATALOADER_RUN_BATCH=1, one table at a time) and for
 batched runs (DATALOADER_RUN_BATCH=12, DATALOADER_RUN_CONCURRENCY=4), in one invocation.
+
+Celery: the batched variant through the Celery deployment (benchmarks/celery_throughput.py) with
+BENCH_CELERY_HOSTS (1,2,3) worker hosts, lake on the S3 emulator; printed beside the single-host
+batched variant with the CPU seconds of all the processes each used (benchmarks/cluster_cpu.py).
 
 Scale: 10,000 control rows (100 history rows each with BENCH_HISTORY_PER_ROW): the code location's
 load (definitions built from the control table, asset graph resolved), the snapshot refresh, and one
@@ -34,8 +38,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from benchmarks.cluster_cpu import BackendSampler, session_cpu
 from control_db.migrate import upgrade
 from control_db.urls import sqlalchemy_url
+from scripts.process_sessions import stop_sessions
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = 3
@@ -125,7 +131,7 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
     """One end-to-end run with a fresh control database, Dagster instance and lake; its figures."""
     dbs = Databases(admin_url())
     work = Path(tempfile.mkdtemp(prefix="dataloader-throughput-"))
-    daemon = None
+    daemon = backends = None
     try:
         control_url = dbs.create("dl_bench_control")
         upgrade(control_url)
@@ -149,6 +155,7 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
         # The code location builds from the control-table state in Dagster's storage: write it first.
         subprocess.run([sys.executable, "-m", "dataloader_defs.state", "refresh"], env=env, check=True)
         started = time.monotonic()
+        backends = BackendSampler(dbs.names).__enter__()
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
             cwd=ROOT,
@@ -169,6 +176,7 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
                     break
                 time.sleep(1)
             elapsed = time.monotonic() - started
+            cluster_cpu, postgres_cpu = session_cpu([daemon.pid]), backends.stop()
             first_start, last_end = conn.execute(
                 "SELECT min(load_start_time), max(load_end_time) FROM dataloader.historical_metadata"
             ).fetchone()
@@ -192,18 +200,23 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
             "seconds": round(elapsed, 1),
             "tables_per_hour": round(done / elapsed * 3600) if elapsed else 0,
             "first_to_last_s": round(loading, 1),
+            "cpu_s": round(cluster_cpu + postgres_cpu, 1),
+            "cpu_per_table_s": round((cluster_cpu + postgres_cpu) / done, 2) if done else None,
+            "cpu_detail": f"daemon, code server and runs {cluster_cpu:.1f} s, PostgreSQL {postgres_cpu:.1f} s",
             "failures": failures,
             "median_table_s": round(statistics.median(float(s) for s in load_seconds), 2)
             if load_seconds
             else None,
         }
     finally:
+        if backends is not None:
+            backends.stop()
         if daemon is not None:
-            os.killpg(daemon.pid, 15)
-            try:
-                daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, 9)
+            # The whole session: the code servers the daemon started outlive a SIGTERM to its group.
+            left = stop_sessions([daemon.pid])
+            daemon.wait()
+            if left:
+                print(f"processes of the daemon's session survived SIGKILL: {left}", file=sys.stderr)
         dbs.drop_all()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -280,8 +293,33 @@ def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def print_celery(tables: int, rows: int) -> None:
+    """The batched variant on one host beside the Celery deployment with 1..N worker hosts."""
+    from benchmarks.celery_throughput import run_celery
+
+    hosts = [int(h) for h in (os.environ.get("BENCH_CELERY_HOSTS") or "1,2,3").split(",")]
+    results = [
+        run_system("one host, batched runs (no Celery)", batch=12, concurrency=4, tables=tables, rows=rows)
+    ]
+    results += [run_celery(n, tables, rows) for n in hosts]
+    print(
+        f"\n{SOURCES * tables} tables x {rows:,} rows, batched runs (12 tables, 4 at a time), all due at once"
+    )
+    print("| variant | succeeded | failed | wall s | tables/hour | CPU s | CPU s per table |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['variant']} | {r['succeeded']} | {r['failed']} | {r['seconds']} | {r['tables_per_hour']:,} | "
+            f"{r['cpu_s']} | {r['cpu_per_table_s']} |"
+        )
+    for r in results:
+        print(f"CPU of '{r['variant']}': {r['cpu_detail']}")
+        for key, code, message in r.get("failures", []):
+            print(f"failed in '{r['variant']}': {key} ({code}): {message}")
+
+
 def main() -> int:
-    parts = (os.environ.get("BENCH_THROUGHPUT_PARTS") or "system,scale").split(",")
+    parts = (os.environ.get("BENCH_THROUGHPUT_PARTS") or "system,celery,scale").split(",")
     tables, rows = _env_int("BENCH_TABLES_PER_SOURCE", 20), _env_int("BENCH_TABLE_ROWS", 2000)
     print(f"load average before: {load_average()}")
     if "system" in parts:
@@ -302,6 +340,8 @@ def main() -> int:
         for r in results:
             for key, code, message in r["failures"]:
                 print(f"failed in '{r['variant']}': {key} ({code}): {message}")
+    if "celery" in parts:
+        print_celery(tables, rows)
     if "scale" in parts:
         rows_10k = _env_int("BENCH_SCALE_ROWS", 10_000)
         figures = run_scale(rows_10k, _env_int("BENCH_HISTORY_PER_ROW", 100))
