@@ -43,10 +43,9 @@ DEFAULTS = {
     "DATALOADER_CELERY_BACKEND_URL": "redis://127.0.0.1:6379/0",
 }
 REQUIRED = ("DATALOADER_CONTROL_DB_URL", "DAGSTER_PG_URL", "DATALOADER_LAKE_ROOT")
-# TEMPORARY (issue 18): the run's fork server cannot start inside a Celery prefork pool process
-# (a daemonic process may not have children), so every multi-table run failed. Until the load
-# resource starts fresh workers there by itself, the hosts start fresh Pipes workers always.
-TEMPORARY_HOST_ENV = {"DATALOADER_WORKER_FORK": "off"}
+# Every worker host imports the launcher's remote-control command (kill a pool process that ignored
+# its termination interrupt: dataloader_defs/deploy/celery_control.py).
+WORKER_IMPORTS = "dataloader_defs.deploy.celery_control"
 INSTANCE_YAML_ENV = "DATALOADER_CELERY_INSTANCE_YAML"  # another dagster.yaml (tests: shorter polls)
 
 
@@ -81,7 +80,7 @@ def _process_folder(root: Path, name: str, base: dict[str, str]) -> tuple[Path, 
     """A fresh folder for one process, and its environment pointing only into that folder."""
     folder = root / name
     shutil.rmtree(folder, ignore_errors=True)
-    for sub in ("dagster_home", "tmp", "state", "models"):
+    for sub in ("dagster_home", "tmp", "models"):
         (folder / sub).mkdir(parents=True)
     shutil.copyfile(
         os.environ.get(INSTANCE_YAML_ENV) or DEPLOY / "dagster.yaml", folder / "dagster_home" / "dagster.yaml"
@@ -90,7 +89,6 @@ def _process_folder(root: Path, name: str, base: dict[str, str]) -> tuple[Path, 
         **base,
         "DAGSTER_HOME": str(folder / "dagster_home"),
         "TMPDIR": str(folder / "tmp"),
-        "DATALOADER_STATE_DIR": str(folder / "state"),
         "DATALOADER_MODELS_DIR": str(folder / "models"),
     }
     return folder, env
@@ -131,6 +129,11 @@ def start(root: Path, hosts: int, concurrency: int) -> dict[str, object]:
         (root / "cluster.json").write_text(json.dumps(layout, indent=1))
 
     folder, env = _process_folder(root, "code-server", base)
+    # The code location builds from the control-table state in Dagster's storage (every process
+    # reads it there): write the current rows as a version before the code server first loads.
+    subprocess.run(
+        [sys.executable, "-m", "dataloader_defs.state", "refresh"], cwd=folder, env=env, check=True
+    )
     pid = _spawn(folder, [str(BIN / "dagster"), "code-server", "start", "-m", "dataloader_defs.definitions",
                           "--location-name", "dataloader_defs", "-h", "127.0.0.1", "-p", str(port)], env)  # fmt: skip
     record("code-server", folder, pid)
@@ -138,9 +141,9 @@ def start(root: Path, hosts: int, concurrency: int) -> dict[str, object]:
 
     for number in range(1, hosts + 1):
         name = f"host{number}"
-        folder, env = _process_folder(root, name, {**base, **TEMPORARY_HOST_ENV})
+        folder, env = _process_folder(root, name, base)
         pid = _spawn(folder, [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-                              "-y", str(DEPLOY / "worker.yaml"), "-n", name, "--",
+                              "-y", str(DEPLOY / "worker.yaml"), "-n", name, "-i", WORKER_IMPORTS, "--",
                               f"--concurrency={concurrency}", "--pool=prefork"], env)  # fmt: skip
         record(name, folder, pid)
     for number in range(1, hosts + 1):

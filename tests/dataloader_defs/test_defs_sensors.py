@@ -169,7 +169,7 @@ def test_longrunning_monitor_terminates_run_and_fails_row(
 
     assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
     slow = row(control_conn, "t.slow")
-    assert slow.last_status == "Failed"
+    assert slow.last_status == "Failed" and slow.last_error_code == "running_too_long"
     assert f"run {run.run_id}" in slow.last_status_message
 
 
@@ -192,6 +192,18 @@ def test_failed_monitor_requests_retry_analysis_until_max_retries(control_conn, 
     assert request.run_key == "retry:t.retry_me:1:2026-01-01T00:00:00+00:00:0"
     assert request.run_config == {"ops": {"analyse_failure": {"config": {"control_key": "t.retry_me"}}}}
     assert not request_keys(request)  # the run-status sensors must ignore analysis runs
+
+
+def test_failed_monitor_waits_while_the_failed_rows_run_is_still_alive(
+    control_conn, source, instance, control_db
+):
+    """The long-running monitor fails a row before its run has stopped: no retry beside that run."""
+    alive = create_run_for_test(instance, job_name="__ASSET_JOB", status=DagsterRunStatus.CANCELING)
+    add_control(control_conn, "t.stopping", last_status="Failed", retry_count=0, last_run_id=alive.run_id)
+    assert not evaluate(failed_monitor, instance, control_db).run_requests
+    instance.report_run_canceled(instance.get_run_by_id(alive.run_id))
+    (request,) = evaluate(failed_monitor, instance, control_db).run_requests
+    assert request.tags["dataloader/retry_for"] == "t.stopping"
 
 
 def test_landing_table_monitor_requests_job_for_landed_rows(control_conn, source, instance, control_db):

@@ -46,12 +46,6 @@ SOURCES, TABLES_PER_SOURCE, ROWS, HOSTS = 3, 10, 300, 3
 THRESHOLD_S = 60  # DATALOADER_LONGRUNNING_THRESHOLD_S: far above a normal load here, below the slow one
 DEADLINE_S = 420
 RECOVERY_CODES = {"run_lost", "worker_died", "run_failed", "queued_run_lost"}
-# TEMPORARY (issue 18, until deploy/celery/dagster.yaml names the DataloaderCeleryRunLauncher with
-# its worker-liveness check): with the stock CeleryRunLauncher a SIGKILLed host's runs stay STARTED
-# (Redis keeps their tasks STARTED), so only the long-running monitor frees their In Progress rows
-# and only the long-queued monitor (its threshold shortened here) the rows still Queued in them.
-TEMPORARY_RECOVERY_CODES = {"running_too_long", "queued_too_long"}
-TEMPORARY_SETTINGS = {"DATALOADER_LONGQUEUED_INTERVAL_S": "5", "DATALOADER_LONGQUEUED_THRESHOLD_S": "120"}
 
 
 def _require_servers() -> None:
@@ -115,7 +109,6 @@ def _environment(
         "DATALOADER_RETRY_BASE_S": "1",
         "DATALOADER_RETRY_CAP_S": "5",
         "DATALOADER_LANDING_INTERVAL_S": "86400",
-        **TEMPORARY_SETTINGS,
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
@@ -143,7 +136,8 @@ def _delta_differs(table: Table) -> str | None:
 
 def _run_problems(instance: DagsterInstance) -> list[str]:
     """Load runs on fewer than two hosts, or more than two runs of one source at once."""
-    load_runs = [r for r in instance.get_run_records() if r.dagster_run.job_name == "dataloader_load_job"]
+    # Load runs are the tables' asset runs the master sensor tags with their source.
+    load_runs = [r for r in instance.get_run_records() if SOURCE_TAG in r.dagster_run.tags]
     succeeded = [r.dagster_run for r in load_runs if r.dagster_run.status == DagsterRunStatus.SUCCESS]
     hosts = {task_worker(instance, run)[0] for run in succeeded} - {None}
     problems = [] if len(hosts) > 1 else [f"successful load runs ran on {hosts}, not on several hosts"]
@@ -166,7 +160,7 @@ def _fault_problems(watch: Watch, control: psycopg.Connection) -> list[str]:
     problems = [f"SIGKILL of {watch.victim} left processes {watch.victim_left}"] if watch.victim_left else []
     if not watch.victim_tables:
         problems.append(f"no table was loading on the killed host {watch.victim}")
-    allowed = RECOVERY_CODES | TEMPORARY_RECOVERY_CODES
+    allowed = RECOVERY_CODES
     for key in sorted(watch.victim_tables):
         codes = {
             code
@@ -181,9 +175,7 @@ def _fault_problems(watch: Watch, control: psycopg.Connection) -> list[str]:
                 f"{key} (killed host): its attempt ended {codes or 'not Failed'}, not by a monitor"
             )
     stuck = [r for r in watch.victim_runs if not watch.instance.get_run_by_id(r).is_finished]
-    # TEMPORARY: the stock CeleryRunLauncher cannot tell a dead host's task from a running one.
-    stock_launcher = type(watch.instance.run_launcher).__name__ == "CeleryRunLauncher"
-    if stuck and not stock_launcher:
+    if stuck:
         problems.append(f"runs of the killed host never detected as dead (still unfinished): {stuck}")
     return problems
 

@@ -4,6 +4,10 @@ A failure is identified by (control_key, retry_count, time of the failure). Whil
 it is queued or running nothing new is requested; when one ended without deciding (cancelled, its
 run worker lost) the next request gets a fresh run key, so a failure is never stuck behind a run key
 the daemon has already used.
+
+A row whose failing run is still alive (a run being terminated: the long-running monitor fails the
+row first, then stops the run, which may take its termination grace) waits: a retry must never load
+a table beside a run that is still loading it.
 """
 
 from dagster import (
@@ -24,6 +28,14 @@ TAG_RETRY_FOR = "dataloader/retry_for"
 TAG_FAILURE = "dataloader/failure"
 
 
+def _run_still_alive(context: SensorEvaluationContext, run_id: str | None) -> bool:
+    """Whether the Dagster run that last loaded the row exists and has not finished."""
+    if not run_id:
+        return False
+    run = context.instance.get_run_by_id(run_id)  # `local-…` ids (dataloader load) are no Dagster runs
+    return run is not None and not run.is_finished
+
+
 @sensor(
     job=dataloader_retry_analysis,
     minimum_interval_seconds=interval("DATALOADER_FAILED_INTERVAL_S"),
@@ -38,6 +50,8 @@ def failed_monitor(context: SensorEvaluationContext, control_db: ControlDatabase
         rows = queries.failed_retryable(conn)
     requests = []
     for row in rows:
+        if _run_still_alive(context, row.last_run_id):
+            continue
         failed_at = row.status_changed_at or row.updated_at
         failure = f"{row.retry_count}:{failed_at.isoformat() if failed_at else '-'}"
         earlier = context.instance.get_runs(
