@@ -1,8 +1,9 @@
 """reconcile_monitor: repair what a crash left between the control table and the Dagster runs.
 
 - A row In Progress whose run is gone or finished becomes Failed (transient, `run_lost`).
-  `dataloader load` attempts (`local-…` run ids) are no Dagster runs and are left to the
-  longrunning monitor.
+  `dataloader load` attempts (`local-…` run ids) are no Dagster runs: those of this host whose
+  process is gone are failed the same way (control_db.local_runs), others left to the longrunning
+  monitor.
 - A row Queued (for longer than DATALOADER_RECONCILE_QUEUED_GRACE_S) whose queued run is gone,
   never created, or finished without starting the load becomes Failed (transient,
   `queued_run_lost`), so the failed monitor retries it.
@@ -22,6 +23,7 @@ from dagster import (
 )
 
 from control_db.lifecycle import LOCAL_RUN_PREFIX
+from control_db.local_runs import fail_dead_local_runs
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import runs_of_attempt
 from dataloader_defs.defs.settings import env_seconds, interval
@@ -104,6 +106,7 @@ def reconcile_monitor(context: SensorEvaluationContext, control_db: ControlDatab
         repaired = _fail_lost_running(conn, context.instance) + _fail_lost_queued(
             conn, context.instance, grace
         )
+        repaired += fail_dead_local_runs(conn)
         closed = close_orphan_history(conn, min_age=ORPHAN_MIN_AGE)
     for key in repaired:
         context.log.warning(f"{key}: failed by reconcile (its run is gone or finished)")
