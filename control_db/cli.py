@@ -22,6 +22,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from control_db import embedded
+from control_db.local_runs import fail_dead_local_runs
 from control_db.queries import connect, get_control_row, table_status
 from control_db.queries.reset import reset_table
 from control_db.status_table import render
@@ -87,6 +88,8 @@ def _reset(args: argparse.Namespace) -> int:
         if row is None:
             print(f"dataloader reset: no control row with control_key {args.control_key!r}", file=sys.stderr)
             return 1
+        if fail_dead_local_runs(conn, args.control_key):  # a `dataloader load` whose process is gone
+            row = get_control_row(conn, args.control_key) or row
         if not reset_table(conn, args.control_key):
             current = get_control_row(conn, args.control_key)
             status = current.last_status if current else row.last_status

@@ -8,8 +8,11 @@ Used by the Dagster asset and by `dataloader load` alike:
 
 A run launched by hand goes through Queued like a sensor run (its history row has a queued time);
 a hand load of a row the sensor already queued takes that queued attempt over, and the sensor's run
-then finds it started and ends quietly. `record_outcome` takes any object shaped like
-`pipes_workers.result.LoadResult` (see `LoadOutcome`); this package imports no other.
+then finds it started and ends quietly. A row left In Progress by a `dataloader load` of this host
+whose process has ended is failed first (`local_runs`). `record_outcome` retries for
+DATALOADER_OUTCOME_RETRY_S while the control database is unreachable (`outcome_retry`); it takes
+any object shaped like `pipes_workers.result.LoadResult` (see `LoadOutcome`); this package imports
+no other.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from typing import Any, Literal, Protocol
 
 import psycopg
 
+# LOCAL_RUN_PREFIX, OutcomeNotRecorded: re-exported, callers import them from here.
+from control_db.local_runs import LOCAL_RUN_PREFIX as LOCAL_RUN_PREFIX
+from control_db.local_runs import fail_dead_local_runs
+from control_db.outcome_retry import CONNECT_TIMEOUT_S, outcome_retry_seconds, retry_pauses
+from control_db.outcome_retry import OutcomeNotRecorded as OutcomeNotRecorded
 from control_db.queries.connection import connect
 from control_db.queries.reads import get_control_row, get_source_config, history_row
 from control_db.queries.rows import ControlRow, SourceDbConfig
@@ -32,12 +40,6 @@ from control_db.queries.transitions import (
     mark_succeeded,
     queue_by_hand,
 )
-
-# Run ids of `dataloader load` attempts: no Dagster run stands behind them (the reconcile pass
-# leaves them to the longrunning monitor).
-LOCAL_RUN_PREFIX = "local-"
-RECORD_ATTEMPTS = 4
-RECORD_BACKOFF_S = 1.0
 
 
 class LoadOutcome(Protocol):
@@ -116,7 +118,10 @@ def begin_attempt(
             return Refusal(control_key, f"{control_key}: no such control row in table_control")
         if history_id is None:
             queued = queue_by_hand(conn, control_key)
+            if queued is None and fail_dead_local_runs(conn, control_key):
+                queued = queue_by_hand(conn, control_key)  # its `dataloader load` process was gone
             if queued is None:
+                row = get_control_row(conn, control_key) or row
                 return Refusal(
                     control_key,
                     f"{control_key}: cannot start: last_status is {row.last_status!r} "
@@ -156,26 +161,48 @@ def record_outcome(
     result: LoadOutcome,
     *,
     component: str = "lifecycle",
+    patience_s: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Recorded:
-    """Write the attempt's outcome on a fresh connection; retried when the connection drops.
+    """Write the attempt's outcome on a fresh connection; retried with backoff while the control
+    database is unreachable, for `patience_s` (default DATALOADER_OUTCOME_RETRY_S, 300 s).
 
     Succeeded: next cron fire, watermark, `load_full` cleared, backfill hand-over, retries reset,
     the result's status message (skip, failed checks). Failed: the error's message (capped), kind
     and code on the row and its history row.
+
+    Raises:
+        OutcomeNotRecorded when the budget ran out: the row stays In Progress for the run until its
+        process has ended (then `dataloader load`/`reset` or the reconcile pass fails it).
     """
-    last_error: Exception | None = None
-    for number in range(RECORD_ATTEMPTS):
+    pauses = retry_pauses(outcome_retry_seconds() if patience_s is None else patience_s)
+    tries = 0
+    while True:
+        tries += 1
         try:
-            with connect(url, component) as conn:
+            with connect(url, component, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 return _record(conn, attempt, result)
         except psycopg.OperationalError as exc:  # connection cut or server restarting: try again
-            last_error = exc
-            sleep(RECORD_BACKOFF_S * 2**number)
-    raise RuntimeError(
-        f"{attempt.control_key}: could not record the outcome of attempt {attempt.history_id} "
-        f"after {RECORD_ATTEMPTS} tries: {type(last_error).__name__}"
-    ) from last_error
+            pause = next(pauses, None)
+            if pause is None:
+                raise _not_recorded(attempt, result, tries, exc) from exc
+            sleep(pause)
+
+
+def _not_recorded(attempt: Attempt, result: LoadOutcome, tries: int, exc: Exception) -> OutcomeNotRecorded:
+    error = result.error
+    outcome = (
+        f"the load succeeded (Delta version {result.delta_version})"
+        if error is None
+        else f"the load failed ({error.kind})"
+    )
+    return OutcomeNotRecorded(
+        f"{attempt.control_key}: could not record the outcome of attempt {attempt.history_id} in {tries} "
+        f"tries ({type(exc).__name__}); {outcome}. The row stays In Progress for run {attempt.run_id} "
+        "until that run's process has ended: then the next `dataloader load` or `dataloader reset` "
+        "of the row on this host, or the reconcile pass, fails it (run_lost) and the next load "
+        "records a committed attempt Succeeded"
+    )
 
 
 def _record(conn: psycopg.Connection, attempt: Attempt, result: LoadOutcome) -> Recorded:

@@ -17,12 +17,14 @@ from pipes_workers.checks import evaluate_checks
 from pipes_workers.deletes import reconcile_deletes
 from pipes_workers.delta import DeltaDestination, DeltaState
 from pipes_workers.delta_settings import target_file_bytes
-from pipes_workers.errors import LoadError
+from pipes_workers.errors import ConfigurationError, LoadError
 from pipes_workers.request import LoadRequest, table_uri
 from pipes_workers.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.sources import open_reader
-from pipes_workers.sources.base import arrow_schema
+from pipes_workers.sources.base import SourceColumn, SourceReader, arrow_schema
+from pipes_workers.sources.column_names import CASE_DUPLICATE_CODE, case_duplicate_problem
 from pipes_workers.sources.failures import scrub
+from pipes_workers.sources.query import qualified_name
 from pipes_workers.storage import lake_storage_options
 from pipes_workers.strategies import LoadContext, get_strategy
 from pipes_workers.strategies.base import reads_whole_source
@@ -72,6 +74,7 @@ def run_load(
     )
     with open_reader(request.source, secrets_dir=secrets_dir) as reader:
         columns = reader.columns(request.source_schema, request.source_table)
+        _refuse_case_duplicates(reader, request, columns)
         if name != "full" and name != "chunked_backfill":
             # A type change is refused on every load, not only when changed rows happen to arrive.
             destination.check_compatible(arrow_schema(columns))
@@ -143,6 +146,13 @@ def run_load(
         f"watermark {result.watermark_after}, Delta version {result.delta_version}{failed}"
     )
     return result
+
+
+def _refuse_case_duplicates(reader: SourceReader, request: LoadRequest, columns: list[SourceColumn]) -> None:
+    table = qualified_name(reader.quote_identifier, request.source_schema, request.source_table)
+    problem = case_duplicate_problem(table, (c.name for c in columns))
+    if problem is not None:
+        raise ConfigurationError(problem, code=CASE_DUPLICATE_CODE)
 
 
 def _previous_complete_load(state: DeltaState, request: LoadRequest) -> str | None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
-import uuid
 from collections.abc import Callable
 
-from control_db.lifecycle import LOCAL_RUN_PREFIX, Refusal, begin_attempt, record_outcome
+from control_db.lifecycle import Refusal, begin_attempt, record_outcome
+from control_db.local_runs import new_local_run_id
 from pipes_workers.errors import ConfigurationError
 from pipes_workers.load import attempt_load, unexpected_failure
 from pipes_workers.request import LoadRequest
@@ -23,11 +22,6 @@ from pipes_workers.result import LoadFailure, LoadResult, failed_result
 
 LAKE_ROOT_ENV = "DATALOADER_LAKE_ROOT"
 CONTROL_DB_ENV = "DATALOADER_CONTROL_DB_URL"
-
-
-def local_run_id() -> str:
-    """`local-<host>-<pid>-<random>`: not a Dagster run; the reconcile pass leaves such attempts alone."""
-    return f"{LOCAL_RUN_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def load_control_key(
@@ -38,8 +32,12 @@ def load_control_key(
 
     Raises:
         ConfigurationError when the row does not exist or is already being loaded.
+        OutcomeNotRecorded (a RuntimeError) when the control database stayed unreachable for
+            DATALOADER_OUTCOME_RETRY_S after the load: the row stays In Progress for this process's
+            run until the process has ended; then the next load or reset of the row, or the
+            reconcile pass, fails it.
     """
-    run_id = local_run_id()
+    run_id = new_local_run_id()
     attempt = begin_attempt(conn_url, control_key, run_id=run_id, history_id=None, component="cli")
     if isinstance(attempt, Refusal):
         raise ConfigurationError(attempt.reason)

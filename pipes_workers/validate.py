@@ -27,6 +27,7 @@ from pipes_workers.errors import ConfigurationError, LoadError
 from pipes_workers.request import SourceConfig
 from pipes_workers.secrets import resolve_source
 from pipes_workers.sources import SourceColumn, SourceReader, open_reader
+from pipes_workers.sources.column_names import case_duplicate_problem
 from pipes_workers.sources.failures import scrub
 from pipes_workers.sources.query import qualified_name
 from pipes_workers.strategies.chunked_backfill import chunk_step
@@ -93,6 +94,9 @@ def check_row(reader: SourceReader, row: Any) -> tuple[str, ...]:
         for role, name in named
         if name and name not in columns
     ]
+    duplicates = case_duplicate_problem(table, columns)
+    if duplicates is not None:
+        problems.append(duplicates)
     for role, name, check in _type_checks(row):
         column = columns.get(name) if name else None
         if column is None:

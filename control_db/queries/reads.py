@@ -180,12 +180,17 @@ FROM dataloader.table_control AS tc
 JOIN dataloader.table_control_dbconfig AS s ON s.db_config_key = tc.db_config_key
 CROSS JOIN LATERAL dataloader.dbconfig_value_problems(s, NULL::dataloader.table_control_dbconfig) AS p
 WHERE tc.control_key = ANY(%(keys)s)
+UNION ALL
+SELECT tc.control_key, 'table_control.destination_table: ' || p
+FROM dataloader.table_control AS tc
+CROSS JOIN LATERAL dataloader.destination_table_problems(tc.config_id, tc.control_key, tc.destination_table) AS p
+WHERE tc.control_key = ANY(%(keys)s)
 """
 
 
 def stored_rule_problems(conn: psycopg.Connection, control_keys: Sequence[str]) -> dict[str, list[str]]:
-    """The INSERT/UPDATE rules stored rows break (rows stored before migration 0003, or with the
-    triggers disabled): control_key -> `table.column: rule` lines, for the row and its source config."""
+    """The INSERT/UPDATE rules stored rows break (rows stored before migrations 0003 and 0006, or with
+    the triggers disabled): control_key -> `table.column: rule` lines, for the row and its source config."""
     problems: dict[str, list[str]] = {}
     for key, problem in conn.execute(_STORED_RULE_PROBLEMS, {"keys": list(control_keys)}).fetchall():
         problems.setdefault(key, []).append(problem)

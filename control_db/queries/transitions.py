@@ -351,13 +351,16 @@ def mark_staging_processed(conn: psycopg.Connection, control_key: str) -> bool:
 
 
 def mark_committed_attempt(conn: psycopg.Connection, control_key: str, run_id: str) -> int:
-    """A later load found run `run_id`'s Delta commit: its attempt recorded Failed (the run died after
-    committing) becomes Succeeded, with a note. Returns the number of history rows corrected."""
+    """A later load found run `run_id`'s Delta commit: that run's attempt, whatever it was recorded
+    as (Failed when the run died after committing and a monitor failed it; In Progress when its
+    outcome could not be written), becomes Succeeded and is closed, with a note saying what it was.
+    Returns the number of history rows corrected."""
     cur = conn.execute(
         "UPDATE dataloader.historical_metadata SET load_status = 'Succeeded', "
-        "error_message = 'committed to Delta, then the run died before recording it; corrected by the "
-        "next load (was: ' || coalesce(error_message, '-') || ')' "
-        "WHERE control_key = %s AND run_id = %s AND load_status = 'Failed'",
+        "load_end_time = coalesce(load_end_time, now()), "
+        "error_message = 'committed to Delta, then the run ended before recording it; corrected by the "
+        "next load (was: ' || load_status || coalesce(': ' || error_message, '') || ')' "
+        "WHERE control_key = %s AND run_id = %s AND load_status <> 'Succeeded'",
         (control_key, run_id),
     )
     return cur.rowcount

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from pipes_workers.errors import LoadError, PermanentLoadError, TransientLoadError
+from pipes_workers.sources.libpq_connect_errors import startup_refusal_sqlstate
 
 # SQLSTATE classes/codes (PostgreSQL; MySQL drivers report them too where they can).
 _TRANSIENT_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03", "40001", "40P01", "55P03", "57014")
@@ -110,7 +111,10 @@ def _sqlstate(exc: BaseException) -> str | None:
     if state is None:
         diag = getattr(exc, "diag", None)
         state = getattr(diag, "sqlstate", None)
-    return state if isinstance(state, str) else None
+    if isinstance(state, str):
+        return state
+    # A connection the server refused at startup: libpq kept only its text (see the module).
+    return startup_refusal_sqlstate(str(exc))
 
 
 def _mysql_errno(exc: BaseException) -> int | None:

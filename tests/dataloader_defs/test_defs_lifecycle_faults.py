@@ -5,6 +5,9 @@ Each test reproduces one report against real PostgreSQL, Delta and a Dagster ins
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from datetime import timedelta
 
 import psycopg
@@ -29,6 +32,7 @@ from defs_support import (
 
 from control_db import queries
 from control_db.lifecycle import begin_attempt, record_outcome
+from control_db.local_runs import process_start
 from dataloader_defs.defs.loader import LocalPipesClient
 from dataloader_defs.defs.run_tags import attempt_tag
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
@@ -192,6 +196,30 @@ def test_reconcile_leaves_a_running_dataloader_load_alone(
     assert not hasattr(attempt, "reason")
     reconcile_monitor(build_sensor_context(instance=instance, resources={"control_db": control_db}))
     assert row(control_conn, "f.cli").last_status == "In Progress"
+
+
+def test_reconcile_fails_a_dataloader_load_whose_process_is_gone(
+    control_conn, control_db_url, source, instance, control_db
+):
+    """Before: every `local-…` run was skipped, so a load whose process ended stayed In Progress."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    start = process_start(process.pid)
+    process.kill()
+    process.wait()
+    add_control(control_conn, "f.gone")
+    dead = f"local-{socket.gethostname()}-{process.pid}-{start}-0123abcd"
+    attempt = begin_attempt(control_db_url, "f.gone", run_id=dead, history_id=None)
+    assert not hasattr(attempt, "reason")
+
+    reconcile_monitor(build_sensor_context(instance=instance, resources={"control_db": control_db}))
+
+    gone = row(control_conn, "f.gone")
+    assert (gone.last_status, gone.last_error_kind, gone.last_error_code) == (
+        "Failed",
+        "transient",
+        "run_lost",
+    )
+    assert classify(gone.last_error_kind, gone.last_error_code).retry
 
 
 def test_a_commit_whose_run_died_is_recorded_succeeded_by_the_next_load(

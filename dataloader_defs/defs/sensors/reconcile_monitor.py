@@ -1,8 +1,9 @@
 """reconcile_monitor: repair what a crash left between the control table and the Dagster runs.
 
 - A row In Progress whose run is gone or finished becomes Failed (transient, `run_lost`).
-  `dataloader load` attempts (`local-…` run ids) are no Dagster runs and are left to the
-  longrunning monitor.
+  `dataloader load` attempts (`local-…` run ids) are no Dagster runs: those of this host whose
+  process is gone are failed the same way (control_db.local_runs), others left to the longrunning
+  monitor.
 - A row Queued whose queued run finished without starting the load, or for which no run will be
   created any more, becomes Failed (transient, `queued_run_lost`), so the failed monitor retries it.
   "No run any more" is read from the master sensor's tick records, not from a fixed grace (see
@@ -25,6 +26,7 @@ from dagster import (
 )
 
 from control_db.lifecycle import LOCAL_RUN_PREFIX
+from control_db.local_runs import fail_dead_local_runs
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import runs_of_attempt
 from dataloader_defs.defs.sensors.run_creation import CLOCK_MARGIN, master_ticks, run_still_coming, why_no_run
@@ -133,6 +135,7 @@ def reconcile_monitor(context: SensorEvaluationContext, control_db: ControlDatab
             max_wait=env_seconds("DATALOADER_RECONCILE_QUEUED_MAX_WAIT_S"),
             repository_name=context.repository_name,
         )
+        repaired += fail_dead_local_runs(conn)
         closed = close_orphan_history(conn, min_age=ORPHAN_MIN_AGE)
     for key in repaired:
         context.log.warning(f"{key}: failed by reconcile (its run is gone or finished)")
