@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # scale-out clients (Celery, Kubernetes, Databricks) whose configuration the tests build.
 EXTRAS := dev,clickhouse,snowflake,oracle,emulators,celery,k8s,databricks
 
-.PHONY: install bytecode dev test lint checks bench bench-upkeep bench-throughput celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
+.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-throughput celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
 
 install: $(STAMP)
 
@@ -50,6 +50,9 @@ bench: bytecode
 
 bench-throughput: bytecode
 	$(BIN)/python -m benchmarks.throughput
+
+bench-location: bytecode
+	$(BIN)/python -m benchmarks.location_load
 
 bench-upkeep: bytecode
 	$(BIN)/python -m benchmarks.upkeep
