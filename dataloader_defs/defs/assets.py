@@ -90,6 +90,8 @@ def build_load_assets(rows: Sequence[TableRow]):
         specs=specs,
         check_specs=check_specs,
         can_subset=True,
+        # Dagster would check every check spec's key against a *list* of the asset keys: quadratic,
+        # 6.5 s of a 10,000-table load. The specs are built from the same keys just above.
         allow_arbitrary_check_specs=True,
     )
     def dataloader_table_load(
