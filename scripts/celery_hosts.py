@@ -131,9 +131,11 @@ def start(root: Path, hosts: int, concurrency: int) -> dict[str, object]:
     folder, env = _process_folder(root, "code-server", base)
     # The code location builds from the control-table state in Dagster's storage (every process
     # reads it there): write the current rows as a version before the code server first loads.
-    subprocess.run(
-        [sys.executable, "-m", "dataloader_defs.state", "refresh"], cwd=folder, env=env, check=True
-    )
+    with (folder / "log").open("ab") as log:  # stdout stays the layout JSON alone
+        subprocess.run(
+            [sys.executable, "-m", "dataloader_defs.state", "refresh"],
+            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
+        )  # fmt: skip
     pid = _spawn(folder, [str(BIN / "dagster"), "code-server", "start", "-m", "dataloader_defs.definitions",
                           "--location-name", "dataloader_defs", "-h", "127.0.0.1", "-p", str(port)], env)  # fmt: skip
     record("code-server", folder, pid)
