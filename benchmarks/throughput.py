@@ -223,25 +223,16 @@ def run_system(label: str, batch: int, concurrency: int, tables: int, rows: int)
 
 def run_scale(rows: int, history_per_row: int) -> list[tuple[str, float]]:
     """Seconds for the code location load, the snapshot refresh and one master tick at `rows` rows."""
+    from benchmarks.location_load import ROWS_SQL, SOURCES_SQL  # it imports this module
+
     dbs = Databases(admin_url())
     work = Path(tempfile.mkdtemp(prefix="dataloader-scale-"))
     try:
         control_url = dbs.create("dl_bench_scale")
         upgrade(control_url)
         with psycopg.connect(control_url, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
-                "SELECT 'src' || s, 'postgresql', '{\"host\": \"127.0.0.1\", \"database\": \"x\"}'::jsonb, 'literal' "
-                "FROM generate_series(0, 9) s"
-            )
-            conn.execute(
-                "INSERT INTO dataloader.table_control (control_key, db_config_key, source_schema, source_table, "
-                "destination_table, load_strategy, cron, primary_keys) "
-                "SELECT 'src' || (g %% 10) || '.public.t' || g, 'src' || (g %% 10), 'public', 't' || g, "
-                "'bronze/src' || (g %% 10) || '/t' || g, 'full', '0 * * * *', ARRAY['id'] "
-                "FROM generate_series(1, %s) g",
-                (rows,),
-            )
+            conn.execute(SOURCES_SQL)
+            conn.execute(ROWS_SQL, (rows,))
             conn.execute(
                 "INSERT INTO dataloader.historical_metadata (control_key, load_status, load_queued_time, "
                 "load_start_time, load_end_time, rows_processed) "

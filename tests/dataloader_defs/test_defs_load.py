@@ -35,6 +35,16 @@ telemetry:
 """
 
 
+def _dagster_home(tmp_path: Path, control_db_url: str, lake_root: Path) -> tuple[Path, dict[str, str]]:
+    """A DAGSTER_HOME whose instance keeps the defs state in its storage, and the environment of a
+    process that uses it."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DATALOADER_CONTROL_DB_URL": control_db_url}
+    return home, {**env, "DATALOADER_LAKE_ROOT": str(lake_root)}
+
+
 def _asset_keys(defs: Definitions) -> set[str]:
     return {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
 
@@ -115,15 +125,7 @@ def test_a_run_launched_by_hand_loads_in_the_run_process(
         source, "by_hand", "id integer PRIMARY KEY", "INSERT INTO by_hand SELECT generate_series(1, 7)"
     )
     add_control(control_conn, "d.by_hand", source_table="by_hand", primary_keys=["id"])
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "DATALOADER_CONTROL_DB_URL": control_db_url,
-        "DATALOADER_LAKE_ROOT": str(lake_root),
-    }
+    home, env = _dagster_home(tmp_path, control_db_url, lake_root)
     refreshed = subprocess.run(
         [sys.executable, "-m", "dataloader_defs.state", "refresh"], env=env, capture_output=True, text=True
     )
@@ -197,15 +199,7 @@ def test_a_code_server_reloads_with_new_state_when_its_sensor_sees_new_rows(
 
     from dataloader_defs.control_tables_component import STATE_KEY
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "DATALOADER_CONTROL_DB_URL": control_db_url,
-        "DATALOADER_LAKE_ROOT": str(lake_root),
-    }
+    home, env = _dagster_home(tmp_path, control_db_url, lake_root)
     add_control(control_conn, "d.first")
     instance = DagsterInstance.from_config(str(home))
     state.refresh_state(instance, control_db_url)
