@@ -25,6 +25,7 @@ from control_db.queries.reads import (
     table_status,
 )
 from control_db.queries.rows import ControlRow, HistoryRow, QueuedLoad, SourceDbConfig, TableStatus
+from control_db.queries.snapshot import AssetSource, asset_fingerprint, asset_sources
 from control_db.queries.transitions import (
     close_history_row,
     mark_committed_attempt,
@@ -39,6 +40,9 @@ from control_db.queries.transitions import (
 )
 
 __all__ = [
+    "AssetSource",
+    "asset_fingerprint",
+    "asset_sources",
     "active_control_rows",
     "ControlRow",
     "HistoryRow",
