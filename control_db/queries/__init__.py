@@ -4,7 +4,8 @@ from control_db.queries.connection import connect
 from control_db.queries.maintenance import (
     MaintenanceClaim,
     active_control_rows,
-    claim_for_maintenance,
+    claim_maintenance,
+    maintenance_claims,
     maintenance_due,
     release_maintenance,
 )
@@ -51,7 +52,8 @@ __all__ = [
     "SourceDbConfig",
     "TableStatus",
     "active_control_keys",
-    "claim_for_maintenance",
+    "claim_maintenance",
+    "maintenance_claims",
     "close_history_row",
     "connect",
     "failed_retryable",
