@@ -149,11 +149,17 @@ def test_maintain_holds_the_row_and_skips_busy_ones(
         )
     )
     seen: list[tuple[str | None, str | None]] = []
+    connections: list[int] = []  # the maintenance's own control connections open while it works
 
     def watch(message: str) -> None:  # what a load would find while maintenance runs
         current = queries.get_control_row(control_conn, key)
         if current is not None:
             seen.append((current.last_status, current.maintenance_owner))
+        open_maintenance = control_conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name LIKE 'dataloader-maint%'"
+        ).fetchone()
+        connections.append(open_maintenance[0] if open_maintenance else -1)
 
     results = {
         r.control_key: r for r in maintain_control_keys(control_db_url, None, str(lake_root), log=watch)
@@ -161,6 +167,7 @@ def test_maintain_holds_the_row_and_skips_busy_ones(
     # Held by a claim (owner: this process) while it ran, its load status untouched throughout.
     assert seen and all(status == "Succeeded" for status, _ in seen)
     assert any(owner is not None and owner.startswith("local-") for _, owner in seen)
+    assert connections and set(connections) == {0}
     assert results[busy].skipped is not None and "Queued" in results[busy].skipped
     assert results[key].skipped is None and results[key].files_after == 1
     after = queries.get_control_row(control_conn, key)
