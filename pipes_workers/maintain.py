@@ -3,8 +3,8 @@
 `maintain_table` is the Delta work (no control database): files before/after, bytes removed. The
 `dataloader maintain CONTROL_KEY|--all` command (entry-point group `dataloader.commands`) claims
 each row first (`control_db.maintenance_lifecycle`: a NULL/Succeeded row that no load can queue
-while the claim holds), so maintenance never races a load of the same table: a compaction committed under a running MERGE
-would fail that load's commit, and a vacuum could delete the files a running load has written but
+while the claim holds), so maintenance never races a load of the same table: a compaction
+committed under a running MERGE would fail that load's commit, and a vacuum could delete the files a running load has written but
 not yet committed. Rows that are Queued, In Progress or Failed are skipped and say so.
 
 Settings: DATALOADER_VACUUM_RETENTION_HOURS (default 168; never below the table's
