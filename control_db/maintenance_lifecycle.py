@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from control_db.local_runs import new_local_run_id, parse_local_run
 from control_db.queries.connection import connect
@@ -134,6 +134,15 @@ def claim_table(
         primary_keys=tuple(row.primary_keys or ()),
     )
     return Held(claim, target)
+
+
+def maintenance_hold(row: ControlRow) -> str | None:
+    """Why a load cannot start on `row` because maintenance holds it (a live claim), else None —
+    for a refusal that names the holder rather than the row's last load run."""
+    expires = row.maintenance_expires_at
+    if row.maintenance_owner is None or expires is None or expires <= datetime.now(UTC):
+        return None
+    return f"{row.control_key}: held for maintenance by {row.maintenance_owner} until {expires.isoformat()}"
 
 
 def release_table(url: str, claim: MaintenanceClaim, *, done: bool) -> bool:

@@ -160,12 +160,17 @@ def test_loads_wait_only_while_a_live_claim_holds(
     assert isinstance(held, lifecycle.Held)
     assert q.queue_ready_tables(control_conn, limit=10) == []  # held: the sensor does not queue it
     assert q.queue_by_hand(control_conn, KEY) is None  # nor does a hand load
+    held_row = q.get_control_row(control_conn, KEY)
+    assert held_row is not None
+    hold = lifecycle.maintenance_hold(held_row)
+    assert hold is not None and hold.startswith(f"{KEY}: held for maintenance by o until ")
     assert q.maintenance_due(control_conn, after_loads=1, limit=10) == []
     assert lifecycle.release_table(control_db_url, held.claim, done=False)
     (queued,) = q.queue_ready_tables(control_conn, limit=10)  # released: queued as before
     assert queued.control_key == KEY
     row = q.get_control_row(control_conn, KEY)
     assert row is not None and row.last_maintenance_at is None  # a failed pass stamps nothing
+    assert lifecycle.maintenance_hold(row) is None
 
     # A claim past its expiry holds nothing back (its owner died without releasing).
     add_table("erp.public.expired", last_status="Succeeded")
