@@ -105,14 +105,15 @@ def maintain_control_keys(
     compacted and vacuumed.
 
     Raises:
-        ConfigurationError for a named control key that does not exist; a table's LoadError after
-        its claim was released (the other tables are done first).
+        ConfigurationError for a named control key that does not exist or a bad claim setting; a
+        table's LoadError after its claim was released (the other tables are done first).
     """
     from control_db import maintenance_lifecycle as lifecycle
 
     try:
+        lifecycle.claim_ttl()  # a bad DATALOADER_MAINTENANCE_CLAIM_S fails before any row is read
         rows = lifecycle.maintenance_rows(conn_url, control_keys)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         raise ConfigurationError(str(exc)) from None
     owner = lifecycle.process_owner()
     results: list[MaintenanceResult] = []

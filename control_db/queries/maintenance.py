@@ -37,7 +37,7 @@ WITH old AS (
     SELECT tc.control_key, tc.maintenance_owner
     FROM dataloader.table_control AS tc
     WHERE tc.control_key = %(key)s AND (tc.last_status IS NULL OR tc.last_status = 'Succeeded')
-      AND ({NOT_HELD} OR tc.maintenance_owner = %(take_over)s)
+      AND ({NOT_HELD} OR tc.maintenance_owner IN (%(owner)s, %(take_over)s))
     FOR UPDATE
 ),
 held AS (
@@ -61,8 +61,9 @@ def claim_maintenance(
     ttl: timedelta,
     take_over: str | None = None,
 ) -> MaintenanceClaim | None:
-    """Hold a NULL/Succeeded row for `owner` until now + `ttl`; None when the row is missing, not
-    NULL/Succeeded, or held by a live claim other than `take_over` (an owner the caller knows is gone).
+    """Hold a NULL/Succeeded row for `owner` until now + `ttl` (an owner's own claim is renewed);
+    None when the row is missing, not NULL/Succeeded, or held by a live claim of another owner than
+    `take_over` (an owner the caller knows is gone).
     """
     params = {"key": control_key, "owner": owner, "ttl": ttl, "take_over": take_over}
     with conn.transaction(), conn.cursor(row_factory=class_row(MaintenanceClaim)) as cur:

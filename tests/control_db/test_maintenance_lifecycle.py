@@ -80,6 +80,8 @@ def test_an_expired_claim_is_taken_over(
     old = q.claim_maintenance(control_conn, KEY, owner="run:stale", ttl=HOUR)
     assert old is not None
     assert isinstance(lifecycle.claim_table(control_db_url, KEY, owner="new"), lifecycle.NotHeld)
+    renewed = q.claim_maintenance(control_conn, KEY, owner="run:stale", ttl=2 * HOUR)  # its own: renewed
+    assert renewed is not None and renewed.took_over is None and renewed.expires_at > old.expires_at
     control_conn.execute(
         "UPDATE dataloader.table_control SET maintenance_expires_at = now() - interval '1 second' "
         "WHERE control_key = %s",

@@ -194,3 +194,15 @@ def test_cli_needs_a_key_or_all(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     monkeypatch.setenv("DATALOADER_LAKE_ROOT", "/tmp/unused")
     assert main(parser.parse_args(["maintain"])) == 1
     assert "CONTROL_KEY or --all" in capsys.readouterr().err
+
+
+def test_unknown_key_and_bad_claim_setting_are_configuration_errors(
+    control_db_url: str, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipes_workers.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="no control row with control_key 'nope'"):
+        maintain_control_keys(control_db_url, ["nope"], str(lake_root))
+    monkeypatch.setenv("DATALOADER_MAINTENANCE_CLAIM_S", "soon")
+    with pytest.raises(ConfigurationError, match="DATALOADER_MAINTENANCE_CLAIM_S"):
+        maintain_control_keys(control_db_url, ["nope"], str(lake_root))
