@@ -1,7 +1,8 @@
 """The snapshot of the control table that the code location builds its assets from: the active
 rows (with their source's db_type) and a fingerprint of every field the assets are built from.
 
-It is the state of the control-table component (control_tables_component.py), stored as JSON in
+The rows and the fingerprint come from `control_db.queries.asset_sources`, which declares the
+fields once. It is the state of the control-table component (control_tables_component.py), stored as JSON in
 Dagster's defs state storage; `control_table_sensor` compares its fingerprint with the database's.
 """
 
@@ -12,21 +13,13 @@ from dataclasses import asdict, dataclass, field
 
 import psycopg
 
+from control_db import queries
+from control_db.queries import AssetSource
+
 
 @dataclass(frozen=True)
-class TableRow:
-    """What a table's asset is built from: an active control row and its source's db_type."""
-
-    control_key: str
-    db_config_key: str
-    db_type: str
-    source_schema: str | None
-    source_table: str
-    destination_table: str
-    load_strategy: str
-    cron: str
-    cron_timezone: str
-    primary_keys: tuple[str, ...] = ()
+class TableRow(AssetSource):
+    """What a table's asset is built from (the fields `control_db.queries.AssetSource` declares)."""
 
     @property
     def asset_path(self) -> list[str]:
@@ -53,51 +46,12 @@ class Snapshot:
         return cls(fingerprint=str(data["fingerprint"]), rows=rows)
 
 
-_ROWS_SQL = """
-SELECT tc.control_key, tc.db_config_key, dc.db_type, tc.source_schema, tc.source_table,
-       tc.destination_table, tc.load_strategy, tc.cron, tc.cron_timezone, tc.primary_keys
-FROM dataloader.table_control AS tc
-JOIN dataloader.table_control_dbconfig AS dc USING (db_config_key)
-WHERE tc.is_active
-ORDER BY tc.control_key
-"""
-# Every INSERT/UPDATE/DELETE of table_control adds a history row; status changes do too, so the
-# fingerprint also covers the columns assets are built from by comparing snapshots, not just ids.
-_FINGERPRINT_SQL = """
-SELECT md5(string_agg(concat_ws('|', tc.control_key, tc.db_config_key, dc.db_type, tc.source_schema,
-                                 tc.source_table, tc.destination_table, tc.load_strategy, tc.cron,
-                                 tc.cron_timezone, array_to_string(tc.primary_keys, ',')), E'\\n'
-                      ORDER BY tc.control_key))
-FROM dataloader.table_control AS tc
-JOIN dataloader.table_control_dbconfig AS dc USING (db_config_key)
-WHERE tc.is_active
-"""
-
-
 def fingerprint(conn: psycopg.Connection) -> str:
     """A digest of every field the assets are built from (changes only when they change)."""
-    row = conn.execute(_FINGERPRINT_SQL).fetchone()
-    return (row[0] if row else None) or "empty"
+    return queries.asset_fingerprint(conn)
 
 
 def read_snapshot(conn: psycopg.Connection) -> Snapshot:
-    """The active control rows, as the code location builds them."""
-    # The fingerprint first: a change between the two reads then shows as a changed table next tick.
-    digest = fingerprint(conn)
-    rows = conn.execute(_ROWS_SQL).fetchall()
-    tables = tuple(
-        TableRow(
-            control_key=r[0],
-            db_config_key=r[1],
-            db_type=r[2],
-            source_schema=r[3],
-            source_table=r[4],
-            destination_table=r[5],
-            load_strategy=r[6],
-            cron=r[7],
-            cron_timezone=r[8],
-            primary_keys=tuple(r[9] or ()),
-        )
-        for r in rows
-    )
-    return Snapshot(fingerprint=digest, rows=tables)
+    """The active control rows, as the code location builds them (fingerprint read first)."""
+    digest, sources = queries.asset_sources(conn)
+    return Snapshot(fingerprint=digest, rows=tuple(TableRow(**asdict(source)) for source in sources))

@@ -1,10 +1,10 @@
 """Table upkeep: compact small files (z-ordered by primary key for MERGEd tables) and vacuum old ones.
 
 `maintain_table` is the Delta work (no control database): files before/after, bytes removed. The
-`dataloader maintain CONTROL_KEY|--all` command (entry-point group `dataloader.commands`) takes each
-row with `claim_for_maintenance` first — the guarded In Progress transition a load needs too — so
-maintenance never races a load of the same table: a compaction committed under a running MERGE
-would fail that load's commit, and a vacuum could delete the files a running load has written but
+`dataloader maintain CONTROL_KEY|--all` command (entry-point group `dataloader.commands`) claims
+each row first (`control_db.maintenance_lifecycle`: a NULL/Succeeded row that no load can queue
+while the claim holds), so maintenance never races a load of the same table: a compaction
+committed under a running MERGE would fail that load's commit, and a vacuum could delete the files a running load has written but
 not yet committed. Rows that are Queued, In Progress or Failed are skipped and say so.
 
 Settings: DATALOADER_VACUUM_RETENTION_HOURS (default 168; never below the table's
@@ -18,9 +18,7 @@ import argparse
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from pipes_workers.delta import DeltaDestination
 from pipes_workers.delta_settings import target_file_bytes
@@ -102,58 +100,41 @@ def maintain_table(request: MaintenanceRequest, *, log: Callable[[str], None] = 
 def maintain_control_keys(
     conn_url: str, control_keys: Sequence[str] | None, lake_root: str, *, log: Callable[[str], None] = print
 ) -> list[MaintenanceResult]:
-    """Maintain the named rows (None: every active row), each held with a guarded claim while it runs.
+    """Maintain the named rows (None: every active row), each under its maintenance claim
+    (`control_db.maintenance_lifecycle`); no control-database connection is open while a table is
+    compacted and vacuumed.
 
     Raises:
-        ConfigurationError for a named control key that does not exist; a table's LoadError after
-        its row was released (the other tables are done first).
+        ConfigurationError for a named control key that does not exist or a bad claim setting; a
+        table's LoadError after its claim was released (the other tables are done first).
     """
-    from control_db import queries
+    from control_db import maintenance_lifecycle as lifecycle
 
+    try:
+        lifecycle.claim_ttl()  # a bad DATALOADER_MAINTENANCE_CLAIM_S fails before any row is read
+        rows = lifecycle.maintenance_rows(conn_url, control_keys)
+    except (LookupError, ValueError) as exc:
+        raise ConfigurationError(str(exc)) from None
+    owner = lifecycle.process_owner()
     results: list[MaintenanceResult] = []
     failures: list[LoadError] = []
-    with queries.connect(conn_url, "maintain") as conn:
-        rows = _rows(conn, control_keys)
-        for row in rows:
-            token = f"maintain-{uuid.uuid4().hex[:12]}"
-            claim = queries.claim_for_maintenance(conn, row.control_key, token=token)
-            if claim is None:
-                reason = f"row is {row.last_status}; maintenance waits for it"
-                log(f"{row.control_key}: skipped: {reason}")
-                results.append(MaintenanceResult(row.control_key, skipped=reason))
-                continue
-            request = MaintenanceRequest(
-                control_key=row.control_key,
-                destination_table=row.destination_table,
-                lake_root=lake_root,
-                load_strategy=row.load_strategy,
-                primary_keys=tuple(row.primary_keys or ()),
-            )
-            try:
-                results.append(maintain_table(request, log=log))
-            except LoadError as exc:
-                failures.append(exc)
-                log(f"{row.control_key}: maintenance failed: {type(exc).__name__}: {exc}")
-                queries.release_maintenance(conn, claim, done=False)
-                continue
-            queries.release_maintenance(conn, claim, done=True)
+    for row in rows:
+        held = lifecycle.claim_table(conn_url, row.control_key, owner=owner)
+        if isinstance(held, lifecycle.NotHeld):
+            log(f"{row.control_key}: skipped: {held.reason}")
+            results.append(MaintenanceResult(row.control_key, skipped=held.reason))
+            continue
+        try:
+            results.append(maintain_table(MaintenanceRequest.for_target(held.target, lake_root), log=log))
+        except LoadError as exc:
+            failures.append(exc)
+            log(f"{row.control_key}: maintenance failed: {type(exc).__name__}: {exc}")
+            lifecycle.release_table(conn_url, held.claim, done=False)
+            continue
+        lifecycle.release_table(conn_url, held.claim, done=True)
     if failures:
         raise failures[0]
     return results
-
-
-def _rows(conn: Any, control_keys: Sequence[str] | None) -> list[Any]:
-    from control_db import queries
-
-    if control_keys is None:
-        return queries.active_control_rows(conn)
-    rows = []
-    for key in control_keys:
-        row = queries.get_control_row(conn, key)
-        if row is None:
-            raise ConfigurationError(f"no control row with control_key {key!r}")
-        rows.append(row)
-    return rows
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Pipes maintenance worker: `python -m pipes_workers.maintain_pipe` (the Dagster maintenance job runs it).
 
 Reads the extras key `maintenance_request`, compacts and vacuums that table (the job holds the
-control row meanwhile) and reports the MaintenanceResult as a custom Pipes message. Imports only
+row's maintenance claim meanwhile) and reports the MaintenanceResult as a custom Pipes message
+(`MaintenanceResult.to_message`, read back with `read_maintenance_result`). Imports only
 `dagster_pipes` from Dagster.
 """
 
@@ -23,7 +24,7 @@ def run_in_pipes(context: PipesContext) -> MaintenanceResult:
     if not isinstance(data, dict):
         raise ConfigurationError(f"Pipes extras key {EXTRAS_KEY!r} is missing or not an object")
     result = maintain_table(MaintenanceRequest.from_dict(data), log=context.log.info)
-    context.report_custom_message(result.to_metadata())
+    context.report_custom_message(result.to_message())
     return result
 
 

@@ -4,7 +4,8 @@ from control_db.queries.connection import connect
 from control_db.queries.maintenance import (
     MaintenanceClaim,
     active_control_rows,
-    claim_for_maintenance,
+    claim_maintenance,
+    maintenance_claims,
     maintenance_due,
     release_maintenance,
 )
@@ -25,6 +26,7 @@ from control_db.queries.reads import (
     table_status,
 )
 from control_db.queries.rows import ControlRow, HistoryRow, QueuedLoad, SourceDbConfig, TableStatus
+from control_db.queries.snapshot import AssetSource, asset_fingerprint, asset_sources
 from control_db.queries.transitions import (
     close_history_row,
     mark_committed_attempt,
@@ -39,6 +41,9 @@ from control_db.queries.transitions import (
 )
 
 __all__ = [
+    "AssetSource",
+    "asset_fingerprint",
+    "asset_sources",
     "active_control_rows",
     "ControlRow",
     "HistoryRow",
@@ -47,7 +52,8 @@ __all__ = [
     "SourceDbConfig",
     "TableStatus",
     "active_control_keys",
-    "claim_for_maintenance",
+    "claim_maintenance",
+    "maintenance_claims",
     "close_history_row",
     "connect",
     "failed_retryable",

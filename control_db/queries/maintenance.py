@@ -1,115 +1,100 @@
-"""Table maintenance (compaction, vacuum) takes the row like a load does, so the two never race.
+"""Table maintenance (compaction, vacuum) holds a row with a claim of its own, so it never races a load.
 
-`claim_for_maintenance` moves a NULL/Succeeded row to In Progress in one guarded statement and
-returns what it replaced; while it holds the row the master sensor does not queue it and a run
-launched by hand refuses to start it. `release_maintenance` puts the row back exactly as it was
-(guarded by the claim's token) and stamps `last_maintenance_at`. A maintenance process that dies
-leaves the row In Progress: the reconcile monitor (Dagster run gone) or the longrunning monitor
-(CLI, after its threshold) fails it, and the failed monitor's retry loads it again.
+The claim is two columns of `table_control` (migration 0007): `maintenance_owner` and
+`maintenance_expires_at`. `claim_maintenance` sets them on a NULL/Succeeded row that no live claim
+holds; a load is not queued while a live claim holds the row (`reads.READY`, `queue_by_hand`). Both
+are guarded UPDATEs of the same row, so the later one sees the earlier one's commit. The load
+status is never touched: a maintenance run leaves no `In Progress` behind. A claim past its expiry,
+or one whose owner the caller knows is gone (`take_over`), is taken over by the next claimant.
+The lifecycle around these is `control_db.maintenance_lifecycle`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg.rows import class_row
 
-from control_db.queries.reads import CONTROL_COLUMNS
+from control_db.queries.reads import CONTROL_COLUMNS, NOT_HELD
 from control_db.queries.rows import ControlRow
 
 
 @dataclass(frozen=True)
 class MaintenanceClaim:
-    """A row held for maintenance: the token and the values the claim replaced."""
+    """A row held for maintenance by `owner` until `expires_at`; `took_over` names the owner of an
+    expired or gone claim this one replaced."""
 
     control_key: str
-    token: str
-    last_status: str | None
-    last_status_message: str | None
-    status_changed_at: datetime | None
-    last_run_id: str | None
-    last_run_url: str | None
-
-    @property
-    def message(self) -> str:
-        """The status message while the row is held (the release's guard)."""
-        return f"maintenance {self.token}: compacting and vacuuming the Delta table"
+    owner: str
+    expires_at: datetime
+    took_over: str | None = None
 
 
-_CLAIM = """
+_CLAIM = f"""
 WITH old AS (
-    SELECT control_key, last_status, last_status_message, status_changed_at, last_run_id, last_run_url
-    FROM dataloader.table_control
-    WHERE control_key = %(key)s AND (last_status IS NULL OR last_status = 'Succeeded')
+    SELECT tc.control_key, tc.maintenance_owner
+    FROM dataloader.table_control AS tc
+    WHERE tc.control_key = %(key)s AND (tc.last_status IS NULL OR tc.last_status = 'Succeeded')
+      AND ({NOT_HELD} OR tc.maintenance_owner IN (%(owner)s, %(take_over)s))
     FOR UPDATE
 ),
 held AS (
     UPDATE dataloader.table_control AS tc
-    SET last_status = 'In Progress', status_changed_at = now(), last_status_message = %(message)s,
-        last_run_id = %(run_id)s, last_run_url = %(run_url)s
+    SET maintenance_owner = %(owner)s, maintenance_expires_at = now() + %(ttl)s
     FROM old
     WHERE tc.control_key = old.control_key
-    RETURNING tc.control_key
+    RETURNING tc.control_key, tc.maintenance_owner AS owner, tc.maintenance_expires_at AS expires_at
 )
-SELECT old.control_key, %(token)s AS token, old.last_status, old.last_status_message,
-       old.status_changed_at, old.last_run_id, old.last_run_url
-FROM old JOIN held USING (control_key)
+SELECT held.control_key, held.owner, held.expires_at,
+       nullif(old.maintenance_owner, %(owner)s) AS took_over
+FROM held JOIN old USING (control_key)
 """
 
 
-def claim_for_maintenance(
+def claim_maintenance(
     conn: psycopg.Connection,
     control_key: str,
     *,
-    token: str,
-    run_id: str | None = None,
-    run_url: str | None = None,
+    owner: str,
+    ttl: timedelta,
+    take_over: str | None = None,
 ) -> MaintenanceClaim | None:
-    """NULL/Succeeded -> In Progress for maintenance `token`; None when the row is busy, Failed or missing.
-
-    `run_id` is the Dagster run doing the maintenance (None from the CLI), so the reconcile monitor
-    can tell a live maintenance run from a dead one.
+    """Hold a NULL/Succeeded row for `owner` until now + `ttl` (an owner's own claim is renewed);
+    None when the row is missing, not NULL/Succeeded, or held by a live claim of another owner than
+    `take_over` (an owner the caller knows is gone).
     """
-    params = {
-        "key": control_key,
-        "token": token,
-        "run_id": run_id,
-        "run_url": run_url,
-        "message": MaintenanceClaim(control_key, token, None, None, None, None, None).message,
-    }
+    params = {"key": control_key, "owner": owner, "ttl": ttl, "take_over": take_over}
     with conn.transaction(), conn.cursor(row_factory=class_row(MaintenanceClaim)) as cur:
         return cur.execute(_CLAIM, params).fetchone()
 
 
 _RELEASE = """
 UPDATE dataloader.table_control
-SET last_status = %(last_status)s, status_changed_at = %(status_changed_at)s,
-    last_status_message = %(last_status_message)s, last_run_id = %(last_run_id)s,
-    last_run_url = %(last_run_url)s,
+SET maintenance_owner = NULL, maintenance_expires_at = NULL,
     last_maintenance_at = CASE WHEN %(done)s THEN now() ELSE last_maintenance_at END
-WHERE control_key = %(key)s AND last_status = 'In Progress' AND last_status_message = %(message)s
+WHERE control_key = %(key)s AND maintenance_owner = %(owner)s
 """
 
 
 def release_maintenance(conn: psycopg.Connection, claim: MaintenanceClaim, *, done: bool) -> bool:
-    """Put the row back as the claim found it; `done` stamps `last_maintenance_at`. False when the
-    row was taken from the claim meanwhile (e.g. failed by a monitor)."""
-    params = {
-        "key": claim.control_key,
-        "message": claim.message,
-        "last_status": claim.last_status,
-        "status_changed_at": claim.status_changed_at,
-        "last_status_message": claim.last_status_message,
-        "last_run_id": claim.last_run_id,
-        "last_run_url": claim.last_run_url,
-        "done": done,
-    }
+    """Drop the claim; `done` stamps `last_maintenance_at`. False when the claim was taken over meanwhile."""
+    params = {"key": claim.control_key, "owner": claim.owner, "done": done}
     return conn.execute(_RELEASE, params).rowcount == 1
 
 
-_DUE = """
+def maintenance_claims(conn: psycopg.Connection) -> list[MaintenanceClaim]:
+    """Every live claim, by control_key."""
+    sql = (
+        "SELECT tc.control_key, tc.maintenance_owner AS owner, tc.maintenance_expires_at AS expires_at "
+        f"FROM dataloader.table_control AS tc WHERE NOT {NOT_HELD} ORDER BY tc.control_key"
+    )
+    with conn.cursor(row_factory=class_row(MaintenanceClaim)) as cur:
+        return cur.execute(sql).fetchall()
+
+
+_DUE = f"""
 SELECT tc.control_key
 FROM dataloader.table_control AS tc
 CROSS JOIN LATERAL (
@@ -122,7 +107,7 @@ CROSS JOIN LATERAL (
     WHERE recent.load_status = 'Succeeded'
       AND recent.load_end_time > coalesce(tc.last_maintenance_at, '-infinity'::timestamptz)
 ) AS since
-WHERE tc.is_active AND tc.last_status = 'Succeeded' AND since.loads >= %(after_loads)s
+WHERE tc.is_active AND tc.last_status = 'Succeeded' AND since.loads >= %(after_loads)s AND {NOT_HELD}
 ORDER BY tc.last_maintenance_at NULLS FIRST, tc.config_id
 LIMIT %(limit)s
 """

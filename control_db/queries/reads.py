@@ -19,11 +19,15 @@ from control_db.queries.rows import (
 CONTROL_COLUMNS = column_list(ControlRow, "tc")
 HISTORY_COLUMNS = column_list(HistoryRow, "hm")
 
-# Ready = active, due, and not already Queued / In Progress / Failed (NULL and Succeeded are ready).
-READY = """
+# A row no live maintenance claim holds (SQL on `tc`; the claim is `queries.maintenance`'s).
+NOT_HELD = "(tc.maintenance_owner IS NULL OR tc.maintenance_expires_at <= now())"
+# Ready = active, due, not already Queued / In Progress / Failed (NULL and Succeeded are ready), and
+# not held for maintenance.
+READY = f"""
     tc.is_active
     AND coalesce(tc.next_load_date_time, now()) <= now()
     AND (tc.last_status IS NULL OR tc.last_status NOT IN ('Queued', 'In Progress', 'Failed'))
+    AND {NOT_HELD}
 """
 READY_ORDER = "coalesce(tc.next_load_date_time, '-infinity'::timestamptz), tc.config_id"
 

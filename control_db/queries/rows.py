@@ -1,4 +1,10 @@
-"""Frozen dataclasses the query functions return; field names are the column names."""
+"""The control schema's one declaration in Python: a frozen dataclass per table (and view), its
+fields the columns in table order, `X | None` exactly where the column is nullable.
+
+The query functions return these and build their column lists from them (`column_list`);
+`tests/control_db/test_migrations.py` checks each against the migrated database, so adding a
+column means a migration plus a field here. The DDL itself lives only in the Alembic revisions.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +56,8 @@ class ControlRow:
     delete_check_cron: str | None
     last_delete_check_at: datetime | None
     last_maintenance_at: datetime | None
+    maintenance_owner: str | None
+    maintenance_expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,14 @@ class SourceDbConfig:
     db_type: str
     db_config_value: dict[str, Any]
     db_kv_scope: str
+
+
+@dataclass(frozen=True)
+class DbConfigRow(SourceDbConfig):
+    """Every column of `dataloader.table_control_dbconfig`: the source plus its bookkeeping times."""
+
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,20 @@ class HistoryRow:
 
 
 @dataclass(frozen=True)
+class ControlChange:
+    """One row of `dataloader.table_control_history` (written by its trigger only)."""
+
+    id: int
+    control_key: str
+    config_id: int | None
+    changed_at: datetime
+    change_type: str
+    change_source: str
+    old_values: dict[str, Any] | None
+    new_values: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class TableStatus:
     """One row of the `dataloader.v_table_status` view (columns named as in table_control)."""
 
@@ -117,6 +147,16 @@ class TableStatus:
     manual_review: bool
     manual_review_reason: str | None
     last_status_message: str | None
+
+
+# Table (or view) of the control schema -> the dataclass declaring its columns.
+TABLE_ROWS: dict[str, type] = {
+    "table_control_dbconfig": DbConfigRow,
+    "table_control": ControlRow,
+    "historical_metadata": HistoryRow,
+    "table_control_history": ControlChange,
+}
+VIEW_ROWS: dict[str, type] = {"v_table_status": TableStatus}
 
 
 def column_list(row_type: type, alias: str) -> str:

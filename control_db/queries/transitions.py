@@ -14,7 +14,7 @@ from datetime import timedelta
 import psycopg
 from psycopg.rows import class_row
 
-from control_db.queries.reads import READY, READY_ORDER
+from control_db.queries.reads import NOT_HELD, READY, READY_ORDER
 from control_db.queries.rows import QueuedLoad
 from control_db.schedule import next_fire
 
@@ -101,12 +101,12 @@ WHERE hm.id = %(history_id)s AND hm.control_key = started.control_key
 RETURNING hm.id
 """
 
-_QUEUE_BY_HAND = """
+_QUEUE_BY_HAND = f"""
 WITH queued AS (
     UPDATE dataloader.table_control AS tc
     SET last_status = 'Queued', status_changed_at = now()
     WHERE tc.control_key = %(key)s
-      AND (tc.last_status IS NULL OR tc.last_status IN ('Succeeded', 'Failed'))
+      AND (tc.last_status IS NULL OR tc.last_status IN ('Succeeded', 'Failed')) AND {NOT_HELD}
     RETURNING tc.config_id, tc.control_key, tc.db_config_key, tc.load_strategy, tc.incremental_value
 ),
 opened AS (
@@ -133,7 +133,7 @@ def queue_by_hand(conn: psycopg.Connection, control_key: str) -> QueuedLoad | No
     A row that is NULL/Succeeded/Failed becomes Queued with a new Queued history row. A row the
     sensor already queued is taken as it is: its open Queued attempt is returned, so the hand load
     takes that attempt over (the sensor's run then finds it started and exits quietly). None for a
-    row that is In Progress or does not exist.
+    row that is In Progress, held for maintenance, or does not exist.
     """
     with conn.cursor(row_factory=class_row(QueuedLoad)) as cur:
         rows = cur.execute(_QUEUE_BY_HAND, {"key": control_key}).fetchall()

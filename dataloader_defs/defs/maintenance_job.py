@@ -1,17 +1,17 @@
 """dataloader_maintenance_job: compact and vacuum tables through the Pipes maintenance worker.
 
-For each requested control key the op takes the row with `claim_for_maintenance` (NULL/Succeeded ->
-In Progress, last_run_id = this run, so the reconcile monitor sees a live run), runs
-`python -m pipes_workers.maintain_pipe` through the loads' worker launcher (the `loader` resource), and puts the row
-back. Rows a load holds are skipped; files before/after and bytes removed become output metadata.
+For each requested control key the op claims the row (`control_db.maintenance_lifecycle`, owner
+`run:<this run>`, so a claim of a run that died is taken over), runs
+`python -m pipes_workers.maintain_pipe` through the loads' worker launcher (the `loader` resource)
+with no control-database connection open, reads the worker's typed `MaintenanceResult` and releases
+the claim. Rows a load holds are skipped; files before/after and bytes removed become output metadata.
 """
-
-import uuid
 
 from dagster import Config, Failure, OpExecutionContext, job, op
 
 from dataloader_defs.defs.loader import TableLoader
 from dataloader_defs.defs.loader.launcher import MAINTENANCE_WORKER_MODULE
+from dataloader_defs.defs.maintenance_owners import owner_gone_in
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 
 
@@ -29,49 +29,38 @@ def maintain_tables(
     settings: DataloaderSettings,
     loader: TableLoader,
 ) -> dict:
-    """Compact and vacuum each requested table while holding its control row."""
-    from control_db import queries
-    from pipes_workers.maintenance_request import MaintenanceRequest
+    """Compact and vacuum each requested table while holding its maintenance claim."""
+    from control_db import maintenance_lifecycle as lifecycle
+    from pipes_workers.maintenance_request import MaintenanceRequest, read_maintenance_result
 
+    owner = lifecycle.run_owner(context.run.run_id)
+    owner_gone = owner_gone_in(context.instance)
     report: dict[str, dict] = {}
     failed: list[str] = []
-    with control_db.connect("dagster-maintenance") as conn:
-        for key in config.control_keys:
-            row = queries.get_control_row(conn, key)
-            claim = queries.claim_for_maintenance(
-                conn,
-                key,
-                token=f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}",
-                run_id=context.run.run_id,
-                run_url=settings.run_url(context.run.run_id),
+    for key in config.control_keys:
+        held = lifecycle.claim_table(control_db.url, key, owner=owner, owner_gone=owner_gone)
+        if isinstance(held, lifecycle.NotHeld):
+            context.log.info(f"{key}: skipped, {held.reason}")
+            report[key] = {"skipped": held.reason}
+            continue
+        request = MaintenanceRequest.for_target(held.target, settings.lake_root)
+        try:
+            invocation = loader.workers.run_module(
+                context,
+                MAINTENANCE_WORKER_MODULE,
+                extras={"maintenance_request": request.to_dict()},
+                env=settings.worker_env(),
             )
-            if row is None or claim is None:
-                state = "missing" if row is None else row.last_status
-                context.log.info(f"{key}: skipped, the row is {state}")
-                report[key] = {"skipped": f"row is {state}"}
-                continue
-            request = MaintenanceRequest(
-                control_key=key,
-                destination_table=row.destination_table,
-                lake_root=settings.lake_root,
-                load_strategy=row.load_strategy,
-                primary_keys=tuple(row.primary_keys or ()),
-            )
-            try:
-                invocation = loader.workers.run_module(
-                    context,
-                    MAINTENANCE_WORKER_MODULE,
-                    extras={"maintenance_request": request.to_dict()},
-                    env=settings.worker_env(),
-                )
-                messages = invocation.get_custom_messages()
-                report[key] = messages[-1] if messages else {"skipped": "the worker reported nothing"}
-            except Exception as exc:
-                context.log.error(f"{key}: maintenance failed: {type(exc).__name__}: {exc}")
-                failed.append(key)
-                queries.release_maintenance(conn, claim, done=False)
-                continue
-            queries.release_maintenance(conn, claim, done=True)
+            result = read_maintenance_result(invocation.get_custom_messages())
+            if result is None:
+                raise RuntimeError("the maintenance worker reported no result")
+        except Exception as exc:
+            context.log.error(f"{key}: maintenance failed: {type(exc).__name__}: {exc}")
+            failed.append(key)
+            lifecycle.release_table(control_db.url, held.claim, done=False)
+            continue
+        lifecycle.release_table(control_db.url, held.claim, done=True)
+        report[key] = result.to_metadata()
     context.add_output_metadata(
         {
             key: ", ".join(f"{name}={value}" for name, value in facts.items() if name != "control_key")
@@ -79,13 +68,13 @@ def maintain_tables(
         }
     )
     if failed:
-        raise Failure(f"maintenance failed for {', '.join(failed)} (their rows were put back)")
+        raise Failure(f"maintenance failed for {', '.join(failed)} (their claims were released)")
     return report
 
 
 @job(
     description="Compacts (z-ordered by primary key for MERGEd tables) and vacuums Delta tables, "
-    "holding each control row so no load races it.",
+    "holding a maintenance claim on each control row so no load races it.",
     tags={"dataloader/maintenance": "true"},
 )
 def dataloader_maintenance_job() -> None:

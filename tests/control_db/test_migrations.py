@@ -1,11 +1,16 @@
-"""Migrations: up, no-op second up, down to base (nothing left), up again; schema.py matches the database."""
+"""Migrations: up, no-op second up, down to base (nothing left), up again; the row dataclasses of
+`control_db.queries.rows` (the schema's one declaration) match the migrated database."""
 
 from __future__ import annotations
+
+import typing
+from dataclasses import fields
 
 import psycopg
 import pytest
 
-from control_db import migrate, schema
+from control_db import migrate
+from control_db.queries.rows import TABLE_ROWS, VIEW_ROWS
 
 
 def _objects(url: str) -> dict[str, int]:
@@ -50,16 +55,28 @@ def _columns(conn: psycopg.Connection, table: str) -> list[tuple[str, bool]]:
     return [(name, nullable) for name, nullable in rows]
 
 
-@pytest.mark.parametrize("table", sorted(schema.metadata.tables.values(), key=lambda t: t.name), ids=str)
-def test_schema_module_matches_migrated_database(control_conn: psycopg.Connection, table) -> None:
-    expected = [(column.name, bool(column.nullable)) for column in table.columns]
-    assert _columns(control_conn, table.name) == expected
+def _declared(row_type: type) -> list[tuple[str, bool]]:
+    """(name, nullable) per field: nullable when its type admits None."""
+    hints = typing.get_type_hints(row_type)
+    return [(f.name, type(None) in typing.get_args(hints[f.name])) for f in fields(row_type)]
+
+
+@pytest.mark.parametrize("table", sorted(TABLE_ROWS))
+def test_row_types_match_migrated_tables(control_conn: psycopg.Connection, table: str) -> None:
+    assert _columns(control_conn, table) == _declared(TABLE_ROWS[table])
+
+
+def test_declared_tables_are_all_the_tables(control_conn: psycopg.Connection) -> None:
+    rows = control_conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dataloader' "
+        "AND table_type = 'BASE TABLE' AND table_name <> 'alembic_version'"
+    ).fetchall()
+    assert sorted(name for (name,) in rows) == sorted(TABLE_ROWS)
 
 
 def test_status_view_columns(control_conn: psycopg.Connection) -> None:
-    assert (
-        tuple(name for name, _ in _columns(control_conn, "v_table_status")) == schema.V_TABLE_STATUS_COLUMNS
-    )
+    for view, row_type in VIEW_ROWS.items():
+        assert [name for name, _ in _columns(control_conn, view)] == [f.name for f in fields(row_type)]
 
 
 def test_version_table_lives_in_control_schema(control_conn: psycopg.Connection) -> None:

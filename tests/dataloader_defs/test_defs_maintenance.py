@@ -105,5 +105,27 @@ def test_job_compacts_through_pipes_and_puts_the_row_back(
     after = row(control_conn, "t.events")
     assert (after.last_status, after.last_status_message) == ("Succeeded", "loaded")
     assert after.last_maintenance_at is not None
+    assert (after.maintenance_owner, after.maintenance_expires_at) == (None, None)  # claim released
     table = DeltaDestination(table_uri(lake_root, "bronze/test/events")).read_arrow()
     assert sorted(table.column("id").to_pylist()) == list(range(1, 9))
+
+
+def test_sensor_releases_the_claims_of_finished_runs(control_conn, source, instance, control_db) -> None:
+    from datetime import timedelta
+
+    from control_db.maintenance_lifecycle import run_owner
+
+    for key in ("t.finished", "t.running"):
+        add_control(control_conn, key, last_status="Succeeded")
+    finished = create_run_for_test(
+        instance, job_name=dataloader_maintenance_job.name, status=DagsterRunStatus.FAILURE
+    )
+    running = create_run_for_test(instance, job_name="other_job", status=DagsterRunStatus.STARTED)
+    for key, run in (("t.finished", finished), ("t.running", running)):
+        claim = queries.claim_maintenance(
+            control_conn, key, owner=run_owner(run.run_id), ttl=timedelta(hours=1)
+        )
+        assert claim is not None
+    _evaluate(instance, control_db)
+    assert row(control_conn, "t.finished").maintenance_owner is None  # loads may go on
+    assert row(control_conn, "t.running").maintenance_owner == run_owner(running.run_id)

@@ -1,6 +1,7 @@
 """Maintenance: compaction (z-ordered by primary key for MERGEd tables) and vacuum keep the data and
 the exactly-once state, cut the file count, never vacuum below Delta's safe minimum, and never run
-on a row a load holds (`dataloader maintain` takes the row with a guarded transition)."""
+on a row a load holds (`dataloader maintain` takes the row's maintenance claim, which no load
+overlaps, and leaves its load status alone)."""
 
 from __future__ import annotations
 
@@ -147,16 +148,26 @@ def test_maintain_holds_the_row_and_skips_busy_ones(
             run_id="run-7",
         )
     )
-    seen: list[str | None] = []
+    seen: list[tuple[str | None, str | None]] = []
+    connections: list[int] = []  # the maintenance's own control connections open while it works
 
     def watch(message: str) -> None:  # what a load would find while maintenance runs
         current = queries.get_control_row(control_conn, key)
-        seen.append(current.last_status if current else None)
+        if current is not None:
+            seen.append((current.last_status, current.maintenance_owner))
+        open_maintenance = control_conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name LIKE 'dataloader-maint%'"
+        ).fetchone()
+        connections.append(open_maintenance[0] if open_maintenance else -1)
 
     results = {
         r.control_key: r for r in maintain_control_keys(control_db_url, None, str(lake_root), log=watch)
     }
-    assert "In Progress" in seen
+    # Held by a claim (owner: this process) while it ran, its load status untouched throughout.
+    assert seen and all(status == "Succeeded" for status, _ in seen)
+    assert any(owner is not None and owner.startswith("local-") for _, owner in seen)
+    assert connections and set(connections) == {0}
     assert results[busy].skipped is not None and "Queued" in results[busy].skipped
     assert results[key].skipped is None and results[key].files_after == 1
     after = queries.get_control_row(control_conn, key)
@@ -167,10 +178,11 @@ def test_maintain_holds_the_row_and_skips_busy_ones(
         "run-7",
     )
     assert after.last_maintenance_at is not None
+    assert (after.maintenance_owner, after.maintenance_expires_at) == (None, None)
     # A row held by maintenance cannot be started by hand.
-    claim = queries.claim_for_maintenance(control_conn, key, token="t1")
+    claim = queries.claim_maintenance(control_conn, key, owner="t1", ttl=timedelta(hours=1))
     assert claim is not None
-    assert queries.claim_for_maintenance(control_conn, key, token="t2") is None
+    assert queries.claim_maintenance(control_conn, key, owner="t2", ttl=timedelta(hours=1)) is None
     assert queries.queue_by_hand(control_conn, key) is None
     assert queries.release_maintenance(control_conn, claim, done=False)
 
@@ -182,3 +194,15 @@ def test_cli_needs_a_key_or_all(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     monkeypatch.setenv("DATALOADER_LAKE_ROOT", "/tmp/unused")
     assert main(parser.parse_args(["maintain"])) == 1
     assert "CONTROL_KEY or --all" in capsys.readouterr().err
+
+
+def test_unknown_key_and_bad_claim_setting_are_configuration_errors(
+    control_db_url: str, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipes_workers.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="no control row with control_key 'nope'"):
+        maintain_control_keys(control_db_url, ["nope"], str(lake_root))
+    monkeypatch.setenv("DATALOADER_MAINTENANCE_CLAIM_S", "soon")
+    with pytest.raises(ConfigurationError, match="DATALOADER_MAINTENANCE_CLAIM_S"):
+        maintain_control_keys(control_db_url, ["nope"], str(lake_root))

@@ -1,9 +1,14 @@
 """maintenance_sensor: tables with DATALOADER_MAINTENANCE_AFTER_LOADS successful loads since their
-last maintenance get a dataloader_maintenance_job run (checked every DATALOADER_MAINTENANCE_INTERVAL_S)."""
+last maintenance get a dataloader_maintenance_job run (checked every DATALOADER_MAINTENANCE_INTERVAL_S).
+
+Each tick first releases maintenance claims whose owner is gone (a run that ended without releasing,
+an ended `dataloader maintain` of this host), so such a claim stops holding loads back before it
+expires."""
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
+from dataloader_defs.defs.maintenance_owners import owner_gone_in
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.sensors.job_runs import run_in_progress
 from dataloader_defs.defs.settings import env_int, interval
@@ -19,14 +24,16 @@ TABLES_PER_RUN = 20
 )
 def maintenance_sensor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
     """One maintenance run for the due tables, unless one is still running."""
-    from control_db import queries
+    from control_db import maintenance_lifecycle as lifecycle
 
+    released = lifecycle.release_gone_claims(control_db.url, owner_gone_in(context.instance))
+    if released:
+        context.log.info(f"released the maintenance claims of gone owners on {', '.join(released)}")
     busy = run_in_progress(context, dataloader_maintenance_job.name)
     if busy:
         return SensorResult(skip_reason=SkipReason(f"maintenance run {busy} still in progress"))
     after = max(1, env_int("DATALOADER_MAINTENANCE_AFTER_LOADS"))
-    with control_db.connect("dagster-maintenance") as conn:
-        keys = queries.maintenance_due(conn, after_loads=after, limit=TABLES_PER_RUN)
+    keys = lifecycle.tables_due(control_db.url, after_loads=after, limit=TABLES_PER_RUN)
     if not keys:
         return SensorResult(skip_reason=SkipReason(f"no table has {after} loads since its last maintenance"))
     tick = int(context.last_tick_completion_time or 0)

@@ -1,0 +1,61 @@
+"""What the code location builds its assets from: the active rows' asset fields and their digest.
+
+`AssetSource` declares the fields once; the row query and the fingerprint are both built from it,
+so the fingerprint covers exactly the fields the assets are built from (and nothing else: a status
+change does not change it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import psycopg
+
+
+@dataclass(frozen=True)
+class AssetSource:
+    """An active control row as its asset sees it, with its source's db_type."""
+
+    control_key: str
+    db_config_key: str
+    db_type: str
+    source_schema: str | None
+    source_table: str
+    destination_table: str
+    load_strategy: str
+    cron: str
+    cron_timezone: str
+    primary_keys: tuple[str, ...] = ()
+
+
+# Each field's SQL: db_type is the source's (dbconfig), the rest table_control's.
+_COLUMNS = [f"dc.{f.name}" if f.name == "db_type" else f"tc.{f.name}" for f in fields(AssetSource)]
+_FROM = """
+FROM dataloader.table_control AS tc
+JOIN dataloader.table_control_dbconfig AS dc USING (db_config_key)
+WHERE tc.is_active
+"""
+_ROWS_SQL = f"SELECT {', '.join(_COLUMNS)}{_FROM}ORDER BY tc.control_key"
+_DIGESTED = ", ".join(
+    f"array_to_string({column}, ',')" if column == "tc.primary_keys" else column for column in _COLUMNS
+)
+_FINGERPRINT_SQL = (
+    f"SELECT md5(string_agg(concat_ws('|', {_DIGESTED}), E'\\n' ORDER BY tc.control_key)){_FROM}"
+)
+
+
+def asset_fingerprint(conn: psycopg.Connection) -> str:
+    """A digest of every AssetSource field of the active rows ("empty" when there are none)."""
+    row = conn.execute(_FINGERPRINT_SQL).fetchone()
+    return (row[0] if row else None) or "empty"
+
+
+def asset_sources(conn: psycopg.Connection) -> tuple[str, list[AssetSource]]:
+    """The fingerprint, then the active rows by control_key. The fingerprint is read first: a change
+    between the two reads then shows as a changed fingerprint on the next comparison."""
+    digest = asset_fingerprint(conn)
+    rows = [
+        AssetSource(*values[:-1], primary_keys=tuple(values[-1] or ()))
+        for values in conn.execute(_ROWS_SQL).fetchall()
+    ]
+    return digest, rows
