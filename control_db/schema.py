@@ -3,7 +3,7 @@
 The Alembic revisions in `control_db/migrations/versions/` create exactly these tables (plus the
 validating and history triggers and the `v_table_status` view); `tests/control_db/test_migrations.py`
 checks that the migrated database and this module agree. What `db_config_value` may hold per
-`db_type` is the table `DB_CONFIG_KEYS` in `control_db/vocabulary.py`, which migration 0003's
+`db_type` is the table `DB_CONFIG_KEYS` in `dataloader_contract/vocabulary.py`, which migration 0003's
 trigger follows.
 """
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from control_db.urls import CONTROL_SCHEMA
-from control_db.vocabulary import (
+from dataloader_contract.vocabulary import (
     DB_TYPES,
     DELETE_MODES,
     ERROR_KINDS,

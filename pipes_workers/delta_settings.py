@@ -16,7 +16,7 @@ import re
 
 from deltalake import ColumnProperties, WriterProperties
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 
 ROW_GROUP_ROWS = 262_144
 COMPRESSION_ENV = "DATALOADER_DELTA_COMPRESSION"

@@ -9,6 +9,7 @@ import pytest
 from control_rows import INCREMENTAL, AddTable, insert_table, start_queued
 
 from control_db import queries as q
+from dataloader_contract.result import LoadResult
 
 KEY = "erp.public.orders"
 
@@ -105,9 +106,13 @@ def test_succeeded_records_rows_deleted_and_the_check_time(
         KEY,
         history_id=history_id,
         run_id="run-1",
-        rows_processed=5,
-        watermark_before=None,
-        watermark_after="9",
+        result=LoadResult(
+            control_key=KEY,
+            strategy="incremental",
+            rows_read=5,
+            watermark_before=None,
+            watermark_after="9",
+        ),
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None and row.last_delete_check_at is None  # no reconciliation ran
@@ -120,10 +125,14 @@ def test_succeeded_records_rows_deleted_and_the_check_time(
         KEY,
         history_id=history_id,
         run_id="run-1",
-        rows_processed=0,
-        watermark_before="9",
-        watermark_after="9",
-        rows_deleted=3,
+        result=LoadResult(
+            control_key=KEY,
+            strategy="incremental",
+            rows_read=0,
+            watermark_before="9",
+            watermark_after="9",
+            rows_deleted=3,
+        ),
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None and row.last_delete_check_at is not None

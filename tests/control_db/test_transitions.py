@@ -10,6 +10,7 @@ from control_rows import BACKFILL, INCREMENTAL, AddTable, start_queued
 
 from control_db import queries as q
 from control_db.schedule import next_fire
+from dataloader_contract.result import LoadResult
 
 KEY = "erp.public.orders"
 
@@ -196,11 +197,15 @@ def test_succeeded_schedules_and_stores_watermark(
         KEY,
         history_id=history_id,
         run_id="run-1",
-        rows_processed=123,
-        watermark_before="10",
-        watermark_after="20",
-        clear_load_full=True,
-        message="loaded 123 rows",
+        result=LoadResult(
+            control_key=KEY,
+            strategy="incremental",
+            rows_read=123,
+            watermark_before="10",
+            watermark_after="20",
+            load_full_done=True,
+            deletes_note="loaded 123 rows",
+        ),
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None
@@ -229,18 +234,26 @@ def test_succeeded_schedules_and_stores_watermark(
         KEY,
         history_id=history_id,
         run_id="run-1",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
+        result=LoadResult(
+            control_key=KEY,
+            strategy="incremental",
+            rows_read=1,
+            watermark_before=None,
+            watermark_after=None,
+        ),
     )
     assert not q.mark_succeeded(
         control_conn,
         "erp.public.nope",
         history_id=history_id,
         run_id="run-1",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
+        result=LoadResult(
+            control_key="erp.public.nope",
+            strategy="incremental",
+            rows_read=1,
+            watermark_before=None,
+            watermark_after=None,
+        ),
     )
 
 
@@ -254,10 +267,14 @@ def test_succeeded_keeps_watermark_and_hands_backfill_over(
         KEY,
         history_id=history_id,
         run_id="run-1",
-        rows_processed=0,
-        watermark_before="5",
-        watermark_after=None,
-        next_load_strategy="incremental",
+        result=LoadResult(
+            control_key=KEY,
+            strategy="incremental",
+            rows_read=0,
+            watermark_before="5",
+            watermark_after=None,
+            next_load_strategy="incremental",
+        ),
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None
@@ -348,9 +365,13 @@ def test_manual_review(control_conn: psycopg.Connection, add_table: AddTable) ->
         KEY,
         history_id=history_id,
         run_id="manual",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
+        result=LoadResult(
+            control_key=KEY,
+            strategy="incremental",
+            rows_read=1,
+            watermark_before=None,
+            watermark_after=None,
+        ),
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None and not row.manual_review and row.manual_review_reason is None
@@ -383,9 +404,13 @@ def test_landing_pending_and_staging_processed(control_conn: psycopg.Connection,
         KEY,
         history_id=history_id,
         run_id="run-1",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
+        result=LoadResult(
+            control_key=KEY,
+            strategy="incremental",
+            rows_read=1,
+            watermark_before=None,
+            watermark_after=None,
+        ),
     )
     assert [r.control_key for r in q.landing_pending(control_conn)] == [KEY]
     assert q.mark_staging_processed(control_conn, KEY)
@@ -411,10 +436,14 @@ def test_table_status_view(control_conn: psycopg.Connection, add_table: AddTable
         KEY,
         history_id=history_id,
         run_id="run-1",
-        rows_processed=7,
-        watermark_before=None,
-        watermark_after=None,
-        message="ok",
+        result=LoadResult(
+            control_key=KEY,
+            strategy="incremental",
+            rows_read=7,
+            watermark_before=None,
+            watermark_after=None,
+            deletes_note="ok",
+        ),
     )
     idle, orders = q.table_status(control_conn)
     assert (idle.control_key, idle.is_active, idle.last_status, idle.last_load_end_time, idle.lag) == (
