@@ -1,4 +1,4 @@
-"""Worker exceptions. Each carries a `kind` (can a retry help?) and a `code` (SQLSTATE, driver errno).
+"""The load exceptions (shared contract). Each has a `kind` (can a retry help?) and a `code` (SQLSTATE, errno).
 
 The kind is what the retry analysis decides from: `transient` (a later retry may succeed),
 `permanent` (a person must fix the source or the table), `configuration` (a person must fix the

@@ -1,5 +1,7 @@
 """The load request: everything a worker needs, passed by reference (secret *names*, never values).
 
+Part of the shared contract (`dataloader_contract`): no heavy imports, used by all three packages.
+
 The orchestrator (Dagster asset or `dataloader load`) builds it from the control row and the source
 config; the worker validates it here and fails loudly, naming the field.
 """
@@ -107,8 +109,8 @@ class LoadRequest:
     def from_control_row(cls, row: Any, source: Any, *, lake_root: str, run_id: str | None) -> LoadRequest:
         """The request for a control row and its dbconfig row, as stored (secret names, never values).
 
-        `row`/`source` are control_db's ControlRow/SourceDbConfig (duck-typed: this package does not
-        depend on control_db).
+        `row`/`source` are control_db's ControlRow/SourceDbConfig (duck-typed: control_db imports this
+        package, not the other way round).
         """
         return cls(
             control_key=row.control_key,

@@ -16,6 +16,9 @@ KvScope = Literal["env", "file", "literal"]
 RetryDecision = Literal["retry", "manual_review"]
 ErrorKind = Literal["transient", "permanent", "configuration"]
 DeleteMode = Literal["none", "soft", "hard"]
+# Strategies whose loads MERGE on the primary key (chunked_backfill hands over to incremental): their
+# tables get smaller target files and are clustered by the key.
+MERGE_STRATEGIES: frozenset[str] = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
 
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategy)
 LOAD_STATUSES: tuple[str, ...] = get_args(LoadStatus)
