@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from dataloader_contract.errors import ConfigurationError
-from dataloader_contract.vocabulary import DELETE_MODES, KV_SCOPES, LOAD_STRATEGIES
+from dataloader_contract.vocabulary import (
+    DELETE_MODES,
+    KV_SCOPES,
+    LOAD_STRATEGIES,
+    DbType,
+    DeleteMode,
+    KvScope,
+    LoadStrategy,
+)
 
 
 def table_uri(lake_root: str | Path, destination_table: str) -> str:
@@ -33,8 +41,8 @@ class SourceConfig:
     """A source database, as in table_control_dbconfig. With scope env/file, values are secret names."""
 
     db_config_key: str
-    db_type: str
-    kv_scope: str
+    db_type: DbType
+    kv_scope: KvScope
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -53,7 +61,7 @@ class LoadRequest:
     """One load of one control row."""
 
     control_key: str
-    load_strategy: str
+    load_strategy: LoadStrategy
     source_schema: str | None
     source_table: str
     destination_table: str
@@ -71,7 +79,7 @@ class LoadRequest:
     cron: str | None = None
     cron_timezone: str = "UTC"
     run_id: str | None = None
-    delete_mode: str = "none"
+    delete_mode: DeleteMode = "none"
     delete_check_cron: str | None = None
     last_delete_check_at: str | None = None  # ISO 8601; when the last delete reconciliation ran
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from dataloader_contract.errors import LoadError
-from dataloader_contract.vocabulary import ERROR_KINDS, ErrorKind
+from dataloader_contract.vocabulary import ERROR_KINDS, ErrorKind, LoadStrategy
 
 MESSAGE_KEY = "dataloader_load_result"
 MAX_MESSAGE = 4000
@@ -91,7 +91,7 @@ class LoadResult:
     """What one load did, or why it failed. Fields that do not apply are None."""
 
     control_key: str
-    strategy: str
+    strategy: LoadStrategy
     rows_read: int = 0
     rows_written: int = 0
     bytes_written: int = 0
@@ -102,7 +102,7 @@ class LoadResult:
     committed: bool = False
     skipped: bool = False
     empty: bool = False
-    next_load_strategy: str | None = None
+    next_load_strategy: LoadStrategy | None = None
     load_full_done: bool = False
     null_incremental_rows: int = 0
     chunks_done: int | None = None
@@ -178,7 +178,7 @@ class LoadResult:
 
 
 def failed_result(
-    control_key: str, strategy: str, failure: LoadFailure, *, seconds: float = 0.0
+    control_key: str, strategy: LoadStrategy, failure: LoadFailure, *, seconds: float = 0.0
 ) -> LoadResult:
     """A LoadResult for a load that failed before or during its commit."""
     return LoadResult(control_key=control_key, strategy=strategy, seconds=round(seconds, 3), error=failure)
