@@ -24,7 +24,14 @@ from dataloader_contract.request import LoadRequest
 from dataloader_contract.result import read_load_result
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGED = ("pyproject.toml", "README.md", "control_db", "pipes_workers", "dataloader_defs")
+PACKAGED = (
+    "pyproject.toml",
+    "README.md",
+    "dataloader_contract",
+    "control_db",
+    "pipes_workers",
+    "dataloader_defs",
+)
 UV = Path(sys.executable).parent / "uv"
 
 
