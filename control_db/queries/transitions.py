@@ -206,6 +206,11 @@ def mark_succeeded(
     manual review meanwhile; the attempt's history row says Succeeded either way. Returns whether
     the control row was updated.
     """
+    if result.error is not None or result.control_key != control_key:
+        raise ValueError(
+            f"{control_key}: mark_succeeded needs a successful LoadResult of this table, "
+            f"got {result.control_key}'s ({'failed' if result.error else 'succeeded'})"
+        )
     schedule = conn.execute(_SCHEDULE, (control_key,)).fetchone()
     if schedule is None:
         return False

@@ -10,7 +10,7 @@ from control_rows import BACKFILL, INCREMENTAL, AddTable, start_queued
 
 from control_db import queries as q
 from control_db.schedule import next_fire
-from dataloader_contract.result import LoadResult
+from dataloader_contract.result import LoadFailure, LoadResult
 
 KEY = "erp.public.orders"
 
@@ -255,6 +255,24 @@ def test_succeeded_schedules_and_stores_watermark(
             watermark_after=None,
         ),
     )
+
+
+def test_succeeded_refuses_a_failed_result_or_another_tables(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    add_table(KEY, **INCREMENTAL)
+    history_id = _run(control_conn)
+    failed = LoadResult(
+        control_key=KEY,
+        strategy="incremental",
+        error=LoadFailure(kind="transient", message=f"{KEY}: connection reset"),
+    )
+    with pytest.raises(ValueError, match="needs a successful LoadResult"):
+        q.mark_succeeded(control_conn, KEY, history_id=history_id, run_id="run-1", result=failed)
+    other = LoadResult(control_key="erp.public.other", strategy="incremental", rows_read=1)
+    with pytest.raises(ValueError, match="got erp.public.other's"):
+        q.mark_succeeded(control_conn, KEY, history_id=history_id, run_id="run-1", result=other)
+    assert _status(control_conn) == "In Progress"
 
 
 def test_succeeded_keeps_watermark_and_hands_backfill_over(
