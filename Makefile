@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 # Our own modules' bytecode, refreshed for the files that changed: under PYTHONDONTWRITEBYTECODE an
 # editable install would otherwise compile them again in every worker process (0.05-0.1 s a load).
 bytecode: install
-	@$(BIN)/python -m compileall -q -j0 control_db pipes_workers dataloader_defs benchmarks scripts >/dev/null || true
+	@$(BIN)/python -m compileall -q -j0 dataloader_contract control_db pipes_workers dataloader_defs benchmarks scripts >/dev/null || true
 
 # `make dev PORT=3100`: the UI (and the run links on the control rows) on another port.
 dev: bytecode

@@ -81,7 +81,7 @@ def profile_read(control_key: str) -> dict[str, float]:
 
     from control_db.queries.connection import connect
     from control_db.queries.reads import get_control_row, get_source_config
-    from pipes_workers.request import LoadRequest
+    from dataloader_contract.request import LoadRequest
     from pipes_workers.sources import open_reader
 
     with connect(os.environ["DATALOADER_CONTROL_DB_URL"], "bench") as conn:

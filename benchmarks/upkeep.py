@@ -83,8 +83,8 @@ def _change_one_percent(url: str, round_no: int) -> None:
 
 
 def _files(lake: Path) -> int:
+    from dataloader_contract.request import table_uri
     from pipes_workers.delta import DeltaDestination
-    from pipes_workers.request import table_uri
 
     files = DeltaDestination(table_uri(lake, DESTINATION)).files()
     return files.files if files else 0
@@ -155,9 +155,9 @@ def history(url: str, loads: int) -> list[dict]:
 
 def reconcile_child(url: str, lake: str) -> None:
     """In its own process: one hard-delete load; prints seconds, peak RSS and rows deleted."""
+    from dataloader_contract.request import table_uri
     from pipes_workers.delta import DeltaDestination
     from pipes_workers.load import run_load
-    from pipes_workers.request import table_uri
 
     state = DeltaDestination(table_uri(lake, DESTINATION)).state(f"bench.public.{UPKEEP_TABLE}")
     started = time.monotonic()

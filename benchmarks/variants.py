@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _source_config(url: str):
-    from pipes_workers.request import SourceConfig
+    from dataloader_contract.request import SourceConfig
 
     parts = urlsplit(url)
     return SourceConfig(
@@ -54,7 +54,7 @@ def _source_config(url: str):
 
 def _request(ctx: Context, strategy: str, watermark: str | None):
     """A load request for `public.<table>` into `bronze/bench/events`."""
-    from pipes_workers.request import LoadRequest
+    from dataloader_contract.request import LoadRequest
 
     table = ctx["table"]
     return LoadRequest(

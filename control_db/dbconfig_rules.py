@@ -1,4 +1,4 @@
-"""Render `DB_CONFIG_KEYS` (control_db/vocabulary.py) into the SQL function the dbconfig trigger reads.
+"""Render `DB_CONFIG_KEYS` (dataloader_contract/vocabulary.py) into the SQL function the dbconfig trigger reads.
 
 The trigger `a_validate_values` on table_control_dbconfig (migration 0003) calls
 `dataloader.dbconfig_rules()`, which returns this document as jsonb:
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from control_db.vocabulary import CONFIG_KEY_KINDS, DB_CONFIG_KEYS
+from dataloader_contract.vocabulary import CONFIG_KEY_KINDS, DB_CONFIG_KEYS
 
 
 def rules_document() -> dict[str, Any]:

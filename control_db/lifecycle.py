@@ -10,9 +10,9 @@ A run launched by hand goes through Queued like a sensor run (its history row ha
 a hand load of a row the sensor already queued takes that queued attempt over, and the sensor's run
 then finds it started and ends quietly. A row left In Progress by a `dataloader load` of this host
 whose process has ended is failed first (`local_runs`). `record_outcome` retries for
-DATALOADER_OUTCOME_RETRY_S while the control database is unreachable (`outcome_retry`); it takes
-any object shaped like `pipes_workers.result.LoadResult` (see `LoadOutcome`); this package imports
-no other.
+DATALOADER_OUTCOME_RETRY_S while the control database is unreachable (`outcome_retry`). It records
+the worker's own `dataloader_contract.result.LoadResult`, the contract all three packages share; this
+package imports neither of the other two.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 import psycopg
 
@@ -33,32 +33,13 @@ from control_db.queries.connection import connect
 from control_db.queries.reads import get_control_row, get_source_config, history_row
 from control_db.queries.rows import ControlRow, SourceDbConfig
 from control_db.queries.transitions import (
-    MAX_MESSAGE,
     mark_committed_attempt,
     mark_failed,
     mark_in_progress,
     mark_succeeded,
     queue_by_hand,
 )
-
-
-class LoadOutcome(Protocol):
-    """The fields of a LoadResult the lifecycle records."""
-
-    rows_read: int
-    watermark_before: str | None
-    watermark_after: str | None
-    next_load_strategy: str | None
-    load_full_done: bool
-    delta_version: int | None
-    committed_by_run: str | None
-    rows_deleted: int | None
-
-    @property
-    def error(self) -> Any: ...
-
-    @property
-    def status_message(self) -> str | None: ...
+from dataloader_contract.result import LoadResult
 
 
 @dataclass(frozen=True)
@@ -158,7 +139,7 @@ def _refusal(conn: psycopg.Connection, control_key: str, history_id: int) -> Ref
 def record_outcome(
     url: str,
     attempt: Attempt,
-    result: LoadOutcome,
+    result: LoadResult,
     *,
     component: str = "lifecycle",
     patience_s: float | None = None,
@@ -189,7 +170,7 @@ def record_outcome(
             sleep(pause)
 
 
-def _not_recorded(attempt: Attempt, result: LoadOutcome, tries: int, exc: Exception) -> OutcomeNotRecorded:
+def _not_recorded(attempt: Attempt, result: LoadResult, tries: int, exc: Exception) -> OutcomeNotRecorded:
     error = result.error
     outcome = (
         f"the load succeeded (Delta version {result.delta_version})"
@@ -205,23 +186,13 @@ def _not_recorded(attempt: Attempt, result: LoadOutcome, tries: int, exc: Except
     )
 
 
-def _record(conn: psycopg.Connection, attempt: Attempt, result: LoadOutcome) -> Recorded:
+def _record(conn: psycopg.Connection, attempt: Attempt, result: LoadResult) -> Recorded:
     error = result.error
     if error is None:
         if result.committed_by_run:
             mark_committed_attempt(conn, attempt.control_key, result.committed_by_run)
         updated = mark_succeeded(
-            conn,
-            attempt.control_key,
-            history_id=attempt.history_id,
-            run_id=attempt.run_id,
-            rows_processed=result.rows_read,
-            watermark_before=result.watermark_before,
-            watermark_after=result.watermark_after,
-            next_load_strategy=result.next_load_strategy,
-            clear_load_full=result.load_full_done,
-            rows_deleted=result.rows_deleted,
-            message=(result.status_message or None) and result.status_message[:MAX_MESSAGE],
+            conn, attempt.control_key, history_id=attempt.history_id, run_id=attempt.run_id, result=result
         )
         if updated:
             return Recorded("succeeded", "Succeeded")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from pipes_workers.request import table_uri
+from dataloader_contract.request import table_uri
 
 
 def open_table(

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-from control_db.vocabulary import SAFE_PATH_PATTERN
+from dataloader_contract.vocabulary import SAFE_PATH_PATTERN
 
 GIT_AUTHOR_NAME = "DataLoader"
 GIT_AUTHOR_EMAIL = "dataloader@localhost"

@@ -25,9 +25,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from croniter import croniter
 
-from pipes_workers.delta import DeltaDestination, storable_schema
-from pipes_workers.key_uniqueness import tally_keys
-from pipes_workers.result import (
+from dataloader_contract.result import (
     CHECK_SPECS,
     FRESHNESS,
     PK_UNIQUE,
@@ -35,6 +33,8 @@ from pipes_workers.result import (
     SCHEMA_DRIFT,
     CheckOutcome,
 )
+from pipes_workers.delta import DeltaDestination, storable_schema
+from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.sources.base import SourceColumn, arrow_schema
 
 DESCRIPTIONS = {spec.name: spec.description for spec in CHECK_SPECS}

@@ -18,13 +18,13 @@ from typing import Any
 
 from dagster_pipes import PipesContext
 
-from pipes_workers.errors import ConfigurationError, LoadError
+from dataloader_contract.errors import ConfigurationError, LoadError
+from dataloader_contract.request import LoadRequest
+from dataloader_contract.result import LoadFailure, LoadResult, failed_result
 from pipes_workers.load import attempt_load, unexpected_failure
 from pipes_workers.metadata import check_metadata, materialization_metadata
 from pipes_workers.parent_watch import die_with_parent
 from pipes_workers.pipes_io import open_worker_pipes
-from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadFailure, LoadResult, failed_result
 
 EXTRAS_KEY = "load_request"
 ASSET_KEY_EXTRA = "asset_key"

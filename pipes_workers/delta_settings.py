@@ -16,7 +16,8 @@ import re
 
 from deltalake import ColumnProperties, WriterProperties
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.vocabulary import MERGE_STRATEGIES
 
 ROW_GROUP_ROWS = 262_144
 COMPRESSION_ENV = "DATALOADER_DELTA_COMPRESSION"
@@ -28,8 +29,6 @@ COMPRESSION_CODECS = ("UNCOMPRESSED", "SNAPPY", "GZIP", "BROTLI", "LZ4", "LZ4_RA
 DEFAULT_TARGET_FILE_MB = 64
 MERGED_TARGET_FILE_MB = 16
 DEFAULT_SMALL_READ_MB = 128
-# Strategies whose tables are written with MERGE (chunked_backfill hands over to incremental).
-MERGED_STRATEGIES = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
 _CODEC_TEXT = re.compile(r"([A-Z0-9_]+)(?:\((\d+)\))?")
 
 
@@ -55,7 +54,7 @@ def writer_properties() -> WriterProperties:
 def target_file_bytes(load_strategy: str) -> int:
     """Data file size the writer aims at for a table loaded with `load_strategy`:
     `DATALOADER_DELTA_TARGET_FILE_MB` when set, else 16 MB for MERGEd tables and 64 MB for the rest."""
-    default = MERGED_TARGET_FILE_MB if load_strategy in MERGED_STRATEGIES else DEFAULT_TARGET_FILE_MB
+    default = MERGED_TARGET_FILE_MB if load_strategy in MERGE_STRATEGIES else DEFAULT_TARGET_FILE_MB
     return _megabytes(TARGET_FILE_ENV, default, minimum=1)
 
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 from control_db.lifecycle import Refusal, begin_attempt, record_outcome
 from control_db.local_runs import new_local_run_id
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.request import LoadRequest
+from dataloader_contract.result import LoadFailure, LoadResult, failed_result
 from pipes_workers.load import attempt_load, unexpected_failure
-from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadFailure, LoadResult, failed_result
 
 LAKE_ROOT_ENV = "DATALOADER_LAKE_ROOT"
 CONTROL_DB_ENV = "DATALOADER_CONTROL_DB_URL"

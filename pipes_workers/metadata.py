@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipes_workers.result import CheckOutcome, LoadResult
+from dataloader_contract.result import CheckOutcome, LoadResult
 
 
 def _typed(value: Any, kind: str) -> dict[str, Any]:

@@ -14,24 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipes_workers.errors import ConfigurationError, SecretNotFoundError
-from pipes_workers.request import KV_SCOPES, SourceConfig
+from dataloader_contract.errors import ConfigurationError, SecretNotFoundError
+from dataloader_contract.request import SourceConfig
+from dataloader_contract.vocabulary import CONFIG_KEY_KINDS, KV_SCOPES
 
 SECRETS_DIR_ENV = "DATALOADER_SECRETS_DIR"
-KNOWN_KEYS = (
-    "host",
-    "port",
-    "database",
-    "user",
-    "password",
-    "options",
-    "path",
-    "schema",
-    # Snowflake: the account identifier, and the warehouse and role a session uses.
-    "account",
-    "warehouse",
-    "role",
-)
+# The `db_config_value` keys a source config may hold: the control schema's own list.
+KNOWN_KEYS: tuple[str, ...] = tuple(CONFIG_KEY_KINDS)
 
 
 @dataclass(frozen=True)

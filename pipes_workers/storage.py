@@ -18,7 +18,7 @@ import json
 import os
 import re
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, TransientLoadError
+from dataloader_contract.errors import ConfigurationError, LoadError, PermanentLoadError, TransientLoadError
 
 OPTIONS_ENV = "DATALOADER_LAKE_STORAGE_OPTIONS"
 LAKE_ROOT_ENV = "DATALOADER_LAKE_ROOT"

@@ -23,8 +23,8 @@ from typing import Any
 
 from control_db.queries import connect, get_control_row, get_source_config
 from control_db.queries.reads import active_rows, stored_rule_problems
-from pipes_workers.errors import ConfigurationError, LoadError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import ConfigurationError, LoadError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.secrets import resolve_source
 from pipes_workers.sources import SourceColumn, SourceReader, open_reader
 from pipes_workers.sources.column_names import case_duplicate_problem

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 
 DEFAULT_CAP_MARGIN = timedelta(0)
 CAP_MARGIN_ENV = "DATALOADER_WATERMARK_CAP_MARGIN_S"

@@ -6,9 +6,21 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# dataloader_defs may use pipes_workers only for the worker's request and result types (the worker
-# command itself is a module name, not an import).
-DEFS_MAY_IMPORT = {"pipes_workers.request", "pipes_workers.result", "pipes_workers.maintenance_request"}
+# dataloader_defs may use pipes_workers only for the maintenance request type (the load's request and
+# result are dataloader_contract's; the worker command itself is a module name, not an import).
+DEFS_MAY_IMPORT = {"pipes_workers.maintenance_request"}
+# The shared contract is pure Python: it imports none of the packages and no heavy library.
+CONTRACT_MAY_NOT_IMPORT = {
+    "control_db",
+    "pipes_workers",
+    "dataloader_defs",
+    "dagster",
+    "dagster_pipes",
+    "psycopg",
+    "pyarrow",
+    "deltalake",
+    "sqlalchemy",
+}
 # pipes_workers reaches control_db only from the in-process CLI verbs.
 WORKER_MODULES_USING_CONTROL_DB = {"local_load.py", "validate.py", "maintain.py"}
 
@@ -25,6 +37,14 @@ def _imports(path: Path) -> set[str]:
 
 def _package_files(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
+
+
+def test_the_contract_imports_no_package_and_no_heavy_library():
+    files = _package_files("dataloader_contract")
+    assert files, "dataloader_contract has no modules"
+    for path in files:
+        bad = {n for n in _imports(path) if n.split(".")[0] in CONTRACT_MAY_NOT_IMPORT}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
 def test_control_db_imports_neither_other_package():

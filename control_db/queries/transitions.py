@@ -17,6 +17,7 @@ from psycopg.rows import class_row
 from control_db.queries.reads import NOT_HELD, READY, READY_ORDER
 from control_db.queries.rows import QueuedLoad
 from control_db.schedule import next_fire
+from dataloader_contract.result import MAX_MESSAGE, LoadResult
 
 # pg_advisory_xact_lock key serialising queue_ready_tables: the "one chunked_backfill per source"
 # rule reads other rows, which a statement snapshot taken before a concurrent commit would miss.
@@ -190,30 +191,26 @@ SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM closed)
 
 
 def mark_succeeded(
-    conn: psycopg.Connection,
-    control_key: str,
-    *,
-    history_id: int,
-    run_id: str,
-    rows_processed: int,
-    watermark_before: str | None,
-    watermark_after: str | None,
-    next_load_strategy: str | None = None,
-    clear_load_full: bool = False,
-    message: str | None = None,
-    rows_deleted: int | None = None,
+    conn: psycopg.Connection, control_key: str, *, history_id: int, run_id: str, result: LoadResult
 ) -> bool:
-    """In Progress -> Succeeded: schedule the next cron fire, reset retries, store the watermark.
+    """In Progress -> Succeeded as `result` says: schedule the next cron fire, reset retries, store the
+    watermark.
 
-    `watermark_after=None` keeps the stored watermark; `next_load_strategy` hands a finished
-    chunked_backfill over (`incremental`); `clear_load_full` clears the one-off full reload.
-    The history row `history_id` is closed with rows and watermarks. A row that a monitor failed
-    while this very run (`run_id`) was committing is still recorded Succeeded (a committed load is
-    never reported Failed), unless a person took it into manual review meanwhile; the attempt's
-    history row says Succeeded either way. Returns whether the control row was updated.
-    `rows_deleted` (None = the load ran no delete reconciliation) goes to the history row and, when
-    set, stamps the row's `last_delete_check_at`.
+    From the result: `rows_read` (rows processed), `watermark_before/after` (`watermark_after=None`
+    keeps the stored watermark), `next_load_strategy` (a finished chunked_backfill hands over to
+    `incremental`), `load_full_done` (clears the one-off full reload), `rows_deleted` (None = the
+    load ran no delete reconciliation; when set it also stamps the row's `last_delete_check_at`) and
+    `status_message` (capped at MAX_MESSAGE). The history row `history_id` is closed with rows and
+    watermarks. A row that a monitor failed while this very run (`run_id`) was committing is still
+    recorded Succeeded (a committed load is never reported Failed), unless a person took it into
+    manual review meanwhile; the attempt's history row says Succeeded either way. Returns whether
+    the control row was updated.
     """
+    if result.error is not None or result.control_key != control_key:
+        raise ValueError(
+            f"{control_key}: mark_succeeded needs a successful LoadResult of this table, "
+            f"got {result.control_key}'s ({'failed' if result.error else 'succeeded'})"
+        )
     schedule = conn.execute(_SCHEDULE, (control_key,)).fetchone()
     if schedule is None:
         return False
@@ -222,13 +219,13 @@ def mark_succeeded(
         "key": control_key,
         "history_id": history_id,
         "run_id": run_id,
-        "rows": rows_processed,
-        "watermark_before": watermark_before,
-        "watermark_after": watermark_after,
-        "next_load_strategy": next_load_strategy,
-        "clear_load_full": clear_load_full,
-        "message": message,
-        "rows_deleted": rows_deleted,
+        "rows": result.rows_read,
+        "watermark_before": result.watermark_before,
+        "watermark_after": result.watermark_after,
+        "next_load_strategy": result.next_load_strategy,
+        "clear_load_full": result.load_full_done,
+        "message": (result.status_message or None) and result.status_message[:MAX_MESSAGE],
+        "rows_deleted": result.rows_deleted,
         "next_fire": next_fire(cron, timezone, now),
     }
     row = conn.execute(_SUCCEED, params).fetchone()
@@ -259,8 +256,6 @@ closed AS (
 )
 SELECT count(*) FROM failed
 """
-
-MAX_MESSAGE = 4000
 
 
 def mark_failed(

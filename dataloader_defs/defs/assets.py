@@ -24,10 +24,10 @@ from dagster import (
 )
 
 from control_db.schedule import next_fire
+from dataloader_contract.result import CHECK_SPECS
 from dataloader_defs.control_snapshot import TableRow
 from dataloader_defs.defs.loader import TableLoader
 from dataloader_defs.defs.run_tags import LOAD_ASSET_NAME
-from pipes_workers.result import CHECK_SPECS
 
 
 class LoadRunConfig(Config):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from pipes_workers.errors import ConfigurationError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.secrets import ConnectionParams, resolve_source
 from pipes_workers.sources.base import (
     DEFAULT_BATCH_ROWS,

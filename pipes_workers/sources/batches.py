@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipes_workers.errors import LoadError, PermanentLoadError
+from dataloader_contract.errors import LoadError, PermanentLoadError
 
 # Text a decimal cast refuses as not finite. Kept as text and turned into an array only on the
 # error path: `pa.array` over Python objects makes pyarrow import pandas (0.15 s) to rule it out.

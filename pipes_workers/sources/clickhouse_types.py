@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipes_workers.errors import UnsupportedTypeError
+from dataloader_contract.errors import UnsupportedTypeError
 
 UINT64 = pa.decimal128(20, 0)
 UTC_MICROS = pa.timestamp("us", tz="UTC")

@@ -12,7 +12,7 @@ import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from pipes_workers.errors import LoadError, PermanentLoadError, TransientLoadError
+from dataloader_contract.errors import LoadError, PermanentLoadError, TransientLoadError
 from pipes_workers.sources.libpq_connect_errors import startup_refusal_sqlstate
 
 # SQLSTATE classes/codes (PostgreSQL; MySQL drivers report them too where they can).

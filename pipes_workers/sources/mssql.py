@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError, PermanentLoadError
+from dataloader_contract.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
 from pipes_workers.sources.batches import convert_array

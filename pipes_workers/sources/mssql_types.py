@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipes_workers.errors import UnsupportedTypeError
+from dataloader_contract.errors import UnsupportedTypeError
 
 _SCALARS = {
     "bit": pa.bool_(),

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError
+from dataloader_contract.errors import ConfigurationError, LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     Aggregate,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipes_workers.errors import UnsupportedTypeError
+from dataloader_contract.errors import UnsupportedTypeError
 
 MAX_DECIMAL_PRECISION = 38
 BIGINT_UNSIGNED = pa.decimal128(20, 0)

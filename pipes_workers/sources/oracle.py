@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipes_workers.errors import LoadError, PermanentLoadError, UnsupportedTypeError
+from dataloader_contract.errors import LoadError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
 from pipes_workers.sources.drivers import import_driver

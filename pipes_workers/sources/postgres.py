@@ -19,7 +19,7 @@ import psycopg
 import pyarrow as pa
 from adbc_driver_manager._reader import AdbcRecordBatchReader
 
-from pipes_workers.errors import PermanentLoadError
+from dataloader_contract.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     Aggregate,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipes_workers.errors import PermanentLoadError
+from dataloader_contract.errors import PermanentLoadError
 from pipes_workers.sources.batches import convert_array
 
 # PostgreSQL's earliest date/timestamp is 4713 BC; anything below is a wrapped ±infinity (or a

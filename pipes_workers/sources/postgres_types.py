@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipes_workers.errors import UnsupportedTypeError
+from dataloader_contract.errors import UnsupportedTypeError
 
 UNCONSTRAINED_NUMERIC = pa.decimal128(38, 18)
 MAX_DECIMAL_PRECISION = 38

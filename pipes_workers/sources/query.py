@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 from pipes_workers.sources.base import Aggregate, RowFilter
 
 Quote = Callable[[str], str]

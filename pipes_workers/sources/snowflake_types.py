@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipes_workers.errors import UnsupportedTypeError
+from dataloader_contract.errors import UnsupportedTypeError
 
 MAX_INT64_DIGITS = 18
 

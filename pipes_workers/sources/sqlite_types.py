@@ -14,7 +14,7 @@ import re
 
 import pyarrow as pa
 
-from pipes_workers.errors import UnsupportedTypeError
+from dataloader_contract.errors import UnsupportedTypeError
 
 _DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter, SourceColumn
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, register
 from pipes_workers.strategies.faults import crash_point

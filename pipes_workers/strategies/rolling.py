@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 from pipes_workers.sources.base import Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
 

@@ -100,3 +100,15 @@ def start_queued(conn: psycopg.Connection, control_key: str, *, run_id: str = "r
     history_id = queries.mark_in_progress(conn, control_key, run_id=run_id, history_id=load.history_id)
     assert history_id == load.history_id
     return history_id
+
+
+def succeed(
+    conn: psycopg.Connection, control_key: str, history_id: int, *, run_id: str = "run-1", **fields: Any
+) -> bool:
+    """`mark_succeeded` with a successful LoadResult of `control_key` holding `fields` (strategy
+    `incremental` unless given)."""
+    from control_db import queries
+    from dataloader_contract.result import LoadResult
+
+    result = LoadResult(control_key=control_key, **{"strategy": "incremental", **fields})
+    return queries.mark_succeeded(conn, control_key, history_id=history_id, run_id=run_id, result=result)

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from control_rows import INCREMENTAL, AddTable, insert_table, start_queued
+from control_rows import INCREMENTAL, AddTable, insert_table, start_queued, succeed
 
 from control_db import queries as q
 
@@ -100,30 +100,15 @@ def test_succeeded_records_rows_deleted_and_the_check_time(
 ) -> None:
     add_table(KEY, **INCREMENTAL, delete_mode="hard")
     history_id = start_queued(control_conn, KEY)
-    assert q.mark_succeeded(
-        control_conn,
-        KEY,
-        history_id=history_id,
-        run_id="run-1",
-        rows_processed=5,
-        watermark_before=None,
-        watermark_after="9",
-    )
+    assert succeed(control_conn, KEY, history_id, rows_read=5, watermark_after="9")
     row = q.get_control_row(control_conn, KEY)
     assert row is not None and row.last_delete_check_at is None  # no reconciliation ran
     assert q.history_rows(control_conn, KEY)[0].rows_deleted is None
 
     control_conn.execute("UPDATE dataloader.table_control SET next_load_date_time = NULL")
     history_id = start_queued(control_conn, KEY)
-    assert q.mark_succeeded(
-        control_conn,
-        KEY,
-        history_id=history_id,
-        run_id="run-1",
-        rows_processed=0,
-        watermark_before="9",
-        watermark_after="9",
-        rows_deleted=3,
+    assert succeed(
+        control_conn, KEY, history_id, rows_read=0, watermark_before="9", watermark_after="9", rows_deleted=3
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None and row.last_delete_check_at is not None

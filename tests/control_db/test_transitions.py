@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from control_rows import BACKFILL, INCREMENTAL, AddTable, start_queued
+from control_rows import BACKFILL, INCREMENTAL, AddTable, start_queued, succeed
 
 from control_db import queries as q
 from control_db.schedule import next_fire
+from dataloader_contract.result import LoadFailure, LoadResult
 
 KEY = "erp.public.orders"
 
@@ -191,16 +192,15 @@ def test_succeeded_schedules_and_stores_watermark(
     )
     history_id = _run(control_conn)
     before = _db_now(control_conn)
-    assert q.mark_succeeded(
+    assert succeed(
         control_conn,
         KEY,
-        history_id=history_id,
-        run_id="run-1",
-        rows_processed=123,
+        history_id,
+        rows_read=123,
         watermark_before="10",
         watermark_after="20",
-        clear_load_full=True,
-        message="loaded 123 rows",
+        load_full_done=True,
+        deletes_note="loaded 123 rows",  # the row's message is the result's status_message: its notes
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None
@@ -224,24 +224,26 @@ def test_succeeded_schedules_and_stores_watermark(
     assert h.load_end_time is not None and h.load_end_time >= h.load_start_time  # type: ignore[operator]
     assert q.open_history_rows(control_conn) == []
     # Guard: not In Progress any more.
-    assert not q.mark_succeeded(
-        control_conn,
-        KEY,
-        history_id=history_id,
-        run_id="run-1",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
+    assert not succeed(control_conn, KEY, history_id, rows_read=1)
+    assert not succeed(control_conn, "erp.public.nope", history_id, rows_read=1)
+
+
+def test_succeeded_refuses_a_failed_result_or_another_tables(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    add_table(KEY, **INCREMENTAL)
+    history_id = _run(control_conn)
+    failed = LoadResult(
+        control_key=KEY,
+        strategy="incremental",
+        error=LoadFailure(kind="transient", message=f"{KEY}: connection reset"),
     )
-    assert not q.mark_succeeded(
-        control_conn,
-        "erp.public.nope",
-        history_id=history_id,
-        run_id="run-1",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
-    )
+    with pytest.raises(ValueError, match="needs a successful LoadResult"):
+        q.mark_succeeded(control_conn, KEY, history_id=history_id, run_id="run-1", result=failed)
+    other = LoadResult(control_key="erp.public.other", strategy="incremental", rows_read=1)
+    with pytest.raises(ValueError, match="got erp.public.other's"):
+        q.mark_succeeded(control_conn, KEY, history_id=history_id, run_id="run-1", result=other)
+    assert _status(control_conn) == "In Progress"
 
 
 def test_succeeded_keeps_watermark_and_hands_backfill_over(
@@ -249,15 +251,8 @@ def test_succeeded_keeps_watermark_and_hands_backfill_over(
 ) -> None:
     add_table(KEY, incremental_value="5", load_full=True, **BACKFILL)
     history_id = _run(control_conn)
-    assert q.mark_succeeded(
-        control_conn,
-        KEY,
-        history_id=history_id,
-        run_id="run-1",
-        rows_processed=0,
-        watermark_before="5",
-        watermark_after=None,
-        next_load_strategy="incremental",
+    assert succeed(
+        control_conn, KEY, history_id, rows_read=0, watermark_before="5", next_load_strategy="incremental"
     )
     row = q.get_control_row(control_conn, KEY)
     assert row is not None
@@ -343,15 +338,7 @@ def test_manual_review(control_conn: psycopg.Connection, add_table: AddTable) ->
     assert queued is not None
     history_id = q.mark_in_progress(control_conn, KEY, run_id="manual", history_id=queued.history_id)
     assert history_id is not None
-    assert q.mark_succeeded(
-        control_conn,
-        KEY,
-        history_id=history_id,
-        run_id="manual",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
-    )
+    assert succeed(control_conn, KEY, history_id, run_id="manual", rows_read=1)
     row = q.get_control_row(control_conn, KEY)
     assert row is not None and not row.manual_review and row.manual_review_reason is None
 
@@ -378,15 +365,7 @@ def test_landing_pending_and_staging_processed(control_conn: psycopg.Connection,
     assert q.landing_pending(control_conn) == []
     history_id = _run(control_conn)
     assert q.landing_pending(control_conn) == []  # not loaded yet
-    q.mark_succeeded(
-        control_conn,
-        KEY,
-        history_id=history_id,
-        run_id="run-1",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
-    )
+    succeed(control_conn, KEY, history_id, rows_read=1)
     assert [r.control_key for r in q.landing_pending(control_conn)] == [KEY]
     assert q.mark_staging_processed(control_conn, KEY)
     assert not q.mark_staging_processed(control_conn, KEY)
@@ -406,16 +385,7 @@ def test_table_status_view(control_conn: psycopg.Connection, add_table: AddTable
     add_table(KEY)
     add_table("erp.public.idle", is_active=False)
     history_id = _run(control_conn)
-    q.mark_succeeded(
-        control_conn,
-        KEY,
-        history_id=history_id,
-        run_id="run-1",
-        rows_processed=7,
-        watermark_before=None,
-        watermark_after=None,
-        message="ok",
-    )
+    succeed(control_conn, KEY, history_id, rows_read=7, deletes_note="ok")
     idle, orders = q.table_status(control_conn)
     assert (idle.control_key, idle.is_active, idle.last_status, idle.last_load_end_time, idle.lag) == (
         "erp.public.idle",

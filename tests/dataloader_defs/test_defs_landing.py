@@ -12,6 +12,7 @@ from defs_support import add_control, row, start_by_hand
 from deltalake import write_deltalake
 
 from control_db import queries
+from dataloader_contract.result import LoadResult
 from dataloader_defs.defs.jobs import landing_table_git_job
 from dataloader_defs.defs.resources import DataloaderSettings
 from dataloader_defs.staging_models import model_name
@@ -26,9 +27,13 @@ def _land(conn, key: str, destination: str, lake_root: Path, table: pa.Table) ->
         key,
         history_id=history_id,
         run_id=f"run-{key}",
-        rows_processed=table.num_rows,
-        watermark_before=None,
-        watermark_after=None,
+        result=LoadResult(
+            control_key=key,
+            strategy="incremental",
+            rows_read=table.num_rows,
+            watermark_before=None,
+            watermark_after=None,
+        ),
     )
 
 

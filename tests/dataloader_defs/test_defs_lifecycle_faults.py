@@ -33,6 +33,8 @@ from defs_support import (
 from control_db import queries
 from control_db.lifecycle import begin_attempt, record_outcome
 from control_db.local_runs import process_start
+from dataloader_contract.request import LoadRequest
+from dataloader_contract.result import LoadFailure, failed_result
 from dataloader_defs.defs.loader import LocalPipesClient
 from dataloader_defs.defs.run_tags import attempt_tag
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
@@ -41,8 +43,6 @@ from dataloader_defs.defs.sensors.run_status import load_run_failure_sensor
 from dataloader_defs.retry_rules import classify
 from pipes_workers.load import run_load
 from pipes_workers.local_load import load_control_key
-from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadFailure, failed_result
 
 
 def _tick(instance, control_db):

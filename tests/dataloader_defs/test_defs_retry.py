@@ -15,9 +15,9 @@ from dagster import DagsterInstance
 from defs_support import add_control, row
 
 from control_db import queries
+from dataloader_contract.errors import LoadError
 from dataloader_defs.defs.jobs import dataloader_retry_analysis
 from dataloader_defs.retry_rules import INFRASTRUCTURE_CODES, backoff, classify
-from pipes_workers.errors import LoadError
 from pipes_workers.sources import failures
 
 

@@ -18,6 +18,7 @@ from dagster._core.test_utils import create_run_for_test
 from defs_support import add_control, request_keys, row, set_row, start_by_hand, tick
 
 from control_db import queries
+from dataloader_contract.result import LoadResult
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import TAG_SOURCE, attempt_tag
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
@@ -215,9 +216,13 @@ def test_landing_table_monitor_requests_job_for_landed_rows(control_conn, source
         "t.landed",
         history_id=history_id,
         run_id="r1",
-        rows_processed=1,
-        watermark_before=None,
-        watermark_after=None,
+        result=LoadResult(
+            control_key="t.landed",
+            strategy="incremental",
+            rows_read=1,
+            watermark_before=None,
+            watermark_after=None,
+        ),
     )
     result = evaluate(landing_table_monitor, instance, control_db)
     (request,) = result.run_requests

@@ -20,11 +20,18 @@ from defs_support import add_control, source_table
 from deltalake import DeltaTable
 
 from control_db.lifecycle import begin_attempt
-from pipes_workers.request import LoadRequest
-from pipes_workers.result import read_load_result
+from dataloader_contract.request import LoadRequest
+from dataloader_contract.result import read_load_result
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGED = ("pyproject.toml", "README.md", "control_db", "pipes_workers", "dataloader_defs")
+PACKAGED = (
+    "pyproject.toml",
+    "README.md",
+    "dataloader_contract",
+    "control_db",
+    "pipes_workers",
+    "dataloader_defs",
+)
 UV = Path(sys.executable).parent / "uv"
 
 

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 import psycopg
 import pymysql
 
+from dataloader_contract.request import LoadRequest, SourceConfig, table_uri
+from dataloader_contract.result import LoadResult
 from pipes_workers.delta import DeltaDestination
-from pipes_workers.request import LoadRequest, SourceConfig, table_uri
-from pipes_workers.result import LoadResult
 from pipes_workers.storage import lake_storage_options
 
 ODD = "Customer Name; x"
@@ -240,7 +240,7 @@ def insert_control_row(
 WORKER = (
     "import json, sys\n"
     "from pipes_workers.load import run_load\n"
-    "from pipes_workers.request import LoadRequest\n"
+    "from dataloader_contract.request import LoadRequest\n"
     "run_load(LoadRequest.from_dict(json.loads(sys.argv[1])))\n"
 )
 

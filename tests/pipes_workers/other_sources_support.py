@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pyarrow as pa
 from loadtest_support import ODD, SourceDB, normalise
 
+from dataloader_contract.request import LoadRequest, SourceConfig, table_uri
 from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, SourceConfig, table_uri
 from pipes_workers.sources.clickhouse import quote_clickhouse_identifier
 from pipes_workers.sources.literals import clickhouse_literal
 

@@ -13,7 +13,7 @@ import pytest
 from loadtest_support import PostgresSource
 from test_local_load import add_control_row
 
-from pipes_workers.errors import LoadError
+from dataloader_contract.errors import LoadError
 from pipes_workers.local_load import load_control_key
 from pipes_workers.sources import open_reader
 

@@ -21,9 +21,9 @@ from loadtest_support import (
     make_rows,
 )
 
+from dataloader_contract.request import LoadRequest, table_uri
 from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, table_uri
 
 
 def delta_version(request: LoadRequest) -> int | None:

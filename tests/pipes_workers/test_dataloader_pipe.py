@@ -8,8 +8,8 @@ from pathlib import Path
 from dagster import AssetCheckSpec, MaterializeResult, PipesSubprocessClient, asset, materialize
 from loadtest_support import SourceDB, assert_same_rows, make_rows
 
+from dataloader_contract.result import CHECK_SPECS, LoadResult, read_load_result
 from pipes_workers.dataloader_pipe import main
-from pipes_workers.result import CHECK_SPECS, LoadResult, read_load_result
 
 ROOT = Path(__file__).resolve().parents[2]
 

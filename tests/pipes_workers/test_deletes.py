@@ -24,11 +24,11 @@ from loadtest_support import (
     normalise,
 )
 
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.request import LoadRequest, table_uri
 from pipes_workers.deletes import MAX_SHARE_ENV, SLICE_ROWS_ENV, deletes_due
 from pipes_workers.delta import DELETED_AT, DeltaDestination
-from pipes_workers.errors import ConfigurationError
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, table_uri
 
 LATER = datetime(2025, 1, 1, tzinfo=UTC)
 STRATEGIES: dict[str, dict[str, Any]] = {

@@ -8,6 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.request import table_uri
 from pipes_workers.delta import CommitMarker, DeltaDestination
 from pipes_workers.delta_settings import (
     COMPRESSION_ENV,
@@ -16,8 +18,6 @@ from pipes_workers.delta_settings import (
     target_file_bytes,
     writer_properties,
 )
-from pipes_workers.errors import ConfigurationError
-from pipes_workers.request import table_uri
 
 
 def _written_column_chunk(lake_root: Path) -> dict:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from dataloader_contract.errors import SchemaConflictError, TransientLoadError
+from dataloader_contract.request import table_uri
 from pipes_workers.delta import CommitMarker, DeltaDestination, quote_column
-from pipes_workers.errors import SchemaConflictError, TransientLoadError
-from pipes_workers.request import table_uri
 
 KEY = "erp.public.orders"
 ODD = 'we"ird; name'

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from loadtest_support import SourceDB, after_success, destination_rows, make_rows
 
+from dataloader_contract.errors import SchemaConflictError
+from dataloader_contract.request import LoadRequest, table_uri
 from pipes_workers.delta import DeltaDestination
-from pipes_workers.errors import SchemaConflictError
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, table_uri
 
 KEY_COL = 'Order "ID"; x'
 STAMP_COL = "changed at; --"

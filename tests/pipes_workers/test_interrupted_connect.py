@@ -20,8 +20,8 @@ import pytest
 from loadtest_support import PostgresSource, make_rows
 from test_source_drop_mid_read import add_row, control
 
+from dataloader_contract.request import SourceConfig
 from pipes_workers.local_load import load_control_key
-from pipes_workers.request import SourceConfig
 
 
 class InterruptingRelay:

@@ -81,7 +81,7 @@ def test_a_read_only_lake_is_a_configuration_error(pg_source: SourceDB, tiny_lak
 WORKER = """
 import json, sys
 from pipes_workers.load import attempt_load
-from pipes_workers.request import LoadRequest
+from dataloader_contract.request import LoadRequest
 result = attempt_load(LoadRequest.from_dict(json.loads(sys.argv[1])))
 print(result.error.kind, result.error.code)
 """

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipes_workers.result import (
+from dataloader_contract.result import (
     CheckOutcome,
     LoadFailure,
     LoadResult,

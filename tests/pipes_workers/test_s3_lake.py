@@ -13,12 +13,12 @@ import pytest
 from deltalake import DeltaTable
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
+from dataloader_contract.errors import ConfigurationError, TransientLoadError
+from dataloader_contract.request import table_uri
 from pipes_workers.delta import DeltaDestination
-from pipes_workers.errors import ConfigurationError, TransientLoadError
 from pipes_workers.load import run_load
 from pipes_workers.maintain import maintain_table
 from pipes_workers.maintenance_request import MaintenanceRequest
-from pipes_workers.request import table_uri
 from pipes_workers.storage import OPTIONS_ENV, lake_storage_options, storage_error
 
 NOW = datetime.now(UTC)

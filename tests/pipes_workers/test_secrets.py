@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipes_workers.errors import ConfigurationError, SecretNotFoundError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import ConfigurationError, SecretNotFoundError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.secrets import resolve_source
 
 PASSWORD = "pl4nted-S3cret-value"

@@ -18,9 +18,9 @@ from deltalake import DeltaTable
 from loadtest_support import SourceDB, assert_same_rows, insert_control_row, make_rows
 from psycopg.types.json import Jsonb
 
+from dataloader_contract.request import table_uri
 from pipes_workers.delta import DeltaDestination
 from pipes_workers.local_load import load_control_key
-from pipes_workers.request import table_uri
 
 KILLER = Path(__file__).with_name("source_killer.py")
 # Codes a source reports for a connection ended by an administrator: PostgreSQL's admin_shutdown;

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
+from dataloader_contract.request import table_uri
 from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
-from pipes_workers.request import table_uri
 
 
 def test_backfill_by_integer_chunks(source: SourceDB, lake_root: Path) -> None:

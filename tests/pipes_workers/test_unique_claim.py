@@ -15,11 +15,11 @@ from deltalake import CommitProperties, write_deltalake
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
 import pipes_workers.delta as delta_module
+from dataloader_contract.request import LoadRequest, table_uri
+from dataloader_contract.result import LoadResult
 from pipes_workers.delta import CommitMarker, DeltaDestination
 from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, table_uri
-from pipes_workers.result import LoadResult
 from pipes_workers.unique_claim import UNIQUE_KEYS, UNIQUE_KEYS_BASE, UNIQUE_KEYS_REFUSED
 
 LATER = datetime(2024, 6, 1, tzinfo=UTC)

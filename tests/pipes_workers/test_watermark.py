@@ -8,7 +8,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 from pipes_workers.watermark import (
     cap_watermark,
     format_watermark,

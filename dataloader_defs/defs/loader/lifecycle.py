@@ -12,10 +12,10 @@ from dagster import AssetExecutionContext, AssetKey
 from dagster._core.errors import DagsterPipesExecutionError
 
 from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
+from dataloader_contract.request import LoadRequest
+from dataloader_contract.result import LoadFailure, LoadResult, failed_result, read_load_result
 from dataloader_defs.defs.loader.launcher import WORKER_MODULE, WorkerLauncher
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
-from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadFailure, LoadResult, failed_result, read_load_result
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import psycopg
 import pymysql
 import pytest
 
-from pipes_workers.request import SourceConfig
+from dataloader_contract.request import SourceConfig
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import SourceReader
 

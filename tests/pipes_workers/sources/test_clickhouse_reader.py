@@ -16,8 +16,8 @@ import pyarrow as pa
 import pytest
 from other_sources_support import load_full
 
-from pipes_workers.errors import PermanentLoadError, TransientLoadError, UnsupportedTypeError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import PermanentLoadError, TransientLoadError, UnsupportedTypeError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter
 from pipes_workers.sources.clickhouse_types import UINT64, UTC_MICROS, arrow_type_for

@@ -13,8 +13,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from pipes_workers.errors import ConfigurationError, UnsupportedTypeError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import ConfigurationError, UnsupportedTypeError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import Condition, RowFilter, SourceColumn
 from pipes_workers.sources.drivers import missing_driver

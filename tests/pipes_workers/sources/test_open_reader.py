@@ -9,8 +9,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from pipes_workers.errors import ConfigurationError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.sources import READERS, Aggregate, Condition, RowFilter, open_reader
 from pipes_workers.sources.literals import mysql_literal, postgres_literal
 from pipes_workers.sources.mysql import quote_mysql_identifier
@@ -115,7 +115,7 @@ def test_injection_attempt_in_a_filter_value_is_data(
     ],
 )
 def test_failure_classification(exc: Exception, transient: bool) -> None:
-    from pipes_workers.errors import TransientLoadError
+    from dataloader_contract.errors import TransientLoadError
     from pipes_workers.sources.failures import classify
 
     error = classify(exc, what="reading x", secrets=("hunter22",))

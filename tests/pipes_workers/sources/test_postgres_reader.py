@@ -12,8 +12,8 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from pipes_workers.errors import PermanentLoadError, TransientLoadError, UnsupportedTypeError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import PermanentLoadError, TransientLoadError, UnsupportedTypeError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.sources import Aggregate, Condition, RowFilter, SourceReader, arrow_schema, open_reader
 
 TYPES_DDL = """

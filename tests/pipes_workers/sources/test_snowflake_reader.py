@@ -19,8 +19,8 @@ import pyarrow as pa
 import pytest
 from other_sources_support import load_full
 
-from pipes_workers.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import ConfigurationError, LoadError, PermanentLoadError, UnsupportedTypeError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import Condition, RowFilter
 from pipes_workers.sources.snowflake_types import arrow_type_for

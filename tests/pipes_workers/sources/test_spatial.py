@@ -13,8 +13,8 @@ import pymysql
 import pytest
 from other_sources_support import load_full
 
-from pipes_workers.errors import UnsupportedTypeError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import UnsupportedTypeError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.sources import open_reader
 
 SHAPES = [

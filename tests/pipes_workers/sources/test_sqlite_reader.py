@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipes_workers.errors import ConfigurationError, PermanentLoadError
-from pipes_workers.request import SourceConfig
+from dataloader_contract.errors import ConfigurationError, PermanentLoadError
+from dataloader_contract.request import SourceConfig
 from pipes_workers.sources import Aggregate, Condition, RowFilter, SourceReader, arrow_schema, open_reader
 
 

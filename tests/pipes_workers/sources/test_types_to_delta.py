@@ -21,9 +21,9 @@ from test_postgres_reader import EXPECTED_TYPES as PG_TYPES
 from test_postgres_reader import ROWS as PG_ROWS
 from test_postgres_reader import TYPES_DDL as PG_DDL
 
+from dataloader_contract.request import LoadRequest, SourceConfig, table_uri
 from pipes_workers.delta import DeltaDestination
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, SourceConfig, table_uri
 
 
 def _load(config: SourceConfig, lake_root: Path, strategy: str) -> list[dict[str, Any]]:

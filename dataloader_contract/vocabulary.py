@@ -1,4 +1,8 @@
-"""Closed sets of names the control schema accepts; the SQL rules and the Python types derive from these."""
+"""Closed sets of names the control schema accepts; the SQL rules and the Python types derive from these.
+
+The one definition: control_db's CHECK constraints and dbconfig trigger, the worker's request
+validation, its error kinds and its secret resolver all read these.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ KvScope = Literal["env", "file", "literal"]
 RetryDecision = Literal["retry", "manual_review"]
 ErrorKind = Literal["transient", "permanent", "configuration"]
 DeleteMode = Literal["none", "soft", "hard"]
+# Strategies whose loads MERGE on the primary key (chunked_backfill hands over to incremental): their
+# tables get smaller target files and are clustered by the key.
+MERGE_STRATEGIES: frozenset[str] = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
 
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategy)
 LOAD_STATUSES: tuple[str, ...] = get_args(LoadStatus)
@@ -64,8 +71,8 @@ _SERVER_OPTIONAL = ("port", "user", "password", "options", "schema")
 
 # Per db_type: what `db_config_value` must and may hold. The INSERT/UPDATE trigger on
 # table_control_dbconfig follows this table (control_db/dbconfig_rules.py renders it into SQL).
-# To add a key: add it to CONFIG_KEY_KINDS and to the types that take it here, to KNOWN_KEYS in
-# pipes_workers/secrets.py (a test checks the two agree), and write a migration whose upgrade is
+# To add a key: add it to CONFIG_KEY_KINDS (the worker's resolver, pipes_workers/secrets.py, reads
+# that) and to the types that take it here, and write a migration whose upgrade is
 # `op.execute(render_rules_function())` so databases already migrated learn it.
 DB_CONFIG_KEYS: dict[str, DbConfigKeys] = {
     "postgresql": DbConfigKeys(required=("host", "database"), optional=_SERVER_OPTIONAL),
