@@ -27,6 +27,7 @@ import psycopg
 # LOCAL_RUN_PREFIX, OutcomeNotRecorded: re-exported, callers import them from here.
 from control_db.local_runs import LOCAL_RUN_PREFIX as LOCAL_RUN_PREFIX
 from control_db.local_runs import fail_dead_local_runs
+from control_db.maintenance_lifecycle import maintenance_hold
 from control_db.outcome_retry import CONNECT_TIMEOUT_S, outcome_retry_seconds, retry_pauses
 from control_db.outcome_retry import OutcomeNotRecorded as OutcomeNotRecorded
 from control_db.queries.connection import connect
@@ -103,6 +104,9 @@ def begin_attempt(
                 queued = queue_by_hand(conn, control_key)  # its `dataloader load` process was gone
             if queued is None:
                 row = get_control_row(conn, control_key) or row
+                hold = maintenance_hold(row)
+                if hold is not None:  # maintenance holds it: say so, not the last load's run
+                    return Refusal(control_key, f"{hold}; try again after it")
                 return Refusal(
                     control_key,
                     f"{control_key}: cannot start: last_status is {row.last_status!r} "

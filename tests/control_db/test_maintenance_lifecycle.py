@@ -166,6 +166,10 @@ def test_loads_wait_only_while_a_live_claim_holds(
     assert held_row is not None
     hold = lifecycle.maintenance_hold(held_row)
     assert hold is not None and hold.startswith(f"{KEY}: held for maintenance by o until ")
+    from control_db.lifecycle import Refusal, begin_attempt
+
+    refused = begin_attempt(control_db_url, KEY, run_id="r-by-hand", history_id=None, run_url=None)
+    assert isinstance(refused, Refusal) and refused.reason.startswith(hold) and refused.taken_over_by is None
     assert q.maintenance_due(control_conn, after_loads=1, limit=10) == []
     assert lifecycle.release_table(control_db_url, held.claim, done=False)
     (queued,) = q.queue_ready_tables(control_conn, limit=10)  # released: queued as before
