@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from croniter import croniter
 
-from pipes_workers.delta import CommitMarker
 from pipes_workers.errors import ConfigurationError
+from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.request import LoadRequest
 from pipes_workers.sources.base import Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext, StrategyOutcome

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pipes_workers.delta import CommitMarker, DeltaDestination, DeltaState
 from pipes_workers.errors import ConfigurationError, PermanentLoadError
+from pipes_workers.lake.markers import CommitMarker, DeltaState
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.request import LOAD_STRATEGIES, LoadRequest
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn, SourceReader
 from pipes_workers.strategies.stream import TrackedStream
@@ -28,7 +29,7 @@ class LoadContext:
 
     request: LoadRequest
     reader: SourceReader
-    destination: DeltaDestination
+    destination: DeltaSession
     state: DeltaState
     columns: list[SourceColumn]
     load_start: datetime
