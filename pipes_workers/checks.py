@@ -25,7 +25,10 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from croniter import croniter
 
-from dataloader_contract.result import (
+from pipes_workers.key_uniqueness import tally_keys
+from pipes_workers.lake.schema_conform import storable_schema
+from pipes_workers.lake.session import DeltaSession
+from pipes_workers.result import (
     CHECK_SPECS,
     FRESHNESS,
     PK_UNIQUE,
@@ -33,8 +36,6 @@ from dataloader_contract.result import (
     SCHEMA_DRIFT,
     CheckOutcome,
 )
-from pipes_workers.delta import DeltaDestination, storable_schema
-from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.sources.base import SourceColumn, arrow_schema
 
 DESCRIPTIONS = {spec.name: spec.description for spec in CHECK_SPECS}
@@ -135,7 +136,7 @@ def _unique_without_scan(primary_keys: Sequence[str], rows: int, evidence: str) 
 
 def _check_primary_key(
     primary_keys: Sequence[str],
-    destination: DeltaDestination,
+    destination: DeltaSession,
     destination_rows: int,
     keys_in_order_rows: int | None,
 ) -> CheckOutcome:
@@ -241,7 +242,7 @@ def evaluate_checks(
     cron: str | None,
     cron_timezone: str,
     columns: Sequence[SourceColumn],
-    destination: DeltaDestination,
+    destination: DeltaSession,
     source_rows: int | None,
     count_method: str | None,
     rolling_column: str | None = None,

@@ -29,9 +29,9 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from croniter import croniter
 
-from dataloader_contract.errors import ConfigurationError
-from dataloader_contract.request import LoadRequest
-from pipes_workers.delta import CommitMarker
+from pipes_workers.errors import ConfigurationError
+from pipes_workers.lake.markers import CommitMarker
+from pipes_workers.request import LoadRequest
 from pipes_workers.sources.base import Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext, StrategyOutcome
 from pipes_workers.strategies.faults import crash_point

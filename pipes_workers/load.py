@@ -13,13 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dataloader_contract.errors import ConfigurationError, LoadError
-from dataloader_contract.request import LoadRequest, table_uri
-from dataloader_contract.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.checks import evaluate_checks
 from pipes_workers.deletes import reconcile_deletes
-from pipes_workers.delta import DeltaDestination, DeltaState
 from pipes_workers.delta_settings import target_file_bytes
+from pipes_workers.errors import ConfigurationError, LoadError
+from pipes_workers.lake.markers import DeltaState
+from pipes_workers.lake.session import DeltaSession
+from pipes_workers.request import LoadRequest, table_uri
+from pipes_workers.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import SourceColumn, SourceReader, arrow_schema
 from pipes_workers.sources.column_names import CASE_DUPLICATE_CODE, case_duplicate_problem
@@ -61,7 +62,7 @@ def run_load(
     started = time.monotonic()
     load_start = datetime.now(UTC)
     name = strategy_for(request)
-    destination = DeltaDestination(
+    destination = DeltaSession(
         table_uri(request.lake_root, request.destination_table),
         storage_options=lake_storage_options(request.lake_root),
         target_file_size=target_file_bytes(request.load_strategy),

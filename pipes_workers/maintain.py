@@ -20,9 +20,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from pipes_workers.delta import DeltaDestination
 from pipes_workers.delta_settings import target_file_bytes
 from pipes_workers.errors import ConfigurationError, LoadError
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.maintenance_request import MaintenanceRequest, MaintenanceResult
 from pipes_workers.request import table_uri
 from pipes_workers.storage import lake_storage_options
@@ -62,7 +62,7 @@ def maintain_table(request: MaintenanceRequest, *, log: Callable[[str], None] = 
         `skipped` says why when the table does not exist yet.
     """
     started = time.monotonic()
-    destination = DeltaDestination(
+    destination = DeltaSession(
         table_uri(request.lake_root, request.destination_table),
         storage_options=lake_storage_options(request.lake_root),
         target_file_size=target_file_bytes(request.load_strategy),

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipes_workers.delta import CommitMarker, WriteOutcome
+from pipes_workers.lake.markers import CommitMarker
+from pipes_workers.lake.writes import WriteOutcome
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
 from pipes_workers.strategies.stream import TrackedStream

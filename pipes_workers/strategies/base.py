@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from dataloader_contract.errors import ConfigurationError, PermanentLoadError
-from dataloader_contract.request import LoadRequest
-from dataloader_contract.vocabulary import LOAD_STRATEGIES
-from pipes_workers.delta import CommitMarker, DeltaDestination, DeltaState
+from pipes_workers.errors import ConfigurationError, PermanentLoadError
+from pipes_workers.lake.markers import CommitMarker, DeltaState
+from pipes_workers.lake.session import DeltaSession
+from pipes_workers.request import LOAD_STRATEGIES, LoadRequest
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn, SourceReader
 from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import cap_watermark, format_watermark, parse_watermark, watermark_cap
@@ -29,7 +29,7 @@ class LoadContext:
 
     request: LoadRequest
     reader: SourceReader
-    destination: DeltaDestination
+    destination: DeltaSession
     state: DeltaState
     columns: list[SourceColumn]
     load_start: datetime

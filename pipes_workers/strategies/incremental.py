@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataloader_contract.errors import ConfigurationError
-from pipes_workers.delta import Rows
 from pipes_workers.delta_settings import SMALL_READ_ENV, small_read_bytes
+from pipes_workers.errors import ConfigurationError
+from pipes_workers.lake.schema_conform import Rows
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter, SourceColumn
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
 from pipes_workers.strategies.stream import TrackedStream

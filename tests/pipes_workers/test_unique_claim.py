@@ -14,12 +14,12 @@ import pytest
 from deltalake import CommitProperties, write_deltalake
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
-import pipes_workers.delta as delta_module
-from dataloader_contract.request import LoadRequest, table_uri
-from dataloader_contract.result import LoadResult
+import pipes_workers.lake.table_facts as table_facts
 from pipes_workers.delta import CommitMarker, DeltaDestination
 from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.load import run_load
+from pipes_workers.request import LoadRequest, table_uri
+from pipes_workers.result import LoadResult
 from pipes_workers.unique_claim import UNIQUE_KEYS, UNIQUE_KEYS_BASE, UNIQUE_KEYS_REFUSED
 
 LATER = datetime(2024, 6, 1, tzinfo=UTC)
@@ -29,13 +29,13 @@ LATER = datetime(2024, 6, 1, tzinfo=UTC)
 def key_scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The Delta tables whose key columns were scanned (the real scan still runs)."""
     scanned: list[str] = []
-    original: Callable[..., pa.Table] = delta_module.stored_keys
+    original: Callable[..., pa.Table] = table_facts.stored_keys
 
     def counting(table: Any, keys: Any) -> pa.Table:
         scanned.append(table.table_uri)
         return original(table, keys)
 
-    monkeypatch.setattr(delta_module, "stored_keys", counting)
+    monkeypatch.setattr(table_facts, "stored_keys", counting)
     return scanned
 
 
@@ -201,7 +201,7 @@ def _appending(pg_source: SourceDB, lake_root: Path, ids: range = range(1, 6)) -
 
 
 def _newest_commit(request: LoadRequest) -> dict[str, Any]:
-    return DeltaDestination(table_uri(request.lake_root, request.destination_table))._require().history(1)[0]
+    return DeltaDestination(table_uri(request.lake_root, request.destination_table)).require().history(1)[0]
 
 
 def test_appends_above_the_table_carry_the_key_check_without_scanning(

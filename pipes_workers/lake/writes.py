@@ -1,0 +1,210 @@
+"""The write modes — overwrite, append, merge, delete rows — each one commit on the session's open
+table, guarded by the load's app transaction (a re-run never re-applies a commit).
+
+Columns are written nullable and conformed to the table (schema_conform.py); new source columns are
+added (schema evolution). A failed write removes the files it left behind before it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError, SchemaMismatchError
+
+from pipes_workers.delta_settings import writer_properties
+from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
+from pipes_workers.lake.key_claims import claim_after_merge
+from pipes_workers.lake.leftovers import remove_leftovers
+from pipes_workers.lake.markers import CommitMarker
+from pipes_workers.lake.schema_conform import DELETED_AT, DELETED_AT_TYPE, Rows, conform, quote_column
+from pipes_workers.lake.table_facts import added_bytes, arrow_schema, file_paths
+from pipes_workers.lake.write_failures import WatchedRows, log_failure, write_failure
+from pipes_workers.unique_claim import proven_unique_version
+
+if TYPE_CHECKING:
+    from pipes_workers.lake.session import DeltaSession
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """A committed write: the new table version and the bytes of the data files it added."""
+
+    delta_version: int
+    bytes_written: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def overwrite(session: DeltaSession, data: Rows, marker: CommitMarker) -> WriteOutcome:
+    """Replace the table's rows and schema in one commit (creates the table when missing)."""
+    return _write(session, data, marker, mode="overwrite")
+
+
+def append(session: DeltaSession, data: pa.RecordBatchReader, marker: CommitMarker) -> WriteOutcome:
+    """Append rows in one commit; new columns are added to the table."""
+    return _write(session, data, marker, mode="append")
+
+
+def _write(session: DeltaSession, data: Rows, marker: CommitMarker, *, mode: str) -> WriteOutcome:
+    table = session.table()
+    _guard(session, table, marker)
+    before = file_paths(table)
+    replacing = mode == "overwrite"
+    schema = None if replacing or table is None else arrow_schema(table)
+    watched = WatchedRows(conform(data, schema, uri=session.uri, soft_delete=session.soft_delete))
+    creates = {"delta.targetFileSize": str(session.target_file_size)}
+    try:
+        write_deltalake(
+            table if table is not None else session.uri,
+            watched.rows,
+            mode=mode,  # type: ignore[arg-type]
+            schema_mode="overwrite" if replacing else "merge",
+            target_file_size=session.target_file_size,
+            writer_properties=writer_properties(),
+            commit_properties=marker.commit_properties(),
+            configuration=creates if replacing or table is None else None,
+            storage_options=session.storage_options,
+        )
+    except Exception as exc:
+        raise _write_failure(session, exc, watched) from None
+    return _outcome(session, before)
+
+
+def merge(
+    session: DeltaSession,
+    data: Rows,
+    primary_keys: Sequence[str],
+    marker: CommitMarker,
+    *,
+    delete_not_in_source: bool = False,
+) -> WriteOutcome:
+    """Upsert on `primary_keys` in one commit (creates the table, plain write, when missing).
+
+    `data`: a stream (consumed once, merged streaming) or a table held in memory, which lets
+    delta-rs skip every target file outside the source's key range. `delete_not_in_source`: also
+    delete every destination row the source does not have (rolling: the source holds the whole
+    window, so this removes rows deleted inside the window and rows that fell out of it).
+    """
+    if not primary_keys:
+        raise PermanentLoadError(f"{session.uri}: a merge needs primary_keys")
+    table = session.table()
+    if table is None:
+        return overwrite(session, data, marker)
+    for name in data.schema.names:
+        if "`" in name:
+            raise SchemaConflictError(
+                f"{session.uri}: column {name!r} contains a backtick, which Delta MERGE cannot address"
+            )
+    _guard(session, table, marker)
+    before = file_paths(table)
+    in_memory = isinstance(data, pa.Table)
+    if in_memory:
+        marker = claim_after_merge(table, data, primary_keys, marker)
+    watched = WatchedRows(
+        conform(data, arrow_schema(table), uri=session.uri, soft_delete=session.soft_delete)
+    )
+    predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
+    try:
+        merger = (
+            table.merge(
+                watched.rows,
+                predicate=predicate,
+                source_alias="source",
+                target_alias="target",
+                merge_schema=True,
+                writer_properties=writer_properties(),
+                streamed_exec=not in_memory,
+                commit_properties=marker.commit_properties(),
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+        )
+        if delete_not_in_source:
+            merger = merger.when_not_matched_by_source_delete()
+        metrics = merger.execute()
+    except Exception as exc:
+        raise _write_failure(session, exc, watched) from None
+    return _outcome(session, before, metrics)
+
+
+def delete_rows(
+    session: DeltaSession,
+    keys: pa.Table,
+    primary_keys: Sequence[str],
+    marker: CommitMarker,
+    *,
+    soft_deleted_at: datetime | None = None,
+) -> tuple[WriteOutcome, int]:
+    """In one commit, remove the rows whose keys are in `keys` (typed as the table's, from
+    `live_keys`) — or, with `soft_deleted_at`, set their `_dataloader_deleted_at` (adding the column
+    when the table lacks it). Returns the commit's WriteOutcome and the rows removed or stamped."""
+    table = session.table()
+    if table is None:
+        raise PermanentLoadError(f"{session.uri}: no Delta table to delete rows from")
+    _guard(session, table, marker)
+    if proven_unique_version(table, tuple(primary_keys)) is not None:
+        # Removing rows or stamping their deletion time cannot repeat a key.
+        marker = replace(marker, unique_keys=tuple(primary_keys), unique_keys_base=table.version())
+    before = file_paths(table)
+    source = keys.select(list(primary_keys))
+    predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
+    if soft_deleted_at is not None:
+        stamps = pa.array([soft_deleted_at] * source.num_rows, DELETED_AT_TYPE)
+        source = source.append_column(pa.field(DELETED_AT, DELETED_AT_TYPE), stamps)
+    try:
+        merger = table.merge(
+            source,
+            predicate=predicate,
+            source_alias="source",
+            target_alias="target",
+            merge_schema=soft_deleted_at is not None,
+            writer_properties=writer_properties(),
+            commit_properties=marker.commit_properties(),
+        )
+        if soft_deleted_at is None:
+            merger = merger.when_matched_delete()
+        else:
+            column = quote_column(DELETED_AT)
+            live = f"target.{column} IS NULL" if DELETED_AT in arrow_schema(table).names else None
+            merger = merger.when_matched_update({column: f"source.{column}"}, predicate=live)
+        metrics = merger.execute()
+    except (DeltaError, SchemaMismatchError, OSError) as exc:
+        raise session.failure(exc) from exc
+    changed = metrics.get("num_target_rows_updated" if soft_deleted_at else "num_target_rows_deleted", 0)
+    return _outcome(session, before, metrics), int(changed)
+
+
+def _guard(session: DeltaSession, table: DeltaTable | None, marker: CommitMarker) -> None:
+    """Refuse a commit whose txn version is already in the table (a re-run must never re-apply).
+    The one refresh of a load's open table before it commits: another writer's commits count."""
+    if table is None:
+        return
+    table.update_incremental()
+    current = table.transaction_version(marker.control_key)
+    if current is not None and current >= marker.txn_version:
+        raise TransientLoadError(
+            f"{session.uri}: app transaction {marker.control_key!r} version {marker.txn_version} is already "
+            f"committed (table has {current}); another load of this table ran concurrently"
+        )
+
+
+def _write_failure(session: DeltaSession, exc: Exception, watched: WatchedRows) -> BaseException:
+    """What a failed write raises (the stream's own error first), after removing the files it
+    left behind; the original error, with its traceback, is logged at debug level."""
+    remove_leftovers(session.uri, watched.started, storage_options=session.storage_options)
+    failure = write_failure(exc, watched, session.uri, session.storage_options)
+    log_failure(failure, exc)
+    return failure
+
+
+def _outcome(session: DeltaSession, before: set[str], metrics: dict[str, Any] | None = None) -> WriteOutcome:
+    """The committed write, read from the session's table (which the commit brought up to date;
+    a table this write created is opened now, once)."""
+    table = session.after_commit()
+    return WriteOutcome(
+        delta_version=table.version(), bytes_written=added_bytes(table, before), metrics=metrics or {}
+    )
