@@ -24,7 +24,7 @@ import control_db.cli as cli  # noqa: E402
 import pipes_workers.checks as checks  # noqa: E402
 import pipes_workers.load as load  # noqa: E402
 import pipes_workers.local_load as local_load  # noqa: E402
-from pipes_workers.delta import DeltaDestination  # noqa: E402
+from pipes_workers.lake.session import DeltaSession  # noqa: E402
 from pipes_workers.sources.streaming import StreamingReader  # noqa: E402
 
 IMPORTED = time.perf_counter()
@@ -53,9 +53,9 @@ def profile_command(control_key: str) -> int:
     undo = [
         _timed(local_load, "begin_attempt", "control database: begin attempt"),
         _timed(local_load, "record_outcome", "control database: record outcome"),
-        _timed(DeltaDestination, "state", "Delta state (table, txn, last commit)"),
+        _timed(DeltaSession, "state", "Delta state (table, txn, last commit)"),
         _timed(load, "open_reader", "source: connect, resolve secrets"),
-        _timed(DeltaDestination, "overwrite", "read + conform + Parquet encode + commit (overlapped)"),
+        _timed(DeltaSession, "overwrite", "read + conform + Parquet encode + commit (overlapped)"),
         _timed(load, "evaluate_checks", "asset checks (4) + destination count"),
         _timed(checks, "check_primary_key", "  of which key-uniqueness scan"),
     ]

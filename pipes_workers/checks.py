@@ -5,7 +5,7 @@
   must equal it. The other strategies never propagate deletes and read only changes, so the
   destination must hold at least the source count taken just before the read.
 - primary-key uniqueness (ERROR, blocking): no duplicate and no NULL keys in Delta. When a load
-  replaced the table with rows whose keys arrived strictly increasing (key_order.py), that is the
+  replaced the table with rows whose keys arrived strictly increasing (lake/key_order.py), that is the
   proof and the table is not scanned again; otherwise the Delta table's key columns are scanned.
 - freshness (WARN): the table is current as of its newest Delta commit or, later, of a load that read
   the source and found nothing new to write (it makes no commit, yet the table then matched its
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from croniter import croniter
 
-from pipes_workers.key_uniqueness import tally_keys
+from pipes_workers.lake.key_uniqueness import tally_keys
 from pipes_workers.lake.schema_conform import storable_schema
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.result import (
@@ -112,7 +112,7 @@ def check_primary_key_in_order(primary_keys: Sequence[str], rows: int) -> CheckO
 
 def check_primary_key_claimed(primary_keys: Sequence[str], rows: int, version: int) -> CheckOutcome:
     """Passed: commit `version` claimed unique keys (a MERGE of unique keys, or an append of keys
-    above the table's, onto a version with unique keys: unique_claim.py) and no commit since
+    above the table's, onto a version with unique keys: lake/unique_claim.py) and no commit since
     changed data."""
     evidence = (
         f"unique-keys claim of Delta version {version}: it wrote unique keys onto version "

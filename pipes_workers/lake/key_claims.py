@@ -11,12 +11,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from pipes_workers.append_claim import AppendClaim, claimable_key_type
-from pipes_workers.key_uniqueness import tally_keys
 from pipes_workers.lake import table_facts
+from pipes_workers.lake.append_claim import AppendClaim, claimable_key_type
+from pipes_workers.lake.key_uniqueness import tally_keys
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.lake.table_facts import arrow_schema, upper_bound
-from pipes_workers.unique_claim import (
+from pipes_workers.lake.unique_claim import (
     claim_refusal,
     claimed_version,
     newest_data_commit,

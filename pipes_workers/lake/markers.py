@@ -14,7 +14,7 @@ from typing import Any
 from deltalake import CommitProperties, DeltaTable, Transaction
 
 from pipes_workers.lake.table_facts import arrow_schema
-from pipes_workers.unique_claim import claim_metadata
+from pipes_workers.lake.unique_claim import claim_metadata
 
 HISTORY_SCAN = 100
 META_PREFIX = "dataloader."

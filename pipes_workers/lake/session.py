@@ -22,18 +22,18 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from pipes_workers.append_claim import AppendClaim
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB
 from pipes_workers.errors import PermanentLoadError, SchemaConflictError
 from pipes_workers.lake import key_claims, maintenance, table_facts, writes
+from pipes_workers.lake.append_claim import AppendClaim
 from pipes_workers.lake.maintenance import TableFiles, VacuumOutcome
 from pipes_workers.lake.markers import CommitMarker, DeltaState, read_state
 from pipes_workers.lake.schema_conform import DELETED_AT, Rows, conformed_schema, storable_schema
 from pipes_workers.lake.table_facts import arrow_schema, counted_rows
+from pipes_workers.lake.unique_claim import proven_unique_version
 from pipes_workers.lake.write_failures import write_failure
 from pipes_workers.lake.writes import WriteOutcome
 from pipes_workers.storage import looks_like_storage_error, storage_error
-from pipes_workers.unique_claim import proven_unique_version
 
 _UNOPENED = object()
 

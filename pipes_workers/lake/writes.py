@@ -23,8 +23,8 @@ from pipes_workers.lake.leftovers import remove_leftovers
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.lake.schema_conform import DELETED_AT, DELETED_AT_TYPE, Rows, conform, quote_column
 from pipes_workers.lake.table_facts import added_bytes, arrow_schema, file_paths
+from pipes_workers.lake.unique_claim import proven_unique_version
 from pipes_workers.lake.write_failures import WatchedRows, log_failure, write_failure
-from pipes_workers.unique_claim import proven_unique_version
 
 if TYPE_CHECKING:
     from pipes_workers.lake.session import DeltaSession

@@ -6,7 +6,7 @@ in the far future, is appended by a later load and never twice. Rows whose incre
 NULL are appended by the first load of the table only (reported as `null_incremental_rows`, with a
 warning); later NULL rows cannot be told apart from already-appended ones and are not loaded.
 
-The append claims unique keys when it can (append_claim.py): the first load proves them from the key
+The append claims unique keys when it can (lake/append_claim.py): the first load proves them from the key
 order it wrote; later appends of keys above the table's keep the claim going, so the key check
 scans nothing. Rows that break the order are appended again without a claim, and later appends of
 the table try none (the check scans them).

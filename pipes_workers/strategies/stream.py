@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipes_workers.append_claim import AppendClaim, ClaimGuard
-from pipes_workers.key_order import KeyOrder
+from pipes_workers.lake.append_claim import AppendClaim, ClaimGuard
+from pipes_workers.lake.key_order import KeyOrder
 from pipes_workers.strategies.faults import crash_point
 
 PROGRESS_EVERY_S = 2.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipes_workers.key_order import KeyOrder, strictly_increasing
+from pipes_workers.lake.key_order import KeyOrder, strictly_increasing
 
 
 def batch(**columns: list) -> pa.RecordBatch:

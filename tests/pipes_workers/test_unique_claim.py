@@ -16,11 +16,11 @@ from loadtest_support import SourceDB, after_success, assert_same_rows, make_row
 
 import pipes_workers.lake.table_facts as table_facts
 from pipes_workers.delta import CommitMarker, DeltaDestination
-from pipes_workers.key_uniqueness import tally_keys
+from pipes_workers.lake.key_uniqueness import tally_keys
+from pipes_workers.lake.unique_claim import UNIQUE_KEYS, UNIQUE_KEYS_BASE, UNIQUE_KEYS_REFUSED
 from pipes_workers.load import run_load
 from pipes_workers.request import LoadRequest, table_uri
 from pipes_workers.result import LoadResult
-from pipes_workers.unique_claim import UNIQUE_KEYS, UNIQUE_KEYS_BASE, UNIQUE_KEYS_REFUSED
 
 LATER = datetime(2024, 6, 1, tzinfo=UTC)
 

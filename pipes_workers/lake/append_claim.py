@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipes_workers.key_order import KeyOrder
+from pipes_workers.lake.key_order import KeyOrder
 
 NOT_INCREASING = "appended keys not increasing above the table's"
 
