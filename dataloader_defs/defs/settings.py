@@ -10,6 +10,7 @@ DEFAULTS: dict[str, int] = {
     "DATALOADER_MASTER_INTERVAL_S": 60,
     "DATALOADER_MASTER_BATCH": 10,
     "DATALOADER_RUN_BATCH": 12,
+    "DATALOADER_RUN_CONCURRENCY": 4,  # a count: tables of one run loading at once
     "DATALOADER_REFRESH_INTERVAL_S": 30,
     "DATALOADER_LONGQUEUED_INTERVAL_S": 600,
     "DATALOADER_LONGQUEUED_THRESHOLD_S": 3600,
@@ -36,7 +37,7 @@ def env_int(name: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer number of seconds") from None
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
     if value < 0:
         raise ValueError(f"{name}={value} must not be negative")
     return value

@@ -7,7 +7,6 @@ workers when the run is interrupted. One table's failure fails that table only; 
 with a Failure that lists exactly which tables failed and why.
 """
 
-import os
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,23 +24,16 @@ from pydantic import Field
 from dataloader_defs.defs.loader.launcher import WorkerLauncher
 from dataloader_defs.defs.loader.lifecycle import failure_summary, load_table
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+from dataloader_defs.defs.settings import env_int
 
-CONCURRENCY_ENV = "DATALOADER_RUN_CONCURRENCY"
-DEFAULT_CONCURRENCY = 4
 WORKER_STOP_GRACE_S = 10.0
 
 
 def concurrency() -> int:
     """How many tables of one run load at once (DATALOADER_RUN_CONCURRENCY, default 4)."""
-    raw = os.environ.get(CONCURRENCY_ENV, "").strip()
-    if not raw:
-        return DEFAULT_CONCURRENCY
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{CONCURRENCY_ENV}={raw!r} is not an integer") from None
+    value = env_int("DATALOADER_RUN_CONCURRENCY")
     if value < 1:
-        raise ValueError(f"{CONCURRENCY_ENV}={value} must be at least 1")
+        raise ValueError(f"DATALOADER_RUN_CONCURRENCY={value} must be at least 1")
     return value
 
 
