@@ -76,7 +76,10 @@ class Watch:
             self.victim_tables = {
                 key
                 for (key,) in self.control.execute(
-                    "SELECT control_key FROM dataloader.historical_metadata WHERE run_id = ANY(%s)",
+                    # The attempts the kill cut off: a table whose load had ended (recorded) just
+                    # before the SIGKILL is loaded, not cut off, and needs no recovery.
+                    "SELECT control_key FROM dataloader.historical_metadata "
+                    "WHERE run_id = ANY(%s) AND load_end_time IS NULL",
                     (run_ids,),
                 ).fetchall()
             }
