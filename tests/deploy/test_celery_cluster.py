@@ -165,8 +165,11 @@ def _fault_problems(watch: Watch, control: psycopg.Connection) -> list[str]:
         codes = {
             code
             for (code,) in control.execute(
+                # Failed by a monitor; or Failed by a monitor, then found committed by the retry and
+                # corrected to Succeeded (the kill came between the Delta commit and its record).
                 "SELECT error_code FROM dataloader.historical_metadata WHERE control_key = %s "
-                "AND run_id = ANY(%s) AND load_status = 'Failed'",
+                "AND run_id = ANY(%s) AND (load_status = 'Failed' "
+                "OR error_message LIKE 'committed to Delta, then the run ended before recording it%%')",
                 (key, watch.victim_runs),
             ).fetchall()
         }
