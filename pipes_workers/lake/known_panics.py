@@ -84,9 +84,13 @@ class _PanicFilter:
         self.thread = threading.Thread(target=self._copy, name="dataloader-stderr-filter", daemon=True)
 
     @classmethod
-    def install(cls) -> _PanicFilter:
+    def install(cls) -> _PanicFilter | None:
+        """The filter in place of fd 2; None when the process has no fd 2 (nothing to keep clean)."""
         _flush_python_stderr()
-        real_stderr = os.dup(2)
+        try:
+            real_stderr = os.dup(2)
+        except OSError:
+            return None
         read_end, write_end = os.pipe()
         os.dup2(write_end, 2)
         os.close(write_end)  # fd 2 is now the pipe's only writer: restoring it closes the pipe

@@ -47,3 +47,16 @@ def test_only_the_known_panic_is_kept_off_stderr() -> None:
     logged = [line for line in proc.stdout.splitlines() if line.startswith("LOG object_store panicked")]
     assert len(logged) == 2, proc.stdout
     assert "Already shut down" in proc.stdout and "stack backtrace:" in proc.stdout
+
+
+def test_a_process_without_stderr_writes_as_before() -> None:
+    """A worker started with fd 2 closed (a daemon): the filter stands aside, the block still runs."""
+    child = (
+        "import os\nos.close(2)\nfrom pipes_workers.lake.known_panics import known_panics_hidden\n"
+        "with known_panics_hidden():\n    print('ran')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", child],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "ran\n"), proc.stderr
