@@ -257,3 +257,15 @@ def killed_worker(request: LoadRequest, crash_after: str) -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def open_source(request: Any, db_type: str) -> SourceDB:
+    """A source database of `db_type` (postgresql, mariadb or clickhouse) from its session fixture
+    (`request`: a pytest FixtureRequest)."""
+    if db_type == "postgresql":
+        return PostgresSource(request.getfixturevalue("source_pg_url"))
+    if db_type == "clickhouse":
+        from other_sources_support import ClickHouseSource
+
+        return ClickHouseSource(request.getfixturevalue("clickhouse_url"))
+    return MariaDBSource(request.getfixturevalue("mariadb_url"))
