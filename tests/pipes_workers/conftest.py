@@ -12,11 +12,8 @@ from loadtest_support import PostgresSource, SourceDB, open_source
 @pytest.fixture(params=["postgresql", "mariadb"])
 def source(request: pytest.FixtureRequest) -> Iterator[SourceDB]:
     """A source database of each dialect."""
-    db = open_source(request, request.param)
-    try:
+    with open_source(request, request.param) as db:
         yield db
-    finally:
-        db.conn.close()
 
 
 @pytest.fixture

@@ -36,11 +36,8 @@ ROWS = 1000
 @pytest.fixture(params=["postgresql", "mariadb", "clickhouse"])
 def source(request: pytest.FixtureRequest) -> Iterator[SourceDB]:
     """The streaming readers: ADBC (PostgreSQL), connectorx (MariaDB), clickhouse-driver."""
-    db = open_source(request, request.param)
-    try:
+    with open_source(request, request.param) as db:
         yield db
-    finally:
-        db.conn.close()
 
 
 def make_view(source: SourceDB, view: str, table: str, *, slow: bool) -> None:
