@@ -14,12 +14,15 @@ forwards every line to the real stderr as it comes, except that one panic's bloc
 naming object_store's `buffered.rs`, the "Already shut down" line and the backtrace lines after
 it), which goes to the `pipes_workers.lake` log at debug level instead. Any other panic, Rust or
 Python output passes unchanged. Nested and concurrent writes share one pipe (counted); the last
-one out restores fd 2 and waits until the pipe is drained.
+one out restores fd 2 and waits until the pipe is drained. What a process writes to stderr just
+before it dies mid-write (a Rust abort) may be lost with the pipe's reader; Python's faulthandler,
+when enabled, writes its dump to the real stderr meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
 import re
@@ -94,6 +97,8 @@ class _PanicFilter:
         read_end, write_end = os.pipe()
         os.dup2(write_end, 2)
         os.close(write_end)  # fd 2 is now the pipe's only writer: restoring it closes the pipe
+        if faulthandler.is_enabled():  # a crash's dump must not wait in a pipe its reader dies with
+            faulthandler.enable(file=real_stderr, all_threads=True)
         route = cls(real_stderr, read_end)
         route.thread.start()
         return route
@@ -101,6 +106,8 @@ class _PanicFilter:
     def remove(self) -> None:
         _flush_python_stderr()
         os.dup2(self.real_stderr, 2)  # closes the pipe's write end: the reader drains it, sees EOF
+        if faulthandler.is_enabled():
+            faulthandler.enable(file=2, all_threads=True)
         # A child started during the write holds the pipe open until it exits; the reader keeps
         # forwarding its output until then and closes the descriptors itself.
         self.thread.join(timeout=_DRAIN_S)

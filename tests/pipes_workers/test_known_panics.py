@@ -60,3 +60,18 @@ def test_a_process_without_stderr_writes_as_before() -> None:
         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert (proc.returncode, proc.stdout) == (0, "ran\n"), proc.stderr
+
+
+def test_a_crash_during_a_write_still_dumps_its_traceback() -> None:
+    """faulthandler's dump goes to the real stderr, not into the pipe whose reader dies with it."""
+    child = (
+        "import faulthandler\nfaulthandler.enable()\n"
+        "from pipes_workers.lake.known_panics import known_panics_hidden\n"
+        "with known_panics_hidden():\n    faulthandler._sigsegv()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", child],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "Fatal Python error: Segmentation fault" in proc.stderr, proc.stderr
