@@ -15,9 +15,8 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
-from conftest import open_source
 from deltalake import DeltaTable
-from loadtest_support import SourceDB, assert_same_rows, insert_control_row, make_rows
+from loadtest_support import SourceDB, assert_same_rows, insert_control_row, make_rows, open_source
 from psycopg.types.json import Jsonb
 
 from dataloader_contract.request import table_uri
