@@ -21,6 +21,7 @@ from adbc_driver_manager._reader import AdbcRecordBatchReader
 
 from dataloader_contract.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
+from pipes_workers.sources import postgres_connect
 from pipes_workers.sources.base import (
     Aggregate,
     PendingCount,
@@ -105,7 +106,7 @@ class PostgresReader(StreamingReader):
             "host": p.host, "port": p.port, "dbname": p.database, "user": p.user, "password": p.password,
         }.items() if v is not None}  # fmt: skip
         try:
-            conn = psycopg.connect(autocommit=True, **kwargs, **self._libpq_options())
+            conn = postgres_connect.connect(autocommit=True, **kwargs, **self._libpq_options())
             for statement in SESSION_SETUP:
                 conn.execute(statement)
         except psycopg.Error as exc:
