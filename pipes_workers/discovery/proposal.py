@@ -7,8 +7,8 @@ tie, then column order.
 
 Strategy, first rule that applies:
 1. a column the loader would refuse → no row (the table is listed with the refusal);
-2. no watermark, or fewer estimated rows than `full_below_rows` → `full`;
-3. more estimated bytes than `backfill_above_bytes`, a key and a one-column integer key to cut →
+2. no watermark, or fewer estimated rows than `full_below_rows` (unknown counts as many) → `full`;
+3. more estimated bytes than `backfill_above_bytes` and a one-column whole-number key to cut →
    `chunked_backfill` on that key, handing over to incremental;
 4. a timestamp watermark and a key → `incremental` (MERGE on the key);
 5. an increasing integer watermark and no timestamp column named like an update time →
@@ -50,9 +50,15 @@ def is_timestamp(column: CatalogColumn) -> bool:
     return column.arrow_type is not None and pa.types.is_timestamp(column.arrow_type)
 
 
+def is_whole_number(column: CatalogColumn) -> bool:
+    """True for an integer column, or a decimal without fraction (BIGINT UNSIGNED, NUMBER(38,0))."""
+    t = column.arrow_type
+    return t is not None and (pa.types.is_integer(t) or (pa.types.is_decimal(t) and t.scale == 0))
+
+
 def is_increasing_integer(column: CatalogColumn) -> bool:
-    """True for an integer column the source increments itself."""
-    return column.increasing and column.arrow_type is not None and pa.types.is_integer(column.arrow_type)
+    """True for a whole-number column the source increments itself."""
+    return column.increasing and is_whole_number(column)
 
 
 def watermark_column(table: CatalogTable) -> CatalogColumn | None:
@@ -92,8 +98,7 @@ def propose(table: CatalogTable, settings: DiscoverSettings) -> Proposal:
         size is not None
         and size > settings.backfill_above_bytes
         and chunk is not None
-        and chunk.arrow_type is not None
-        and pa.types.is_integer(chunk.arrow_type)
+        and is_whole_number(chunk)
     ):
         return Proposal(
             table, "chunked_backfill", key, watermark.name, chunk.name, settings.chunk_size,
