@@ -6,10 +6,14 @@ import fnmatch
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import pyarrow as pa
 
 from dataloader_contract.errors import UnsupportedTypeError
+from pipes_workers.sources.base import SourceReader
+from pipes_workers.sources.query import qualified_name
 
 KeyOrigin = str  # "primary key" | "unique index" | "" (none)
 
@@ -77,6 +81,40 @@ def best_unique_key(
     return (candidates[0], "unique index") if candidates else ((), "")
 
 
+def read_catalog(
+    reader: SourceReader, queries: Sequence[str], params: Any = None
+) -> list[list[tuple[Any, ...]]]:
+    """The rows of each catalog query, in order, on the reader's session."""
+    return [reader.catalog_rows(sql, params) for sql in queries]
+
+
+def precision_typed_columns(
+    schema: str,
+    rows: Iterable[tuple[Any, ...]],
+    quote: Callable[[str], str],
+    arrow_type_for: Callable[[str, str, str, Any, Any], pa.DataType],
+    *,
+    nullable: Callable[[Any], bool],
+    identity: Callable[[Any], bool],
+) -> list[tuple[str, CatalogColumn]]:
+    """(table, column) pairs from rows (table, column, data type, precision, scale, nullable,
+    identity, indexed), typed by a reader's `arrow_type_for(label, column, type, precision, scale)`
+    (SQL Server and Oracle catalogs)."""
+    result = []
+    for table, name, data_type, precision, scale, is_nullable, is_identity, indexed in rows:
+        label = qualified_name(quote, schema, table)
+        column = mapped_column(
+            name,
+            data_type,
+            partial(arrow_type_for, label, name, data_type, precision, scale),
+            nullable=nullable(is_nullable),
+            indexed=bool(indexed),
+            increasing=identity(is_identity),
+        )
+        result.append((table, column))
+    return result
+
+
 def matches(name: str, pattern: str | None) -> bool:
     """Shell-style table-name filter (`--tables 'film*'`); case-sensitive; None matches all."""
     return pattern is None or fnmatch.fnmatchcase(name, pattern)
@@ -100,14 +138,27 @@ class UniqueKey:
     primary: bool
 
 
+def index_keys(rows: Iterable[tuple[str, Any, Any, Any, str]]) -> list[UniqueKey]:
+    """UniqueKeys from unique-index rows (table, index, is primary, position, column), one row per
+    key column, in any order."""
+    parts: dict[tuple[str, Any, bool], list[tuple[Any, str]]] = defaultdict(list)
+    for table, index, primary, position, column in rows:
+        parts[(table, index, bool(primary))].append((position, column))
+    return [
+        UniqueKey(t, tuple(c for _, c in sorted(cols)), primary) for (t, _, primary), cols in parts.items()
+    ]
+
+
 def build_tables(
     schema: str | None,
-    stats: Sequence[TableStats],
+    table_rows: Iterable[tuple[str, int | None, int | None]],
     columns: Iterable[tuple[str, CatalogColumn]],
     keys: Iterable[UniqueKey],
     pattern: str | None = None,
 ) -> list[CatalogTable]:
-    """CatalogTables from a dialect's rows: `columns` as (table, column) pairs in ordinal order."""
+    """CatalogTables from a dialect's rows: `table_rows` as (name, estimated rows, estimated bytes),
+    `columns` as (table, column) pairs in ordinal order."""
+    stats = [TableStats(*row) for row in table_rows]
     by_table: dict[str, list[CatalogColumn]] = defaultdict(list)
     for table, column in columns:
         by_table[table].append(column)

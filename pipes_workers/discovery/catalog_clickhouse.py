@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from pipes_workers.discovery.catalog import CatalogTable, TableStats, build_tables, mapped_column
+from pipes_workers.discovery.catalog import CatalogTable, build_tables, mapped_column
 from pipes_workers.sources.base import SourceReader
 from pipes_workers.sources.clickhouse import quote_clickhouse_identifier
 from pipes_workers.sources.clickhouse_types import arrow_type_for, parse_type
@@ -56,5 +56,4 @@ def tables_from_rows(
         )
         for table, name, spec, indexed in column_rows
     ]
-    stats = [TableStats(name, rows, size) for name, rows, size in table_rows]
-    return build_tables(database, stats, columns, [], pattern)
+    return build_tables(database, table_rows, columns, [], pattern)

@@ -7,7 +7,7 @@ from collections import defaultdict
 from functools import partial
 from typing import Any
 
-from pipes_workers.discovery.catalog import CatalogTable, TableStats, UniqueKey, build_tables, mapped_column
+from pipes_workers.discovery.catalog import CatalogTable, UniqueKey, build_tables, mapped_column, read_catalog
 from pipes_workers.sources.base import SourceReader
 from pipes_workers.sources.mysql import quote_mysql_identifier
 from pipes_workers.sources.mysql_types import MySQLType, arrow_type_for
@@ -34,11 +34,7 @@ def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = 
     schema = schema or reader.default_schema()
     params = {"schema": schema}
     return tables_from_rows(
-        str(schema),
-        reader.catalog_rows(TABLES_SQL, params),
-        reader.catalog_rows(COLUMNS_SQL, params),
-        reader.catalog_rows(INDEXES_SQL, params),
-        pattern,
+        str(schema), *read_catalog(reader, (TABLES_SQL, COLUMNS_SQL, INDEXES_SQL), params), pattern
     )
 
 
@@ -73,5 +69,4 @@ def tables_from_rows(
             increasing="auto_increment" in str(extra).lower(),
         )
         columns.append((table, column))
-    stats = [TableStats(name, rows, size) for name, rows, size in table_rows]
-    return build_tables(schema, stats, columns, keys, pattern)
+    return build_tables(schema, table_rows, columns, keys, pattern)

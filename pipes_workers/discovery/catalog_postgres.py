@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from pipes_workers.discovery.catalog import CatalogTable, TableStats, UniqueKey, build_tables, mapped_column
+from pipes_workers.discovery.catalog import CatalogTable, UniqueKey, build_tables, mapped_column, read_catalog
 from pipes_workers.sources.base import SourceReader
 from pipes_workers.sources.postgres import TYPE_ITEMS, TYPE_JOINS, quote_pg_identifier
 from pipes_workers.sources.postgres_types import CatalogType, arrow_type_for
@@ -54,11 +54,7 @@ def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = 
     schema = schema or reader.default_schema() or "public"
     params = {"schema": schema}
     return tables_from_rows(
-        schema,
-        reader.catalog_rows(TABLES_SQL, params),
-        reader.catalog_rows(COLUMNS_SQL, params),
-        reader.catalog_rows(KEYS_SQL, params),
-        pattern,
+        schema, *read_catalog(reader, (TABLES_SQL, COLUMNS_SQL, KEYS_SQL), params), pattern
     )
 
 
@@ -85,7 +81,7 @@ def tables_from_rows(
         columns.append((table, column))
     return build_tables(
         schema,
-        [TableStats(name, rows, size) for name, rows, size in table_rows],
+        table_rows,
         columns,
         [UniqueKey(table, tuple(cols), bool(primary)) for table, primary, cols in key_rows],
         pattern,

@@ -5,11 +5,10 @@ serves range reads, so every column counts as indexed."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from functools import partial
 from typing import Any
 
-from pipes_workers.discovery.catalog import CatalogTable, TableStats, UniqueKey, build_tables, mapped_column
+from pipes_workers.discovery.catalog import CatalogTable, UniqueKey, build_tables, index_keys, mapped_column
 from pipes_workers.sources.base import SourceReader
 from pipes_workers.sources.query import qualified_name
 from pipes_workers.sources.snowflake import quote_snowflake_identifier
@@ -45,13 +44,7 @@ def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = 
 
 
 def _keys(rows: list[tuple[Any, ...]], *, primary: bool) -> list[UniqueKey]:
-    parts: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
-    for row in rows:
-        table, column, sequence, constraint = row[3], row[4], row[5], row[6]
-        parts[(table, constraint)].append((int(sequence), column))
-    return [
-        UniqueKey(table, tuple(c for _, c in sorted(cols)), primary) for (table, _), cols in parts.items()
-    ]
+    return index_keys((r[3], r[6], primary, int(r[5]), r[4]) for r in rows)
 
 
 def tables_from_rows(
@@ -77,5 +70,4 @@ def tables_from_rows(
         )
         columns.append((table, column))
     keys = _keys(primary_rows, primary=True) + _keys(unique_rows, primary=False)
-    stats = [TableStats(name, rows, size) for name, rows, size in table_rows]
-    return build_tables(schema, stats, columns, keys, pattern)
+    return build_tables(schema, table_rows, columns, keys, pattern)

@@ -12,7 +12,6 @@ from typing import Any
 from pipes_workers.discovery.catalog import (
     CatalogColumn,
     CatalogTable,
-    TableStats,
     UniqueKey,
     build_tables,
     mapped_column,
@@ -39,7 +38,7 @@ def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = 
     stats, columns, keys = [], [], []
     for name, create_sql in tables:
         (rows,) = reader.catalog_rows(f"SELECT count(*) FROM {q(schema)}.{q(name)}")[0]
-        stats.append(TableStats(name, rows, sizes.get(name)))
+        stats.append((name, rows, sizes.get(name)))
         info = reader.catalog_rows(
             'SELECT name, type, "notnull", pk FROM pragma_table_info(?, ?) ORDER BY cid', (name, schema)
         )

@@ -72,9 +72,11 @@ def watermark_column(table: CatalogTable) -> CatalogColumn | None:
 
 
 def _hint_rank(name: str) -> int:
-    lowered = name.lower()
+    """The position of the first name hint the column name ends with (`ModifiedAt`, `row_last_update`
+    and `lastupdate` all count: case and underscores are ignored); len(NAME_HINTS) for none."""
+    plain = name.lower().replace("_", "")
     for rank, hint in enumerate(NAME_HINTS):
-        if lowered == hint or lowered.endswith("_" + hint):
+        if plain.endswith(hint.replace("_", "")):
             return rank
     return len(NAME_HINTS)
 
