@@ -207,3 +207,32 @@ MARIADB_EXPECTED = {
     "warehouses": "full",
 }
 MARIADB_SETTINGS = {"full_below_rows": 100, "backfill_above_bytes": 600_000, "chunk_size": 2000}
+
+# Changes after the first load, one kind per strategy: the second load of every proposed row must
+# pick them up (an update through the watermark, inserts past an increasing key, whole reloads).
+PAGILA_CHANGES = r"""
+UPDATE actor SET first_name = 'CHANGED', last_update = clock_timestamp() WHERE actor_id IN (1, 7);
+UPDATE film SET rental_rate = 0.49, special_features = ARRAY['Commentaries'], last_update = clock_timestamp()
+    WHERE film_id = 3;
+UPDATE rental SET return_date = NULL, last_update = clock_timestamp() WHERE rental_id = 5;
+INSERT INTO rental (rental_date, inventory_id, customer_id, staff_id) VALUES (clock_timestamp(), 1, 1, 1);
+UPDATE film_review SET body = '{"text": "edited"}', reviewed_at = localtimestamp WHERE film_id = 2;
+INSERT INTO payment (customer_id, staff_id, rental_id, amount, payment_date) VALUES (1, 1, 1, 9.99, clock_timestamp());
+INSERT INTO payment_audit (payment_id, note) SELECT g, 'late ' || g FROM generate_series(1, 5) g;
+UPDATE rental_history SET event = 'corrected', modified_at = clock_timestamp() WHERE rental_history_id = 10;
+INSERT INTO rental_history (rental_id, event) VALUES (1, 'new event');
+DELETE FROM film_category WHERE film_id = 150;
+INSERT INTO category (name) VALUES ('new category');
+UPDATE staff_login SET ip = '10.9.9.9' WHERE staff_id = 1;
+"""
+MARIADB_CHANGES = [
+    "UPDATE customers SET name = 'changed' WHERE id IN (1, 2)",  # ON UPDATE CURRENT_TIMESTAMP(6)
+    "UPDATE orders SET status = 'shipped', modified = UTC_TIMESTAMP(6) WHERE order_id = 4",
+    "INSERT INTO click_events (session_id, url) VALUES (REPEAT('f', 32), 'https://shop.example/new')",
+    "INSERT INTO audit_trail (actor, action, at_year) VALUES ('admin', 'logout', 2026)",
+    "UPDATE ledger SET note = 'corrected', changed_at = UTC_TIMESTAMP(6) WHERE entry_id = 3",
+    "INSERT INTO ledger (account, amount, note, booked_at, changed_at) "
+    "VALUES ('ACC1', 1.5, 'late', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+    "DELETE FROM warehouses WHERE code = 'LIS'",
+    "UPDATE products SET price = 1.00 WHERE sku = 'SKU-1'",
+]

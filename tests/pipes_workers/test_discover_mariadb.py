@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from discover_support import add_source, assert_delta_equals_source, control_rows, load_all, run_discover
-from discovery_schemas import MARIADB_DDL, MARIADB_EXPECTED, MARIADB_SETTINGS
+from discovery_schemas import MARIADB_CHANGES, MARIADB_DDL, MARIADB_EXPECTED, MARIADB_SETTINGS
 from loadtest_support import MariaDBSource
 
 from pipes_workers.discovery.catalog_mysql import list_tables
@@ -99,4 +99,10 @@ def test_discover_apply_activate_loads_every_proposal(
         # pymysql hands BIT(8) over as bytes; the loader reads it as the integer it is.
         return [{k: int.from_bytes(v, "big") if k == "flags" else v for k, v in r.items()} for r in rows]
 
+    assert_delta_equals_source(rows, lake_root, source_rows)
+
+    # The proposed watermarks and keys pick up what changes next.
+    for statement in MARIADB_CHANGES:
+        shop.execute(statement)
+    assert load_all(control_db_url, [r["control_key"] for r in rows], lake_root) == {}
     assert_delta_equals_source(rows, lake_root, source_rows)

@@ -18,7 +18,14 @@ from discover_support import (
     load_all,
     run_discover,
 )
-from discovery_schemas import PAGILA_DATA, PAGILA_DDL, PAGILA_EXPECTED, PAGILA_SETTINGS, PAGILA_WATERMARKS
+from discovery_schemas import (
+    PAGILA_CHANGES,
+    PAGILA_DATA,
+    PAGILA_DDL,
+    PAGILA_EXPECTED,
+    PAGILA_SETTINGS,
+    PAGILA_WATERMARKS,
+)
 from loadtest_support import PostgresSource
 
 from pipes_workers.discovery.catalog_postgres import list_tables
@@ -103,6 +110,12 @@ def test_discover_apply_activate_loads_every_proposal(
     backfilled = next(r for r in control_rows(control_conn) if r["source_table"] == "rental_history")
     assert backfilled["load_strategy"] == "incremental"  # the backfill handed over
     assert len(delta_rows(lake_root, backfilled["destination_table"])) == 4000
+
+    # The proposed watermarks and keys pick up what changes next.
+    source.execute(f"SET search_path TO {schema}")
+    source.execute(PAGILA_CHANGES)
+    assert load_all(control_db_url, [r["control_key"] for r in rows], lake_root) == {}
+    assert_delta_equals_source(rows, lake_root, source_rows)
     source.conn.close()
 
 
