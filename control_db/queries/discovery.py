@@ -12,7 +12,7 @@ import psycopg
 @dataclass(frozen=True)
 class TakenNames:
     """Source tables already registered for one db_config_key, and every control key and
-    destination folder in use (lower-cased: folders must differ by more than case)."""
+    destination folder in use."""
 
     registered: frozenset[tuple[str | None, str]]
     control_keys: frozenset[str]
@@ -28,7 +28,7 @@ def taken_names(conn: psycopg.Connection, db_config_key: str) -> TakenNames:
     return TakenNames(
         frozenset((schema, table) for key, schema, table, _, _ in rows if key == db_config_key),
         frozenset(r[3] for r in rows),
-        frozenset(r[4].lower() for r in rows),
+        frozenset(r[4] for r in rows),
     )
 
 

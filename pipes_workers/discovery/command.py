@@ -61,7 +61,15 @@ def discover(
     with open_reader(config) as reader:
         tables = list_tables(reader, schema, pattern)
     proposals = [propose(t, settings) for t in tables]
-    inserts = control_rows(db_config_key, proposals, taken, cron=settings.cron, activate=activate)
+    inserts = control_rows(
+        db_config_key,
+        proposals,
+        registered=taken.registered,
+        control_keys=taken.control_keys,
+        destinations=taken.destinations,
+        cron=settings.cron,
+        activate=activate,
+    )
     return Discovery(db_config_key, proposals, taken, inserts)
 
 

@@ -4,13 +4,12 @@ row already there (control key, destination folder), valid under the INSERT-time
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
 
-from control_db.queries.discovery import TakenNames
 from pipes_workers.discovery.proposal import Proposal
 
 COLUMNS = ("control_key", "db_config_key", "source_schema", "source_table", "destination_table",
@@ -67,23 +66,26 @@ def _unique(candidate: str, taken: set[str], *, fold: bool) -> str:
 def control_rows(
     db_config_key: str,
     proposals: Iterable[Proposal],
-    taken: TakenNames,
     *,
+    registered: Collection[tuple[str | None, str]],
+    control_keys: Iterable[str],
+    destinations: Iterable[str],
     cron: str,
     activate: bool,
     prefix: str = "bronze",
 ) -> list[ControlRowInsert]:
-    """One insert per loadable proposal whose table is not registered yet, in table order.
+    """One insert per loadable proposal whose table is not `registered` (as (schema, table)) yet,
+    named apart from the `control_keys` and `destinations` in use, in table order.
 
     control_key is `<db_config_key>.<schema>.<table>`; destination_table is
     `<prefix>/<db_config_key>/<schema>/<table>`, each segment made safe by `folder_segment`; a
     name already used gets a `_2`, `_3`… suffix.
     """
-    keys, folders = set(taken.control_keys), set(taken.destinations)
+    keys, folders = set(control_keys), {d.lower() for d in destinations}
     result = []
     for p in proposals:
         t = p.table
-        if p.load_strategy is None or (t.schema, t.name) in taken.registered:
+        if p.load_strategy is None or (t.schema, t.name) in registered:
             continue
         path = [prefix, folder_segment(db_config_key), *([folder_segment(t.schema)] if t.schema else [])]
         values = {

@@ -7,7 +7,6 @@ import pyarrow as pa
 import pytest
 import sqlglot
 
-from control_db.queries.discovery import TakenNames
 from pipes_workers.discovery import (
     catalog_clickhouse,
     catalog_mssql,
@@ -179,10 +178,15 @@ def test_folder_segments_and_collisions() -> None:
         CatalogTable("public", name, 1, 1, (), "", t.columns)
         for name, t in zip(("Orders", "orders"), tables, strict=True)
     ]
-    taken = TakenNames(
-        frozenset({("public", "skip_me")}), frozenset(), frozenset({"bronze/erp/public/orders"})
+    rows = control_rows(
+        "erp",
+        [propose(t, SETTINGS) for t in named],
+        registered={("public", "skip_me")},
+        control_keys=set(),
+        destinations={"bronze/erp/public/Orders"},  # compared without case
+        cron="0 * * * *",
+        activate=False,
     )
-    rows = control_rows("erp", [propose(t, SETTINGS) for t in named], taken, cron="0 * * * *", activate=False)
     assert [r.values["destination_table"] for r in rows] == [
         "bronze/erp/public/orders_2",
         "bronze/erp/public/orders_3",
