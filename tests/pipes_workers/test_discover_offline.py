@@ -30,7 +30,10 @@ SETTINGS = DiscoverSettings(full_below_rows=1000, backfill_above_bytes=10**9, ch
         ("oracle", (catalog_oracle.TABLES_SQL, catalog_oracle.COLUMNS_SQL, catalog_oracle.KEYS_SQL)),
         ("postgres", (catalog_postgres.TABLES_SQL, catalog_postgres.KEYS_SQL)),
         ("mysql", (catalog_mysql.TABLES_SQL, catalog_mysql.COLUMNS_SQL, catalog_mysql.INDEXES_SQL)),
-        ("clickhouse", (catalog_clickhouse.TABLES_SQL, catalog_clickhouse.COLUMNS_SQL)),
+        (
+            "clickhouse",
+            (catalog_clickhouse.TABLES_SQL, catalog_clickhouse.PARTS_SQL, catalog_clickhouse.COLUMNS_SQL),
+        ),
         ("snowflake", (catalog_snowflake.TABLES_SQL, catalog_snowflake.COLUMNS_SQL)),
     ],
 )
