@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
+
 from control_db.queries import connect, get_source_config
 from control_db.queries.discovery import TakenNames, apply_statements, taken_names
 from control_db.urls import control_db_url
@@ -117,11 +119,9 @@ def main(args: argparse.Namespace, *, out: Callable[[str], None] = print) -> int
     for line in script(found, activate=args.activate):
         out(line)
     if args.apply and found.inserts:
-        import psycopg
-
         try:
             apply(url, found)
-        except psycopg.errors.Error as exc:  # an INSERT-time rule: nothing was inserted
+        except psycopg.Error as exc:  # an INSERT-time rule: nothing was inserted
             message = (exc.diag.message_primary or str(exc)).strip()
             print(f"dataloader discover: nothing applied, a row was refused: {message}", file=sys.stderr)
             return 1
