@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from dataloader_contract.errors import LoadError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.secrets import ConnectionParams
-from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
+from pipes_workers.sources.base import SourceColumn
 from pipes_workers.sources.drivers import import_driver
 from pipes_workers.sources.literals import ORACLE
 from pipes_workers.sources.query import quote_with
@@ -135,23 +135,9 @@ class OracleReader(StreamingReader):
             (batch for frame in frames for batch in pa.table(frame).to_batches()), lambda: None
         )
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
-    ) -> tuple[Any, ...]:
-        label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
-        try:
-            with self._connection().cursor() as cur:
-                row = cur.execute(sql).fetchone()
-        except LoadError:
-            raise
-        except Exception as exc:
-            raise self._read_error(exc, label) from None
-        return tuple(row)
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        with self._connection().cursor() as cur:
+            return cur.execute(sql).fetchone()
 
     def _missing_table(self, exc: BaseException) -> bool:
         return "ORA-00942" in str(exc)

@@ -88,6 +88,7 @@ class PostgresReader(StreamingReader):
 
     dialect = "postgresql"
     literals = POSTGRES
+    driver_errors = (psycopg.Error,)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         super().__init__(params, queue_depth=queue_depth)
@@ -202,20 +203,8 @@ class PostgresReader(StreamingReader):
     def _missing_table(self, exc: BaseException) -> bool:
         return getattr(exc, "sqlstate", None) == "42P01"
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
-    ) -> tuple[Any, ...]:
-        label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
-        try:
-            row = self._conn.execute(sql).fetchone()
-        except psycopg.Error as exc:
-            raise self._read_error(exc, label) from None
-        return tuple(row) if row is not None else tuple(None for _ in aggregates)
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        return self._conn.execute(sql).fetchone()
 
     def count_before_read(self, schema: str | None, table: str) -> PendingCount:
         """COUNT(*) in a REPEATABLE READ snapshot taken now, before the read's, on a connection of
