@@ -53,6 +53,7 @@ class ClickHouseReader(StreamingReader):
 
     dialect = "clickhouse"
     literals = CLICKHOUSE
+    quote_identifier = staticmethod(quote_clickhouse_identifier)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._driver = import_driver("clickhouse")
@@ -80,9 +81,6 @@ class ClickHouseReader(StreamingReader):
             client.disconnect()
             raise self._classify(exc, f"cannot connect to {p.label}") from None
         return client
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_clickhouse_identifier(name)
 
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or self.params.database or "default"

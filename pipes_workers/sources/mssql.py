@@ -45,6 +45,8 @@ class MSSQLReader(StreamingReader):
 
     dialect = "mssql"
     literals = MSSQL
+    default_schema = "dbo"
+    quote_identifier = staticmethod(quote_mssql_identifier)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._cx = import_driver("mssql")
@@ -59,12 +61,6 @@ class MSSQLReader(StreamingReader):
             auth += ":" + quote(p.password, safe="")
         query = f"?{urlencode({k: str(v) for k, v in p.options.items()})}" if p.options else ""
         return f"mssql://{auth}@{p.host}:{p.port or DEFAULT_PORT}/{quote(p.database or '', safe='')}{query}"
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_mssql_identifier(name)
-
-    def _schema(self, schema: str | None) -> str:
-        return schema or self.params.schema or "dbo"
 
     def _query(self, sql: str, what: str) -> pa.Table:
         try:

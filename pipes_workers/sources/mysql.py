@@ -55,6 +55,7 @@ class MySQLReader(StreamingReader):
 
     dialect = "mysql"
     literals = MYSQL
+    quote_identifier = staticmethod(quote_mysql_identifier)
     driver_errors = (pymysql.MySQLError,)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
@@ -87,9 +88,6 @@ class MySQLReader(StreamingReader):
         if p.password:
             auth += ":" + quote(p.password, safe="")
         return f"mysql://{auth}@{p.host or '127.0.0.1'}:{p.port or 3306}/{quote(p.database or '', safe='')}"
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_mysql_identifier(name)
 
     def _schema(self, schema: str | None) -> str:
         value = schema or self.params.schema or self.params.database

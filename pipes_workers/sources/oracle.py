@@ -84,6 +84,7 @@ class OracleReader(StreamingReader):
 
     dialect = "oracle"
     literals = ORACLE
+    quote_identifier = staticmethod(quote_oracle_identifier)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._db = import_driver("oracle")
@@ -104,9 +105,6 @@ class OracleReader(StreamingReader):
             except Exception as exc:
                 raise self._classify(exc, f"cannot connect to {p.label}") from None
         return self._conn
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_oracle_identifier(name)
 
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or (self.params.user or "").upper()

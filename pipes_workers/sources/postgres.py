@@ -88,6 +88,8 @@ class PostgresReader(StreamingReader):
 
     dialect = "postgresql"
     literals = POSTGRES
+    default_schema = "public"
+    quote_identifier = staticmethod(quote_pg_identifier)
     driver_errors = (psycopg.Error,)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
@@ -142,12 +144,6 @@ class PostgresReader(StreamingReader):
         return session
 
     # -- interface ---------------------------------------------------------------------------
-    def quote_identifier(self, name: str) -> str:
-        return quote_pg_identifier(name)
-
-    def _schema(self, schema: str | None) -> str:
-        return schema or self.params.schema or "public"
-
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
         try:

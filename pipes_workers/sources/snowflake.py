@@ -52,6 +52,8 @@ class SnowflakeReader(StreamingReader):
 
     dialect = "snowflake"
     literals = SNOWFLAKE
+    default_schema = "PUBLIC"
+    quote_identifier = staticmethod(quote_snowflake_identifier)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._sf = import_driver("snowflake")
@@ -76,12 +78,6 @@ class SnowflakeReader(StreamingReader):
             return self._sf.connect(**kwargs)
         except Exception as exc:
             raise self._classify(exc, f"cannot connect to {p.label}") from None
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_snowflake_identifier(name)
-
-    def _schema(self, schema: str | None) -> str:
-        return schema or self.params.schema or "PUBLIC"
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)

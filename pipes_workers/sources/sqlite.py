@@ -34,6 +34,8 @@ class SQLiteReader(StreamingReader):
 
     dialect = "sqlite"
     literals = SQLITE
+    default_schema = "main"
+    quote_identifier = staticmethod(quote_sqlite_identifier)
     driver_errors = (sqlite3.Error,)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
@@ -54,12 +56,6 @@ class SQLiteReader(StreamingReader):
             )
         except sqlite3.Error as exc:
             raise self._classify(exc, f"cannot open {self.params.label}") from None
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_sqlite_identifier(name)
-
-    def _schema(self, schema: str | None) -> str:
-        return schema or self.params.schema or "main"
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)

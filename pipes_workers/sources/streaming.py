@@ -76,9 +76,13 @@ class StreamingReader(SourceReader):
         """Values to scrub from driver messages (computed on use, never stored in the reader's state)."""
         return self.params.secret_values()
 
+    # The schema of a table when neither the control row nor the source config names one.
+    default_schema: ClassVar[str | None] = None
+
     def _schema(self, schema: str | None) -> str | None:
-        """The schema a table lives in: the control row's, else the source config's (readers add a default)."""
-        return schema or self.params.schema
+        """The schema a table lives in: the control row's, else the source config's, else the reader's
+        `default_schema` (a reader whose default depends on the config overrides this)."""
+        return schema or self.params.schema or self.default_schema
 
     def _table_label(self, schema: str | None, table: str) -> str:
         """`"schema"."table"` quoted in the dialect, for messages and SQL."""
