@@ -2,8 +2,9 @@
 
 `run_load` reads top-down: read the Delta state, open the source (refusing an incompatible schema
 change before reading, rows or not; the source row count taken in its own session), the strategy
-writes and fills the LoadResult, the checks read the session's facts, the result is completed. `attempt_load` does the same but returns a failed LoadResult instead of
-raising a LoadError, which is what the orchestrator records.
+writes and fills the LoadResult, the checks read the session's facts, the result is completed.
+`attempt_load` does the same but returns a failed LoadResult instead of raising a LoadError, which
+is what the orchestrator records.
 """
 
 from __future__ import annotations
