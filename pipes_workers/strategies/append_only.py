@@ -32,8 +32,7 @@ class AppendOnlyStrategy(LoadStrategy):
     name = "append_only"
 
     def run(self, ctx: LoadContext) -> LoadResult:
-        column = ctx.column(ctx.request.incremental_column, "incremental_column")
-        start = ctx.starting_watermark(column)
+        column, start = ctx.incremental_start()
         before = format_watermark(start)
         first_load = ctx.state.txn_version is None
         conditions = [Condition(column.name, ">", start)] if start is not None else []

@@ -52,6 +52,19 @@ class LoadContext:
             f"{self.request.control_key}: {role} {name!r} is not a column of {self.table_label}"
         )
 
+    def positive_setting(self, name: str) -> int:
+        """The control-row setting `name` (chunk_size, rolling_window_days); ConfigurationError naming it
+        unless it is a positive number."""
+        value = getattr(self.request, name)
+        if not value or value <= 0:
+            raise ConfigurationError(f"{self.request.control_key}: {name} must be positive, got {value!r}")
+        return int(value)
+
+    def incremental_start(self) -> tuple[SourceColumn, Any]:
+        """The incremental column and the typed watermark to read past (`starting_watermark`)."""
+        column = self.column(self.request.incremental_column, "incremental_column")
+        return column, self.starting_watermark(column)
+
     @property
     def table_label(self) -> str:
         """schema.table as text for messages."""

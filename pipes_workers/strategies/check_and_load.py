@@ -20,8 +20,7 @@ class CheckAndLoadStrategy(LoadStrategy):
     name = "check_and_load"
 
     def run(self, ctx: LoadContext) -> LoadResult:
-        column = ctx.column(ctx.request.incremental_column, "incremental_column")
-        start = ctx.starting_watermark(column)
+        column, start = ctx.incremental_start()
         if start is not None:
             (count,) = ctx.aggregate([Aggregate("count")], RowFilter((Condition(column.name, ">", start),)))
             if not count:

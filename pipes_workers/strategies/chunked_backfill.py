@@ -98,10 +98,7 @@ class ChunkedBackfillStrategy(LoadStrategy):
     def run(self, ctx: LoadContext) -> LoadResult:
         request = ctx.request
         column = ctx.column(request.chunk_column, "chunk_column")
-        if not request.chunk_size or request.chunk_size <= 0:
-            raise ConfigurationError(
-                f"{request.control_key}: chunk_size must be positive, got {request.chunk_size!r}"
-            )
+        ctx.positive_setting("chunk_size")
         resumed = self._resumable(ctx, column)
         if resumed is not None:
             plan, first = resumed

@@ -29,8 +29,7 @@ class IncrementalStrategy(LoadStrategy):
     name = "incremental"
 
     def run(self, ctx: LoadContext) -> LoadResult:
-        column = ctx.column(ctx.request.incremental_column, "incremental_column")
-        return merge_since(ctx, column, ctx.starting_watermark(column))
+        return merge_since(ctx, *ctx.incremental_start())
 
 
 def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> LoadResult:

@@ -28,11 +28,7 @@ class RollingStrategy(LoadStrategy):
     def run(self, ctx: LoadContext) -> LoadResult:
         request = ctx.request
         column = ctx.column(request.rolling_column, "rolling_column")
-        days = request.rolling_window_days
-        if not days or days <= 0:
-            raise ConfigurationError(
-                f"{request.control_key}: rolling_window_days must be positive, got {days!r}"
-            )
+        days = ctx.positive_setting("rolling_window_days")
         if not request.primary_keys:
             raise ConfigurationError(f"{request.control_key}: rolling needs primary_keys")
         start = window_start(ctx.load_start, days, column.arrow_type, column=column.name)
