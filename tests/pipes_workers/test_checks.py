@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 from deltalake import write_deltalake
+from session_support import session_without_source
 
-from dataloader_contract.request import LoadRequest, SourceConfig
 from pipes_workers.checks import (
     check_freshness,
     check_primary_key,
@@ -17,7 +17,6 @@ from pipes_workers.checks import (
 )
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.sources.base import SourceColumn
-from pipes_workers.strategies.base import LoadContext
 
 
 def _table(tmp_path, data: dict) -> DeltaSession:
@@ -45,28 +44,14 @@ def test_rolling_counts_inside_the_window(tmp_path):
     table = _table(
         tmp_path, {"d": pa.array([today, today - timedelta(days=1), today - timedelta(days=30)], pa.date32())}
     )
-    request = LoadRequest(
-        control_key="c.rolling",
-        load_strategy="rolling",
-        source_schema=None,
-        source_table="t",
-        destination_table="t",
-        source=SourceConfig("src", "postgresql", "env"),
-        lake_root=str(tmp_path),
+    session = session_without_source(
+        "rolling",
+        destination=table,
+        columns=[SourceColumn("d", "date", pa.date32())],
         cron="0 * * * *",
         cron_timezone="UTC",
         rolling_column="d",
         rolling_window_days=7,
-    )
-    session = LoadContext(
-        request=request,
-        reader=None,  # type: ignore[arg-type]  # the checks read no source
-        destination=table,
-        state=table.state(request.control_key),
-        columns=[SourceColumn("d", "date", pa.date32())],
-        load_start=datetime.now(UTC),
-        log=lambda _message: None,
-        strategy_name="rolling",
     )
     result = session.result(
         source_row_count=2,

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
+from session_support import session_without_source
 
 from dataloader_contract.errors import ConfigurationError
-from dataloader_contract.request import LoadRequest, SourceConfig
-from pipes_workers.lake.markers import DeltaState
 from pipes_workers.strategies.base import LoadContext
 
 
 def _session(**fields: object) -> LoadContext:
-    request = LoadRequest(
-        control_key="c.t",
-        load_strategy="chunked_backfill",
-        source_schema=None,
-        source_table="t",
-        destination_table="t",
-        source=SourceConfig("src", "postgresql", "env"),
-        lake_root="/unused",
-        **fields,  # type: ignore[arg-type]
-    )
-    return LoadContext(
-        request=request,
-        reader=None,  # type: ignore[arg-type]  # these checks read no source
-        destination=None,  # type: ignore[arg-type]
-        state=DeltaState(exists=False),
-        columns=[],
-        load_start=datetime.now(UTC),
-        log=lambda _message: None,
-    )
+    return session_without_source("chunked_backfill", **fields)
 
 
 @pytest.mark.parametrize("value", [None, 0, -3])
