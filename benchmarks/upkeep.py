@@ -84,9 +84,9 @@ def _change_one_percent(url: str, round_no: int) -> None:
 
 def _files(lake: Path) -> int:
     from dataloader_contract.request import table_uri
-    from pipes_workers.delta import DeltaDestination
+    from pipes_workers.lake.session import DeltaSession
 
-    files = DeltaDestination(table_uri(lake, DESTINATION)).files()
+    files = DeltaSession(table_uri(lake, DESTINATION)).files()
     return files.files if files else 0
 
 
@@ -156,10 +156,10 @@ def history(url: str, loads: int) -> list[dict]:
 def reconcile_child(url: str, lake: str) -> None:
     """In its own process: one hard-delete load; prints seconds, peak RSS and rows deleted."""
     from dataloader_contract.request import table_uri
-    from pipes_workers.delta import DeltaDestination
+    from pipes_workers.lake.session import DeltaSession
     from pipes_workers.load import run_load
 
-    state = DeltaDestination(table_uri(lake, DESTINATION)).state(f"bench.public.{UPKEEP_TABLE}")
+    state = DeltaSession(table_uri(lake, DESTINATION)).state(f"bench.public.{UPKEEP_TABLE}")
     started = time.monotonic()
     result = run_load(
         _request(url, Path(lake), state.last_watermark, delete_mode="hard"), log=lambda _m: None

@@ -20,23 +20,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from croniter import croniter
 
-from pipes_workers.lake.key_uniqueness import tally_keys
-from pipes_workers.lake.schema_conform import storable_schema
-from pipes_workers.lake.session import DeltaSession
-from pipes_workers.result import (
+from dataloader_contract.result import (
     CHECK_SPECS,
     FRESHNESS,
     PK_UNIQUE,
     ROW_COUNT,
     SCHEMA_DRIFT,
     CheckOutcome,
+    LoadResult,
 )
+from pipes_workers.lake.key_uniqueness import tally_keys
+from pipes_workers.lake.schema_conform import storable_schema
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.sources.base import SourceColumn, arrow_schema
+from pipes_workers.watermark import parse_watermark
+
+if TYPE_CHECKING:
+    from pipes_workers.strategies.base import LoadContext
 
 DESCRIPTIONS = {spec.name: spec.description for spec in CHECK_SPECS}
 # Column-name prefixes a writer may add for bookkeeping; never reported as drift.
@@ -135,15 +141,13 @@ def _unique_without_scan(primary_keys: Sequence[str], rows: int, evidence: str) 
 
 
 def _check_primary_key(
-    primary_keys: Sequence[str],
-    destination: DeltaSession,
-    destination_rows: int,
-    keys_in_order_rows: int | None,
+    primary_keys: Sequence[str], destination: DeltaSession, destination_rows: int
 ) -> CheckOutcome:
     """Uniqueness from the cheapest evidence: keys seen in order as the load replaced the table,
     else a unique-keys claim covering the table, else a scan of the key columns."""
     if not primary_keys:
         return check_primary_key(primary_keys, None)
+    keys_in_order_rows = destination.keys_in_order_rows
     if keys_in_order_rows is not None and keys_in_order_rows == destination_rows:
         return check_primary_key_in_order(primary_keys, keys_in_order_rows)
     claimed = destination.proven_unique_version(primary_keys)
@@ -235,45 +239,32 @@ def _same_type(stored: pa.DataType, source: pa.DataType) -> bool:
     return False
 
 
-def evaluate_checks(
-    *,
-    strategy: str,
-    primary_keys: Sequence[str],
-    cron: str | None,
-    cron_timezone: str,
-    columns: Sequence[SourceColumn],
-    destination: DeltaSession,
-    source_rows: int | None,
-    count_method: str | None,
-    rolling_column: str | None = None,
-    rolling_cutoff: object = None,
-    keys_in_order_rows: int | None = None,
-    source_read_at: datetime | None = None,
-) -> tuple[tuple[CheckOutcome, ...], int]:
-    """All four checks against the Delta table as it is now, and its row count (in the window for
-        rolling). `keys_in_order_rows`: the load replaced the table with that many rows whose keys it saw
-        strictly increasing (uniqueness then needs no scan). `source_read_at`: when this load, which
-    succeeded, read the source (freshness). A check that raises is reported failed with
-        the error, never dropped."""
-    if strategy == "rolling" and rolling_column and rolling_cutoff is not None:
-        destination_rows = destination.row_count(column=rolling_column, at_least=rolling_cutoff)
+def evaluate_checks(ctx: LoadContext, result: LoadResult) -> tuple[tuple[CheckOutcome, ...], int]:
+    """All four checks against the Delta table as the load's session holds it now, from the facts
+    the load gathered: the strategy's `result` (source count, rolling window), the session's
+    (keys seen in order, claims, schema, newest commit) and the load's start (the source read,
+    for freshness). Returns the checks and the table's row count (in the window for rolling). A
+    check that raises is reported failed with the error, never dropped."""
+    request, destination = ctx.request, ctx.destination
+    strategy = result.strategy
+    window_from = _rolling_cutoff(ctx, result)
+    if window_from is not None:
+        destination_rows = destination.row_count(column=request.rolling_column, at_least=window_from)
     else:
         destination_rows = destination.row_count()
     evaluations = {
         ROW_COUNT: lambda: check_row_count(
             strategy,
-            source_rows,
+            result.source_row_count,
             destination_rows,
-            method=count_method,
-            rolling_cutoff=str(rolling_cutoff) if rolling_cutoff is not None else None,
+            method=result.source_row_count_method,
+            rolling_cutoff=str(window_from) if window_from is not None else None,
         ),
-        PK_UNIQUE: lambda: _check_primary_key(
-            primary_keys, destination, destination_rows, keys_in_order_rows
-        ),
+        PK_UNIQUE: lambda: _check_primary_key(request.primary_keys, destination, destination_rows),
         FRESHNESS: lambda: check_freshness(
-            cron, cron_timezone, destination.last_commit_time(), source_read_at=source_read_at
+            request.cron, request.cron_timezone, destination.last_commit_time(), source_read_at=ctx.load_start
         ),
-        SCHEMA_DRIFT: lambda: check_schema_drift(columns, destination.stored_schema()),
+        SCHEMA_DRIFT: lambda: check_schema_drift(ctx.columns, destination.stored_schema()),
     }
     outcomes = []
     for name, evaluate in evaluations.items():
@@ -283,3 +274,13 @@ def evaluate_checks(
             severity = "ERROR" if name in (ROW_COUNT, PK_UNIQUE) else "WARN"
             outcomes.append(_outcome(name, False, severity, {"error": f"{type(exc).__name__}: {exc}"[:500]}))
     return tuple(outcomes), destination_rows
+
+
+def _rolling_cutoff(ctx: LoadContext, result: LoadResult) -> Any:
+    """The first value of a rolling load's window, typed for its column; None for other loads."""
+    column = ctx.request.rolling_column
+    if result.strategy != "rolling" or not column or result.rolling_cutoff is None:
+        return None
+    return parse_watermark(
+        result.rolling_cutoff, ctx.column(column, "rolling_column").arrow_type, column=column
+    )

@@ -29,11 +29,12 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from croniter import croniter
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.request import LoadRequest
+from dataloader_contract.result import LoadResult
 from pipes_workers.lake.markers import CommitMarker
-from pipes_workers.request import LoadRequest
 from pipes_workers.sources.base import Condition, RowFilter
-from pipes_workers.strategies.base import LoadContext, StrategyOutcome
+from pipes_workers.strategies.base import LoadContext
 from pipes_workers.strategies.faults import crash_point
 
 MAX_SHARE_ENV = "DATALOADER_DELETE_MAX_SHARE"
@@ -79,12 +80,12 @@ def deletes_due(request: LoadRequest, now: datetime) -> bool:
     return fire <= now
 
 
-def reconcile_deletes(ctx: LoadContext, outcome: StrategyOutcome) -> StrategyOutcome:
+def reconcile_deletes(ctx: LoadContext, outcome: LoadResult) -> LoadResult:
     """Reconcile source deletes into the Delta table after the strategy ran; `outcome` plus what it did.
 
     Args:
-        ctx: the load's context (its reader is still open).
-        outcome: what the strategy did.
+        ctx: the load's session (its reader is still open).
+        outcome: the strategy's result.
 
     Returns:
         `outcome` with `rows_deleted` (None when no reconciliation ran or it was refused),

@@ -1,26 +1,28 @@
 """One load of one control row — the plain functions the Pipes worker and `dataloader load` call.
 
-`run_load` reads the Delta state, opens the source, refuses an incompatible schema change before
-reading (rows or not), takes the source row count in its own session, runs the strategy, and
-evaluates the asset checks. `attempt_load` does the same but returns a failed LoadResult instead of
-raising a LoadError, which is what the orchestrator records.
+`run_load` reads top-down: read the Delta state, open the source (refusing an incompatible schema
+change before reading, rows or not; the source row count taken in its own session), the strategy
+writes and fills the LoadResult, the checks read the session's facts, the result is completed.
+`attempt_load` does the same but returns a failed LoadResult instead of raising a LoadError, which
+is what the orchestrator records.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dataloader_contract.errors import ConfigurationError, LoadError
+from dataloader_contract.request import LoadRequest, table_uri
+from dataloader_contract.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.checks import evaluate_checks
 from pipes_workers.deletes import reconcile_deletes
 from pipes_workers.delta_settings import target_file_bytes
-from pipes_workers.errors import ConfigurationError, LoadError
 from pipes_workers.lake.markers import DeltaState
 from pipes_workers.lake.session import DeltaSession
-from pipes_workers.request import LoadRequest, table_uri
-from pipes_workers.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import SourceColumn, SourceReader, arrow_schema
 from pipes_workers.sources.column_names import CASE_DUPLICATE_CODE, case_duplicate_problem
@@ -30,7 +32,6 @@ from pipes_workers.storage import lake_storage_options
 from pipes_workers.strategies import LoadContext, get_strategy
 from pipes_workers.strategies.base import reads_whole_source
 from pipes_workers.strategies.faults import crash_point
-from pipes_workers.watermark import format_watermark
 
 Log = Callable[[str], None]
 
@@ -46,6 +47,9 @@ def run_load(
     request: LoadRequest, *, log: Log | None = None, secrets_dir: str | Path | None = None
 ) -> LoadResult:
     """Load one table and report everything the worker measured.
+
+    Read the Delta state, open the source, let the strategy write (and reconcile deletes), evaluate
+    the checks from the session's facts, and complete the strategy's result with them.
 
     Args:
         request: the validated load request.
@@ -74,71 +78,36 @@ def run_load(
         f"(Delta version {state.version}, app transaction {state.txn_version})"
     )
     with open_reader(request.source, secrets_dir=secrets_dir) as reader:
-        columns = reader.columns(request.source_schema, request.source_table)
-        _refuse_case_duplicates(reader, request, columns)
-        if name != "full" and name != "chunked_backfill":
-            # A type change is refused on every load, not only when changed rows happen to arrive.
-            destination.check_compatible(arrow_schema(columns))
-        count = None
-        if not reads_whole_source(request, name):
-            count = reader.count_before_read(request.source_schema, request.source_table)
         ctx = LoadContext(
             request=request,
             reader=reader,
             destination=destination,
             state=state,
-            columns=columns,
+            columns=_source_columns(reader, request, destination, name),
             load_start=load_start,
             log=emit,
             strategy_name=name,
         )
-        outcome = reconcile_deletes(ctx, get_strategy(name).run(ctx))
-        counted_before = count.result() if count is not None else None
-    if outcome.committed:
+        count = None
+        if not reads_whole_source(request, name):
+            count = reader.count_before_read(request.source_schema, request.source_table)
+        result = reconcile_deletes(ctx, get_strategy(name).run(ctx))
+        if count is not None:
+            result = replace(
+                result, source_row_count=count.result(), source_row_count_method="before the read"
+            )
+    if result.committed:
         crash_point("commit")
-    source_rows = counted_before if counted_before is not None else outcome.source_rows_in_read
-    method = "before the read" if counted_before is not None else "read snapshot"
-    checks, destination_rows = evaluate_checks(
-        strategy=name,
-        primary_keys=request.primary_keys,
-        cron=request.cron,
-        cron_timezone=request.cron_timezone,
-        columns=columns,
-        destination=destination,
-        source_rows=source_rows,
-        count_method=method if source_rows is not None else None,
-        rolling_column=request.rolling_column,
-        rolling_cutoff=outcome.rolling_cutoff,
-        keys_in_order_rows=outcome.rows_processed if outcome.unique_keys_written else None,
-        source_read_at=load_start,
-    )
-    result = LoadResult(
-        control_key=request.control_key,
-        strategy=name,
-        rows_read=outcome.rows_processed,
-        rows_written=outcome.rows_processed if outcome.committed else 0,
-        bytes_written=outcome.bytes_written,
+    checks, destination_rows = evaluate_checks(ctx, result)
+    result = replace(
+        result,
         seconds=round(time.monotonic() - started, 3),
-        watermark_before=outcome.watermark_before,
-        watermark_after=outcome.watermark_after,
-        delta_version=outcome.delta_version,
-        committed=outcome.committed,
-        skipped=outcome.skipped,
-        empty=not outcome.committed and not outcome.skipped,
-        next_load_strategy=outcome.next_load_strategy,
+        empty=not result.committed and not result.skipped,
         load_full_done=request.load_full,
-        null_incremental_rows=outcome.null_incremental_rows,
-        chunks_done=outcome.chunks_done,
-        chunks_total=outcome.chunks_total,
-        source_row_count=source_rows,
-        source_row_count_method=method if source_rows is not None else None,
-        source_columns=tuple(SourceColumnFact(c.name, c.source_type, str(c.arrow_type)) for c in columns),
-        rolling_cutoff=format_watermark(outcome.rolling_cutoff),
+        source_columns=tuple(SourceColumnFact(c.name, c.source_type, str(c.arrow_type)) for c in ctx.columns),
         destination_uri=destination.uri,
         destination_row_count=destination_rows if name != "rolling" else destination.row_count(),
         committed_by_run=_previous_complete_load(state, request),
-        rows_deleted=outcome.rows_deleted,
-        deletes_note=outcome.deletes_note,
         checks=checks,
     )
     failed = f", checks failed: {', '.join(result.failed_checks)}" if result.failed_checks else ""
@@ -147,6 +116,18 @@ def run_load(
         f"watermark {result.watermark_after}, Delta version {result.delta_version}{failed}"
     )
     return result
+
+
+def _source_columns(
+    reader: SourceReader, request: LoadRequest, destination: DeltaSession, strategy: str
+) -> list[SourceColumn]:
+    """The source table's columns, refused when two differ only in case or (for strategies that
+    keep the table's schema) when a type change cannot be stored — on every load, rows or not."""
+    columns = reader.columns(request.source_schema, request.source_table)
+    _refuse_case_duplicates(reader, request, columns)
+    if strategy != "full" and strategy != "chunked_backfill":
+        destination.check_compatible(arrow_schema(columns))
+    return columns
 
 
 def _refuse_case_duplicates(reader: SourceReader, request: LoadRequest, columns: list[SourceColumn]) -> None:

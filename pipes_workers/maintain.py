@@ -20,11 +20,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from dataloader_contract.errors import ConfigurationError, LoadError
+from dataloader_contract.request import table_uri
 from pipes_workers.delta_settings import target_file_bytes
-from pipes_workers.errors import ConfigurationError, LoadError
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.maintenance_request import MaintenanceRequest, MaintenanceResult
-from pipes_workers.request import table_uri
 from pipes_workers.storage import lake_storage_options
 
 RETENTION_ENV = "DATALOADER_VACUUM_RETENTION_HOURS"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dagster_pipes import PipesContext
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 from pipes_workers.maintain import maintain_table
 from pipes_workers.maintenance_request import MaintenanceRequest, MaintenanceResult
 from pipes_workers.pipes_io import open_worker_pipes

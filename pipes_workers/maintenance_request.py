@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from pipes_workers.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,16 @@ Create Date: ${create_date}
 
 from __future__ import annotations
 
-from alembic import op
+from control_db.migrations.sql_revision import sql_steps
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
-branch_labels = ${repr(branch_labels)}
-depends_on = ${repr(depends_on)}
 
+UPGRADE = r"""
+"""
 
-def upgrade() -> None:
-    ${upgrades if upgrades else "pass"}
+DOWNGRADE = r"""
+"""
 
-
-def downgrade() -> None:
-    ${downgrades if downgrades else "pass"}
+upgrade, downgrade = sql_steps(UPGRADE, DOWNGRADE)

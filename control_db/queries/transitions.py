@@ -23,6 +23,19 @@ from dataloader_contract.result import MAX_MESSAGE, LoadResult
 # rule reads other rows, which a statement snapshot taken before a concurrent commit would miss.
 QUEUE_LOCK_ID = 7_240_431_002
 
+# The end of a queuing statement whose `queued` CTE (an UPDATE to 'Queued') is still open: it returns
+# the queued rows, opens a Queued history row for each and selects them as QueuedLoad rows.
+_OPEN_QUEUED = """    RETURNING tc.config_id, tc.control_key, tc.db_config_key, tc.load_strategy, tc.incremental_value
+),
+opened AS (
+    INSERT INTO dataloader.historical_metadata
+        (control_key, config_id, load_strategy, load_queued_time, load_status, watermark_before)
+    SELECT q.control_key, q.config_id, q.load_strategy, now(), 'Queued', q.incremental_value FROM queued AS q
+    RETURNING id, config_id
+)
+SELECT q.control_key, q.config_id, q.db_config_key, q.load_strategy, o.id AS history_id
+FROM queued AS q JOIN opened AS o USING (config_id)"""
+
 _QUEUE = f"""
 WITH busy_sources AS (
     SELECT DISTINCT db_config_key FROM dataloader.table_control
@@ -53,16 +66,7 @@ queued AS (
     SET last_status = 'Queued', status_changed_at = now()
     FROM picked
     WHERE tc.config_id = picked.config_id
-    RETURNING tc.config_id, tc.control_key, tc.db_config_key, tc.load_strategy, tc.incremental_value
-),
-opened AS (
-    INSERT INTO dataloader.historical_metadata
-        (control_key, config_id, load_strategy, load_queued_time, load_status, watermark_before)
-    SELECT q.control_key, q.config_id, q.load_strategy, now(), 'Queued', q.incremental_value FROM queued AS q
-    RETURNING id, config_id
-)
-SELECT q.control_key, q.config_id, q.db_config_key, q.load_strategy, o.id AS history_id
-FROM queued AS q JOIN opened AS o USING (config_id)
+{_OPEN_QUEUED}
 ORDER BY o.id
 """
 
@@ -108,16 +112,7 @@ WITH queued AS (
     SET last_status = 'Queued', status_changed_at = now()
     WHERE tc.control_key = %(key)s
       AND (tc.last_status IS NULL OR tc.last_status IN ('Succeeded', 'Failed')) AND {NOT_HELD}
-    RETURNING tc.config_id, tc.control_key, tc.db_config_key, tc.load_strategy, tc.incremental_value
-),
-opened AS (
-    INSERT INTO dataloader.historical_metadata
-        (control_key, config_id, load_strategy, load_queued_time, load_status, watermark_before)
-    SELECT q.control_key, q.config_id, q.load_strategy, now(), 'Queued', q.incremental_value FROM queued AS q
-    RETURNING id, config_id
-)
-SELECT q.control_key, q.config_id, q.db_config_key, q.load_strategy, o.id AS history_id
-FROM queued AS q JOIN opened AS o USING (config_id)
+{_OPEN_QUEUED}
 UNION ALL
 SELECT tc.control_key, tc.config_id, tc.db_config_key, tc.load_strategy, hm.id
 FROM dataloader.table_control AS tc
@@ -281,6 +276,19 @@ def mark_failed(
     return bool(row and row[0])
 
 
+def _decided(decision: str, moved: str) -> str:
+    """The end of a retry-analysis statement whose CTE `moved` returns the row it changed: record
+    `decision` and `%(reason)s` on that row's latest history row; select how many rows moved."""
+    return f"""decided AS (
+    UPDATE dataloader.historical_metadata AS hm
+    SET retry_decision = '{decision}', retry_reason = %(reason)s
+    WHERE hm.id = (SELECT max(h.id) FROM dataloader.historical_metadata AS h
+                   JOIN {moved} ON h.control_key = {moved}.control_key)
+)
+SELECT count(*) FROM {moved}
+"""
+
+
 _RETRY = """
 WITH retried AS (
     UPDATE dataloader.table_control AS tc
@@ -292,14 +300,7 @@ WITH retried AS (
       AND NOT tc.manual_review
     RETURNING tc.control_key
 ),
-decided AS (
-    UPDATE dataloader.historical_metadata AS hm
-    SET retry_decision = 'retry', retry_reason = %(reason)s
-    WHERE hm.id = (SELECT max(h.id) FROM dataloader.historical_metadata AS h
-                   JOIN retried ON h.control_key = retried.control_key)
-)
-SELECT count(*) FROM retried
-"""
+""" + _decided("retry", "retried")
 
 
 def reset_for_retry(conn: psycopg.Connection, control_key: str, *, backoff: timedelta, reason: str) -> bool:
@@ -319,14 +320,7 @@ WITH reviewed AS (
     WHERE tc.control_key = %(key)s AND tc.last_status = 'Failed' AND NOT tc.manual_review
     RETURNING tc.control_key
 ),
-decided AS (
-    UPDATE dataloader.historical_metadata AS hm
-    SET retry_decision = 'manual_review', retry_reason = %(reason)s
-    WHERE hm.id = (SELECT max(h.id) FROM dataloader.historical_metadata AS h
-                   JOIN reviewed ON h.control_key = reviewed.control_key)
-)
-SELECT count(*) FROM reviewed
-"""
+""" + _decided("manual_review", "reviewed")
 
 
 def mark_manual_review(conn: psycopg.Connection, control_key: str, *, reason: str) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from pipes_workers.errors import SchemaConflictError
+from dataloader_contract.errors import SchemaConflictError
 
 # Rows to write: a stream (consumed once) or, for a merge of a small read, a table held in memory.
 Rows = pa.RecordBatchReader | pa.Table

@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from dataloader_contract.errors import PermanentLoadError, SchemaConflictError
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB
-from pipes_workers.errors import PermanentLoadError, SchemaConflictError
 from pipes_workers.lake import key_claims, maintenance, table_facts, writes
 from pipes_workers.lake.append_claim import AppendClaim
 from pipes_workers.lake.maintenance import TableFiles, VacuumOutcome
@@ -54,6 +54,9 @@ class DeltaSession:
         self.target_file_size = target_file_size
         self.soft_delete = soft_delete
         self._table: Any = _UNOPENED
+        # Rows this session's commit replaced the table with while their primary keys arrived strictly
+        # increasing (so unique): the uniqueness check then needs no scan (lake/key_order.py).
+        self.keys_in_order_rows: int | None = None
 
     def table(self) -> DeltaTable | None:
         """The open table (opened on first use), or None when there is none yet."""
@@ -144,6 +147,11 @@ class DeltaSession:
     ) -> tuple[WriteOutcome, int]:
         """Remove (or, with `soft_deleted_at`, stamp) the rows whose keys are in `keys`, one commit."""
         return writes.delete_rows(self, keys, primary_keys, marker, soft_deleted_at=soft_deleted_at)
+
+    def note_keys_in_order(self, rows: int) -> None:
+        """Record that this session's commit replaced the table with `rows` rows whose primary keys
+        arrived strictly increasing (the key check's proof, without a scan)."""
+        self.keys_in_order_rows = rows
 
     def compact(self, *, z_order_by: Sequence[str] = ()) -> dict[str, Any]:
         """Rewrite small files (optionally z-ordered) in one commit; delta-rs's metrics."""

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 from deltalake.exceptions import CommitFailedError, DeltaError, DeltaProtocolError, SchemaMismatchError
 
-from pipes_workers.errors import (
+from dataloader_contract.errors import (
     ConfigurationError,
     LoadError,
     PermanentLoadError,

@@ -16,8 +16,8 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, SchemaMismatchError
 
+from dataloader_contract.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
 from pipes_workers.delta_settings import writer_properties
-from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
 from pipes_workers.lake.key_claims import claim_after_merge
 from pipes_workers.lake.known_panics import known_panics_hidden
 from pipes_workers.lake.leftovers import remove_leftovers

@@ -7,6 +7,8 @@ fakesnow emulator. SQL Server (connectorx) and Oracle (python-oracledb) are test
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 from collections.abc import Callable
 
@@ -26,57 +28,27 @@ from pipes_workers.sources.base import (
 ReaderFactory = Callable[[ConnectionParams], SourceReader]
 
 
-def _postgres(params: ConnectionParams) -> SourceReader:
-    from pipes_workers.sources.postgres import PostgresReader
+@functools.cache
+def _lazy_reader(module: str, name: str) -> ReaderFactory:
+    """A factory for reader class `name` of `pipes_workers.sources.<module>`, imported on first use so
+    a worker loads only the driver of the source it reads (one factory per class)."""
 
-    return PostgresReader(params)
+    def open_with(params: ConnectionParams) -> SourceReader:
+        reader: type[SourceReader] = getattr(importlib.import_module(f"pipes_workers.sources.{module}"), name)
+        return reader(params)  # type: ignore[call-arg]
 
-
-def _mysql(params: ConnectionParams) -> SourceReader:
-    from pipes_workers.sources.mysql import MySQLReader
-
-    return MySQLReader(params)
-
-
-def _sqlite(params: ConnectionParams) -> SourceReader:
-    from pipes_workers.sources.sqlite import SQLiteReader
-
-    return SQLiteReader(params)
-
-
-def _clickhouse(params: ConnectionParams) -> SourceReader:
-    from pipes_workers.sources.clickhouse import ClickHouseReader
-
-    return ClickHouseReader(params)
-
-
-def _snowflake(params: ConnectionParams) -> SourceReader:
-    from pipes_workers.sources.snowflake import SnowflakeReader
-
-    return SnowflakeReader(params)
-
-
-def _mssql(params: ConnectionParams) -> SourceReader:
-    from pipes_workers.sources.mssql import MSSQLReader
-
-    return MSSQLReader(params)
-
-
-def _oracle(params: ConnectionParams) -> SourceReader:
-    from pipes_workers.sources.oracle import OracleReader
-
-    return OracleReader(params)
+    return open_with
 
 
 READERS: dict[str, ReaderFactory] = {
-    "postgresql": _postgres,
-    "mysql": _mysql,
-    "mariadb": _mysql,
-    "sqlite": _sqlite,
-    "mssql": _mssql,
-    "oracle": _oracle,
-    "snowflake": _snowflake,
-    "clickhouse": _clickhouse,
+    "postgresql": _lazy_reader("postgres", "PostgresReader"),
+    "mysql": _lazy_reader("mysql", "MySQLReader"),
+    "mariadb": _lazy_reader("mysql", "MySQLReader"),
+    "sqlite": _lazy_reader("sqlite", "SQLiteReader"),
+    "mssql": _lazy_reader("mssql", "MSSQLReader"),
+    "oracle": _lazy_reader("oracle", "OracleReader"),
+    "snowflake": _lazy_reader("snowflake", "SnowflakeReader"),
+    "clickhouse": _lazy_reader("clickhouse", "ClickHouseReader"),
 }
 
 

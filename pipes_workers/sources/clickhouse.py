@@ -53,6 +53,7 @@ class ClickHouseReader(StreamingReader):
 
     dialect = "clickhouse"
     literals = CLICKHOUSE
+    quote_identifier = staticmethod(quote_clickhouse_identifier)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._driver = import_driver("clickhouse")
@@ -80,9 +81,6 @@ class ClickHouseReader(StreamingReader):
             client.disconnect()
             raise self._classify(exc, f"cannot connect to {p.label}") from None
         return client
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_clickhouse_identifier(name)
 
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or self.params.database or "default"
@@ -141,13 +139,11 @@ class ClickHouseReader(StreamingReader):
     def _conform(self, batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
         return cast_batch(batch, target, label, _convert)
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
-    ) -> tuple[Any, ...]:
+    def _aggregate_sql(
+        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row_filter: RowFilter | None
+    ) -> str:
+        """MIN/MAX each beside the COUNT of the column's values: ClickHouse's MIN/MAX of no rows is the
+        type's default (0, 1970-01-01), not NULL."""
         label = self._table_label(schema, table)
         if not aggregates:
             raise ConfigurationError("aggregate() needs at least one aggregate")
@@ -165,11 +161,17 @@ class ClickHouseReader(StreamingReader):
             expr = select_expression(self.quote_identifier(column.name), column.source_type)
             # min/max of no rows is the type's default (0, 1970-01-01) in ClickHouse, not NULL.
             items += [f"{agg.fn}({expr})", f"count({self.quote_identifier(column.name)})"]
-        sql = f"SELECT {', '.join(items)} FROM {label}{self._where(schema, table, row_filter)}"
-        try:
-            row = self._client.query_arrow(sql, settings={"strings_as_bytes": True}, field_metadata=False)
-        except Exception as exc:
-            raise self._read_error(exc, label) from None
+        return f"SELECT {', '.join(items)} FROM {label}{self._where(schema, table, row_filter)}"
+
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        return self._client.query_arrow(sql, settings={"strings_as_bytes": True}, field_metadata=False)
+
+    def _typed_aggregates(
+        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row: Any
+    ) -> tuple[Any, ...]:
+        """MIN/MAX converted to the column's type; None when the column had no value (its COUNT is 0)."""
+        label = self._table_label(schema, table)
+        known = {c.name: c for c in self._known_columns(schema, table)}
         values, i = [], 0
         for agg in aggregates:
             if agg.fn == "count":

@@ -18,7 +18,6 @@ import pyarrow as pa
 from dataloader_contract.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
-from pipes_workers.sources.batches import convert_array
 from pipes_workers.sources.drivers import import_driver
 from pipes_workers.sources.literals import MSSQL, mssql_literal
 from pipes_workers.sources.mssql_types import arrow_type_for, select_expression
@@ -46,6 +45,8 @@ class MSSQLReader(StreamingReader):
 
     dialect = "mssql"
     literals = MSSQL
+    default_schema = "dbo"
+    quote_identifier = staticmethod(quote_mssql_identifier)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._cx = import_driver("mssql")
@@ -60,12 +61,6 @@ class MSSQLReader(StreamingReader):
             auth += ":" + quote(p.password, safe="")
         query = f"?{urlencode({k: str(v) for k, v in p.options.items()})}" if p.options else ""
         return f"mssql://{auth}@{p.host}:{p.port or DEFAULT_PORT}/{quote(p.database or '', safe='')}{query}"
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_mssql_identifier(name)
-
-    def _schema(self, schema: str | None) -> str:
-        return schema or self.params.schema or "dbo"
 
     def _query(self, sql: str, what: str) -> pa.Table:
         try:
@@ -102,14 +97,10 @@ class MSSQLReader(StreamingReader):
         )
         return DriverStream(source, source.close)
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
-    ) -> tuple[Any, ...]:
-        label = self._table_label(schema, table)
+    def _aggregate_sql(
+        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row_filter: RowFilter | None
+    ) -> str:
+        """MIN/MAX read through the column's SELECT expression (zoned values as their UTC instant)."""
         known = {c.name: c for c in self._known_columns(schema, table)}
         q = self.quote_identifier
         items = [
@@ -119,14 +110,12 @@ class MSSQLReader(StreamingReader):
             for agg in aggregates
         ]
         where = self._where(schema, table, row_filter)
-        row = self._query(f"SELECT {', '.join(items)} FROM {label}{where}", f"reading {label}")
-        values = []
-        for i, agg in enumerate(aggregates):
-            array = row.column(i).combine_chunks()
-            if agg.fn in ("min", "max") and agg.column in known:
-                array = convert_array(array, known[agg.column].arrow_type, column=agg.column, table=label)
-            values.append(array[0].as_py() if len(array) else None)
-        return tuple(values)
+        return f"SELECT {', '.join(items)} FROM {self._table_label(schema, table)}{where}"
+
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        return self._query(sql, f"reading {label}")
+
+    _typed_aggregates = StreamingReader._arrow_aggregates
 
     def _missing_table(self, exc: BaseException) -> bool:
         return "Invalid object name" in str(exc)  # SQL Server error 208

@@ -19,7 +19,6 @@ from dataloader_contract.errors import ConfigurationError, LoadError, PermanentL
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     Aggregate,
-    RowFilter,
     SourceColumn,
 )
 from pipes_workers.sources.batches import cast_batch, convert_array
@@ -56,6 +55,8 @@ class MySQLReader(StreamingReader):
 
     dialect = "mysql"
     literals = MYSQL
+    quote_identifier = staticmethod(quote_mysql_identifier)
+    driver_errors = (pymysql.MySQLError,)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         super().__init__(params, queue_depth=queue_depth)
@@ -87,9 +88,6 @@ class MySQLReader(StreamingReader):
         if p.password:
             auth += ":" + quote(p.password, safe="")
         return f"mysql://{auth}@{p.host or '127.0.0.1'}:{p.port or 3306}/{quote(p.database or '', safe='')}"
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_mysql_identifier(name)
 
     def _schema(self, schema: str | None) -> str:
         value = schema or self.params.schema or self.params.database
@@ -159,21 +157,15 @@ class MySQLReader(StreamingReader):
         """As every reader does, with connectorx's errno (which it reports only in its error's text)."""
         return classify(exc, what=what, secrets=self._secrets, mysql_errno=self._errno(exc))
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        with self._conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchone()
+
+    def _typed_aggregates(
+        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row: Any
     ) -> tuple[Any, ...]:
-        label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
-        try:
-            with self._conn.cursor() as cur:
-                cur.execute(sql)
-                row = cur.fetchone()
-        except pymysql.MySQLError as exc:
-            raise self._read_error(exc, label) from None
+        """MIN/MAX of UTC timestamp columns made aware (the driver returns them naive)."""
         utc_columns = {
             c.name for c in self._known_columns(schema, table) if c.arrow_type == pa.timestamp("us", tz="UTC")
         }

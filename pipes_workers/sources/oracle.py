@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from dataloader_contract.errors import LoadError, PermanentLoadError, UnsupportedTypeError
 from pipes_workers.secrets import ConnectionParams
-from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn
+from pipes_workers.sources.base import SourceColumn
 from pipes_workers.sources.drivers import import_driver
 from pipes_workers.sources.literals import ORACLE
 from pipes_workers.sources.query import quote_with
@@ -84,6 +84,7 @@ class OracleReader(StreamingReader):
 
     dialect = "oracle"
     literals = ORACLE
+    quote_identifier = staticmethod(quote_oracle_identifier)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._db = import_driver("oracle")
@@ -104,9 +105,6 @@ class OracleReader(StreamingReader):
             except Exception as exc:
                 raise self._classify(exc, f"cannot connect to {p.label}") from None
         return self._conn
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_oracle_identifier(name)
 
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or (self.params.user or "").upper()
@@ -144,23 +142,9 @@ class OracleReader(StreamingReader):
             (batch for frame in frames for batch in pa.table(frame).to_batches()), lambda: None
         )
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
-    ) -> tuple[Any, ...]:
-        label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
-        try:
-            with self._connection().cursor() as cur:
-                row = cur.execute(sql).fetchone()
-        except LoadError:
-            raise
-        except Exception as exc:
-            raise self._read_error(exc, label) from None
-        return tuple(row)
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        with self._connection().cursor() as cur:
+            return cur.execute(sql).fetchone()
 
     def _missing_table(self, exc: BaseException) -> bool:
         return "ORA-00942" in str(exc)

@@ -7,14 +7,10 @@ start-up for nothing a load uses.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import adbc_driver_manager
-import adbc_driver_postgresql
 import psycopg
 import pyarrow as pa
 from adbc_driver_manager._reader import AdbcRecordBatchReader
@@ -30,6 +26,7 @@ from pipes_workers.sources.base import (
 )
 from pipes_workers.sources.literals import POSTGRES
 from pipes_workers.sources.postgres_batches import conform_batch
+from pipes_workers.sources.postgres_sessions import AdbcSession, BackgroundCount
 from pipes_workers.sources.postgres_types import SPATIAL, CatalogType, arrow_type_for, select_expression
 from pipes_workers.sources.query import quote_with
 from pipes_workers.sources.spatial import with_srid_columns
@@ -91,11 +88,14 @@ class PostgresReader(StreamingReader):
 
     dialect = "postgresql"
     literals = POSTGRES
+    default_schema = "public"
+    quote_identifier = staticmethod(quote_pg_identifier)
+    driver_errors = (psycopg.Error,)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         super().__init__(params, queue_depth=queue_depth)
         self._conn = self._catalog_connection()
-        self._counts: list[_BackgroundCount] = []
+        self._counts: list[BackgroundCount] = []
 
     # -- connections -------------------------------------------------------------------------
     def _libpq_options(self) -> dict[str, str]:
@@ -128,10 +128,10 @@ class PostgresReader(StreamingReader):
         query = urlencode(self._libpq_options())
         return f"postgresql://{auth}{host}{port}/{quote(p.database or '', safe='')}?{query}"
 
-    def _adbc_session(self) -> _AdbcSession:
+    def _adbc_session(self) -> AdbcSession:
         """A new ADBC connection (autocommit, ADBC's default) with the session set up."""
         try:
-            session = _AdbcSession.open(self._uri())
+            session = AdbcSession.open(self._uri())
         except Exception as exc:
             raise self._classify(exc, f"cannot connect to {self.params.label}") from None
         try:
@@ -144,12 +144,6 @@ class PostgresReader(StreamingReader):
         return session
 
     # -- interface ---------------------------------------------------------------------------
-    def quote_identifier(self, name: str) -> str:
-        return quote_pg_identifier(name)
-
-    def _schema(self, schema: str | None) -> str:
-        return schema or self.params.schema or "public"
-
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
         try:
@@ -211,20 +205,8 @@ class PostgresReader(StreamingReader):
     def _missing_table(self, exc: BaseException) -> bool:
         return getattr(exc, "sqlstate", None) == "42P01"
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
-    ) -> tuple[Any, ...]:
-        label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
-        try:
-            row = self._conn.execute(sql).fetchone()
-        except psycopg.Error as exc:
-            raise self._read_error(exc, label) from None
-        return tuple(row) if row is not None else tuple(None for _ in aggregates)
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        return self._conn.execute(sql).fetchone()
 
     def count_before_read(self, schema: str | None, table: str) -> PendingCount:
         """COUNT(*) in a REPEATABLE READ snapshot taken now, before the read's, on a connection of
@@ -239,7 +221,7 @@ class PostgresReader(StreamingReader):
         except psycopg.Error as exc:
             conn.close()
             raise self._read_error(exc, label) from None
-        count = _BackgroundCount(conn, sql)
+        count = BackgroundCount(conn, sql)
         self._counts.append(count)
 
         def wait() -> int:
@@ -255,90 +237,6 @@ class PostgresReader(StreamingReader):
             count.abandon()
         self._close_streams()
         self._conn.close()
-
-
-class _BackgroundCount:
-    """One COUNT query running in a thread on a connection it owns and closes when done."""
-
-    def __init__(self, conn: psycopg.Connection, sql: str) -> None:
-        self._conn = conn
-        self._sql = sql
-        self._count: int | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="dataloader-count", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            row = self._conn.execute(self._sql).fetchone()
-            self._count = int(row[0]) if row is not None else 0
-        except BaseException as exc:  # handed to the waiting thread
-            self._error = exc
-        finally:
-            # Ends the transaction now: its snapshot and its lock on the table go with it.
-            self._conn.close()
-
-    def value(self) -> int:
-        """Wait for the count; raises the query's error."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._count is not None
-        return self._count
-
-    def abandon(self) -> None:
-        """Cancel a count nobody waited for (the load failed first) and close its connection."""
-        if self._thread.is_alive():
-            with contextlib.suppress(psycopg.Error):
-                self._conn.cancel_safe()
-            self._thread.join(timeout=5)
-
-
-class _AdbcSession:
-    """One ADBC database + connection + statement, closed together (statement first)."""
-
-    def __init__(
-        self,
-        database: adbc_driver_manager.AdbcDatabase,
-        connection: adbc_driver_manager.AdbcConnection,
-        statement: adbc_driver_manager.AdbcStatement,
-    ) -> None:
-        self.database = database
-        self.connection = connection
-        self.statement = statement
-
-    @classmethod
-    def open(cls, uri: str) -> _AdbcSession:
-        database = adbc_driver_postgresql.connect(uri)
-        connection = None
-        try:
-            connection = adbc_driver_manager.AdbcConnection(database)
-            return cls(database, connection, adbc_driver_manager.AdbcStatement(connection))
-        except BaseException:
-            # An interrupt can land after the connection opened but before it was assigned here:
-            # closing the database then raises "Cannot close AdbcDatabase with open AdbcConnection",
-            # which must not replace what interrupted the connect (a permanent error by its looks).
-            _close_quietly(connection, database)
-            raise
-
-    def close(self) -> None:
-        try:
-            self.statement.close()
-        finally:
-            try:
-                self.connection.close()
-            finally:
-                self.database.close()
-
-
-def _close_quietly(
-    *handles: adbc_driver_manager.AdbcConnection | adbc_driver_manager.AdbcDatabase | None,
-) -> None:
-    """Close what a failed connect opened, ignoring errors: the connect's own error is reported."""
-    for handle in handles:
-        if handle is not None:
-            with contextlib.suppress(Exception):
-                handle.close()
 
 
 def _is_spatial(column: SourceColumn) -> bool:

@@ -15,11 +15,8 @@ from typing import Any
 from dataloader_contract.errors import LoadError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
-    Aggregate,
-    RowFilter,
     SourceColumn,
 )
-from pipes_workers.sources.batches import convert_array
 from pipes_workers.sources.drivers import import_driver
 from pipes_workers.sources.failures import coded_error
 from pipes_workers.sources.literals import SNOWFLAKE
@@ -55,6 +52,8 @@ class SnowflakeReader(StreamingReader):
 
     dialect = "snowflake"
     literals = SNOWFLAKE
+    default_schema = "PUBLIC"
+    quote_identifier = staticmethod(quote_snowflake_identifier)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         self._sf = import_driver("snowflake")
@@ -79,12 +78,6 @@ class SnowflakeReader(StreamingReader):
             return self._sf.connect(**kwargs)
         except Exception as exc:
             raise self._classify(exc, f"cannot connect to {p.label}") from None
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_snowflake_identifier(name)
-
-    def _schema(self, schema: str | None) -> str:
-        return schema or self.params.schema or "PUBLIC"
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
@@ -126,29 +119,12 @@ class SnowflakeReader(StreamingReader):
             (batch for chunk in chunks for batch in chunk.to_batches(max_chunksize=batch_rows)), cursor.close
         )
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
-    ) -> tuple[Any, ...]:
-        label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
-        known = {c.name: c for c in self._known_columns(schema, table)}
-        try:
-            with self._conn.cursor() as cur:
-                cur.execute(sql)
-                row = cur.fetch_arrow_all(force_return_table=True)
-        except Exception as exc:
-            raise self._read_error(exc, label) from None
-        values = []
-        for i, agg in enumerate(aggregates):
-            array = row.column(i).combine_chunks()
-            if agg.fn in ("min", "max") and agg.column in known:
-                array = convert_array(array, known[agg.column].arrow_type, column=agg.column, table=label)
-            values.append(array[0].as_py())
-        return tuple(values)
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        with self._conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetch_arrow_all(force_return_table=True)
+
+    _typed_aggregates = StreamingReader._arrow_aggregates
 
     def _missing_table(self, exc: BaseException) -> bool:
         return getattr(exc, "sqlstate", None) == "42S02"

@@ -14,7 +14,6 @@ from dataloader_contract.errors import ConfigurationError, PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import (
     Aggregate,
-    RowFilter,
     SourceColumn,
     arrow_schema,
 )
@@ -35,6 +34,9 @@ class SQLiteReader(StreamingReader):
 
     dialect = "sqlite"
     literals = SQLITE
+    default_schema = "main"
+    quote_identifier = staticmethod(quote_sqlite_identifier)
+    driver_errors = (sqlite3.Error,)
 
     def __init__(self, params: ConnectionParams, *, queue_depth: int = 3) -> None:
         if not params.path:
@@ -54,12 +56,6 @@ class SQLiteReader(StreamingReader):
             )
         except sqlite3.Error as exc:
             raise self._classify(exc, f"cannot open {self.params.label}") from None
-
-    def quote_identifier(self, name: str) -> str:
-        return quote_sqlite_identifier(name)
-
-    def _schema(self, schema: str | None) -> str:
-        return schema or self.params.schema or "main"
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
@@ -121,19 +117,14 @@ class SQLiteReader(StreamingReader):
     def _missing_table(self, exc: BaseException) -> bool:
         return "no such table" in str(exc)
 
-    def aggregate(
-        self,
-        schema: str | None,
-        table: str,
-        aggregates: Sequence[Aggregate],
-        row_filter: RowFilter | None = None,
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        return self._conn.execute(sql).fetchone()
+
+    def _typed_aggregates(
+        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row: Any
     ) -> tuple[Any, ...]:
+        """MIN/MAX parsed into the column's type (SQLite returns its stored text or number)."""
         label = self._table_label(schema, table)
-        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
-        try:
-            row = self._conn.execute(sql).fetchone()
-        except sqlite3.Error as exc:
-            raise self._read_error(exc, label) from None
         types = {c.name: c for c in self._known_columns(schema, table)}
         values = []
         for agg, value in zip(aggregates, row, strict=True):

@@ -24,7 +24,7 @@ from pipes_workers.sources.base import (
     SourceReader,
     arrow_schema,
 )
-from pipes_workers.sources.batches import BoundedStream, cast_batch
+from pipes_workers.sources.batches import BoundedStream, cast_batch, convert_array
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.literals import Dialect
 from pipes_workers.sources.literals import render as literal
@@ -76,9 +76,13 @@ class StreamingReader(SourceReader):
         """Values to scrub from driver messages (computed on use, never stored in the reader's state)."""
         return self.params.secret_values()
 
+    # The schema of a table when neither the control row nor the source config names one.
+    default_schema: ClassVar[str | None] = None
+
     def _schema(self, schema: str | None) -> str | None:
-        """The schema a table lives in: the control row's, else the source config's (readers add a default)."""
-        return schema or self.params.schema
+        """The schema a table lives in: the control row's, else the source config's, else the reader's
+        `default_schema` (a reader whose default depends on the config overrides this)."""
+        return schema or self.params.schema or self.default_schema
 
     def default_schema(self) -> str | None:
         """The schema a table is looked up in when none is given (config, else the dialect's default)."""
@@ -149,6 +153,54 @@ class StreamingReader(SourceReader):
         return (
             f"SELECT {items} FROM {self._table_label(schema, table)}{self._where(schema, table, row_filter)}"
         )
+
+    # Driver errors an aggregate query maps to a LoadError naming the table (a reader narrows it).
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (Exception,)
+
+    def aggregate(
+        self,
+        schema: str | None,
+        table: str,
+        aggregates: Sequence[Aggregate],
+        row_filter: RowFilter | None = None,
+    ) -> tuple[Any, ...]:
+        """One query (`_aggregate_sql`) run by the driver (`_aggregate_row`); its values typed by
+        `_typed_aggregates`. A driver error becomes the LoadError of a failed read of the table."""
+        label = self._table_label(schema, table)
+        sql = self._aggregate_sql(schema, table, aggregates, row_filter)
+        try:
+            row = self._aggregate_row(sql, label)
+        except LoadError:
+            raise
+        except self.driver_errors as exc:
+            raise self._read_error(exc, label) from None
+        if row is None:
+            return tuple(None for _ in aggregates)
+        return self._typed_aggregates(schema, table, aggregates, row)
+
+    def _aggregate_row(self, sql: str, label: str) -> Any:
+        """The one row of the aggregate query `sql` (a sequence or a one-row Arrow table), or None."""
+        raise NotImplementedError(f"{type(self).__name__} runs no aggregate query")
+
+    def _typed_aggregates(
+        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row: Any
+    ) -> tuple[Any, ...]:
+        """The aggregate row's values as typed Python values (a reader converts what its driver returns)."""
+        return tuple(row)
+
+    def _arrow_aggregates(
+        self, schema: str | None, table: str, aggregates: Sequence[Aggregate], row: pa.Table
+    ) -> tuple[Any, ...]:
+        """The values of a one-row Arrow result, MIN/MAX converted to the columns' Arrow types."""
+        label = self._table_label(schema, table)
+        known = {c.name: c for c in self._known_columns(schema, table)}
+        values = []
+        for i, agg in enumerate(aggregates):
+            array = row.column(i).combine_chunks()
+            if agg.fn in ("min", "max") and agg.column in known:
+                array = convert_array(array, known[agg.column].arrow_type, column=agg.column, table=label)
+            values.append(array[0].as_py() if len(array) else None)
+        return tuple(values)
 
     @abstractmethod
     def _execute(

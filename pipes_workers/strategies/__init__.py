@@ -26,6 +26,6 @@ from pipes_workers.strategies import (  # noqa: F401  (importing registers each 
     incremental,
     rolling,
 )
-from pipes_workers.strategies.base import STRATEGIES, LoadContext, LoadStrategy, StrategyOutcome, get_strategy
+from pipes_workers.strategies.base import STRATEGIES, LoadContext, LoadStrategy, get_strategy
 
-__all__ = ["STRATEGIES", "LoadContext", "LoadStrategy", "StrategyOutcome", "get_strategy"]
+__all__ = ["STRATEGIES", "LoadContext", "LoadStrategy", "get_strategy"]

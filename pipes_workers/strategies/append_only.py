@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from dataloader_contract.result import LoadResult
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.lake.writes import WriteOutcome
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter
-from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
+from pipes_workers.strategies.base import LoadContext, LoadStrategy, empty_result, register
 from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import format_watermark, greater
 
@@ -30,9 +31,8 @@ class AppendOnlyStrategy(LoadStrategy):
 
     name = "append_only"
 
-    def run(self, ctx: LoadContext) -> StrategyOutcome:
-        column = ctx.column(ctx.request.incremental_column, "incremental_column")
-        start = ctx.starting_watermark(column)
+    def run(self, ctx: LoadContext) -> LoadResult:
+        column, start = ctx.incremental_start()
         before = format_watermark(start)
         first_load = ctx.state.txn_version is None
         conditions = [Condition(column.name, ">", start)] if start is not None else []
@@ -41,7 +41,7 @@ class AppendOnlyStrategy(LoadStrategy):
         )
         upper = ctx.capped(source_max, column)
         if upper is None and not first_load:
-            return empty_outcome(ctx, before)
+            return empty_result(ctx, before)
         if upper is not None:
             conditions.append(Condition(column.name, "<=", upper))
         if upper is not None and source_max > upper:
@@ -53,7 +53,7 @@ class AppendOnlyStrategy(LoadStrategy):
         )
         stream = ctx.read(row_filter, track=column.name)
         if stream.is_empty():
-            return empty_outcome(ctx, before)
+            return empty_result(ctx, before)
         after = format_watermark(greater(start, upper))
         new_table = not ctx.state.exists
         written, stream = _append(ctx, stream, ctx.marker(watermark=after), row_filter, column.name)
@@ -62,18 +62,9 @@ class AppendOnlyStrategy(LoadStrategy):
                 f"WARNING: {stream.null_rows} rows with NULL {column.name} appended by this first load; "
                 "later rows with a NULL incremental column are not loaded by append_only"
             )
-        return StrategyOutcome(
-            rows_processed=stream.rows,
-            bytes_written=written.bytes_written,
-            watermark_before=before,
-            watermark_after=after,
-            delta_version=written.delta_version,
-            null_incremental_rows=stream.null_rows,
-            committed=True,
-            unique_keys_written=new_table
-            and stream.key_order.proven
-            and stream.key_order.rows == stream.rows,
-        )
+        if new_table and stream.key_order.proven and stream.key_order.rows == stream.rows:
+            ctx.destination.note_keys_in_order(stream.rows)
+        return ctx.written(stream, written, before=before, after=after)
 
 
 def _append(

@@ -1,7 +1,8 @@
-"""The strategy interface, the registry, and what every strategy is handed (LoadContext).
+"""The strategy interface, the registry, and the load's session every strategy is handed (LoadContext).
 
 A strategy reads the source through `ctx.reader` and commits to `ctx.destination` — one commit per
-load (per chunk for chunked_backfill) — and says what it did in a StrategyOutcome.
+load (per chunk for chunked_backfill) — and says what it did by filling the contract's LoadResult
+(`ctx.result(...)`, `ctx.written(...)`); `load.py` adds what the load measured around it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pipes_workers.errors import ConfigurationError, PermanentLoadError
+from dataloader_contract.errors import ConfigurationError, PermanentLoadError
+from dataloader_contract.request import LoadRequest
+from dataloader_contract.result import LoadResult
+from dataloader_contract.vocabulary import LOAD_STRATEGIES
 from pipes_workers.lake.markers import CommitMarker, DeltaState
 from pipes_workers.lake.session import DeltaSession
-from pipes_workers.request import LOAD_STRATEGIES, LoadRequest
+from pipes_workers.lake.writes import WriteOutcome
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn, SourceReader
 from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import cap_watermark, format_watermark, parse_watermark, watermark_cap
@@ -25,7 +29,8 @@ Log = Callable[[str], None]
 
 @dataclass
 class LoadContext:
-    """Everything one load works with."""
+    """One load's session: the request, the open source, the Delta session (the table opened once)
+    and the state read from it. Handed to the strategy, then to the checks."""
 
     request: LoadRequest
     reader: SourceReader
@@ -46,6 +51,19 @@ class LoadContext:
         raise PermanentLoadError(
             f"{self.request.control_key}: {role} {name!r} is not a column of {self.table_label}"
         )
+
+    def positive_setting(self, name: str) -> int:
+        """The control-row setting `name` (chunk_size, rolling_window_days); ConfigurationError naming it
+        unless it is a positive number."""
+        value = getattr(self.request, name)
+        if not value or value <= 0:
+            raise ConfigurationError(f"{self.request.control_key}: {name} must be positive, got {value!r}")
+        return int(value)
+
+    def incremental_start(self) -> tuple[SourceColumn, Any]:
+        """The incremental column and the typed watermark to read past (`starting_watermark`)."""
+        column = self.column(self.request.incremental_column, "incremental_column")
+        return column, self.starting_watermark(column)
 
     @property
     def table_label(self) -> str:
@@ -110,30 +128,35 @@ class LoadContext:
             )
         return result
 
+    def result(self, **fields: Any) -> LoadResult:
+        """This load's LoadResult with `fields` (LoadResult's own names) filled by the strategy."""
+        return LoadResult(
+            control_key=self.request.control_key,
+            strategy=self.strategy_name or self.request.load_strategy,  # type: ignore[arg-type]
+            **fields,
+        )
 
-@dataclass(frozen=True)
-class StrategyOutcome:
-    """What a strategy did; load.py turns it into a LoadResult."""
-
-    rows_processed: int = 0
-    bytes_written: int = 0
-    watermark_before: str | None = None
-    watermark_after: str | None = None
-    delta_version: int | None = None
-    skipped: bool = False
-    next_load_strategy: str | None = None
-    null_incremental_rows: int = 0
-    chunks_done: int | None = None
-    chunks_total: int | None = None
-    committed: bool = False
-    # Set when the read itself covered the whole source (full) or window (rolling) in one snapshot.
-    source_rows_in_read: int | None = None
-    rolling_cutoff: Any = None
-    # Set when the commit replaced the table with exactly the rows read and their primary keys were
-    # strictly increasing (so unique) as they streamed past: the uniqueness check needs no scan.
-    unique_keys_written: bool = False
-    rows_deleted: int | None = None  # set by the delete reconciliation (pipes_workers/deletes.py)
-    deletes_note: str | None = None
+    def written(
+        self,
+        stream: TrackedStream,
+        commit: WriteOutcome,
+        *,
+        before: str | None,
+        after: str | None,
+        **fields: Any,
+    ) -> LoadResult:
+        """The result of a load that committed `stream`'s rows in `commit`, watermark `before` -> `after`."""
+        return self.result(
+            rows_read=stream.rows,
+            rows_written=stream.rows,
+            bytes_written=commit.bytes_written,
+            watermark_before=before,
+            watermark_after=after,
+            delta_version=commit.delta_version,
+            null_incremental_rows=stream.null_rows,
+            committed=True,
+            **fields,
+        )
 
 
 class LoadStrategy(ABC):
@@ -142,14 +165,15 @@ class LoadStrategy(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def run(self, ctx: LoadContext) -> StrategyOutcome:
+    def run(self, ctx: LoadContext) -> LoadResult:
         """Read the source and commit to the destination.
 
         Args:
-            ctx: the load context.
+            ctx: the load's session.
 
         Returns:
-            StrategyOutcome describing rows, watermark and commit.
+            The LoadResult's strategy fields: rows, watermark, commit, chunks, the source count
+            when the read itself was one.
         """
 
 
@@ -173,11 +197,11 @@ def get_strategy(name: str) -> LoadStrategy:
         raise ConfigurationError(f"unknown load strategy {name!r}; known strategies: {known}") from None
 
 
-def empty_outcome(ctx: LoadContext, watermark: str | None, **extra: Any) -> StrategyOutcome:
-    """An outcome for a load that wrote nothing: watermark unchanged, the table's current version."""
+def empty_result(ctx: LoadContext, watermark: str | None, **fields: Any) -> LoadResult:
+    """The result of a load that wrote nothing: watermark unchanged, the table's current version."""
     ctx.log("source returned no rows: nothing written, watermark unchanged")
-    return StrategyOutcome(
-        watermark_before=watermark, watermark_after=watermark, delta_version=ctx.state.version, **extra
+    return ctx.result(
+        watermark_before=watermark, watermark_after=watermark, delta_version=ctx.state.version, **fields
     )
 
 

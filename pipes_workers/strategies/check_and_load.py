@@ -6,8 +6,9 @@ only); when a load runs, it re-reads them as incremental does.
 
 from __future__ import annotations
 
+from dataloader_contract.result import LoadResult
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter
-from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, register
+from pipes_workers.strategies.base import LoadContext, LoadStrategy, register
 from pipes_workers.strategies.incremental import merge_since
 from pipes_workers.watermark import format_watermark
 
@@ -18,15 +19,14 @@ class CheckAndLoadStrategy(LoadStrategy):
 
     name = "check_and_load"
 
-    def run(self, ctx: LoadContext) -> StrategyOutcome:
-        column = ctx.column(ctx.request.incremental_column, "incremental_column")
-        start = ctx.starting_watermark(column)
+    def run(self, ctx: LoadContext) -> LoadResult:
+        column, start = ctx.incremental_start()
         if start is not None:
             (count,) = ctx.aggregate([Aggregate("count")], RowFilter((Condition(column.name, ">", start),)))
             if not count:
                 text = format_watermark(start)
                 ctx.log(f"no rows with {column.name} > {text}: skipped, nothing written")
-                return StrategyOutcome(
+                return ctx.result(
                     watermark_before=text, watermark_after=text, delta_version=ctx.state.version, skipped=True
                 )
             ctx.log(f"{count} rows past the watermark: loading")

@@ -19,8 +19,9 @@ from typing import Any
 import pyarrow as pa
 
 from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.result import LoadResult
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter, SourceColumn
-from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, register
+from pipes_workers.strategies.base import LoadContext, LoadStrategy, register
 from pipes_workers.strategies.faults import crash_point
 from pipes_workers.watermark import format_watermark, is_temporal, parse_watermark
 
@@ -94,13 +95,10 @@ class ChunkedBackfillStrategy(LoadStrategy):
 
     name = "chunked_backfill"
 
-    def run(self, ctx: LoadContext) -> StrategyOutcome:
+    def run(self, ctx: LoadContext) -> LoadResult:
         request = ctx.request
         column = ctx.column(request.chunk_column, "chunk_column")
-        if not request.chunk_size or request.chunk_size <= 0:
-            raise ConfigurationError(
-                f"{request.control_key}: chunk_size must be positive, got {request.chunk_size!r}"
-            )
+        ctx.positive_setting("chunk_size")
         resumed = self._resumable(ctx, column)
         if resumed is not None:
             plan, first = resumed
@@ -113,7 +111,7 @@ class ChunkedBackfillStrategy(LoadStrategy):
             first = 0
             if plan is None:
                 ctx.log("source is empty: nothing to backfill, handing over")
-                return StrategyOutcome(
+                return ctx.result(
                     watermark_before=request.incremental_value,
                     delta_version=ctx.state.version,
                     next_load_strategy=HANDOVER_STRATEGY,
@@ -177,10 +175,11 @@ class ChunkedBackfillStrategy(LoadStrategy):
 
     def _handover(
         self, ctx: LoadContext, plan: ChunkPlan, *, rows: int, bytes_written: int, version: int | None
-    ) -> StrategyOutcome:
+    ) -> LoadResult:
         ctx.log(f"backfill complete: next strategy {HANDOVER_STRATEGY}, watermark {plan.handover}")
-        return StrategyOutcome(
-            rows_processed=rows,
+        return ctx.result(
+            rows_read=rows,
+            rows_written=rows,
             bytes_written=bytes_written,
             watermark_before=ctx.request.incremental_value,
             watermark_after=plan.handover,

@@ -8,8 +8,9 @@ gives an empty table: a full load mirrors the source.
 
 from __future__ import annotations
 
+from dataloader_contract.result import LoadResult
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter
-from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, register
+from pipes_workers.strategies.base import LoadContext, LoadStrategy, register
 from pipes_workers.watermark import format_watermark
 
 
@@ -19,7 +20,7 @@ class FullStrategy(LoadStrategy):
 
     name = "full"
 
-    def run(self, ctx: LoadContext) -> StrategyOutcome:
+    def run(self, ctx: LoadContext) -> LoadResult:
         request = ctx.request
         column = (
             ctx.column(request.incremental_column, "incremental_column")
@@ -37,14 +38,14 @@ class FullStrategy(LoadStrategy):
         ctx.log(f"reading all of {ctx.table_label}")
         stream = ctx.read(row_filter, track=column.name if column is not None else None)
         written = ctx.destination.overwrite(stream.reader(), ctx.marker(watermark=after))
-        return StrategyOutcome(
-            rows_processed=stream.rows,
-            bytes_written=written.bytes_written,
-            watermark_before=request.incremental_value,
-            watermark_after=after if column is not None else request.incremental_value,
-            delta_version=written.delta_version,
-            null_incremental_rows=stream.null_rows,
-            committed=True,
-            source_rows_in_read=stream.rows if row_filter is None else None,
-            unique_keys_written=stream.key_order.proven and stream.key_order.rows == stream.rows,
+        if stream.key_order.proven and stream.key_order.rows == stream.rows:
+            ctx.destination.note_keys_in_order(stream.rows)
+        whole_source = row_filter is None  # the read is then the source count, in its own snapshot
+        return ctx.written(
+            stream,
+            written,
+            before=request.incremental_value,
+            after=after if column is not None else request.incremental_value,
+            source_row_count=stream.rows if whole_source else None,
+            source_row_count_method="read snapshot" if whole_source else None,
         )

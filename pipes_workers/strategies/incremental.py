@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.result import LoadResult
 from pipes_workers.delta_settings import SMALL_READ_ENV, small_read_bytes
-from pipes_workers.errors import ConfigurationError
 from pipes_workers.lake.schema_conform import Rows
 from pipes_workers.sources.base import Aggregate, Condition, RowFilter, SourceColumn
-from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
+from pipes_workers.strategies.base import LoadContext, LoadStrategy, empty_result, register
 from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import format_watermark, greater, parse_lookback, subtract_lookback
 
@@ -27,12 +28,11 @@ class IncrementalStrategy(LoadStrategy):
 
     name = "incremental"
 
-    def run(self, ctx: LoadContext) -> StrategyOutcome:
-        column = ctx.column(ctx.request.incremental_column, "incremental_column")
-        return merge_since(ctx, column, ctx.starting_watermark(column))
+    def run(self, ctx: LoadContext) -> LoadResult:
+        return merge_since(ctx, *ctx.incremental_start())
 
 
-def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> StrategyOutcome:
+def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> LoadResult:
     """Read rows past `start - lookback` (and NULL rows), MERGE them, advance the watermark.
 
     Args:
@@ -41,7 +41,7 @@ def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> StrategyO
         start: the typed starting watermark (None reads every row).
 
     Returns:
-        StrategyOutcome; nothing written and the watermark unchanged when the read is empty.
+        The strategy's LoadResult; nothing written and the watermark unchanged when the read is empty.
     """
     request = ctx.request
     if not request.primary_keys:
@@ -60,7 +60,7 @@ def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> StrategyO
         rows = stream.collect(small_read_bytes())
         if rows is not None:
             if not rows.num_rows:
-                return empty_outcome(ctx, before)
+                return empty_result(ctx, before)
             # The whole read is in hand: its own MAX is the watermark.
             after = format_watermark(greater(start, ctx.capped(stream.max_value, column)))
             return _merge(ctx, column, stream, rows, before, after)
@@ -69,7 +69,7 @@ def merge_since(ctx: LoadContext, column: SourceColumn, start: Any) -> StrategyO
     after = format_watermark(greater(start, ctx.capped(source_max, column)))
     stream = ctx.read(row_filter, track=column.name)
     if stream.is_empty():
-        return empty_outcome(ctx, before)
+        return empty_result(ctx, before)
     return _merge(ctx, column, stream, stream.reader(), before, after)
 
 
@@ -80,19 +80,11 @@ def _merge(
     rows: Rows,
     before: str | None,
     after: str | None,
-) -> StrategyOutcome:
+) -> LoadResult:
     """MERGE `rows` (the collected table or `stream`'s reader) with `after` as the commit's watermark."""
     written = ctx.destination.merge(rows, ctx.request.primary_keys, ctx.marker(watermark=after))
     if stream.null_rows:
         ctx.log(
             f"{stream.null_rows} rows with NULL {column.name} merged (NULL rows are re-read by every load)"
         )
-    return StrategyOutcome(
-        rows_processed=stream.rows,
-        bytes_written=written.bytes_written,
-        watermark_before=before,
-        watermark_after=after,
-        delta_version=written.delta_version,
-        null_incremental_rows=stream.null_rows,
-        committed=True,
-    )
+    return ctx.written(stream, written, before=before, after=after)

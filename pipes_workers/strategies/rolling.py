@@ -13,8 +13,10 @@ from typing import Any
 import pyarrow as pa
 
 from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.result import LoadResult
 from pipes_workers.sources.base import Condition, RowFilter
-from pipes_workers.strategies.base import LoadContext, LoadStrategy, StrategyOutcome, empty_outcome, register
+from pipes_workers.strategies.base import LoadContext, LoadStrategy, empty_result, register
+from pipes_workers.watermark import format_watermark
 
 
 @register
@@ -23,34 +25,31 @@ class RollingStrategy(LoadStrategy):
 
     name = "rolling"
 
-    def run(self, ctx: LoadContext) -> StrategyOutcome:
+    def run(self, ctx: LoadContext) -> LoadResult:
         request = ctx.request
         column = ctx.column(request.rolling_column, "rolling_column")
-        days = request.rolling_window_days
-        if not days or days <= 0:
-            raise ConfigurationError(
-                f"{request.control_key}: rolling_window_days must be positive, got {days!r}"
-            )
+        days = ctx.positive_setting("rolling_window_days")
         if not request.primary_keys:
             raise ConfigurationError(f"{request.control_key}: rolling needs primary_keys")
         start = window_start(ctx.load_start, days, column.arrow_type, column=column.name)
         ctx.log(f"reading {ctx.table_label} where {column.name} >= {start.isoformat()}")
         stream = ctx.read(RowFilter((Condition(column.name, ">=", start),)))
         if stream.is_empty():
-            return empty_outcome(ctx, request.incremental_value, source_rows_in_read=0, rolling_cutoff=start)
+            return empty_result(ctx, request.incremental_value, **_window_read(0, start))
         written = ctx.destination.merge(
             stream.reader(), request.primary_keys, ctx.marker(watermark=None), delete_not_in_source=True
         )
-        return StrategyOutcome(
-            rows_processed=stream.rows,
-            bytes_written=written.bytes_written,
-            watermark_before=request.incremental_value,
-            watermark_after=request.incremental_value,
-            delta_version=written.delta_version,
-            committed=True,
-            source_rows_in_read=stream.rows,
-            rolling_cutoff=start,
-        )
+        value = request.incremental_value
+        return ctx.written(stream, written, before=value, after=value, **_window_read(stream.rows, start))
+
+
+def _window_read(rows: int, start: Any) -> dict[str, Any]:
+    """The result fields of a window read: it is the source count of the window, in its own snapshot."""
+    return {
+        "source_row_count": rows,
+        "source_row_count_method": "read snapshot",
+        "rolling_cutoff": format_watermark(start),
+    }
 
 
 def window_start(load_start: datetime, days: int, arrow_type: pa.DataType, *, column: str) -> Any:

@@ -17,13 +17,13 @@ from dagster._core.test_utils import create_run_for_test
 from defs_support import add_control, row, set_row, source_table
 
 from control_db import queries
+from dataloader_contract.request import LoadRequest, table_uri
 from dataloader_defs.defs.loader import LocalWorkers, TableLoader
 from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 from dataloader_defs.defs.sensors.maintenance_sensor import maintenance_sensor
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, table_uri
 
 
 def _succeeded_loads(conn: psycopg.Connection, key: str, count: int) -> None:
@@ -106,7 +106,7 @@ def test_job_compacts_through_pipes_and_puts_the_row_back(
     assert (after.last_status, after.last_status_message) == ("Succeeded", "loaded")
     assert after.last_maintenance_at is not None
     assert (after.maintenance_owner, after.maintenance_expires_at) == (None, None)  # claim released
-    table = DeltaDestination(table_uri(lake_root, "bronze/test/events")).read_arrow()
+    table = DeltaSession(table_uri(lake_root, "bronze/test/events")).read_arrow()
     assert sorted(table.column("id").to_pylist()) == list(range(1, 9))
 
 

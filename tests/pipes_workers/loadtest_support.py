@@ -27,7 +27,7 @@ import pymysql
 
 from dataloader_contract.request import LoadRequest, SourceConfig, table_uri
 from dataloader_contract.result import LoadResult
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.storage import lake_storage_options
 
 ODD = "Customer Name; x"
@@ -177,7 +177,7 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
 def destination_rows(request: LoadRequest) -> list[dict[str, Any]]:
     """Every Delta row of the request's destination, ordered by id."""
     uri = table_uri(request.lake_root, request.destination_table)
-    table = DeltaDestination(uri, storage_options=lake_storage_options(request.lake_root)).read_arrow()
+    table = DeltaSession(uri, storage_options=lake_storage_options(request.lake_root)).read_arrow()
     if table.num_columns == 0:
         return []
     return [normalise(r) for r in table.sort_by("id").to_pylist()]

@@ -18,7 +18,7 @@ import pyarrow as pa
 from loadtest_support import ODD, SourceDB, normalise
 
 from dataloader_contract.request import LoadRequest, SourceConfig, table_uri
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 from pipes_workers.sources.clickhouse import quote_clickhouse_identifier
 from pipes_workers.sources.literals import clickhouse_literal
@@ -191,4 +191,4 @@ def load_full(config: SourceConfig, table: str, lake_root: Path, *, key: str = "
         primary_keys=(key,),
     )
     assert run_load(request).rows_read == rows
-    return DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow().sort_by(key)
+    return DeltaSession(table_uri(lake_root, request.destination_table)).read_arrow().sort_by(key)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 from deltalake import write_deltalake
+from session_support import session_without_source
 
 from pipes_workers.checks import (
     check_freshness,
@@ -14,14 +15,14 @@ from pipes_workers.checks import (
     check_schema_drift,
     evaluate_checks,
 )
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.sources.base import SourceColumn
 
 
-def _table(tmp_path, data: dict) -> DeltaDestination:
+def _table(tmp_path, data: dict) -> DeltaSession:
     path = str(tmp_path / "t")
     write_deltalake(path, pa.table(data))
-    return DeltaDestination(path)
+    return DeltaSession(path)
 
 
 def test_row_count_semantics_by_strategy():
@@ -43,19 +44,21 @@ def test_rolling_counts_inside_the_window(tmp_path):
     table = _table(
         tmp_path, {"d": pa.array([today, today - timedelta(days=1), today - timedelta(days=30)], pa.date32())}
     )
-    columns = [SourceColumn("d", "date", pa.date32())]
-    checks, destination_rows = evaluate_checks(
-        strategy="rolling",
-        primary_keys=(),
+    session = session_without_source(
+        "rolling",
+        destination=table,
+        columns=[SourceColumn("d", "date", pa.date32())],
         cron="0 * * * *",
         cron_timezone="UTC",
-        columns=columns,
-        destination=table,
-        source_rows=2,
-        count_method="read snapshot",
         rolling_column="d",
-        rolling_cutoff=today - timedelta(days=7),
+        rolling_window_days=7,
     )
+    result = session.result(
+        source_row_count=2,
+        source_row_count_method="read snapshot",
+        rolling_cutoff=(today - timedelta(days=7)).isoformat(),
+    )
+    checks, destination_rows = evaluate_checks(session, result)
     assert destination_rows == 2
     assert all(c.passed for c in checks), checks
 

@@ -22,13 +22,13 @@ from loadtest_support import (
 )
 
 from dataloader_contract.request import LoadRequest, table_uri
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 
 
 def delta_version(request: LoadRequest) -> int | None:
     return (
-        DeltaDestination(table_uri(request.lake_root, request.destination_table))
+        DeltaSession(table_uri(request.lake_root, request.destination_table))
         .state(request.control_key)
         .version
     )

@@ -27,7 +27,8 @@ from loadtest_support import (
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import LoadRequest, table_uri
 from pipes_workers.deletes import MAX_SHARE_ENV, SLICE_ROWS_ENV, deletes_due
-from pipes_workers.delta import DELETED_AT, DeltaDestination
+from pipes_workers.lake.schema_conform import DELETED_AT
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 
 LATER = datetime(2025, 1, 1, tzinfo=UTC)
@@ -173,10 +174,10 @@ def test_kill_mid_reconcile_then_rerun(pg_source: SourceDB, lake_root: Path) -> 
     table, request = _loaded(pg_source, lake_root, "incremental", "hard")
     _delete(pg_source, table, (2, 9))
     pg_source.insert(table, make_rows(range(11, 13), base=LATER))
-    destination = DeltaDestination(table_uri(request.lake_root, request.destination_table))
+    uri = table_uri(request.lake_root, request.destination_table)
 
     killed_worker(request, "reconcile")  # the load committed, the delete commit never happened
-    state = destination.state(request.control_key)
+    state = DeltaSession(uri).state(request.control_key)
     assert (state.version, state.txn_version) == (1, 2)
     assert [r["id"] for r in destination_rows(request)] == [*range(1, 13)]
 
@@ -184,7 +185,7 @@ def test_kill_mid_reconcile_then_rerun(pg_source: SourceDB, lake_root: Path) -> 
     rerun = run_load(request, log=messages.append)  # the stale request: the Delta table is ahead
     assert any("Delta table is ahead" in m for m in messages)
     assert rerun.rows_read == 0 and rerun.rows_deleted == 2
-    state = destination.state(request.control_key)
+    state = DeltaSession(uri).state(request.control_key)  # a fresh look after the rerun's commits
     assert (state.version, state.txn_version) == (2, 3)
     assert state.last_watermark == rerun.watermark_after  # the delete commit repeats the watermark
     assert_same_rows(pg_source, table, request)

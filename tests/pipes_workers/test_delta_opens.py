@@ -20,9 +20,9 @@ import pytest
 from deltalake import DeltaTable
 from loadtest_support import SourceDB, after_success, make_rows
 
+from dataloader_contract.request import LoadRequest
+from dataloader_contract.result import LoadResult
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest
-from pipes_workers.result import LoadResult
 
 
 @dataclass

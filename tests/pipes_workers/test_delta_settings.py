@@ -10,7 +10,6 @@ import pytest
 
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import table_uri
-from pipes_workers.delta import CommitMarker, DeltaDestination
 from pipes_workers.delta_settings import (
     COMPRESSION_ENV,
     DICTIONARY_ENV,
@@ -18,10 +17,12 @@ from pipes_workers.delta_settings import (
     target_file_bytes,
     writer_properties,
 )
+from pipes_workers.lake.markers import CommitMarker
+from pipes_workers.lake.session import DeltaSession
 
 
 def _written_column_chunk(lake_root: Path) -> dict:
-    dest = DeltaDestination(table_uri(lake_root, "bronze/settings/t"))
+    dest = DeltaSession(table_uri(lake_root, "bronze/settings/t"))
     status = ["new", "paid"] * 500
     dest.overwrite(pa.table({"status": status}).to_reader(), CommitMarker("k", 1, "full"))
     (path,) = (lake_root / "bronze/settings/t").glob("*.parquet")

@@ -11,7 +11,7 @@ from loadtest_support import SourceDB, after_success, destination_rows, make_row
 
 from dataloader_contract.errors import SchemaConflictError
 from dataloader_contract.request import LoadRequest, table_uri
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 
 KEY_COL = 'Order "ID"; x'
@@ -49,7 +49,7 @@ def test_quoted_identifiers(source: SourceDB, lake_root: Path, strategy: str) ->
 
 
 def destination_rows_by(request: LoadRequest, column: str) -> list[int]:
-    data = DeltaDestination(table_uri(request.lake_root, request.destination_table)).read_arrow()
+    data = DeltaSession(table_uri(request.lake_root, request.destination_table)).read_arrow()
     return data.column(column).to_pylist()
 
 

@@ -17,7 +17,8 @@ from loadtest_support import SourceDB, after_success, assert_same_rows, make_row
 from test_local_load import add_control_row
 
 from control_db import queries
-from pipes_workers.delta import DeltaDestination
+from dataloader_contract.request import LoadRequest, table_uri
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 from pipes_workers.maintain import (
     RETENTION_ENV,
@@ -27,7 +28,6 @@ from pipes_workers.maintain import (
     maintain_table,
     register,
 )
-from pipes_workers.request import LoadRequest, table_uri
 
 
 def _many_loads(source: SourceDB, lake_root: Path, loads: int, **fields: object) -> tuple[str, LoadRequest]:
@@ -71,8 +71,8 @@ def test_maintenance_compacts_vacuums_and_keeps_data_and_state(
     pg_source: SourceDB, lake_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table, request = _many_loads(pg_source, lake_root, 12)
-    destination = DeltaDestination(table_uri(request.lake_root, request.destination_table))
-    state_before = destination.state(request.control_key)
+    uri = table_uri(request.lake_root, request.destination_table)
+    state_before = DeltaSession(uri).state(request.control_key)
     _short_retention(request)
     monkeypatch.setenv(RETENTION_ENV, "0")
 
@@ -81,7 +81,7 @@ def test_maintenance_compacts_vacuums_and_keeps_data_and_state(
     assert result.z_order_by == ("id",)  # a MERGEd table is clustered by its key
     assert result.files_removed > 0 and result.bytes_removed > 0 and result.retention_hours == 0
     assert_same_rows(pg_source, table, request)
-    state_after = destination.state(request.control_key)
+    state_after = DeltaSession(uri).state(request.control_key)  # a fresh look after maintenance
     assert (state_after.txn_version, state_after.last_watermark) == (
         state_before.txn_version,
         state_before.last_watermark,
@@ -199,7 +199,7 @@ def test_cli_needs_a_key_or_all(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 def test_unknown_key_and_bad_claim_setting_are_configuration_errors(
     control_db_url: str, lake_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipes_workers.errors import ConfigurationError
+    from dataloader_contract.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="no control row with control_key 'nope'"):
         maintain_control_keys(control_db_url, ["nope"], str(lake_root))

@@ -20,7 +20,7 @@ from loadtest_support import SourceDB, assert_same_rows, insert_control_row, mak
 from psycopg.types.json import Jsonb
 
 from dataloader_contract.request import table_uri
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.local_load import load_control_key
 
 KILLER = Path(__file__).with_name("source_killer.py")
@@ -154,7 +154,7 @@ def test_a_connection_ended_mid_read_is_transient_and_the_retry_loads_once(
             )
     make_view(source, view, table, slow=True)
     uri = table_uri(str(lake_root), f"bronze/test/{view}")
-    version_before = DeltaDestination(uri).state(key).version
+    version_before = DeltaSession(uri).state(key).version
     files_before = data_files(destination)
 
     # A backfill's first chunk (ids 1..300) is fast and commits; its second is cut.
@@ -167,7 +167,7 @@ def test_a_connection_ended_mid_read_is_transient_and_the_retry_loads_once(
     message = row["last_status_message"]
     assert "\n" not in message and "Traceback" not in message and "DeltaTable" not in message, message
     assert message.startswith("reading "), message
-    state = DeltaDestination(uri).state(key)
+    state = DeltaSession(uri).state(key)
     if strategy == "chunked_backfill":
         assert state.version == 0 and state.last_chunk["index"] == 0  # chunk 1 committed, chunk 2 not
         committed = DeltaTable(uri).get_add_actions(flatten=True)

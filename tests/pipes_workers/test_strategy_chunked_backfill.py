@@ -8,7 +8,7 @@ from pathlib import Path
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
 from dataloader_contract.request import table_uri
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 
 
@@ -46,5 +46,5 @@ def test_backfill_by_date_chunks_is_inclusive(pg_source: SourceDB, lake_root: Pa
     assert result.chunks_total == 3  # [01-01, 01-08), [01-08, 01-15), [01-15, 01-15]
     assert result.rows_read == 15
     assert_same_rows(pg_source, table, request)
-    rows = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow()
+    rows = DeltaSession(table_uri(lake_root, request.destination_table)).read_arrow()
     assert max(rows.column("event_date").to_pylist()) == date(2024, 1, 15)

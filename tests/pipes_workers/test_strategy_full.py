@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from loadtest_support import SourceDB, after_success, assert_same_rows, destination_rows, make_rows
 
 from dataloader_contract.request import table_uri
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 
 
@@ -76,7 +76,7 @@ def test_full_streams_many_batches(pg_source: SourceDB, lake_root: Path) -> None
     assert result.rows_read == 300_000
     assert result.watermark_after == "2024-01-01T00:00:00.300000+00:00"
     assert any("read 300,000 rows in total" in m for m in messages)
-    data = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow()
+    data = DeltaSession(table_uri(lake_root, request.destination_table)).read_arrow()
     assert data.num_rows == 300_000 and pc.max(data.column("amount")).as_py() == Decimal("3000.00")
     assert pc.count_distinct(data.column("id")).as_py() == 300_000
     print(f"300k rows loaded in {result.seconds} s")

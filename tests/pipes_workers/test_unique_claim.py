@@ -15,12 +15,13 @@ from deltalake import CommitProperties, write_deltalake
 from loadtest_support import SourceDB, after_success, assert_same_rows, make_rows
 
 import pipes_workers.lake.table_facts as table_facts
-from pipes_workers.delta import CommitMarker, DeltaDestination
+from dataloader_contract.request import LoadRequest, table_uri
+from dataloader_contract.result import LoadResult
 from pipes_workers.lake.key_uniqueness import tally_keys
+from pipes_workers.lake.markers import CommitMarker
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.lake.unique_claim import UNIQUE_KEYS, UNIQUE_KEYS_BASE, UNIQUE_KEYS_REFUSED
 from pipes_workers.load import run_load
-from pipes_workers.request import LoadRequest, table_uri
-from pipes_workers.result import LoadResult
 
 LATER = datetime(2024, 6, 1, tzinfo=UTC)
 
@@ -94,7 +95,7 @@ def test_maintenance_commits_keep_the_claim(
     for ids in (range(6, 8), range(8, 10)):
         _change(pg_source, table, ids)
         request = after_success(request, run_load(request))
-    destination = DeltaDestination(table_uri(lake_root, request.destination_table))
+    destination = DeltaSession(table_uri(lake_root, request.destination_table))
     destination.compact(z_order_by=["id"])
     key_scans.clear()
     check = _key_check(run_load(request))
@@ -108,7 +109,7 @@ def test_a_foreign_write_ends_the_chain_and_its_duplicate_is_found(
     _change(pg_source, table, range(6, 8))
     request = after_success(request, run_load(request))
     uri = table_uri(lake_root, request.destination_table)
-    stored = DeltaDestination(uri).read_arrow()
+    stored = DeltaSession(uri).read_arrow()
     write_deltalake(uri, stored.slice(0, 1), mode="append")  # someone else appends id 1 again
     key_scans.clear()
 
@@ -153,20 +154,19 @@ def test_a_claim_holds_only_directly_on_its_base_and_for_its_keys(tmp_path: Path
     uri = str(tmp_path / "t")
     _write(uri, [1, 2])  # version 0
     _write(uri, [3], {UNIQUE_KEYS: '["id"]', UNIQUE_KEYS_BASE: "0"})  # version 1, on 0
-    destination = DeltaDestination(uri)
-    assert destination.proven_unique_version(["id"]) == 1
-    assert destination.proven_unique_version(["id", "k"]) is None
+    assert DeltaSession(uri).proven_unique_version(["id"]) == 1
+    assert DeltaSession(uri).proven_unique_version(["id", "k"]) is None
     _write(uri, [4], {UNIQUE_KEYS: '["id"]', UNIQUE_KEYS_BASE: "1"})  # version 2, on 1
-    assert destination.proven_unique_version(["id"]) == 2
+    assert DeltaSession(uri).proven_unique_version(["id"]) == 2
     # A claim made onto version 1 but committed after someone else's version 3: not on its base.
     _write(uri, [5])
     _write(uri, [6], {UNIQUE_KEYS: '["id"]', UNIQUE_KEYS_BASE: "2"})
-    assert destination.proven_unique_version(["id"]) is None
+    assert DeltaSession(uri).proven_unique_version(["id"]) is None
 
 
 def test_deletes_carry_the_claim(tmp_path: Path) -> None:
     uri = str(tmp_path / "t")
-    destination = DeltaDestination(uri)
+    destination = DeltaSession(uri)
     rows = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": ["a", "b", "c"]})
     destination.overwrite(rows, CommitMarker("k", 1, "full"))
     assert destination.proven_unique_version(["id"]) is None
@@ -184,7 +184,7 @@ def test_the_key_scan_reads_text_and_composite_keys(tmp_path: Path) -> None:
     names = ["Customer Name; x", "k"]
     rows = pa.table({names[0]: ["a", "b", "a"], "k": pa.array([1, 2, 1], pa.int32()), "v": [1, 2, 3]})
     write_deltalake(uri, rows)
-    keys = DeltaDestination(uri).key_columns(names)
+    keys = DeltaSession(uri).key_columns(names)
     assert keys is not None and keys.schema.field(names[0]).type == pa.string()
     tally = tally_keys(names, keys)
     assert tally.duplicate_keys == 1 and tally.samples == ("Customer Name; x=a, k=1 (2x)",)
@@ -201,7 +201,7 @@ def _appending(pg_source: SourceDB, lake_root: Path, ids: range = range(1, 6)) -
 
 
 def _newest_commit(request: LoadRequest) -> dict[str, Any]:
-    return DeltaDestination(table_uri(request.lake_root, request.destination_table)).require().history(1)[0]
+    return DeltaSession(table_uri(request.lake_root, request.destination_table)).require().history(1)[0]
 
 
 def test_appends_above_the_table_carry_the_key_check_without_scanning(

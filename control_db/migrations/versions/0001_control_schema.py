@@ -7,12 +7,10 @@ Create Date: 2026-11-22
 
 from __future__ import annotations
 
-from alembic import op
+from control_db.migrations.sql_revision import sql_steps
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 TABLES = r"""
 CREATE TABLE dataloader.table_control_dbconfig (
@@ -444,17 +442,6 @@ DROP FUNCTION IF EXISTS dataloader.refuse(text, text, text);
 """
 
 
-def upgrade() -> None:
-    for script in (
-        TABLES,
-        RULE_HELPERS,
-        VALIDATE_DBCONFIG,
-        VALIDATE_TABLE_CONTROL,
-        HISTORY_TRIGGER,
-        STATUS_VIEW,
-    ):
-        op.execute(script)
-
-
-def downgrade() -> None:
-    op.execute(DROP_ALL)
+upgrade, downgrade = sql_steps(
+    (TABLES, RULE_HELPERS, VALIDATE_DBCONFIG, VALIDATE_TABLE_CONTROL, HISTORY_TRIGGER, STATUS_VIEW), DROP_ALL
+)

@@ -20,14 +20,11 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
-from alembic import op
-
 from control_db.dbconfig_rules import render_rules_function
+from control_db.migrations.sql_revision import sql_steps
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 HELPERS = r"""
 -- NULL, or why `value` is not usable: the first control character (U+0001-U+001F, U+007F; text
@@ -300,16 +297,13 @@ DROP FUNCTION IF EXISTS dataloader.dbconfig_rules();
 """
 
 
-def upgrade() -> None:
-    for script in (
+upgrade, downgrade = sql_steps(
+    (
         HELPERS,
-        render_rules_function(),
+        render_rules_function,
         DBCONFIG_VALUE_PROBLEMS,
         TABLE_CONTROL_VALUE_PROBLEMS,
         REFUSE_FIRST_PROBLEM,
-    ):
-        op.execute(script)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+    ),
+    DOWNGRADE,
+)

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import importlib
 
-from alembic import op
+from control_db.migrations.sql_revision import sql_steps
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 # 0001's view (unchanged since): its joins stay, only the column names change.
 _REVISION_0001 = importlib.import_module("control_db.migrations.versions.0001_control_schema")
@@ -75,11 +73,7 @@ DROP INDEX dataloader.ix_table_control_active;
 """
 
 
-def upgrade() -> None:
-    op.execute(STATUS_VIEW)
-    op.execute(INDEXES)
-
-
-def downgrade() -> None:
-    op.execute(DROP_INDEXES)
-    op.execute("DROP VIEW dataloader.v_table_status;\n" + _REVISION_0001.STATUS_VIEW)
+upgrade, downgrade = sql_steps(
+    (STATUS_VIEW, INDEXES),
+    (DROP_INDEXES, "DROP VIEW dataloader.v_table_status;\n" + _REVISION_0001.STATUS_VIEW),
+)

@@ -23,12 +23,10 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
-from alembic import op
+from control_db.migrations.sql_revision import sql_steps
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 # pg_advisory_xact_lock key serialising destination changes (see QUEUE_LOCK_ID in transitions.py).
 DESTINATION_LOCK_ID = 7_240_431_006
@@ -108,9 +106,4 @@ DROP FUNCTION IF EXISTS dataloader.destination_table_problems(integer, text, tex
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = sql_steps(UPGRADE, DOWNGRADE)

@@ -14,12 +14,10 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
-from alembic import op
+from control_db.migrations.sql_revision import sql_steps
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 UPGRADE = r"""
 ALTER TABLE dataloader.table_control
@@ -37,9 +35,4 @@ ALTER TABLE dataloader.table_control
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = sql_steps(UPGRADE, DOWNGRADE)

@@ -22,7 +22,7 @@ from test_postgres_reader import ROWS as PG_ROWS
 from test_postgres_reader import TYPES_DDL as PG_DDL
 
 from dataloader_contract.request import LoadRequest, SourceConfig, table_uri
-from pipes_workers.delta import DeltaDestination
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 
 
@@ -40,7 +40,7 @@ def _load(config: SourceConfig, lake_root: Path, strategy: str) -> list[dict[str
     )
     result = run_load(request)
     assert result.rows_read == 3
-    table = DeltaDestination(table_uri(lake_root, request.destination_table)).read_arrow()
+    table = DeltaSession(table_uri(lake_root, request.destination_table)).read_arrow()
     return table.sort_by("id").to_pylist()
 
 
@@ -90,7 +90,7 @@ def test_delta_schema_keeps_the_mapped_types(
     pg_types: list[dict[str, Any]], pg_config: SourceConfig, lake_root: Path
 ) -> None:
     _load(pg_config, lake_root, "full")
-    schema = DeltaDestination(table_uri(lake_root, "bronze/types/postgresql")).read_arrow().schema
+    schema = DeltaSession(table_uri(lake_root, "bronze/types/postgresql")).read_arrow().schema
     assert schema.field("n").type == pa.decimal128(38, 10)
     assert schema.field("ts").type == pa.timestamp("us", tz="UTC")
     assert schema.field("tsn").type == pa.timestamp("us")
