@@ -107,38 +107,92 @@ def test_killed_load_ends_failed(
     assert history.load_status == "Failed" and history.load_end_time is not None
 
 
+def _interrupt_locked_batch(
+    control_conn, source, instance: DagsterInstance, control_db_url, lake_root, names, interrupt
+) -> None:
+    """One hand run loading the tables `names`, their sources locked so every worker blocks; once all
+    are In Progress, `interrupt(run pid)`; returns when the run process has ended."""
+    for name in names:
+        source_table(
+            source, name, "id integer PRIMARY KEY", f"INSERT INTO {name} SELECT generate_series(1, 10)"
+        )
+        add_control(control_conn, f"k.{name}", source_table=name, primary_keys=["id"])
+    locker = psycopg.connect(source)
+    locker.execute(f"LOCK TABLE {', '.join(f'public.{n}' for n in names)} IN ACCESS EXCLUSIVE MODE")
+    script = RUN_SCRIPT.replace(
+        'selection=[AssetKey(key.split("/"))]',
+        'selection=[AssetKey(k.split("/")) for k in key.split(",")]',
+    )
+    keys = ",".join(f"bronze/test/{n}" for n in names)
+    proc = _start_run(script, [control_db_url, str(lake_root), keys], instance.root_directory)
+    try:
+        deadline = time.monotonic() + 120
+        while {row(control_conn, f"k.{n}").last_status for n in names} != {"In Progress"}:
+            assert time.monotonic() < deadline, "the loads never started"
+            assert proc.poll() is None, "the run process exited early"
+            time.sleep(0.5)
+        time.sleep(3)  # every worker blocks on its locked table
+        interrupt(proc.pid)
+        proc.wait(90)  # before the fix it waited for the workers, i.e. for the lock, for ever
+    finally:
+        locker.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def test_interrupted_batch_run_stops_its_workers_and_records_them(
     control_conn, source, instance: DagsterInstance, control_db_url, lake_root
 ):
     """Ctrl-C (or a run termination) of a run loading several tables at once: the interruption
     reaches the run's main thread only; the workers of the tables still loading must be stopped and
     their rows recorded, not left loading behind a run that never ends."""
-    for name in ("held_a", "held_b"):
-        source_table(
-            source, name, "id integer PRIMARY KEY", f"INSERT INTO {name} SELECT generate_series(1, 10)"
-        )
-        add_control(control_conn, f"k.{name}", source_table=name, primary_keys=["id"])
-    locker = psycopg.connect(source)
-    locker.execute("LOCK TABLE public.held_a, public.held_b IN ACCESS EXCLUSIVE MODE")
-    script = RUN_SCRIPT.replace(
-        'selection=[AssetKey(key.split("/"))]',
-        'selection=[AssetKey(k.split("/")) for k in key.split(",")]',
+    names = ("held_a", "held_b")
+    _interrupt_locked_batch(
+        control_conn,
+        source,
+        instance,
+        control_db_url,
+        lake_root,
+        names,
+        lambda pid: os.kill(pid, signal.SIGINT),
     )
-    keys = "bronze/test/held_a,bronze/test/held_b"
-    proc = _start_run(script, [control_db_url, str(lake_root), keys], instance.root_directory)
-    try:
-        deadline = time.monotonic() + 120
-        while {row(control_conn, k).last_status for k in ("k.held_a", "k.held_b")} != {"In Progress"}:
-            assert time.monotonic() < deadline, "the loads never started"
-            assert proc.poll() is None, "the run process exited early"
-            time.sleep(0.5)
-        time.sleep(3)  # both workers block on the locked tables
-        os.kill(proc.pid, signal.SIGINT)
-        proc.wait(60)  # before the fix it waited for the workers, i.e. for the lock, for ever
-    finally:
-        locker.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    for key in ("k.held_a", "k.held_b"):
-        stopped = row(control_conn, key)
+    for name in names:
+        stopped = row(control_conn, f"k.{name}")
         assert stopped.last_status == "Failed" and stopped.last_error_kind == "transient", stopped
+
+
+def test_one_ctrl_c_is_one_record_for_every_table_it_stopped(
+    control_conn, source, instance: DagsterInstance, control_db_url, lake_root
+):
+    """A Ctrl-C in the terminal reaches the run, its fork server and its workers at once (the whole
+    process group). Each table's thread sees something else break first (its worker's exit, the fork
+    server gone: EOFError, ConnectionRefusedError), which gave different records for one event
+    (issue 19). Every table it stopped is recorded with the same kind, code and message."""
+    names = ("ctrl_a", "ctrl_b", "ctrl_c")
+    _interrupt_locked_batch(
+        control_conn,
+        source,
+        instance,
+        control_db_url,
+        lake_root,
+        names,
+        lambda pid: os.killpg(pid, signal.SIGINT),  # what Ctrl-C in the terminal does
+    )
+    records = set()
+    for name in names:
+        stopped = row(control_conn, f"k.{name}")
+        assert stopped.last_status == "Failed", stopped
+        (history,) = queries.history_rows(control_conn, f"k.{name}")
+        assert history.run_id == stopped.last_run_id and history.run_id
+        assert (history.error_kind, history.error_code, history.error_message) == (
+            stopped.last_error_kind,
+            stopped.last_error_code,
+            stopped.last_status_message,
+        )
+        message = stopped.last_status_message.removeprefix(f"k.{name}: ")
+        records.add((stopped.last_error_kind, stopped.last_error_code, message))
+    assert len(records) == 1, records
+    ((kind, code, message),) = records
+    assert (kind, code) == ("transient", "run_interrupted") and message.startswith("run interrupted ("), (
+        records
+    )

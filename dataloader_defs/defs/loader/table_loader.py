@@ -21,6 +21,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from dataloader_defs.defs.loader.interruption import RunInterruption
 from dataloader_defs.defs.loader.launcher import WorkerLauncher
 from dataloader_defs.defs.loader.lifecycle import failure_summary, load_table
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
@@ -57,10 +58,12 @@ class TableLoader(ConfigurableResource):
             (key, control_key) for key, control_key in tables.items() if key in context.selected_asset_keys
         ]
         pool = ThreadPoolExecutor(max_workers=min(concurrency(), len(selected)) or 1)
+        interruption = RunInterruption()
         loads = []
+        futures = []
         try:
-            futures = [
-                pool.submit(
+            for key, control_key in selected:
+                future = pool.submit(
                     load_table,
                     context,
                     control_key,
@@ -69,22 +72,57 @@ class TableLoader(ConfigurableResource):
                     control_db=self.control_db,
                     settings=self.settings,
                     workers=self.workers,
+                    interruption=interruption,
                 )
-                for key, control_key in selected
-            ]
-            for future in futures:
+                futures.append((control_key, future))
+            for _, future in futures:
                 load = future.result()
                 loads.append(load)
                 yield from load.reports
-        except BaseException:
+        except BaseException as exc:
             # The run is being terminated (or its step failed): the interruption reaches this thread
-            # only, so stop the workers of the tables still loading; each thread then records its
-            # table's outcome. Tables not started stay Queued and the run-status sensors fail them.
+            # only, so say so to the tables' threads (one record for all), stop the workers of the
+            # tables still loading (each thread then records its table) and fail the queued attempts
+            # no thread started.
+            interruption.note(type(exc).__name__)
             self.workers.interrupt(context, grace_s=self.stop_grace_s)
             pool.shutdown(wait=True, cancel_futures=True)
+            unstarted = [key for key, future in futures if future.cancelled() and attempts.get(key)]
+            self._fail_unstarted(context, unstarted, attempts, interruption)
             raise
         finally:
             pool.shutdown(wait=False)
         summary = failure_summary(loads)
         if summary:
             raise Failure(description=summary)
+
+    def _fail_unstarted(
+        self,
+        context: AssetExecutionContext,
+        control_keys: list[str],
+        attempts: Mapping[str, int],
+        interruption: RunInterruption,
+    ) -> None:
+        """Record the interruption on the queued attempts of this run that no thread started (only
+        while still Queued: a hand load may have taken one over). What fails here is left to the
+        run-status sensors."""
+        from control_db import queries
+
+        if not control_keys:
+            return
+        try:
+            with self.control_db.connect("dagster-asset") as conn:
+                for key in control_keys:
+                    failure = interruption.failure(key)
+                    queries.mark_failed(
+                        conn,
+                        key,
+                        message=failure.message,
+                        kind=failure.kind,
+                        code=failure.code,
+                        history_id=attempts[key],
+                        run_id=context.run.run_id,
+                        queued_only=True,
+                    )
+        except Exception as exc:  # the interruption must still reach Dagster
+            context.log.warning(f"could not record the interruption on {', '.join(control_keys)}: {exc}")
