@@ -257,6 +257,8 @@ def test_succeeded_keeps_watermark_and_hands_backfill_over(
     row = q.get_control_row(control_conn, KEY)
     assert row is not None
     assert (row.incremental_value, row.load_strategy, row.load_full) == ("5", "incremental", True)
+    # The hand-over is visible on the row (issue 19: the demo's backfill table turned incremental silently).
+    assert row.last_status_message == "backfill complete: the row loads incremental from now on"
 
 
 # --- mark_failed -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dataloader_defs.defs.loader.interruption import RunInterruption
 from dataloader_defs.defs.loader.launcher import WorkerLauncher
 from dataloader_defs.defs.loader.lifecycle import failure_summary, load_table
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+from dataloader_defs.defs.run_tags import hand_run_tags
 from dataloader_defs.defs.settings import env_int
 
 WORKER_STOP_GRACE_S = 10.0
@@ -57,6 +58,9 @@ class TableLoader(ConfigurableResource):
         selected = [
             (key, control_key) for key, control_key in tables.items() if key in context.selected_asset_keys
         ]
+        tags = hand_run_tags(dict(context.run.tags), len(selected))
+        if tags:  # the UI lists it as `__ASSET_JOB`: say it was started by hand, and how big it is
+            context.instance.add_run_tags(context.run.run_id, tags)
         pool = ThreadPoolExecutor(max_workers=min(concurrency(), len(selected)) or 1)
         interruption = RunInterruption()
         loads = []
