@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, build_sensor_context
-from defs_support import add_control, row, source_table
+from defs_support import add_control, row, source_table, tick
 
 from control_db import queries
 from dataloader_defs.defs.sensors.reconcile_monitor import reconcile_monitor
@@ -196,3 +197,82 @@ def test_one_ctrl_c_is_one_record_for_every_table_it_stopped(
     assert (kind, code) == ("transient", "run_interrupted") and message.startswith("run interrupted ("), (
         records
     )
+
+
+SENSOR_RUN_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from dagster import AssetKey, DagsterInstance, materialize
+    from defs_support import table_defs
+    from dataloader_defs.defs.loader import TableLoader, workers_from_env
+    from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+
+    control_url, lake_root, request = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    assets, _ = table_defs(control_url)
+    with DagsterInstance.get() as instance:
+        materialize(
+            [assets], selection=[AssetKey(path) for path in request["paths"]], instance=instance,
+            tags=request["tags"], run_config=request["run_config"], raise_on_error=False,
+            resources={"loader": TableLoader(control_db=ControlDatabase(url=control_url),
+                                             settings=DataloaderSettings(lake_root=lake_root),
+                                             workers=workers_from_env())},
+        )
+    """
+)
+
+
+def test_a_ctrl_c_records_the_same_on_the_queued_attempts_the_run_never_started(
+    control_conn, source, instance: DagsterInstance, control_db, control_db_url, lake_root, monkeypatch
+):
+    """A sensor's run of two tables, one at a time: Ctrl-C while the first loads leaves the second's
+    queued attempt unstarted. The run records the same interruption on it, naming itself on the
+    attempt, instead of leaving it to a monitor's different record."""
+    names = ("uq_a", "uq_b")
+    for name in names:
+        source_table(
+            source, name, "id integer PRIMARY KEY", f"INSERT INTO {name} SELECT generate_series(1, 10)"
+        )
+        add_control(control_conn, f"k.{name}", source_table=name, primary_keys=["id"])
+    (request,) = tick(instance, control_db).run_requests
+    payload = {
+        "paths": [list(key.path) for key in request.asset_selection],
+        "tags": request.tags,
+        "run_config": request.run_config,
+    }
+    monkeypatch.setenv("DATALOADER_RUN_CONCURRENCY", "1")
+    locker = psycopg.connect(source)
+    locker.execute("LOCK TABLE public.uq_a, public.uq_b IN ACCESS EXCLUSIVE MODE")
+    proc = _start_run(
+        SENSOR_RUN_SCRIPT, [control_db_url, str(lake_root), json.dumps(payload)], instance.root_directory
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while sorted(row(control_conn, f"k.{n}").last_status for n in names) != ["In Progress", "Queued"]:
+            assert time.monotonic() < deadline, "the first load never started"
+            assert proc.poll() is None, "the run process exited early"
+            time.sleep(0.5)
+        time.sleep(3)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(90)
+    finally:
+        locker.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    histories = {n: queries.history_rows(control_conn, f"k.{n}")[-1] for n in names}
+    started = {n for n, h in histories.items() if h.load_start_time is not None}
+    assert len(started) == 1, histories
+    (run_id,) = {h.run_id for h in histories.values()}
+    assert run_id, histories  # the unstarted attempt names the run it was queued for
+    records = set()
+    for name in names:
+        stopped = row(control_conn, f"k.{name}")
+        assert stopped.last_status == "Failed", stopped
+        records.add(
+            (
+                stopped.last_error_kind,
+                stopped.last_error_code,
+                stopped.last_status_message.removeprefix(f"k.{name}: "),
+            )
+        )
+    assert len(records) == 1 and next(iter(records))[1] == "run_interrupted", records

@@ -128,7 +128,10 @@ def _load_attempt(
         attempt.row, attempt.source, lake_root=settings.lake_root, run_id=attempt.run_id
     )
     try:
-        result, reports = _run_worker(context, workers, request, asset_key, settings)
+        if interruption.cause() is None:
+            result, reports = _run_worker(context, workers, request, asset_key, settings)
+        else:  # the run is being stopped: start no worker (the run would wait for it)
+            result, reports = failed_result(key, request.load_strategy, interruption.failure(key)), ()
     except BaseException as exc:  # the run was terminated or interrupted while the worker ran
         interruption.note(type(exc).__name__)
         failure = interruption.failure(key)

@@ -8,7 +8,7 @@ with a Failure that lists exactly which tables failed and why.
 """
 
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from dagster import (
     AssetCheckResult,
@@ -29,6 +29,7 @@ from dataloader_defs.defs.run_tags import hand_run_tags
 from dataloader_defs.defs.settings import env_int
 
 WORKER_STOP_GRACE_S = 10.0
+WORKER_RECHECK_S = 0.5  # how often an interrupted run looks for a worker started after its stop
 
 
 def concurrency() -> int:
@@ -89,8 +90,8 @@ class TableLoader(ConfigurableResource):
             # tables still loading (each thread then records its table) and fail the queued attempts
             # no thread started.
             interruption.note(type(exc).__name__)
-            self.workers.interrupt(context, grace_s=self.stop_grace_s)
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._stop_workers(context, [future for _, future in futures])
             unstarted = [key for key, future in futures if future.cancelled() and attempts.get(key)]
             self._fail_unstarted(context, unstarted, attempts, interruption)
             raise
@@ -99,6 +100,16 @@ class TableLoader(ConfigurableResource):
         summary = failure_summary(loads)
         if summary:
             raise Failure(description=summary)
+
+    def _stop_workers(self, context: AssetExecutionContext, futures: list[Future]) -> None:
+        """Stop the running workers until every table's thread has ended: a thread that was starting
+        its worker as the interruption came (a fork that failed because the fork server got the same
+        Ctrl-C, then a fresh worker) starts it after the first stop, and would otherwise keep the run
+        waiting for a load nobody stops."""
+        pending = [future for future in futures if not future.done()]
+        while pending:
+            self.workers.interrupt(context, grace_s=self.stop_grace_s)
+            pending = list(wait(pending, timeout=WORKER_RECHECK_S).not_done)
 
     def _fail_unstarted(
         self,
