@@ -12,6 +12,7 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError, SchemaMismatchError
 
 from pipes_workers.delta_settings import writer_properties
+from pipes_workers.lake.known_panics import known_panics_hidden
 from pipes_workers.lake.markers import META_PREFIX
 from pipes_workers.lake.table_facts import add_actions
 
@@ -54,9 +55,10 @@ def compact(session: DeltaSession, *, z_order_by: Sequence[str] = ()) -> dict[st
         ),
     }
     try:
-        if z_order_by:
-            return table.optimize.z_order(list(z_order_by), **options)
-        return table.optimize.compact(**options)
+        with known_panics_hidden():
+            if z_order_by:
+                return table.optimize.z_order(list(z_order_by), **options)
+            return table.optimize.compact(**options)
     except (DeltaError, SchemaMismatchError, OSError) as exc:
         raise session.failure(exc) from exc
 

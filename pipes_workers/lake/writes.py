@@ -19,6 +19,7 @@ from deltalake.exceptions import DeltaError, SchemaMismatchError
 from pipes_workers.delta_settings import writer_properties
 from pipes_workers.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
 from pipes_workers.lake.key_claims import claim_after_merge
+from pipes_workers.lake.known_panics import known_panics_hidden
 from pipes_workers.lake.leftovers import remove_leftovers
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.lake.schema_conform import DELETED_AT, DELETED_AT_TYPE, Rows, conform, quote_column
@@ -58,17 +59,18 @@ def _write(session: DeltaSession, data: Rows, marker: CommitMarker, *, mode: str
     watched = WatchedRows(conform(data, schema, uri=session.uri, soft_delete=session.soft_delete))
     creates = {"delta.targetFileSize": str(session.target_file_size)}
     try:
-        write_deltalake(
-            table if table is not None else session.uri,
-            watched.rows,
-            mode=mode,  # type: ignore[arg-type]
-            schema_mode="overwrite" if replacing else "merge",
-            target_file_size=session.target_file_size,
-            writer_properties=writer_properties(),
-            commit_properties=marker.commit_properties(),
-            configuration=creates if replacing or table is None else None,
-            storage_options=session.storage_options,
-        )
+        with known_panics_hidden():
+            write_deltalake(
+                table if table is not None else session.uri,
+                watched.rows,
+                mode=mode,  # type: ignore[arg-type]
+                schema_mode="overwrite" if replacing else "merge",
+                target_file_size=session.target_file_size,
+                writer_properties=writer_properties(),
+                commit_properties=marker.commit_properties(),
+                configuration=creates if replacing or table is None else None,
+                storage_options=session.storage_options,
+            )
     except Exception as exc:
         raise _write_failure(session, exc, watched) from None
     return _outcome(session, before)
@@ -125,7 +127,8 @@ def merge(
         )
         if delete_not_in_source:
             merger = merger.when_not_matched_by_source_delete()
-        metrics = merger.execute()
+        with known_panics_hidden():
+            metrics = merger.execute()
     except Exception as exc:
         raise _write_failure(session, exc, watched) from None
     return _outcome(session, before, metrics)
@@ -171,7 +174,8 @@ def delete_rows(
             column = quote_column(DELETED_AT)
             live = f"target.{column} IS NULL" if DELETED_AT in arrow_schema(table).names else None
             merger = merger.when_matched_update({column: f"source.{column}"}, predicate=live)
-        metrics = merger.execute()
+        with known_panics_hidden():
+            metrics = merger.execute()
     except (DeltaError, SchemaMismatchError, OSError) as exc:
         raise session.failure(exc) from exc
     changed = metrics.get("num_target_rows_updated" if soft_deleted_at else "num_target_rows_deleted", 0)

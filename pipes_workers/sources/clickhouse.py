@@ -109,6 +109,13 @@ class ClickHouseReader(StreamingReader):
             result.append(SourceColumn(name, spec, arrow_type, parse_type(spec).nullable))
         return self._remember(schema, table, result)
 
+    def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        try:
+            rows = self._client.execute(sql, params or {})
+        except Exception as exc:
+            raise self._classify(exc, f"reading the catalog of {self.params.label}") from None
+        return [tuple(_text(v) if isinstance(v, bytes) else v for v in row) for row in rows]
+
     def _filter(self, schema: str | None, table: str, row_filter: RowFilter | None) -> RowFilter | None:
         """Bounds on DateTime columns moved to whole seconds (see `_whole_seconds`)."""
         seconds = {c.name for c in self._known_columns(schema, table) if is_datetime(c.source_type)}

@@ -75,6 +75,11 @@ class MSSQLReader(StreamingReader):
                 raise
             raise self._classify(exc, what) from None
 
+    def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """connectorx takes no parameters: `sql` carries its values as N'' literals already."""
+        table = self._query(sql, f"reading the catalog of {self.params.label}")
+        return [tuple(row.values()) for row in table.to_pylist()]
+
     def columns_sql(self, schema: str | None, table: str) -> str:
         """The catalog query (values as N'' literals: connectorx takes no parameters)."""
         return _COLUMNS_SQL.format(schema=mssql_literal(self._schema(schema)), table=mssql_literal(table))

@@ -117,6 +117,14 @@ class MySQLReader(StreamingReader):
         result = with_srid_columns(label, result, _is_spatial)
         return self._remember(schema, table, result)
 
+    def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql, params)
+                return [tuple(_text(v) if isinstance(v, bytes) else v for v in row) for row in cur.fetchall()]
+        except pymysql.MySQLError as exc:
+            raise self._classify(exc, f"reading the catalog of {self.params.label}") from None
+
     def select_item(self, column: SourceColumn) -> str:
         """Text casts where connectorx's own mapping is not exact; spatial columns as WKB."""
         return select_expression(self.quote_identifier(column.name), column.arrow_type, column.source_type)

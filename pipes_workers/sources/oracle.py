@@ -111,6 +111,15 @@ class OracleReader(StreamingReader):
     def _schema(self, schema: str | None) -> str:
         return schema or self.params.schema or (self.params.user or "").upper()
 
+    def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        try:
+            with self._connection().cursor() as cur:
+                return [tuple(row) for row in cur.execute(sql, params or {}).fetchall()]
+        except LoadError:
+            raise
+        except Exception as exc:
+            raise self._classify(exc, f"reading the catalog of {self.params.label}") from None
+
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
         try:

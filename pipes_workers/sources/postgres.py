@@ -21,6 +21,7 @@ from adbc_driver_manager._reader import AdbcRecordBatchReader
 
 from dataloader_contract.errors import PermanentLoadError
 from pipes_workers.secrets import ConnectionParams
+from pipes_workers.sources import postgres_connect
 from pipes_workers.sources.base import (
     Aggregate,
     PendingCount,
@@ -46,20 +47,22 @@ _RELATION_SQL = """
 SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 """
-_COLUMNS_SQL = """
-SELECT a.attname,
-       format_type(a.atttypid, a.atttypmod) AS declared,
+# A column's type facts (CatalogType's fields, domains resolved), for a pg_attribute `a` joined
+# with TYPE_JOINS; discovery's catalog query selects them too.
+TYPE_ITEMS = """format_type(a.atttypid, a.atttypmod) AS declared,
        format_type(b.oid, base.typmod) AS effective,
-       b.typname, b.typtype, e.typname AS element_typname,
-       NOT a.attnotnull AS nullable
-FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid
+       b.typname, b.typtype, e.typname AS element_typname"""
+TYPE_JOINS = """JOIN pg_type t ON t.oid = a.atttypid
 CROSS JOIN LATERAL (
     SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END AS oid,
            CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod
 ) base
 JOIN pg_type b ON b.oid = base.oid
-LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
+LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'"""
+_COLUMNS_SQL = f"""
+SELECT a.attname, {TYPE_ITEMS}, NOT a.attnotnull AS nullable
+FROM pg_attribute a
+{TYPE_JOINS}
 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
@@ -105,7 +108,7 @@ class PostgresReader(StreamingReader):
             "host": p.host, "port": p.port, "dbname": p.database, "user": p.user, "password": p.password,
         }.items() if v is not None}  # fmt: skip
         try:
-            conn = psycopg.connect(autocommit=True, **kwargs, **self._libpq_options())
+            conn = postgres_connect.connect(autocommit=True, **kwargs, **self._libpq_options())
             for statement in SESSION_SETUP:
                 conn.execute(statement)
         except psycopg.Error as exc:
@@ -161,6 +164,12 @@ class PostgresReader(StreamingReader):
             catalog = CatalogType(declared, effective, typname, typtype, element)
             result.append(SourceColumn(name, declared, arrow_type_for(label, name, catalog), bool(nullable)))
         return self._remember(schema, table, with_srid_columns(label, result, _is_spatial))
+
+    def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except psycopg.Error as exc:
+            raise self._classify(exc, f"reading the catalog of {self.params.label}") from None
 
     def select_item(self, column: SourceColumn) -> str:
         """Typed casts per column (text for numerics and text-fallback types, WKB for spatial ones)."""

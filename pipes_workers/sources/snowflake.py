@@ -105,6 +105,13 @@ class SnowflakeReader(StreamingReader):
         ]
         return self._remember(schema, table, result)
 
+    def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        try:
+            with self._conn.cursor() as cur:
+                return [tuple(row) for row in cur.execute(sql, params).fetchall()]
+        except Exception as exc:
+            raise self._classify(exc, f"reading the catalog of {self.params.label}") from None
+
     def _execute(
         self, sql: str, columns: Sequence[SourceColumn], batch_rows: int, label: str
     ) -> DriverStream:

@@ -85,6 +85,12 @@ class SQLiteReader(StreamingReader):
             ],
         )
 
+    def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, params or ()).fetchall()
+        except sqlite3.Error as exc:
+            raise self._classify(exc, f"reading the catalog of {self.params.label}") from None
+
     def select_item(self, column: SourceColumn) -> str:
         return select_expression(self.quote_identifier(column.name), column.arrow_type)
 

@@ -10,7 +10,7 @@ import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -79,6 +79,17 @@ class StreamingReader(SourceReader):
     def _schema(self, schema: str | None) -> str | None:
         """The schema a table lives in: the control row's, else the source config's (readers add a default)."""
         return schema or self.params.schema
+
+    def default_schema(self) -> str | None:
+        """The schema a table is looked up in when none is given (config, else the dialect's default)."""
+        return self._schema(None)
+
+    def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """The rows of one catalog query, on the reader's own session (for `dataloader discover`);
+        a driver error comes back classified, as the reader's own do."""
+        raise ConfigurationError(
+            f"{self.params.label}: reading the catalog of a {self.dialect} source is not supported"
+        )
 
     def _table_label(self, schema: str | None, table: str) -> str:
         """`"schema"."table"` quoted in the dialect, for messages and SQL."""

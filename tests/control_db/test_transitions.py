@@ -364,6 +364,30 @@ def test_queued_only_leaves_an_attempt_another_run_started(
     assert (h.load_status, h.run_id) == ("In Progress", "run-hand")
 
 
+def test_a_committed_attempt_is_corrected_whatever_it_was_recorded_as(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    """Its outcome never written (In Progress) or failed by a monitor (Failed): a later load that
+    finds the run's Delta commit records it Succeeded and closed, saying what it was (issue 23).
+    Before: only Failed rows were corrected, an In Progress one stayed open for good."""
+    add_table(KEY)
+    cut_off = _run(control_conn)  # run-1: committed, then its process ended before recording it
+    assert q.mark_committed_attempt(control_conn, KEY, "run-1") == 1
+    (h,) = q.history_rows(control_conn, KEY)
+    assert (h.id, h.load_status) == (cut_off, "Succeeded") and h.load_end_time is not None
+    assert "(was: In Progress)" in (h.error_message or "")
+    assert q.mark_committed_attempt(control_conn, KEY, "run-1") == 0  # already Succeeded: untouched
+
+    add_table("erp.public.lines")
+    failed = start_queued(control_conn, "erp.public.lines", run_id="run-2")
+    assert q.mark_failed(
+        control_conn, "erp.public.lines", message="run vanished", history_id=failed, kind="transient"
+    )
+    assert q.mark_committed_attempt(control_conn, "erp.public.lines", "run-2") == 1
+    (h,) = q.history_rows(control_conn, "erp.public.lines")
+    assert h.load_status == "Succeeded" and "(was: Failed: run vanished)" in (h.error_message or "")
+
+
 # --- retry decisions ---------------------------------------------------------------------------
 
 

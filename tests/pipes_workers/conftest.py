@@ -6,20 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from loadtest_support import MariaDBSource, PostgresSource, SourceDB
+from loadtest_support import PostgresSource, SourceDB, open_source
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def source(request: pytest.FixtureRequest) -> Iterator[SourceDB]:
     """A source database of each dialect."""
-    if request.param == "postgresql":
-        db: SourceDB = PostgresSource(request.getfixturevalue("source_pg_url"))
-    else:
-        db = MariaDBSource(request.getfixturevalue("mariadb_url"))
-    try:
+    with open_source(request, request.param) as db:
         yield db
-    finally:
-        db.conn.close()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ also exercises identifier quoting. Helpers compare the Delta destination with th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -257,3 +258,22 @@ def killed_worker(request: LoadRequest, crash_after: str) -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+@contextlib.contextmanager
+def open_source(request: Any, db_type: str) -> Iterator[SourceDB]:
+    """A source database of `db_type` (postgresql, mariadb or clickhouse) from its session fixture
+    (`request`: a pytest FixtureRequest), its connection closed afterwards."""
+    db: SourceDB
+    if db_type == "postgresql":
+        db = PostgresSource(request.getfixturevalue("source_pg_url"))
+    elif db_type == "clickhouse":
+        from other_sources_support import ClickHouseSource
+
+        db = ClickHouseSource(request.getfixturevalue("clickhouse_url"))
+    else:
+        db = MariaDBSource(request.getfixturevalue("mariadb_url"))
+    try:
+        yield db
+    finally:
+        db.conn.close()
