@@ -36,6 +36,13 @@ opened AS (
 SELECT q.control_key, q.config_id, q.db_config_key, q.load_strategy, o.id AS history_id
 FROM queued AS q JOIN opened AS o USING (config_id)"""
 
+# Queuing a row starts a new attempt: the previous run's id, link and message no longer describe it
+# (the run that starts the attempt sets its own; a monitor that fails it names the run it knows of).
+QUEUED = (
+    "last_status = 'Queued', status_changed_at = now(), last_run_id = NULL, last_run_url = NULL, "
+    "last_status_message = NULL"
+)
+
 _QUEUE = f"""
 WITH busy_sources AS (
     SELECT DISTINCT db_config_key FROM dataloader.table_control
@@ -63,7 +70,7 @@ picked AS (
 ),
 queued AS (
     UPDATE dataloader.table_control AS tc
-    SET last_status = 'Queued', status_changed_at = now()
+    SET {QUEUED}
     FROM picked
     WHERE tc.config_id = picked.config_id
 {_OPEN_QUEUED}
@@ -109,7 +116,7 @@ RETURNING hm.id
 _QUEUE_BY_HAND = f"""
 WITH queued AS (
     UPDATE dataloader.table_control AS tc
-    SET last_status = 'Queued', status_changed_at = now()
+    SET {QUEUED}
     WHERE tc.control_key = %(key)s
       AND (tc.last_status IS NULL OR tc.last_status IN ('Succeeded', 'Failed')) AND {NOT_HELD}
 {_OPEN_QUEUED}
@@ -234,16 +241,18 @@ WITH failed AS (
         last_error_kind = %(kind)s, last_error_code = %(code)s,
         manual_review = false, manual_review_reason = NULL
     WHERE tc.control_key = %(key)s AND tc.last_status IN ('Queued', 'In Progress')
+      AND (NOT %(queued_only)s OR tc.last_status = 'Queued')
       AND (%(history_id)s::bigint IS NULL OR EXISTS (
             SELECT 1 FROM dataloader.historical_metadata AS h
             WHERE h.id = %(history_id)s::bigint AND h.control_key = tc.control_key
-              AND h.load_end_time IS NULL AND h.load_status IN ('Queued', 'In Progress')))
+              AND h.load_end_time IS NULL AND h.load_status IN ('Queued', 'In Progress')
+              AND (NOT %(queued_only)s OR h.load_status = 'Queued')))
     RETURNING tc.control_key
 ),
 closed AS (
     UPDATE dataloader.historical_metadata AS hm
     SET load_status = 'Failed', load_end_time = now(), error_message = %(message)s,
-        error_kind = %(kind)s, error_code = %(code)s
+        error_kind = %(kind)s, error_code = %(code)s, run_id = coalesce(hm.run_id, %(run_id)s)
     FROM failed
     WHERE hm.control_key = failed.control_key AND hm.load_end_time IS NULL
       AND hm.load_status IN ('Queued', 'In Progress')
@@ -261,16 +270,27 @@ def mark_failed(
     kind: str | None,
     code: str | None = None,
     history_id: int | None = None,
+    run_id: str | None = None,
+    queued_only: bool = False,
 ) -> bool:
     """Queued/In Progress -> Failed with `message` and the error's `kind`/`code` (what the retry
     analysis decides from). With `history_id`, only while that attempt is still open (a late report
-    of an older attempt changes nothing); closes it, or every open attempt without `history_id`."""
+    of an older attempt changes nothing); closes it, or every open attempt without `history_id`.
+
+    `run_id`: the run the failure is about, when known (the run a Queued attempt was queued for):
+    recorded on the history row when it names no run yet (the control row's `last_run_id` stays the
+    run that started a load, if any). `queued_only`:
+    only while the row and the attempt `history_id` are still Queued (no run started it)."""
+    if queued_only and history_id is None:
+        raise ValueError(f"{control_key}: mark_failed(queued_only=True) needs the attempt's history_id")
     params = {
         "key": control_key,
         "message": message[:MAX_MESSAGE],
         "kind": kind,
         "code": code,
         "history_id": history_id,
+        "run_id": run_id,
+        "queued_only": queued_only,
     }
     row = conn.execute(_FAIL, params).fetchone()
     return bool(row and row[0])

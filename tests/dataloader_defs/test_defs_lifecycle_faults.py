@@ -77,6 +77,9 @@ def test_queued_row_whose_run_died_while_starting_is_failed(control_conn, source
     failed = row(control_conn, "f.ctrl_c")
     assert failed.last_status == "Failed" and failed.last_error_kind == "transient"
     assert failed.last_error_code == "run_failed"
+    assert run.run_id in failed.last_status_message
+    (history,) = queries.history_rows(control_conn, "f.ctrl_c")
+    assert history.run_id == run.run_id  # the message names the run: so does the attempt (issue 19)
 
 
 def test_reconcile_fails_a_queued_row_whose_run_is_gone_in_one_pass(
@@ -109,6 +112,7 @@ def test_reconcile_fails_a_queued_row_whose_run_is_gone_in_one_pass(
     assert row(control_conn, "f.never_created").last_error_code == "queued_run_lost"
     lost = row(control_conn, "f.finished")
     assert lost.last_status == "Failed" and finished.run_id not in (lost.last_run_id or "")
+    assert queries.history_rows(control_conn, "f.finished")[-1].run_id == finished.run_id
     assert row(control_conn, "f.waiting").last_status == "Queued"  # its run is still queued
     assert {r.control_key for r in queries.failed_retryable(control_conn)} == {
         "f.never_created",

@@ -114,6 +114,7 @@ def _fail_lost_queued(
             kind="transient",
             code="queued_run_lost",
             history_id=history_id,
+            run_id=runs[0].run_id if runs else None,
         ):
             failed.append(control_key)
     return failed

@@ -37,16 +37,20 @@ def fail_rows_of_run(control_db: ControlDatabase, run: DagsterRun, message: str,
     failed = []
     with control_db.connect("dagster-run-status") as conn:
         for row in queries.rows_of_run(conn, run.run_id):  # In Progress under this run
-            if queries.mark_failed(conn, row.control_key, message=message, kind="transient", code=code):
+            if queries.mark_failed(
+                conn, row.control_key, message=message, kind="transient", code=code, run_id=run.run_id
+            ):
                 failed.append(row.control_key)
-        for history_id, key in attempts.items():  # still Queued: mark_failed's guard wants the attempt open
-            row = queries.get_control_row(conn, key)
-            if (
-                row is not None
-                and row.last_status == "Queued"
-                and queries.mark_failed(
-                    conn, key, message=message, kind="transient", code=code, history_id=history_id
-                )
+        for history_id, key in attempts.items():  # its attempts no run started
+            if queries.mark_failed(
+                conn,
+                key,
+                message=message,
+                kind="transient",
+                code=code,
+                history_id=history_id,
+                run_id=run.run_id,
+                queued_only=True,
             ):
                 failed.append(key)
     return failed
