@@ -25,6 +25,7 @@ from control_db.queries.reads import (
     stuck_running,
     table_status,
 )
+from control_db.queries.requeue import NOT_STARTED, requeue_unstarted, unstarted_in_a_row
 from control_db.queries.rows import ControlRow, HistoryRow, QueuedLoad, SourceDbConfig, TableStatus
 from control_db.queries.snapshot import AssetSource, asset_fingerprint, asset_sources
 from control_db.queries.transitions import (
@@ -77,6 +78,9 @@ __all__ = [
     "queue_ready_tables",
     "release_maintenance",
     "reset_for_retry",
+    "NOT_STARTED",
+    "requeue_unstarted",
+    "unstarted_in_a_row",
     "stuck_queued",
     "stuck_running",
     "table_status",
