@@ -311,3 +311,24 @@ def test_the_readme_closes_a_circuit_by_hand_and_it_is_audited(
     assert (last.old_state, last.new_state, last.change_source, last.reason) == (
         "open", "closed", "dataloader-tests", "closed by hand",
     )  # fmt: skip
+
+
+def test_dataloader_status_shows_the_circuit(
+    control_db_url: str,
+    control_conn: psycopg.Connection,
+    add_table: AddTable,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from control_db import cli
+
+    _breaker(control_conn)
+    keys = _open(control_db_url, control_conn, add_table)
+    monkeypatch.setenv("DATALOADER_CONTROL_DB_URL", control_db_url)
+    assert cli.main(["status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-1] == "circuit"
+    assert all(line.split()[-1] == "open" for line in lines if line.startswith(tuple(keys)))
+    below = lines[lines.index("Sources whose circuit breaker is not closed:") + 1 :]
+    assert below[0].split() == ["source", "circuit", "failures", "open_until", "probe", "reason"]
+    assert below[2].split()[:3] == ["erp", "open", "3"]
