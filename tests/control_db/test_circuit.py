@@ -332,3 +332,19 @@ def test_dataloader_status_shows_the_circuit(
     below = lines[lines.index("Sources whose circuit breaker is not closed:") + 1 :]
     assert below[0].split() == ["source", "circuit", "failures", "open_until", "probe", "reason"]
     assert below[2].split()[:3] == ["erp", "open", "3"]
+
+
+def test_a_probe_a_monitor_failed_is_replaced_by_the_next_due_table(
+    control_db_url: str, control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    _breaker(control_conn)
+    keys = _open(control_db_url, control_conn, add_table)
+    _expire_cooldown(control_conn)
+    (probe,) = q.queue_ready_tables(control_conn, limit=100)
+    assert probe.control_key == keys[0]
+    # Its run never started: the reconcile pass fails the row (an orchestrator failure, not counted).
+    assert q.mark_failed(control_conn, keys[0], message="run lost", kind="transient", code="queued_run_lost")
+    (second,) = q.queue_ready_tables(control_conn, limit=100)
+    assert second.control_key == keys[1]
+    status = _state(control_conn)
+    assert (status.circuit, status.probe_control_key, status.failures) == ("half_open", keys[1], 3)
