@@ -26,9 +26,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from control_db import embedded
 from control_db.dev_settings import use_dev_settings_when_unset
 from control_db.local_runs import fail_dead_local_runs
-from control_db.queries import connect, get_control_row, table_status
+from control_db.queries import connect, get_control_row, source_status, table_status
 from control_db.queries.reset import reset_table
-from control_db.status_table import render
+from control_db.status_table import CircuitLine, circuit_line, render
 from control_db.urls import control_db_url, redact
 
 COMMANDS_GROUP = "dataloader.commands"
@@ -63,8 +63,12 @@ def _db_downgrade(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with connect(control_db_url(), "cli") as conn:
         rows = table_status(conn)
+        tripped = [source for source in source_status(conn) if source.circuit != "closed"]
     print(render(rows))
     print(f"({len(rows)} table{'s' if len(rows) != 1 else ''})")
+    if tripped:  # only sources whose circuit breaker holds their tables back
+        print("\nSources whose circuit breaker is not closed:")
+        print(render([circuit_line(source) for source in tripped], CircuitLine))
     return 0
 
 

@@ -1,5 +1,7 @@
 """Typed queries and status transitions on the control database (psycopg 3, Connection first)."""
 
+from control_db.queries.circuit import probes as circuit_probes
+from control_db.queries.circuit import source_status
 from control_db.queries.connection import connect
 from control_db.queries.maintenance import (
     MaintenanceClaim,
@@ -45,6 +47,8 @@ __all__ = [
     "AssetSource",
     "asset_fingerprint",
     "asset_sources",
+    "circuit_probes",
+    "source_status",
     "active_control_rows",
     "ControlRow",
     "HistoryRow",

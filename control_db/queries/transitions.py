@@ -14,6 +14,7 @@ from datetime import timedelta
 import psycopg
 from psycopg.rows import class_row
 
+from control_db.queries.circuit import QUEUE_ALLOWED, choose_probes
 from control_db.queries.reads import NOT_HELD, READY, READY_ORDER
 from control_db.queries.rows import QueuedLoad
 from control_db.schedule import next_fire
@@ -51,7 +52,7 @@ WITH busy_sources AS (
 first_backfills AS (
     SELECT DISTINCT ON (tc.db_config_key) tc.config_id
     FROM dataloader.table_control AS tc
-    WHERE {READY} AND tc.load_strategy = 'chunked_backfill'
+    WHERE {READY} AND tc.load_strategy = 'chunked_backfill' AND {QUEUE_ALLOWED}
       AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
       AND tc.db_config_key NOT IN (SELECT db_config_key FROM busy_sources)
     ORDER BY tc.db_config_key, {READY_ORDER}
@@ -62,7 +63,7 @@ first_backfills AS (
 picked AS (
     SELECT tc.config_id
     FROM dataloader.table_control AS tc
-    WHERE {READY} AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
+    WHERE {READY} AND {QUEUE_ALLOWED} AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
       AND (tc.load_strategy <> 'chunked_backfill' OR tc.config_id IN (SELECT config_id FROM first_backfills))
     ORDER BY {READY_ORDER}
     LIMIT %(limit)s
@@ -88,11 +89,15 @@ def queue_ready_tables(
     has one Queued or In Progress. Only the queued rows are locked; a ready row someone else holds
     locked is passed over this time. Called inside an open transaction, the row and advisory locks
     last until that transaction ends.
+
+    A source whose circuit breaker is open has none of its tables queued; once its cool-down is
+    over, one probe table is (`queries.circuit`).
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK_ID,))
+        keys = list(only_keys) if only_keys is not None else None
+        choose_probes(conn, keys)
         with conn.cursor(row_factory=class_row(QueuedLoad)) as cur:
-            keys = list(only_keys) if only_keys is not None else None
             return cur.execute(_QUEUE, {"limit": limit, "keys": keys}).fetchall()
 
 

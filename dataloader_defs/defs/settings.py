@@ -29,6 +29,7 @@ DEFAULTS: dict[str, int] = {
     "DATALOADER_RETRY_CAP_S": 3600,
     "DATALOADER_MAINTENANCE_INTERVAL_S": 3600,
     "DATALOADER_MAINTENANCE_AFTER_LOADS": 30,  # a count, not seconds: successful loads since the last pass
+    "DATALOADER_CIRCUIT_INTERVAL_S": 60,
 }
 
 

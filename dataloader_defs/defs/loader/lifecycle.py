@@ -96,9 +96,10 @@ def load_table(
         component="dagster-asset",
     )
     if isinstance(attempt, Refusal):
-        return TableLoad(
-            control_key, asset_key, None, refusal=attempt.reason if not attempt.taken_over_by else None
-        )
+        if attempt.waiting:  # the source's circuit is open: not this table's failure
+            context.log.warning(attempt.reason)
+        quiet = attempt.taken_over_by or attempt.waiting
+        return TableLoad(control_key, asset_key, None, refusal=None if quiet else attempt.reason)
     context.log.info(
         f"{control_key}: In Progress (attempt {attempt.history_id}, {attempt.row.load_strategy})"
     )
