@@ -4,11 +4,13 @@ with --activate loads and lands exactly the source's rows."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -62,16 +64,20 @@ def _fill(db: MariaDBSource) -> None:
 
 @pytest.fixture
 def shop(mariadb_url: str, control_conn: psycopg.Connection) -> Iterator[MariaDBSource]:
-    """The shop schema in the session's MariaDB database, registered as source `shop`."""
-    db = MariaDBSource(mariadb_url)
-    _fill(db)
-    add_source(control_conn, replace(db.config(), db_config_key="shop"))
+    """The shop schema in a MariaDB database of its own (discover lists every table of a database, and
+    the session's database holds other tests' tables), registered as source `shop`."""
+    admin = MariaDBSource(mariadb_url)
+    name = f"shop_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE DATABASE {admin.quote(name)}")
+    db = MariaDBSource(urlunsplit(urlsplit(mariadb_url)._replace(path=f"/{name}")))
     try:
+        _fill(db)
+        add_source(control_conn, replace(db.config(), db_config_key="shop"))
         yield db
     finally:
-        for table in MARIADB_EXPECTED:
-            db.execute(f"DROP TABLE IF EXISTS {db.quote(table)}")
         db.conn.close()
+        admin.execute(f"DROP DATABASE IF EXISTS {admin.quote(name)}")
+        admin.conn.close()
 
 
 def test_catalog_proposes_the_expected_strategies(shop: MariaDBSource) -> None:
