@@ -22,6 +22,7 @@ DEFAULTS: dict[str, int] = {
     "DATALOADER_RECONCILE_INTERVAL_S": 300,
     "DATALOADER_RECONCILE_QUEUED_GRACE_S": 120,  # age before the reconcile pass looks at a Queued row
     "DATALOADER_RECONCILE_QUEUED_MAX_WAIT_S": 1800,  # then: failed once no run will come, or after this
+    "DATALOADER_STATE_INTERVAL_S": 60,
     "DATALOADER_RETRY_BASE_S": 60,
     "DATALOADER_RETRY_CAP_S": 3600,
     "DATALOADER_MAINTENANCE_INTERVAL_S": 3600,

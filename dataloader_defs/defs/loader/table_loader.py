@@ -22,7 +22,12 @@ from dagster import (
 from pydantic import Field
 
 from dataloader_defs.defs.loader.launcher import WorkerLauncher
-from dataloader_defs.defs.loader.lifecycle import failure_summary, load_table
+from dataloader_defs.defs.loader.lifecycle import (
+    failure_metadata,
+    failure_observation,
+    failure_summary,
+    load_table,
+)
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 from dataloader_defs.defs.settings import env_int
 
@@ -76,6 +81,9 @@ class TableLoader(ConfigurableResource):
                 load = future.result()
                 loads.append(load)
                 yield from load.reports
+                observed = failure_observation(load)
+                if observed is not None:
+                    context.log_event(observed)
         except BaseException:
             # The run is being terminated (or its step failed): the interruption reaches this thread
             # only, so stop the workers of the tables still loading; each thread then records its
@@ -87,4 +95,4 @@ class TableLoader(ConfigurableResource):
             pool.shutdown(wait=False)
         summary = failure_summary(loads)
         if summary:
-            raise Failure(description=summary)
+            raise Failure(description=summary, metadata=failure_metadata(loads))
