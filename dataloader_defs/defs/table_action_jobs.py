@@ -9,7 +9,18 @@ statements as `dataloader reset` and the README's SQL — in one transaction on 
 `skip_refused` is set.
 """
 
-from dagster import Config, Failure, JobDefinition, MetadataValue, OpExecutionContext, job, op
+from dagster import (
+    Config,
+    Failure,
+    JobDefinition,
+    MetadataValue,
+    Nothing,
+    OpExecutionContext,
+    Out,
+    Output,
+    job,
+    op,
+)
 from pydantic import Field
 
 from control_db.table_actions import (
@@ -53,8 +64,11 @@ def _table(rows: list[tuple[str, str]]) -> MetadataValue:
 def build_action_job(action: TableAction) -> JobDefinition:
     """The job `dataloader_<action>`: one op that applies `action` to the selected tables."""
 
-    @op(name=f"{action}_tables", description=_DESCRIPTIONS[action])
-    def apply_action(context: OpExecutionContext, config: TableSelection, control_db: ControlDatabase) -> int:
+    # A Nothing output: the metadata shows on the run page, and no IO manager stores a value.
+    @op(name=f"{action}_tables", description=_DESCRIPTIONS[action], out=Out(Nothing))
+    def apply_action(
+        context: OpExecutionContext, config: TableSelection, control_db: ControlDatabase
+    ) -> Output:
         with control_db.connect(RUN_SOURCE.format(run_id=context.run_id)) as conn:
             try:
                 keys = resolve_tables(
@@ -70,8 +84,9 @@ def build_action_job(action: TableAction) -> JobDefinition:
             context.log.info(f"{item.control_key}: {item.message} (was {item.was})")
         for refusal in refused:
             context.log.warning(f"{action} skipped: {refusal}")
-        context.add_output_metadata(
-            {
+        return Output(
+            None,
+            metadata={
                 "action": action,
                 "changed": len(done),
                 "refused": len(refused),
@@ -79,9 +94,8 @@ def build_action_job(action: TableAction) -> JobDefinition:
                     [(d.control_key, f"{d.message} (was {d.was})") for d in done]
                     + [(r.control_key, f"refused: {r}") for r in refused]
                 ),
-            }
+            },
         )
-        return len(done)
 
     @job(name=f"dataloader_{action}", description=_DESCRIPTIONS[action], tags={"dataloader/action": action})
     def action_job() -> None:

@@ -51,6 +51,8 @@ def test_pause_then_resume_by_source_records_the_run(instance, resources, tables
     assert not row(tables, "t.public.a").is_active and not row(tables, "t.public.b").is_active
     source, new = _sources(tables, "t.public.a")[-1]
     assert source == f"dataloader-dagster-run:{result.run_id}" and new["is_active"] is False
+    (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    assert output.event_specific_data.metadata["changed"].value == 2
 
     resumed = _run(instance, resources, "resume", control_keys=["t.public.a"])
     assert resumed.success

@@ -75,7 +75,7 @@ def test_states_are_observed_once_per_change(control_conn, source, instance, con
     first = _tick(instance, control_db, None)
     assert len(first.asset_events) == 2
     ((description, metadata, _),) = _observations(instance, "bronze/test/review")
-    assert description == "manual review: manual review (permanent): missing table"
+    assert description == "manual review (permanent): missing table"
     assert metadata["dataloader/state"] == "manual review"
     assert (metadata["error_kind"], metadata["error_code"], metadata["error_message"]) == (
         "permanent",

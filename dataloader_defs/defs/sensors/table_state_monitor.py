@@ -38,7 +38,8 @@ def observation(row) -> AssetObservation:
             metadata[name] = value
     return AssetObservation(
         asset_key=AssetKey(row.destination_table.split("/")),
-        description=f"{row.state}: {row.reason}",
+        # The retry analysis' reason already starts "manual review (permanent): …".
+        description=row.reason if row.reason.startswith(row.state) else f"{row.state}: {row.reason}",
         metadata=metadata,
     )
 
