@@ -85,7 +85,6 @@ def _refusal(action: str, control_key: str, status: str | None, is_active: bool)
 
 def _run(conn: psycopg.Connection, action: str, control_key: str) -> bool:
     if action == "reset":
-        fail_dead_local_runs(conn, control_key)  # a `dataloader load` whose process is gone
         return reset_table(conn, control_key)
     return conn.execute(_STATEMENTS[action], (control_key,)).fetchone() is not None
 
@@ -94,6 +93,8 @@ def apply_to_table(conn: psycopg.Connection, action: TableAction, control_key: s
     """Run `action` on one row; raises ActionRefused (naming the key and why) when it changed nothing."""
     if action not in TABLE_ACTIONS:
         raise ValueError(f"unknown action {action!r}; known: {', '.join(TABLE_ACTIONS)}")
+    if action == "reset":
+        fail_dead_local_runs(conn, control_key)  # a `dataloader load` whose process is gone: Failed
     row = get_control_row(conn, control_key)
     if row is None:
         raise ActionRefused(control_key, f"no control row with control_key {control_key!r}")
