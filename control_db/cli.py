@@ -2,7 +2,9 @@
 subcommands.
 
 Without DATALOADER_CONTROL_DB_URL every command uses the project's embedded server (the one
-`make dev` started) when it is running, and says so on stderr.
+`make dev` started) when it is running, and the commands that write Delta tables (a plugin sets
+`needs_lake=True` on its parser) without DATALOADER_LAKE_ROOT use `make dev`'s lake; it says so once
+on stderr (control_db.dev_settings).
 
 Other packages add subcommands through the entry-point group `dataloader.commands`
 (`name = "module:register"`; `register(subparsers)` adds a subparser whose `func(args) -> int`
@@ -22,9 +24,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from control_db import embedded
-from control_db.queries import connect, table_status
-from control_db.status_table import render
-from control_db.urls import CONTROL_DB_URL_ENV, control_db_url, redact
+from control_db.dev_settings import use_dev_settings_when_unset
+from control_db.queries import connect, source_status, table_status
+from control_db.status_table import CircuitLine, circuit_line, render
+from control_db.urls import control_db_url, redact
 
 COMMANDS_GROUP = "dataloader.commands"
 
@@ -58,8 +61,12 @@ def _db_downgrade(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with connect(control_db_url(), "cli") as conn:
         rows = table_status(conn)
+        tripped = [source for source in source_status(conn) if source.circuit != "closed"]
     print(render(rows))
     print(f"({len(rows)} table{'s' if len(rows) != 1 else ''})")
+    if tripped:  # only sources whose circuit breaker holds their tables back
+        print("\nSources whose circuit breaker is not closed:")
+        print(render([circuit_line(source) for source in tripped], CircuitLine))
     return 0
 
 
@@ -140,7 +147,8 @@ def _register_plugins(subparsers: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `dataloader` command line; returns the exit code."""
     args = build_parser().parse_args(argv)
-    _use_embedded_server_when_unset()
+    # Set for this process (and plugins such as `load`) so every command sees the same settings.
+    use_dev_settings_when_unset(lake=bool(getattr(args, "needs_lake", False)))
     try:
         return int(args.func(args))
     except RuntimeError as exc:  # e.g. DATALOADER_CONTROL_DB_URL unset
@@ -151,19 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         print(f"dataloader: control database unreachable: {redact(reason)}", file=sys.stderr)
         return 1
-
-
-def _use_embedded_server_when_unset() -> None:
-    # Set for this process (and plugins such as `load`) so every command sees the same URL.
-    if os.environ.get(CONTROL_DB_URL_ENV):
-        return
-    found = embedded.running_url()
-    if found:
-        os.environ[CONTROL_DB_URL_ENV] = found
-        print(
-            f"dataloader: {CONTROL_DB_URL_ENV} is not set; using the embedded server: {found}",
-            file=sys.stderr,
-        )
 
 
 def _sqlalchemy_operational_error() -> type[Exception]:

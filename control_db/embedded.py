@@ -19,7 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-DEFAULT_DATA_DIR = Path(".dataloader/pgdata")
+STATE_DIR = Path(".dataloader")
+DEFAULT_DATA_DIR = STATE_DIR / "pgdata"
 DEFAULT_PORT = 54329
 SERVICE_USER = "dataloader-pg"
 
@@ -82,10 +83,16 @@ def project_data_dir() -> Path:
     configured = os.environ.get("DATALOADER_EMBEDDED_PGDATA")
     if configured:
         return Path(configured)
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+    for base in project_dirs():
         if (base / DEFAULT_DATA_DIR / "postmaster.pid").exists():
             return base / DEFAULT_DATA_DIR
     return DEFAULT_DATA_DIR
+
+
+def project_dirs() -> tuple[Path, Path]:
+    """Where a project's `.dataloader` is looked for: the current directory, then the checkout this
+    package is installed from (an editable install)."""
+    return Path.cwd(), Path(__file__).resolve().parent.parent
 
 
 def running_url(data_dir: Path | None = None, database: str = "dataloader") -> str | None:

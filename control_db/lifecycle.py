@@ -30,6 +30,7 @@ from control_db.local_runs import fail_dead_local_runs
 from control_db.maintenance_lifecycle import maintenance_hold
 from control_db.outcome_retry import CONNECT_TIMEOUT_S, outcome_retry_seconds, retry_pauses
 from control_db.outcome_retry import OutcomeNotRecorded as OutcomeNotRecorded
+from control_db.queries.circuit import hold_back, note_outcome
 from control_db.queries.connection import connect
 from control_db.queries.reads import get_control_row, get_source_config, history_row
 from control_db.queries.rows import ControlRow, SourceDbConfig
@@ -56,11 +57,13 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why an attempt was not started. `taken_over_by` names the run that started it instead."""
+    """Why an attempt was not started. `taken_over_by` names the run that started it instead;
+    `waiting`: the source's circuit breaker is open and the row went back to waiting (no failure)."""
 
     control_key: str
     reason: str
     taken_over_by: str | None = None
+    waiting: bool = False
 
 
 RecordStatus = Literal["succeeded", "failed", "not recorded"]
@@ -98,6 +101,9 @@ def begin_attempt(
         row = get_control_row(conn, control_key)
         if row is None:
             return Refusal(control_key, f"{control_key}: no such control row in table_control")
+        held = hold_back(conn, control_key, history_id) if history_id is not None else None
+        if held is not None:
+            return Refusal(control_key, held, waiting=True)
         if history_id is None:
             queued = queue_by_hand(conn, control_key)
             if queued is None and fail_dead_local_runs(conn, control_key):
@@ -165,7 +171,7 @@ def record_outcome(
     while True:
         tries += 1
         try:
-            with connect(url, component, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+            with connect(url, component, connect_timeout=CONNECT_TIMEOUT_S) as conn, conn.transaction():
                 return _record(conn, attempt, result)
         except psycopg.OperationalError as exc:  # connection cut or server restarting: try again
             pause = next(pauses, None)
@@ -199,6 +205,7 @@ def _record(conn: psycopg.Connection, attempt: Attempt, result: LoadResult) -> R
             conn, attempt.control_key, history_id=attempt.history_id, run_id=attempt.run_id, result=result
         )
         if updated:
+            note_outcome(conn, attempt.source.db_config_key, attempt.control_key, kind=None)
             return Recorded("succeeded", "Succeeded")
         return Recorded(
             "not recorded",
@@ -213,6 +220,10 @@ def _record(conn: psycopg.Connection, attempt: Attempt, result: LoadResult) -> R
         code=error.code,
         history_id=attempt.history_id,
     )
-    if failed:
+    if failed:  # the source's circuit breaker counts it (and may send the row back to waiting)
+        note_outcome(
+            conn, attempt.source.db_config_key, attempt.control_key,
+            kind=error.kind, code=error.code, message=error.message,
+        )  # fmt: skip
         return Recorded("failed", error.message)
     return Recorded("not recorded", f"the row was no longer In Progress for this attempt: {error.message}")

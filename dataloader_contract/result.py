@@ -35,13 +35,30 @@ ROW_COUNT = "row_count_reconciliation"
 PK_UNIQUE = "primary_key_unique"
 FRESHNESS = "freshness_against_cron"
 SCHEMA_DRIFT = "schema_drift"
+# Each description ends with what a failure means, as the UI shows it beside "blocking"/"non-blocking".
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
-        ROW_COUNT, "Destination rows reconcile with the source count the worker took (by strategy). ERROR."
+        ROW_COUNT,
+        "Destination rows reconcile with the source count the worker took (by strategy). A failure is "
+        "severity ERROR (WARN when no source count was taken), non-blocking: the asset turns red and "
+        "the load stays recorded.",
     ),
-    CheckSpec(PK_UNIQUE, "Primary keys are unique and not null in the Delta table. ERROR, blocking.", True),
-    CheckSpec(FRESHNESS, "The newest Delta commit is within two cron periods (plus 5 minutes). WARN."),
-    CheckSpec(SCHEMA_DRIFT, "Source columns and Delta columns match by name and stored type. WARN."),
+    CheckSpec(
+        PK_UNIQUE,
+        "Primary keys are unique and not null in the Delta table. A failure is severity ERROR, "
+        "blocking: assets downstream of this table do not run.",
+        True,
+    ),
+    CheckSpec(
+        FRESHNESS,
+        "The table is current: its newest Delta commit, or a later load that found nothing new, is "
+        "within two cron periods (plus 5 minutes). A failure is severity WARN, non-blocking.",
+    ),
+    CheckSpec(
+        SCHEMA_DRIFT,
+        "Source columns and Delta columns match by name and stored type. A failure is severity WARN, "
+        "non-blocking.",
+    ),
 )
 
 
@@ -138,7 +155,8 @@ class LoadResult:
 
     @property
     def status_message(self) -> str | None:
-        """The text for the control row: the error, a skip, or failed checks; None for a plain success."""
+        """The text for the control row: the error, a skip, a backfill's hand-over, deletes, or failed
+        checks; None for a plain success."""
         if self.error is not None:
             return self.error.message
         notes = []
@@ -146,6 +164,8 @@ class LoadResult:
             notes.append("skipped: no new rows")
         elif self.empty:
             notes.append("source returned no rows: nothing written")
+        if self.next_load_strategy:  # the row's strategy changes: say so where people look
+            notes.append(f"backfill complete: the row loads {self.next_load_strategy} from now on")
         if self.rows_deleted:
             notes.append(f"{self.rows_deleted} rows deleted at the source reconciled")
         if self.deletes_note:

@@ -3,7 +3,8 @@
 Registered via the entry-point group `dataloader.commands` (`load = "pipes_workers.local_load:register"`).
 Queued -> In Progress -> `attempt_load` -> Succeeded/Failed, recorded by `control_db.lifecycle`, the
 function the Dagster asset uses too. Prints progress and the asset checks the worker evaluated.
-Environment: DATALOADER_CONTROL_DB_URL, DATALOADER_LAKE_ROOT, DATALOADER_SECRETS_DIR.
+Environment: DATALOADER_CONTROL_DB_URL, DATALOADER_LAKE_ROOT (beside `make dev` both found by the
+`dataloader` command, control_db.dev_settings), DATALOADER_SECRETS_DIR.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from control_db.dev_settings import LAKE_ROOT_ENV, missing
 from control_db.lifecycle import Refusal, begin_attempt, record_outcome
 from control_db.local_runs import new_local_run_id
 from dataloader_contract.errors import ConfigurationError
@@ -20,7 +22,6 @@ from dataloader_contract.request import LoadRequest
 from dataloader_contract.result import LoadFailure, LoadResult, failed_result
 from pipes_workers.load import attempt_load, unexpected_failure
 
-LAKE_ROOT_ENV = "DATALOADER_LAKE_ROOT"
 CONTROL_DB_ENV = "DATALOADER_CONTROL_DB_URL"
 
 
@@ -68,13 +69,11 @@ def print_checks(result: LoadResult) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run `dataloader load CONTROL_KEY`; 0 on success, 1 on failure (the reason on stderr)."""
-    conn_url = os.environ.get(CONTROL_DB_ENV)
-    lake_root = os.environ.get(LAKE_ROOT_ENV)
-    missing = [name for name, value in ((CONTROL_DB_ENV, conn_url), (LAKE_ROOT_ENV, lake_root)) if not value]
-    if missing:
-        print(f"dataloader load: set {', '.join(missing)}", file=sys.stderr)
+    unset = missing(CONTROL_DB_ENV, LAKE_ROOT_ENV)
+    if unset:
+        print(f"dataloader load: {unset}", file=sys.stderr)
         return 1
-    assert conn_url is not None and lake_root is not None
+    conn_url, lake_root = os.environ[CONTROL_DB_ENV], os.environ[LAKE_ROOT_ENV]
     try:
         result = load_control_key(conn_url, args.control_key, lake_root, log=progress)
     except ConfigurationError as exc:
@@ -102,4 +101,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `load` subcommand to the `dataloader` CLI."""
     parser = subparsers.add_parser("load", help="load one control row now, in-process, with progress")
     parser.add_argument("control_key", metavar="CONTROL_KEY")
-    parser.set_defaults(func=main)
+    parser.set_defaults(func=main, needs_lake=True)

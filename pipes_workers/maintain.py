@@ -139,11 +139,14 @@ def maintain_control_keys(
 
 def main(args: argparse.Namespace) -> int:
     """Run `dataloader maintain CONTROL_KEY|--all`; 0 on success, 1 on failure."""
-    conn_url = os.environ.get("DATALOADER_CONTROL_DB_URL")
-    lake_root = os.environ.get("DATALOADER_LAKE_ROOT")
-    if not conn_url or not lake_root:
-        print("dataloader maintain: set DATALOADER_CONTROL_DB_URL and DATALOADER_LAKE_ROOT", file=sys.stderr)
+    from control_db.dev_settings import LAKE_ROOT_ENV, missing
+    from control_db.urls import CONTROL_DB_URL_ENV
+
+    unset = missing(CONTROL_DB_URL_ENV, LAKE_ROOT_ENV)
+    if unset:
+        print(f"dataloader maintain: {unset}", file=sys.stderr)
         return 1
+    conn_url, lake_root = os.environ[CONTROL_DB_URL_ENV], os.environ[LAKE_ROOT_ENV]
     if bool(args.all) == bool(args.control_key):
         print("dataloader maintain: give one CONTROL_KEY or --all", file=sys.stderr)
         return 1
@@ -160,4 +163,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("maintain", help="compact and vacuum Delta tables (one row or --all)")
     parser.add_argument("control_key", metavar="CONTROL_KEY", nargs="?")
     parser.add_argument("--all", action="store_true", help="every active control row")
-    parser.set_defaults(func=main)
+    parser.set_defaults(func=main, needs_lake=True)

@@ -7,7 +7,7 @@
    through the Pipes worker) into a temporary lake with a temporary Dagster instance.
    With --configured it uses DATALOADER_CONTROL_DB_URL / DATALOADER_LAKE_ROOT instead and
    materialises every active control row (or those named by --key).
-3. Prints one line per check; exits 1 when a load fails or an ERROR-severity check fails
+3. Prints one line per check (Dagster's own DEBUG events only with --verbose); exits 1 when a load fails or an ERROR-severity check fails
    (WARN-severity failures are printed, not fatal). Temporary databases are dropped afterwards.
 """
 
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -68,9 +69,19 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def materialize_tables(keys: list[str], *, control_url: str, lake_root: str) -> list[tuple[str, bool, list]]:
+# Dagster's console logger prints every event at DEBUG (over a hundred lines for the six demo
+# tables) before the summary; by default only warnings and errors show, --verbose shows them all.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def materialize_tables(
+    keys: list[str], *, control_url: str, lake_root: str, verbose: bool = False
+) -> list[tuple[str, bool, list]]:
     """Materialise each table's asset with a temporary instance; (key, load ok, check evaluations)."""
-    from dagster import AssetKey, DagsterInstance, materialize
+    from dagster import AssetKey, DagsterInstance, PreviewWarning, materialize
+
+    if not verbose:  # Dagster's notes about its own preview APIs say nothing about the tables
+        warnings.simplefilter("ignore", PreviewWarning)
 
     from control_db.queries import connect
     from dataloader_defs.control_snapshot import read_snapshot
@@ -91,7 +102,12 @@ def materialize_tables(keys: list[str], *, control_url: str, lake_root: str) -> 
         for key in keys:
             asset_key = AssetKey(rows[key].asset_path)
             result = materialize(
-                [assets], selection=[asset_key], instance=instance, resources=resources, raise_on_error=False
+                [assets],
+                selection=[asset_key],
+                instance=instance,
+                resources=resources,
+                raise_on_error=False,
+                run_config={} if verbose else QUIET_RUN_CONFIG,
             )
             loaded = any(e.asset_key == asset_key for e in result.get_asset_materialization_events())
             outcomes.append((key, loaded, result.get_asset_check_evaluations()))
@@ -110,12 +126,14 @@ def report(outcomes: list[tuple[str, bool, list]]) -> bool:
             fatal = not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
             ok &= not fatal
             status = "pass" if evaluation.passed else ("FAIL" if fatal else "warn")
-            details = ", ".join(f"{k}={getattr(v, 'value', v)}" for k, v in evaluation.metadata.items())
+            details = ", ".join(
+                f"{k}={getattr(v, 'value', v)}" for k, v in evaluation.metadata.items() if k != "description"
+            )
             print(f"    {status:4} {evaluation.check_name}: {details}")
     return ok
 
 
-def run_demo_checks() -> bool:
+def run_demo_checks(verbose: bool = False) -> bool:
     from control_db.migrate import upgrade
     from dataloader_defs import demo
 
@@ -131,14 +149,14 @@ def run_demo_checks() -> bool:
         demo.seed_source(source_url)
         keys = demo.seed_control(control_url, source_url)
         with tempfile.TemporaryDirectory(prefix="dataloader-checks-") as lake:
-            return report(materialize_tables(keys, control_url=control_url, lake_root=lake))
+            return report(materialize_tables(keys, control_url=control_url, lake_root=lake, verbose=verbose))
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             for name in names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_configured_checks(selected: list[str]) -> bool:
+def run_configured_checks(selected: list[str], verbose: bool = False) -> bool:
     from control_db import queries
     from control_db.urls import control_db_url
 
@@ -148,7 +166,7 @@ def run_configured_checks(selected: list[str]) -> bool:
         raise SystemExit("--configured needs DATALOADER_LAKE_ROOT")
     with queries.connect(url, "checks") as conn:
         keys = selected or queries.active_control_keys(conn)
-    return report(materialize_tables(keys, control_url=url, lake_root=lake_root))
+    return report(materialize_tables(keys, control_url=url, lake_root=lake_root, verbose=verbose))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,12 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--key", action="append", default=[], help="control_key to check (with --configured)")
     parser.add_argument("--skip-validate", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="print Dagster's DEBUG events of every load")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if not args.skip_validate and not validate():
         print("definitions validate failed", file=sys.stderr)
         return 1
-    ok = run_configured_checks(args.key) if args.configured else run_demo_checks()
+    ok = run_configured_checks(args.key, args.verbose) if args.configured else run_demo_checks(args.verbose)
     print("checks passed" if ok else "checks FAILED (a load failed or an ERROR-severity check failed)")
     return 0 if ok else 1
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from control_db import embedded  # noqa: E402
+from control_db import dev_settings, embedded  # noqa: E402
 from control_db.urls import libpq_url, redact, sqlalchemy_url  # noqa: E402
 
 DEFAULT_PORT = 3000
@@ -114,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = prepare_environment(dict(os.environ), args.port)
     demo_url = settings.pop("DEMO")
     env = {**os.environ, **settings}
+    # A fresh shell's `dataloader load`/`maintain` find this lake for this control database.
+    dev_settings.record(
+        ROOT / embedded.STATE_DIR,
+        control_db_url=settings["DATALOADER_CONTROL_DB_URL"],
+        lake_root=settings["DATALOADER_LAKE_ROOT"],
+    )
     upgrade(settings["DATALOADER_CONTROL_DB_URL"])
     print(f"control database migrated: {redact(settings['DATALOADER_CONTROL_DB_URL'])}")
     demo.seed_source(demo_url)
@@ -134,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}={redact(settings[name])}")
     if not os.environ.get("DATALOADER_CONTROL_DB_URL"):
         print(
-            "  (in another shell `.venv/bin/dataloader status` and `dataloader sql` find the embedded "
-            "server by themselves; for psql: export DATALOADER_CONTROL_DB_URL as above)"
+            "  (in another shell every `.venv/bin/dataloader` command — status, sql, load, maintain — "
+            "finds the embedded server and this lake by itself; for psql: export DATALOADER_CONTROL_DB_URL "
+            "as above)"
         )
     if args.setup_only:
         return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,6 +73,20 @@ def drop_database(admin_url: str, url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def new_database(pg_admin_url: str) -> Iterator[Callable[[str], str]]:
+    """Make fresh databases on the test server (`new_database(prefix)` -> URL); all dropped afterwards."""
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        made.append(create_database(pg_admin_url, prefix))
+        return made[-1]
+
+    yield make
+    for url in made:
+        drop_database(pg_admin_url, url)
 
 
 @pytest.fixture(scope="session")

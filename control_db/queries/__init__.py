@@ -1,5 +1,7 @@
 """Typed queries and status transitions on the control database (psycopg 3, Connection first)."""
 
+from control_db.queries.circuit import probes as circuit_probes
+from control_db.queries.circuit import source_status
 from control_db.queries.connection import connect
 from control_db.queries.maintenance import (
     MaintenanceClaim,
@@ -25,6 +27,7 @@ from control_db.queries.reads import (
     stuck_running,
     table_status,
 )
+from control_db.queries.requeue import NOT_STARTED, requeue_unstarted, unstarted_in_a_row
 from control_db.queries.rows import ControlRow, HistoryRow, QueuedLoad, SourceDbConfig, TableStatus
 from control_db.queries.snapshot import AssetSource, asset_fingerprint, asset_sources
 from control_db.queries.transitions import (
@@ -44,6 +47,8 @@ __all__ = [
     "AssetSource",
     "asset_fingerprint",
     "asset_sources",
+    "circuit_probes",
+    "source_status",
     "active_control_rows",
     "ControlRow",
     "HistoryRow",
@@ -77,6 +82,9 @@ __all__ = [
     "queue_ready_tables",
     "release_maintenance",
     "reset_for_retry",
+    "NOT_STARTED",
+    "requeue_unstarted",
+    "unstarted_in_a_row",
     "stuck_queued",
     "stuck_running",
     "table_status",

@@ -76,6 +76,11 @@ class DbConfigRow(SourceDbConfig):
 
     created_at: datetime
     updated_at: datetime
+    breaker_enabled: bool
+    breaker_failures: int
+    breaker_window_s: int
+    breaker_cooldown_s: int
+    breaker_max_cooldown_s: int
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,66 @@ class TableStatus:
     manual_review: bool
     manual_review_reason: str | None
     last_status_message: str | None
+    circuit: str
+
+
+@dataclass(frozen=True)
+class SourceCircuit:
+    """One row of `dataloader.source_circuit`: a source's circuit breaker (control_db/circuit.py)."""
+
+    db_config_key: str
+    state: str
+    failures: int
+    window_started_at: datetime | None
+    opened_at: datetime | None
+    cooldown_s: int | None
+    open_until: datetime | None
+    probe_control_key: str | None
+    reason: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class CircuitChange:
+    """One row of `dataloader.source_circuit_history` (written by its trigger on each transition)."""
+
+    id: int
+    db_config_key: str
+    changed_at: datetime
+    old_state: str | None
+    new_state: str
+    failures: int
+    cooldown_s: int | None
+    open_until: datetime | None
+    probe_control_key: str | None
+    reason: str | None
+    change_source: str
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """One row of the `dataloader.v_source_status` view: a source, its circuit and its tables."""
+
+    db_config_key: str
+    db_type: str
+    circuit: str
+    failures: int
+    window_started_at: datetime | None
+    opened_at: datetime | None
+    open_until: datetime | None
+    cooldown_s: int | None
+    probe_control_key: str | None
+    reason: str | None
+    changed_at: datetime | None
+    breaker_enabled: bool
+    breaker_failures: int
+    breaker_window_s: int
+    breaker_cooldown_s: int
+    breaker_max_cooldown_s: int
+    active_tables: int
+    queued: int
+    in_progress: int
+    failed: int
 
 
 # Table (or view) of the control schema -> the dataclass declaring its columns.
@@ -155,8 +220,10 @@ TABLE_ROWS: dict[str, type] = {
     "table_control": ControlRow,
     "historical_metadata": HistoryRow,
     "table_control_history": ControlChange,
+    "source_circuit": SourceCircuit,
+    "source_circuit_history": CircuitChange,
 }
-VIEW_ROWS: dict[str, type] = {"v_table_status": TableStatus}
+VIEW_ROWS: dict[str, type] = {"v_table_status": TableStatus, "v_source_status": SourceStatus}
 
 
 def column_list(row_type: type, alias: str) -> str:

@@ -25,7 +25,10 @@ class AssetSource:
     load_strategy: str
     cron: str
     cron_timezone: str
-    primary_keys: tuple[str, ...] = ()
+    # Set on a chunked_backfill row, and still set once it has handed over to incremental: how the
+    # asset tells that an incremental table was backfilled.
+    chunk_column: str | None = None
+    primary_keys: tuple[str, ...] = ()  # last: asset_sources builds the tuple from the last column
 
 
 # Each field's SQL: db_type is the source's (dbconfig), the rest table_control's.

@@ -14,6 +14,7 @@ from datetime import timedelta
 import psycopg
 from psycopg.rows import class_row
 
+from control_db.queries.circuit import QUEUE_ALLOWED, choose_probes
 from control_db.queries.reads import NOT_HELD, READY, READY_ORDER
 from control_db.queries.rows import QueuedLoad
 from control_db.schedule import next_fire
@@ -36,6 +37,13 @@ opened AS (
 SELECT q.control_key, q.config_id, q.db_config_key, q.load_strategy, o.id AS history_id
 FROM queued AS q JOIN opened AS o USING (config_id)"""
 
+# Queuing a row starts a new attempt: the previous run's id, link and message no longer describe it
+# (the run that starts the attempt sets its own; a monitor that fails it names the run it knows of).
+QUEUED = (
+    "last_status = 'Queued', status_changed_at = now(), last_run_id = NULL, last_run_url = NULL, "
+    "last_status_message = NULL"
+)
+
 _QUEUE = f"""
 WITH busy_sources AS (
     SELECT DISTINCT db_config_key FROM dataloader.table_control
@@ -44,7 +52,7 @@ WITH busy_sources AS (
 first_backfills AS (
     SELECT DISTINCT ON (tc.db_config_key) tc.config_id
     FROM dataloader.table_control AS tc
-    WHERE {READY} AND tc.load_strategy = 'chunked_backfill'
+    WHERE {READY} AND tc.load_strategy = 'chunked_backfill' AND {QUEUE_ALLOWED}
       AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
       AND tc.db_config_key NOT IN (SELECT db_config_key FROM busy_sources)
     ORDER BY tc.db_config_key, {READY_ORDER}
@@ -55,7 +63,7 @@ first_backfills AS (
 picked AS (
     SELECT tc.config_id
     FROM dataloader.table_control AS tc
-    WHERE {READY} AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
+    WHERE {READY} AND {QUEUE_ALLOWED} AND (%(keys)s::text[] IS NULL OR tc.control_key = ANY(%(keys)s::text[]))
       AND (tc.load_strategy <> 'chunked_backfill' OR tc.config_id IN (SELECT config_id FROM first_backfills))
     ORDER BY {READY_ORDER}
     LIMIT %(limit)s
@@ -63,7 +71,7 @@ picked AS (
 ),
 queued AS (
     UPDATE dataloader.table_control AS tc
-    SET last_status = 'Queued', status_changed_at = now()
+    SET {QUEUED}
     FROM picked
     WHERE tc.config_id = picked.config_id
 {_OPEN_QUEUED}
@@ -81,11 +89,15 @@ def queue_ready_tables(
     has one Queued or In Progress. Only the queued rows are locked; a ready row someone else holds
     locked is passed over this time. Called inside an open transaction, the row and advisory locks
     last until that transaction ends.
+
+    A source whose circuit breaker is open has none of its tables queued; once its cool-down is
+    over, one probe table is (`queries.circuit`).
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (QUEUE_LOCK_ID,))
+        keys = list(only_keys) if only_keys is not None else None
+        choose_probes(conn, keys)
         with conn.cursor(row_factory=class_row(QueuedLoad)) as cur:
-            keys = list(only_keys) if only_keys is not None else None
             return cur.execute(_QUEUE, {"limit": limit, "keys": keys}).fetchall()
 
 
@@ -109,7 +121,7 @@ RETURNING hm.id
 _QUEUE_BY_HAND = f"""
 WITH queued AS (
     UPDATE dataloader.table_control AS tc
-    SET last_status = 'Queued', status_changed_at = now()
+    SET {QUEUED}
     WHERE tc.control_key = %(key)s
       AND (tc.last_status IS NULL OR tc.last_status IN ('Succeeded', 'Failed')) AND {NOT_HELD}
 {_OPEN_QUEUED}
@@ -234,16 +246,18 @@ WITH failed AS (
         last_error_kind = %(kind)s, last_error_code = %(code)s,
         manual_review = false, manual_review_reason = NULL
     WHERE tc.control_key = %(key)s AND tc.last_status IN ('Queued', 'In Progress')
+      AND (NOT %(queued_only)s OR tc.last_status = 'Queued')
       AND (%(history_id)s::bigint IS NULL OR EXISTS (
             SELECT 1 FROM dataloader.historical_metadata AS h
             WHERE h.id = %(history_id)s::bigint AND h.control_key = tc.control_key
-              AND h.load_end_time IS NULL AND h.load_status IN ('Queued', 'In Progress')))
+              AND h.load_end_time IS NULL AND h.load_status IN ('Queued', 'In Progress')
+              AND (NOT %(queued_only)s OR h.load_status = 'Queued')))
     RETURNING tc.control_key
 ),
 closed AS (
     UPDATE dataloader.historical_metadata AS hm
     SET load_status = 'Failed', load_end_time = now(), error_message = %(message)s,
-        error_kind = %(kind)s, error_code = %(code)s
+        error_kind = %(kind)s, error_code = %(code)s, run_id = coalesce(hm.run_id, %(run_id)s)
     FROM failed
     WHERE hm.control_key = failed.control_key AND hm.load_end_time IS NULL
       AND hm.load_status IN ('Queued', 'In Progress')
@@ -261,16 +275,27 @@ def mark_failed(
     kind: str | None,
     code: str | None = None,
     history_id: int | None = None,
+    run_id: str | None = None,
+    queued_only: bool = False,
 ) -> bool:
     """Queued/In Progress -> Failed with `message` and the error's `kind`/`code` (what the retry
     analysis decides from). With `history_id`, only while that attempt is still open (a late report
-    of an older attempt changes nothing); closes it, or every open attempt without `history_id`."""
+    of an older attempt changes nothing); closes it, or every open attempt without `history_id`.
+
+    `run_id`: the run the failure is about, when known (the run a Queued attempt was queued for):
+    recorded on the history row when it names no run yet (the control row's `last_run_id` stays the
+    run that started a load, if any). `queued_only`:
+    only while the row and the attempt `history_id` are still Queued (no run started it)."""
+    if queued_only and history_id is None:
+        raise ValueError(f"{control_key}: mark_failed(queued_only=True) needs the attempt's history_id")
     params = {
         "key": control_key,
         "message": message[:MAX_MESSAGE],
         "kind": kind,
         "code": code,
         "history_id": history_id,
+        "run_id": run_id,
+        "queued_only": queued_only,
     }
     row = conn.execute(_FAIL, params).fetchone()
     return bool(row and row[0])

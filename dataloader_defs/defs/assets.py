@@ -62,11 +62,15 @@ def asset_spec(row: TableRow) -> AssetSpec:
     }
     if row.primary_keys:
         metadata["primary_keys"] = ", ".join(row.primary_keys)
+    loaded = row.load_strategy
+    if row.chunk_column and row.load_strategy == "incremental":  # a chunked_backfill that handed over
+        metadata["backfill"] = f"chunked_backfill on {row.chunk_column}: done, handed over to incremental"
+        loaded = "incremental since its chunked_backfill finished"
     return AssetSpec(
         key=AssetKey(row.asset_path),
         group_name=row.db_config_key,
         kinds={"delta", row.db_type},
-        description=f"{source_table} from source {row.db_config_key} ({row.db_type}), loaded {row.load_strategy}.",
+        description=f"{source_table} from source {row.db_config_key} ({row.db_type}), loaded {loaded}.",
         metadata=metadata,
         skippable=True,
         freshness_policy=_freshness(row.cron, row.cron_timezone),

@@ -10,6 +10,9 @@ from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 LOAD_ASSET_NAME = "dataloader_table_load"
 TAG_SOURCE = "dataloader/source"
 TAG_TABLES = "dataloader/tables"
+# A run started by hand (UI Materialize, `dagster asset materialize`) is Dagster's implicit asset job,
+# which Dagster names `__ASSET_JOB` and lets nobody rename: this tag says what it is instead.
+TAG_LAUNCHED_BY = "dataloader/launched_by"
 # One tag per queued attempt a run carries (value: control_key). Dagster allows one "/" in a tag
 # key, so the history id follows a dot; runs launched before this change used a second "/".
 ATTEMPT_TAG_PREFIX = "dataloader/attempt."
@@ -45,3 +48,11 @@ def run_tags(db_config_key: str, attempts: dict[str, int]) -> dict[str, str]:
     tags = {TAG_SOURCE: db_config_key, TAG_TABLES: str(len(attempts))}
     tags.update({attempt_tag(history_id): key for key, history_id in attempts.items()})
     return tags
+
+
+def hand_run_tags(run_tags_now: dict[str, str], tables: int) -> dict[str, str]:
+    """The tags a load run started by hand gets when it starts (none for a sensor's run, which
+    carries `dataloader/source` from its request)."""
+    if TAG_SOURCE in run_tags_now:
+        return {}
+    return {TAG_LAUNCHED_BY: "hand", TAG_TABLES: str(tables)}

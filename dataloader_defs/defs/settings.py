@@ -23,10 +23,14 @@ DEFAULTS: dict[str, int] = {
     "DATALOADER_RECONCILE_QUEUED_GRACE_S": 120,  # age before the reconcile pass looks at a Queued row
     "DATALOADER_RECONCILE_QUEUED_MAX_WAIT_S": 1800,  # then: failed once no run will come, or after this
     "DATALOADER_STATE_INTERVAL_S": 60,
+    # a count: attempts in a row whose run ended before the load started that go back to the queue
+    # without using a retry; the next one fails (transient) and the retry analysis takes over
+    "DATALOADER_UNSTARTED_REQUEUES": 5,
     "DATALOADER_RETRY_BASE_S": 60,
     "DATALOADER_RETRY_CAP_S": 3600,
     "DATALOADER_MAINTENANCE_INTERVAL_S": 3600,
     "DATALOADER_MAINTENANCE_AFTER_LOADS": 30,  # a count, not seconds: successful loads since the last pass
+    "DATALOADER_CIRCUIT_INTERVAL_S": 60,
 }
 
 

@@ -34,7 +34,7 @@ FROM system.columns WHERE database = %(database)s
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The database's tables (the reader's database when `schema` is None) matching `pattern`."""
-    database = schema or reader.default_schema() or "default"
+    database = schema or reader.schema_for(None) or "default"
     params = {"database": database}
     tables, parts, columns = read_catalog(reader, (TABLES_SQL, PARTS_SQL, COLUMNS_SQL), params)
     counts = {table: (rows, size) for table, rows, size in parts}

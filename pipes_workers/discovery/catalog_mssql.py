@@ -58,7 +58,7 @@ def catalog_sql(schema: str) -> tuple[str, str, str]:
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The schema's user tables (the reader's schema, else dbo) matching `pattern`."""
-    schema = schema or reader.default_schema() or "dbo"
+    schema = schema or reader.schema_for(None) or "dbo"
     tables, columns, keys = (reader.catalog_rows(sql) for sql in catalog_sql(schema))
     return tables_from_rows(schema, tables, columns, keys, pattern)
 

@@ -31,7 +31,7 @@ ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The database's base tables (the reader's database when `schema` is None) matching `pattern`."""
-    schema = schema or reader.default_schema()
+    schema = schema or reader.schema_for(None)
     params = {"schema": schema}
     return tables_from_rows(
         str(schema), *read_catalog(reader, (TABLES_SQL, COLUMNS_SQL, INDEXES_SQL), params), pattern

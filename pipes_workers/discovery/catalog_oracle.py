@@ -47,7 +47,7 @@ ORDER BY i.table_name, i.index_name, ic.column_position
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The owner's tables (the reader's schema, else its user) matching `pattern`."""
-    owner = schema or reader.default_schema() or ""
+    owner = schema or reader.schema_for(None) or ""
     params = {"owner": owner}
     return tables_from_rows(
         owner, *read_catalog(reader, (TABLES_SQL, COLUMNS_SQL, KEYS_SQL), params), pattern

@@ -51,7 +51,7 @@ GROUP BY c.relname, i.indexrelid, i.indisprimary
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The schema's tables (the reader's default schema when None) matching `pattern`."""
-    schema = schema or reader.default_schema() or "public"
+    schema = schema or reader.schema_for(None) or "public"
     params = {"schema": schema}
     return tables_from_rows(
         schema, *read_catalog(reader, (TABLES_SQL, COLUMNS_SQL, KEYS_SQL), params), pattern

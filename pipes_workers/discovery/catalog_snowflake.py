@@ -30,7 +30,7 @@ SHOW_KEYS = "SHOW {kind} KEYS IN SCHEMA {schema}"
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The schema's base tables (the reader's schema, else PUBLIC) matching `pattern`."""
-    schema = schema or reader.default_schema() or "PUBLIC"
+    schema = schema or reader.schema_for(None) or "PUBLIC"
     where = qualified_name(quote_snowflake_identifier, reader.params.database, schema)
     params = {"schema": schema}
     return tables_from_rows(

@@ -29,7 +29,7 @@ def _master(schema: str) -> str:
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The database's tables (not SQLite's own) matching `pattern`."""
-    schema = schema or reader.default_schema() or "main"
+    schema = schema or reader.schema_for(None) or "main"
     q = quote_sqlite_identifier
     tables = reader.catalog_rows(
         f"SELECT name, sql FROM {_master(schema)} WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"

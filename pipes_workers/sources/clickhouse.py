@@ -82,12 +82,12 @@ class ClickHouseReader(StreamingReader):
             raise self._classify(exc, f"cannot connect to {p.label}") from None
         return client
 
-    def _schema(self, schema: str | None) -> str:
+    def schema_for(self, schema: str | None) -> str:
         return schema or self.params.schema or self.params.database or "default"
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
-        database = self._schema(schema)
+        database = self.schema_for(schema)
         try:
             found = self._client.execute(
                 "SELECT 1 FROM system.tables WHERE database = %(db)s AND name = %(t)s",

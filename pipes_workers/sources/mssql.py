@@ -77,7 +77,7 @@ class MSSQLReader(StreamingReader):
 
     def columns_sql(self, schema: str | None, table: str) -> str:
         """The catalog query (values as N'' literals: connectorx takes no parameters)."""
-        return _COLUMNS_SQL.format(schema=mssql_literal(self._schema(schema)), table=mssql_literal(table))
+        return _COLUMNS_SQL.format(schema=mssql_literal(self.schema_for(schema)), table=mssql_literal(table))
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)

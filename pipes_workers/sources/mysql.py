@@ -89,7 +89,7 @@ class MySQLReader(StreamingReader):
             auth += ":" + quote(p.password, safe="")
         return f"mysql://{auth}@{p.host or '127.0.0.1'}:{p.port or 3306}/{quote(p.database or '', safe='')}"
 
-    def _schema(self, schema: str | None) -> str:
+    def schema_for(self, schema: str | None) -> str:
         value = schema or self.params.schema or self.params.database
         if not value:
             raise ConfigurationError(f"{self.params.label}: no schema given and no database configured")
@@ -99,10 +99,10 @@ class MySQLReader(StreamingReader):
         label = self._table_label(schema, table)
         try:
             with self._conn.cursor() as cur:
-                cur.execute(_TABLE_SQL, (self._schema(schema), table))
+                cur.execute(_TABLE_SQL, (self.schema_for(schema), table))
                 if cur.fetchone() is None:
                     raise PermanentLoadError(f"source table {label} does not exist", code="1146")
-                cur.execute(_COLUMNS_SQL, (self._schema(schema), table))
+                cur.execute(_COLUMNS_SQL, (self.schema_for(schema), table))
                 rows = cur.fetchall()
         except pymysql.MySQLError as exc:
             raise self._classify(exc, f"reading the catalog of {label}") from None

@@ -106,7 +106,7 @@ class OracleReader(StreamingReader):
                 raise self._classify(exc, f"cannot connect to {p.label}") from None
         return self._conn
 
-    def _schema(self, schema: str | None) -> str:
+    def schema_for(self, schema: str | None) -> str:
         return schema or self.params.schema or (self.params.user or "").upper()
 
     def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -122,7 +122,7 @@ class OracleReader(StreamingReader):
         label = self._table_label(schema, table)
         try:
             with self._connection().cursor() as cur:
-                rows = cur.execute(_COLUMNS_SQL, owner=self._schema(schema), name=table).fetchall()
+                rows = cur.execute(_COLUMNS_SQL, owner=self.schema_for(schema), name=table).fetchall()
         except LoadError:
             raise
         except Exception as exc:

@@ -147,7 +147,7 @@ class PostgresReader(StreamingReader):
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
         try:
-            row = self._conn.execute(_RELATION_SQL, (self._schema(schema), table)).fetchone()
+            row = self._conn.execute(_RELATION_SQL, (self.schema_for(schema), table)).fetchone()
             if row is None:
                 raise PermanentLoadError(f"source table {label} does not exist", code="42P01")
             rows = self._conn.execute(_COLUMNS_SQL, (row[0],)).fetchall()

@@ -83,9 +83,9 @@ class SnowflakeReader(StreamingReader):
         label = self._table_label(schema, table)
         try:
             with self._conn.cursor() as cur:
-                if not cur.execute(_TABLE_SQL, (self._schema(schema), table)).fetchall():
+                if not cur.execute(_TABLE_SQL, (self.schema_for(schema), table)).fetchall():
                     raise PermanentLoadError(f"source table {label} does not exist")
-                rows = cur.execute(_COLUMNS_SQL, (self._schema(schema), table)).fetchall()
+                rows = cur.execute(_COLUMNS_SQL, (self.schema_for(schema), table)).fetchall()
         except LoadError:
             raise
         except Exception as exc:

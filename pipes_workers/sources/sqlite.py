@@ -59,7 +59,7 @@ class SQLiteReader(StreamingReader):
 
     def columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         label = self._table_label(schema, table)
-        master = f"{self.quote_identifier(self._schema(schema))}.sqlite_master"
+        master = f"{self.quote_identifier(self.schema_for(schema))}.sqlite_master"
         try:
             found = self._conn.execute(
                 f"SELECT 1 FROM {master} WHERE type IN ('table', 'view') AND name = ?", (table,)
@@ -68,7 +68,7 @@ class SQLiteReader(StreamingReader):
                 raise PermanentLoadError(f"source table {label} does not exist")
             rows = self._conn.execute(
                 'SELECT name, type, "notnull", pk FROM pragma_table_info(?, ?) ORDER BY cid',
-                (table, self._schema(schema)),
+                (table, self.schema_for(schema)),
             ).fetchall()
         except sqlite3.Error as exc:
             raise self._classify(exc, f"reading the catalog of {label}") from None

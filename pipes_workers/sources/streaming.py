@@ -79,14 +79,10 @@ class StreamingReader(SourceReader):
     # The schema of a table when neither the control row nor the source config names one.
     default_schema: ClassVar[str | None] = None
 
-    def _schema(self, schema: str | None) -> str | None:
+    def schema_for(self, schema: str | None) -> str | None:
         """The schema a table lives in: the control row's, else the source config's, else the reader's
         `default_schema` (a reader whose default depends on the config overrides this)."""
         return schema or self.params.schema or self.default_schema
-
-    def default_schema(self) -> str | None:
-        """The schema a table is looked up in when none is given (config, else the dialect's default)."""
-        return self._schema(None)
 
     def catalog_rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         """The rows of one catalog query, on the reader's own session (for `dataloader discover`);
@@ -97,16 +93,16 @@ class StreamingReader(SourceReader):
 
     def _table_label(self, schema: str | None, table: str) -> str:
         """`"schema"."table"` quoted in the dialect, for messages and SQL."""
-        return qualified_name(self.quote_identifier, self._schema(schema), table)
+        return qualified_name(self.quote_identifier, self.schema_for(schema), table)
 
     def _remember(self, schema: str | None, table: str, columns: list[SourceColumn]) -> list[SourceColumn]:
         """Keep what `columns()` found, for `_known_columns`; returns `columns`."""
-        self._known[(self._schema(schema) or "", table)] = columns
+        self._known[(self.schema_for(schema) or "", table)] = columns
         return columns
 
     def _known_columns(self, schema: str | None, table: str) -> list[SourceColumn]:
         """The table's columns as `columns()` last read them in this reader (read once if not yet)."""
-        known = self._known.get((self._schema(schema) or "", table))
+        known = self._known.get((self.schema_for(schema) or "", table))
         return known if known is not None else self.columns(schema, table)
 
     literals: ClassVar[Dialect]  # how this source writes filter values

@@ -90,16 +90,32 @@ BAD_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
         "primary_keys",
         "for load_strategy chunked_backfill",
     ),
-    ("cron with 4 fields", {"cron": "0 * * *"}, "cron", "5-field cron expression"),
-    ("cron with 6 fields", {"cron": "0 0 * * * *"}, "cron", "5-field cron expression"),
-    ("cron minute out of range", {"cron": "61 * * * *"}, "cron", "5-field cron expression"),
-    ("cron hour out of range", {"cron": "0 24 * * *"}, "cron", "5-field cron expression"),
-    ("cron day 0", {"cron": "0 0 0 * *"}, "cron", "5-field cron expression"),
-    ("cron unknown month name", {"cron": "0 0 1 FOO *"}, "cron", "5-field cron expression"),
-    ("cron reversed range", {"cron": "0 5-1 * * *"}, "cron", "5-field cron expression"),
-    ("cron zero step", {"cron": "*/0 * * * *"}, "cron", "5-field cron expression"),
-    ("cron garbage", {"cron": "every hour"}, "cron", "5-field cron expression"),
-    ("cron null", {"cron": None}, "cron", "5-field cron expression"),
+    ("cron with 4 fields", {"cron": "0 * * *"}, "cron", "must be a 5-field cron expression (minute hour "),
+    ("cron with 6 fields", {"cron": "0 0 * * * *"}, "cron", "not 6 field(s) (got '0 0 * * * *')"),
+    # Five fields with one wrong: the refusal names the field and its range (issue 19).
+    (
+        "cron minute out of range",
+        {"cron": "61 3 * * *"},
+        "cron",
+        "minute 61 is out of range 0-59 (got '61 3 * * *')",
+    ),
+    ("cron hour out of range", {"cron": "0 24 * * *"}, "cron", "hour 24 is out of range 0-23"),
+    ("cron day 0", {"cron": "0 0 0 * *"}, "cron", "day-of-month 0 is out of range 1-31"),
+    ("cron month 13 in a list", {"cron": "0 0 1 1,13 *"}, "cron", "month 13 is out of range 1-12"),
+    ("cron day of week 8", {"cron": "0 0 * * 1-8"}, "cron", "day-of-week 8 is out of range 0-7"),
+    ("cron three-digit minute", {"cron": "100 * * * *"}, "cron", "minute 100 is out of range 0-59"),
+    (
+        "cron unknown month name",
+        {"cron": "0 0 1 FOO *"},
+        "cron",
+        "month 'FOO' is not a number 1-12 or a name JAN-DEC",
+    ),
+    ("cron name in minute", {"cron": "MON * * * *"}, "cron", "minute 'MON' is not a number 0-59"),
+    ("cron reversed range", {"cron": "0 5-1 * * *"}, "cron", "hour range 5-1 runs backwards"),
+    ("cron zero step", {"cron": "*/0 * * * *"}, "cron", "minute step 0 is out of range 1-59"),
+    ("cron bad item", {"cron": "0 1-2-3 * * *"}, "cron", "hour item '1-2-3' is not *, a number 0-23"),
+    ("cron garbage", {"cron": "every hour"}, "cron", "must be a 5-field cron expression"),
+    ("cron null", {"cron": None}, "cron", "must be a 5-field cron expression"),
     ("unknown time zone", {"cron_timezone": "Mars/Olympus_Mons"}, "cron_timezone", "pg_timezone_names"),
     ("null time zone", {"cron_timezone": None}, "cron_timezone", "pg_timezone_names"),
     ("destination with ..", {"destination_table": "bronze/../etc"}, "destination_table", "safe path"),
@@ -237,6 +253,40 @@ def test_valid_crons_are_accepted_here_and_by_croniter(control_conn: psycopg.Con
     for number, cron in enumerate(GOOD_CRONS):
         insert_table(control_conn, f"erp.public.t{number}", cron=cron)
         assert croniter.is_valid(cron.strip()), cron
+
+
+def test_cron_problem_refuses_exactly_what_cron_is_valid_refuses(refusing_conn: psycopg.Connection) -> None:
+    """0008's named refusals (cron_problem) and 0001's cron_is_valid, still the gate of the other
+    rules, must agree on every cron."""
+    crons = [
+        *GOOD_CRONS,
+        *(case[1]["cron"] for case in BAD_ROWS if case[2] == "cron"),
+        "",
+        "  ",
+        "0 0 1-31/40 * *",
+    ]
+    crons += [
+        "7/5 * * * *",
+        "0 0 * JAN-dec *",
+        "0 0 * * sat-sun",
+        "0 0 * * 007",
+        "1,2,,3 * * * *",
+        "* * * * MONDAY",
+    ]
+    for cron in crons:
+        problem, valid = refusing_conn.execute(
+            "SELECT dataloader.cron_problem(%s), dataloader.cron_is_valid(%s)", (cron, cron)
+        ).fetchone()
+        assert (problem is None) == bool(valid), (cron, problem)
+
+
+def test_update_to_an_out_of_range_cron_names_the_field(control_conn: psycopg.Connection) -> None:
+    insert_table(control_conn, "erp.public.orders")
+    with pytest.raises(
+        psycopg.errors.CheckViolation,
+        match=r"^table_control\.cron: minute 61 is out of range 0-59 \(got '61 3 \* \* \*'\)\n",
+    ):
+        control_conn.execute("UPDATE dataloader.table_control SET cron = '61 3 * * *'")
 
 
 def test_control_character_refusal_names_the_character_and_never_prints_it(

@@ -44,6 +44,12 @@ BAD_DELETE_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
         "delete_check_cron",
         "5-field cron expression",
     ),
+    (
+        "delete_check_cron hour out of range",
+        {**INCREMENTAL, "delete_mode": "hard", "delete_check_cron": "0 25 * * *"},
+        "delete_check_cron",
+        "must be NULL (reconcile with every load) or a valid cron: hour 25 is out of range 0-23",
+    ),
 ]
 
 

@@ -48,7 +48,7 @@ def test_queue_locks_only_the_rows_it_picks(
 def test_status_view_columns_are_named_as_the_columns_they_show() -> None:
     control = {field.name for field in fields(q.ControlRow)}
     history = {f"last_{field.name}" for field in fields(q.HistoryRow)}
-    computed = {"lag"}  # now() - the last successful load's end
+    computed = {"lag", "circuit"}  # now() - the last successful load's end; the source circuit's state
     shown = [field.name for field in fields(q.TableStatus)]
     assert [name for name in shown if name not in control | history | computed] == []
 

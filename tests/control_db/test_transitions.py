@@ -257,6 +257,8 @@ def test_succeeded_keeps_watermark_and_hands_backfill_over(
     row = q.get_control_row(control_conn, KEY)
     assert row is not None
     assert (row.incremental_value, row.load_strategy, row.load_full) == ("5", "incremental", True)
+    # The hand-over is visible on the row (issue 19: the demo's backfill table turned incremental silently).
+    assert row.last_status_message == "backfill complete: the row loads incremental from now on"
 
 
 # --- mark_failed -------------------------------------------------------------------------------
@@ -288,6 +290,78 @@ def test_failed_from_queued_without_history_id(control_conn: psycopg.Connection,
     assert q.open_history_rows(control_conn) == []
     add_table("erp.public.idle")
     assert not q.mark_failed(control_conn, "erp.public.idle", message="never ran", kind="transient")
+
+
+def test_queuing_a_row_forgets_the_previous_runs_id_link_and_message(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    """A Queued row must not point at the previous, finished run (issue 19: rows left Queued after a
+    Ctrl-C showed the last run's id, link and message)."""
+    add_table(KEY)
+    history_id = start_queued(control_conn, KEY, run_id="run-old")
+    control_conn.execute(
+        "UPDATE dataloader.table_control SET last_run_url = 'http://ui/runs/run-old' WHERE control_key = %s",
+        (KEY,),
+    )
+    assert succeed(control_conn, KEY, history_id, run_id="run-old")
+    control_conn.execute("UPDATE dataloader.table_control SET last_status_message = 'old'")
+    control_conn.execute("UPDATE dataloader.table_control SET next_load_date_time = NULL")
+
+    for queue in (
+        lambda: q.queue_ready_tables(control_conn, limit=1),
+        lambda: q.queue_by_hand(control_conn, KEY),
+    ):
+        assert queue()
+        row = q.get_control_row(control_conn, KEY)
+        assert row is not None and row.last_status == "Queued"
+        assert (row.last_run_id, row.last_run_url, row.last_status_message) == (None, None, None)
+        # back to a finished run's state for the next way of queuing
+        control_conn.execute(
+            "UPDATE dataloader.table_control SET last_status = 'Succeeded', last_run_id = 'run-old', "
+            "last_run_url = 'http://ui/runs/run-old', last_status_message = 'old' WHERE control_key = %s",
+            (KEY,),
+        )
+        control_conn.execute(
+            "UPDATE dataloader.historical_metadata SET load_status = 'Failed', load_end_time = now()"
+        )
+
+
+def test_a_failed_queued_attempt_names_the_run_it_was_queued_for(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    """historical_metadata.run_id is set whenever the failing side knows the run (issue 19)."""
+    add_table(KEY)
+    (queued,) = q.queue_ready_tables(control_conn, limit=1)
+    assert q.mark_failed(
+        control_conn,
+        KEY,
+        message="the run queued for attempt 1 ended FAILURE without starting the load",
+        kind="transient",
+        code="queued_run_lost",
+        history_id=queued.history_id,
+        run_id="run-queued",
+        queued_only=True,
+    )
+    (h,) = q.history_rows(control_conn, KEY)
+    assert (h.load_status, h.run_id) == ("Failed", "run-queued")
+
+
+def test_queued_only_leaves_an_attempt_another_run_started(
+    control_conn: psycopg.Connection, add_table: AddTable
+) -> None:
+    add_table(KEY)
+    history_id = start_queued(control_conn, KEY, run_id="run-hand")  # taken over: In Progress
+    assert not q.mark_failed(
+        control_conn,
+        KEY,
+        message="run interrupted",
+        kind="transient",
+        history_id=history_id,
+        run_id="run-queued",
+        queued_only=True,
+    )
+    (h,) = q.history_rows(control_conn, KEY)
+    assert (h.load_status, h.run_id) == ("In Progress", "run-hand")
 
 
 def test_a_committed_attempt_is_corrected_whatever_it_was_recorded_as(

@@ -123,6 +123,18 @@ def test_hand_launched_run_goes_through_queued(control_conn, source, instance, r
     assert history.load_status == "Succeeded" and history.load_queued_time is not None
     assert status_trail(control_conn, "e2e.by_hand") == [None, "Queued", "In Progress", "Succeeded"]
     assert row(control_conn, "e2e.by_hand").last_run_id == result.run_id
+    # Dagster names the run `__ASSET_JOB` in a deployment (here `materialize`'s own implicit job)
+    # whatever we do (issue 19): its tags say what it is.
+    run = instance.get_run_by_id(result.run_id)
+    assert run.tags["dataloader/launched_by"] == "hand" and run.tags["dataloader/tables"] == "1"
+
+
+def test_a_sensor_run_is_not_tagged_as_started_by_hand(control_conn, source, instance, resources):
+    source_table(source, "by_sensor", "id integer PRIMARY KEY", "INSERT INTO by_sensor VALUES (1)")
+    add_control(control_conn, "e2e.by_sensor", source_table="by_sensor", primary_keys=["id"])
+    _, result = tick_and_run(instance, resources)
+    assert result.success
+    assert "dataloader/launched_by" not in instance.get_run_by_id(result.run_id).tags
 
 
 def test_checks_catch_missing_rows_and_planted_duplicates(

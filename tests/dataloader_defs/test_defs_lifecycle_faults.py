@@ -27,6 +27,7 @@ from defs_support import (
     set_row,
     source_table,
     tick,
+    tick_and_run,
     with_pipes_client,
 )
 
@@ -40,6 +41,7 @@ from dataloader_defs.defs.run_tags import attempt_tag
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
 from dataloader_defs.defs.sensors.reconcile_monitor import reconcile_monitor
 from dataloader_defs.defs.sensors.run_status import load_run_failure_sensor
+from dataloader_defs.lake import open_table
 from dataloader_defs.retry_rules import classify
 from pipes_workers.load import run_load
 from pipes_workers.local_load import load_control_key
@@ -55,16 +57,12 @@ def _small_table(source_url: str, name: str) -> None:
     )
 
 
-def test_queued_row_whose_run_died_while_starting_is_failed(control_conn, source, instance, control_db):
-    """Ctrl-C while a sensor-launched run was starting left the row Queued for good: the row still held
-    the previous run's id, so the failure sensor did not think the run owned it."""
-    add_control(control_conn, "f.ctrl_c")
-    set_row(control_conn, "f.ctrl_c", last_run_id="the-previous-run", last_status="Succeeded")
-    (request,) = _tick(instance, control_db).run_requests
+def _fail_starting_run(instance, control_db, tags: dict[str, str], message: str) -> str:
+    """A load run that fails while starting (before its step ran), seen by the run-failure sensor."""
     run = create_run_for_test(
-        instance, job_name="dataloader_load_job", status=DagsterRunStatus.STARTING, tags=request.tags
+        instance, job_name="dataloader_load_job", status=DagsterRunStatus.STARTING, tags=tags
     )
-    instance.report_run_failed(instance.get_run_by_id(run.run_id), message="interrupted (SIGINT)")
+    instance.report_run_failed(instance.get_run_by_id(run.run_id), message=message)
     (record,) = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
     context = build_run_status_sensor_context(
         sensor_name="load_run_failure_sensor",
@@ -74,12 +72,65 @@ def test_queued_row_whose_run_died_while_starting_is_failed(control_conn, source
         resources={"control_db": control_db},
     ).for_run_failure()
     load_run_failure_sensor(context)
-    failed = row(control_conn, "f.ctrl_c")
-    assert failed.last_status == "Failed" and failed.last_error_kind == "transient"
-    assert failed.last_error_code == "run_failed"
+    return run.run_id
 
 
-def test_reconcile_fails_a_queued_row_whose_run_is_gone_in_one_pass(
+def test_queued_row_whose_run_died_while_starting_is_requeued_without_a_retry(
+    control_conn, source, instance, control_db, resources, lake_root
+):
+    """Ctrl-C while a sensor-launched run was starting left the row Queued for good (the row still held
+    the previous run's id); then such a row was failed, using a retry, though its load never began
+    (issue 19: under load every run Dagster could not dequeue in time was a 'failed' load)."""
+    _small_table(source, "ctrl_c")
+    add_control(control_conn, "f.ctrl_c")
+    set_row(control_conn, "f.ctrl_c", last_run_id="the-previous-run", last_status="Succeeded")
+    (request,) = _tick(instance, control_db).run_requests
+    history_id = queries.history_rows(control_conn, "f.ctrl_c")[-1].id
+    run_id = _fail_starting_run(instance, control_db, request.tags, "interrupted (SIGINT)")
+
+    requeued = row(control_conn, "f.ctrl_c")
+    assert (requeued.last_status, requeued.retry_count, requeued.manual_review) == (None, 0, False)
+    assert requeued.last_status_message == (
+        f"requeued (no retry used): Dagster run {run_id} failed before the load started: interrupted (SIGINT)"
+    )
+    attempt = queries.history_row(control_conn, history_id)
+    assert (attempt.error_code, attempt.load_start_time, attempt.retry_decision) == (
+        "not_started",
+        None,
+        "retry",
+    )
+    assert attempt.run_id == run_id  # the message names the run: so does the attempt (issue 19)
+    assert queries.failed_retryable(control_conn) == []  # nothing for the failed monitor
+
+    # The next tick queues it again, and that run loads it once.
+    request, result = tick_and_run(instance, resources)
+    assert result.success and request_keys(request) == ["f.ctrl_c"]
+    loaded = row(control_conn, "f.ctrl_c")
+    assert (loaded.last_status, loaded.retry_count) == ("Succeeded", 0)
+    assert open_table(str(lake_root), "bronze/test/ctrl_c").to_pyarrow_table().num_rows == 2
+
+
+def test_a_row_whose_runs_never_start_fails_after_the_requeue_limit(
+    control_conn, source, instance, control_db, monkeypatch
+):
+    """Requeued, not forever: a run that can never start (a broken code location) still surfaces."""
+    monkeypatch.setenv("DATALOADER_UNSTARTED_REQUEUES", "2")
+    add_control(control_conn, "f.never_starts")
+    for attempt in range(3):
+        (request,) = _tick(instance, control_db).run_requests
+        _fail_starting_run(instance, control_db, request.tags, "could not dequeue (DEADLINE_EXCEEDED)")
+        expected = None if attempt < 2 else "Failed"
+        assert row(control_conn, "f.never_starts").last_status == expected, attempt
+    failed = row(control_conn, "f.never_starts")
+    assert (failed.last_error_kind, failed.last_error_code, failed.retry_count) == (
+        "transient",
+        "run_failed",
+        0,
+    )
+    assert failed.last_status_message.endswith("(2 attempts in a row ended before the load started)")
+
+
+def test_reconcile_requeues_a_queued_row_whose_run_is_gone_in_one_pass(
     control_conn, source, instance, control_db, monkeypatch
 ):
     monkeypatch.setenv("DATALOADER_RECONCILE_QUEUED_GRACE_S", "0")
@@ -106,14 +157,22 @@ def test_reconcile_fails_a_queued_row_whose_run_is_gone_in_one_pass(
 
     reconcile_monitor(build_sensor_context(instance=instance, resources={"control_db": control_db}))
 
-    assert row(control_conn, "f.never_created").last_error_code == "queued_run_lost"
+    never_created = row(control_conn, "f.never_created")
+    assert (never_created.last_status, never_created.retry_count) == (None, 0)  # back in the queue
+    assert never_created.last_status_message.startswith(
+        f"requeued (no retry used): no run was created for attempt {attempts['f.never_created']}"
+    )
     lost = row(control_conn, "f.finished")
-    assert lost.last_status == "Failed" and finished.run_id not in (lost.last_run_id or "")
+    assert lost.last_status is None and finished.run_id not in (lost.last_run_id or "")
+    assert lost.last_status_message == (
+        f"requeued (no retry used): the run queued for attempt {attempts['f.finished']} ended FAILURE "
+        "without starting the load"
+    )
+    assert queries.history_rows(control_conn, "f.finished")[-1].run_id == finished.run_id
     assert row(control_conn, "f.waiting").last_status == "Queued"  # its run is still queued
-    assert {r.control_key for r in queries.failed_retryable(control_conn)} == {
-        "f.never_created",
-        "f.finished",
-    }
+    assert queries.failed_retryable(control_conn) == []
+    (again,) = _tick(instance, control_db).run_requests  # the next tick queues both again
+    assert request_keys(again) == ["f.finished", "f.never_created"]
 
 
 def test_hand_load_of_a_queued_row_takes_it_over_and_the_queued_run_ends_quietly(

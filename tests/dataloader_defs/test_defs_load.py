@@ -26,6 +26,7 @@ SENSORS = {
     "load_run_canceled_sensor",
     "maintenance_sensor",
     "table_state_monitor",
+    "circuit_monitor",
 }
 DAGSTER_YAML = """
 defs_state_storage:
@@ -250,3 +251,36 @@ def test_a_code_server_reloads_with_new_state_when_its_sensor_sees_new_rows(
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         instance.dispose()
+
+
+def test_a_backfill_that_handed_over_says_so_on_its_asset(control_conn, source) -> None:
+    """The demo's backfill table turned incremental with nothing telling so (issue 19)."""
+    from control_db import queries
+    from dataloader_defs.control_snapshot import TableRow
+    from dataloader_defs.defs.assets import asset_spec
+
+    add_control(
+        control_conn,
+        "d.ledger",
+        load_strategy="chunked_backfill",
+        incremental_column="id",
+        primary_keys=["id"],
+        chunk_column="id",
+        chunk_size=10,
+    )
+    add_control(
+        control_conn, "d.plain", load_strategy="incremental", incremental_column="id", primary_keys=["id"]
+    )
+
+    def spec(key: str):
+        (source_row,) = [r for r in queries.asset_sources(control_conn)[1] if r.control_key == key]
+        return asset_spec(TableRow(**source_row.__dict__))
+
+    assert spec("d.ledger").description.endswith("loaded chunked_backfill.")
+    control_conn.execute(
+        "UPDATE dataloader.table_control SET load_strategy = 'incremental' WHERE control_key = 'd.ledger'"
+    )
+    handed_over = spec("d.ledger")
+    assert handed_over.description.endswith("loaded incremental since its chunked_backfill finished.")
+    assert handed_over.metadata["backfill"] == "chunked_backfill on id: done, handed over to incremental"
+    assert "backfill" not in spec("d.plain").metadata

@@ -270,7 +270,7 @@ def test_run_failure_sensor_fails_row_of_dead_run(control_conn, source, instance
     assert queries.history_rows(control_conn, "t.dies")[-1].load_status == "Failed"
 
 
-def test_run_canceled_sensor_fails_row_of_cancelled_queued_run(control_conn, source, instance, control_db):
+def test_run_canceled_sensor_requeues_row_of_cancelled_queued_run(control_conn, source, instance, control_db):
     add_control(control_conn, "t.cancelled")
     (queued,) = queries.queue_ready_tables(control_conn, limit=1)
     run = create_run_for_test(
@@ -287,8 +287,10 @@ def test_run_canceled_sensor_fails_row_of_cancelled_queued_run(control_conn, sou
     load_run_canceled_sensor(context)
 
     cancelled = row(control_conn, "t.cancelled")
-    assert cancelled.last_status == "Failed"
-    assert "was cancelled" in cancelled.last_status_message
+    assert (cancelled.last_status, cancelled.retry_count) == (None, 0)  # never started: back in its queue
+    assert cancelled.last_status_message == (
+        f"requeued (no retry used): Dagster run {run.run_id} was cancelled before the load started"
+    )
 
 
 def test_reconcile_fails_rows_of_vanished_runs_and_closes_orphan_history(

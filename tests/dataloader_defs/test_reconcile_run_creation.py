@@ -107,9 +107,9 @@ def _slow_then_dropped(control_conn, instance, control_db, workspace) -> None:
     _reconcile(instance, control_db)
     dropped = row(control_conn, "r.dropped")
     history_id = queries.history_rows(control_conn, "r.dropped")[-1].id
-    assert (dropped.last_status, dropped.last_error_code) == ("Failed", "queued_run_lost")
+    assert (dropped.last_status, dropped.retry_count) == (None, 0)  # back in its queue, no retry used
     assert dropped.last_status_message == (
-        f"no run was created for attempt {history_id}: master_sensor tick {failed_tick.tick_id} "
+        f"requeued (no retry used): no run was created for attempt {history_id}: master_sensor tick {failed_tick.tick_id} "
         "requested its run but ended FAILURE without creating it"
     )
     assert row(control_conn, "r.slow").last_status == "Queued"  # its run is still waiting in the queue
@@ -132,5 +132,9 @@ def test_a_tick_stuck_started_holds_a_row_only_up_to_the_upper_bound(
     )
     _reconcile(instance, control_db)
     stuck = row(control_conn, "r.stuck")
-    assert (stuck.last_status, stuck.last_error_code) == ("Failed", "queued_run_lost")
-    assert stuck.last_status_message == f"no run was created for attempt {history_id} within 600s"
+    assert (stuck.last_status, stuck.retry_count) == (None, 0)
+    assert (
+        stuck.last_status_message
+        == f"requeued (no retry used): no run was created for attempt {history_id} within 600s"
+    )
+    assert queries.history_row(control_conn, history_id).error_code == "not_started"

@@ -38,9 +38,9 @@ from celery_cluster_support import (
 )
 from celery_cluster_watch import SLOW_KEY, SLOW_SOURCE, Watch, in_flight
 from dagster import DagsterInstance, DagsterRunStatus
+from delta_compare import delta_vs_source
 
 from control_db.urls import sqlalchemy_url
-from dataloader_defs.lake import open_table
 
 SOURCES, TABLES_PER_SOURCE, ROWS, HOSTS = 3, 10, 300, 3
 THRESHOLD_S = 60  # DATALOADER_LONGRUNNING_THRESHOLD_S: far above a normal load here, below the slow one
@@ -117,21 +117,8 @@ def _environment(
 
 def _delta_differs(table: Table) -> str | None:
     """How the table's Delta rows (id, v) differ from its source's; None when equal."""
-    delta = open_table(os.environ["DATALOADER_LAKE_ROOT"], table.destination)
-    if delta is None:
-        return f"{table.control_key}: no Delta table"
-    columns = delta.to_pyarrow_table(columns=["id", "v"])
-    loaded = sorted(zip(columns.column("id").to_pylist(), columns.column("v").to_pylist(), strict=True))
-    with psycopg.connect(table.source_url) as source:
-        expected = sorted(source.execute(f"SELECT id, v FROM {table.source_table}").fetchall())
-    if loaded == expected:
-        return None
-    ids = [i for i, _ in loaded]
-    missing = len({i for i, _ in expected} - set(ids))
-    return (
-        f"{table.control_key}: Delta has {len(loaded)} rows ({len(ids) - len(set(ids))} duplicate keys, "
-        f"{missing} keys missing), the source {len(expected)}"
-    )
+    lake = os.environ["DATALOADER_LAKE_ROOT"]
+    return delta_vs_source(lake, table.destination, table.source_url, table.source_table, table.control_key)
 
 
 def _run_problems(instance: DagsterInstance) -> list[str]:

@@ -18,8 +18,8 @@ import pyarrow as pa
 from psycopg.types.json import Jsonb
 
 from dataloader_contract.request import SourceConfig, table_uri
-from pipes_workers.delta import DeltaDestination
 from pipes_workers.discovery.command import main
+from pipes_workers.lake.session import DeltaSession
 from pipes_workers.local_load import load_control_key
 
 
@@ -101,7 +101,7 @@ def row_set(rows: Iterable[dict[str, Any]]) -> list[tuple[tuple[str, Any], ...]]
 
 def delta_rows(lake_root: Path, destination: str) -> list[dict[str, Any]]:
     """Every row of the Delta table at `destination`."""
-    table = DeltaDestination(table_uri(str(lake_root), destination)).read_arrow()
+    table = DeltaSession(table_uri(str(lake_root), destination)).read_arrow()
     return table.to_pylist()
 
 
@@ -112,7 +112,7 @@ def assert_delta_equals_source(
     reads them with the driver's own values; those of string columns compare by `as_text`)."""
     for row in rows:
         uri = table_uri(str(lake_root), row["destination_table"])
-        table = DeltaDestination(uri).read_arrow()
+        table = DeltaSession(uri).read_arrow()
         delta = table.to_pylist()
         text = {f.name for f in table.schema if pa.types.is_string(f.type)}
         source = [{k: as_text(v) if k in text else v for k, v in r.items()} for r in source_rows(row)]

@@ -127,3 +127,15 @@ def test_single_fixed_width_keys_are_checked_by_sorting_with_the_same_answers():
     assert check_primary_key(["t"], stamps).passed
     big = pa.table({"id": pa.array([2**63 - 1, -(2**63), 0], pa.int64())})
     assert check_primary_key(["id"], big).passed
+
+
+def test_each_check_description_says_what_the_ui_shows_beside_it() -> None:
+    """The UI prints "blocking"/"non-blocking" beside the description: they must agree, and the
+    description says the severity of a failure (a non-blocking check read "… ERROR." — issue 19)."""
+    from dataloader_contract.result import CHECK_SPECS
+
+    for spec in CHECK_SPECS:
+        said = "blocking" if spec.blocking else "non-blocking"
+        assert f", {said}" in spec.description, spec
+        assert ("non-blocking" in spec.description) != spec.blocking, spec
+        assert "severity ERROR" in spec.description or "severity WARN" in spec.description, spec

@@ -14,6 +14,7 @@ from dagster._core.errors import DagsterPipesExecutionError
 from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
 from dataloader_contract.request import LoadRequest
 from dataloader_contract.result import LoadFailure, LoadResult, failed_result, read_load_result
+from dataloader_defs.defs.loader.interruption import SETTLE_S, RunInterruption
 from dataloader_defs.defs.loader.launcher import WORKER_MODULE, WorkerLauncher
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 
@@ -29,10 +30,25 @@ class TableLoad:
     refusal: str | None = None
 
 
+WORKER_DIED = "worker_died"
+
+
 def _worker_died(request: LoadRequest, what: str) -> LoadResult:
     """The failed result of a worker that ended without reporting one (transient: retried)."""
-    failure = LoadFailure(kind="transient", code="worker_died", message=f"{request.control_key}: {what}")
+    failure = LoadFailure(kind="transient", code=WORKER_DIED, message=f"{request.control_key}: {what}")
     return failed_result(request.control_key, request.load_strategy, failure)
+
+
+def _as_interruption(result: LoadResult, interruption: RunInterruption) -> LoadResult:
+    """A failure while the run is being interrupted is that interruption's one record. A worker that
+    ended without a result waits for the run to say so (the same Ctrl-C may have stopped it first)."""
+    error = result.error
+    if error is None:
+        return result  # committed: a load that finished is recorded as it finished
+    settle_s = SETTLE_S if error.code == WORKER_DIED else 0.0
+    if interruption.cause(settle_s) is None:
+        return result
+    return failed_result(result.control_key, result.strategy, interruption.failure(result.control_key))
 
 
 def _run_worker(
@@ -67,8 +83,9 @@ def load_table(
     control_db: ControlDatabase,
     settings: DataloaderSettings,
     workers: WorkerLauncher,
+    interruption: RunInterruption,
 ) -> TableLoad:
-    """The whole lifecycle of one table in this run."""
+    """The whole lifecycle of one table in this run (`interruption`: shared by the run's tables)."""
     run_id = context.run.run_id
     attempt = begin_attempt(
         control_db.url,
@@ -79,14 +96,21 @@ def load_table(
         component="dagster-asset",
     )
     if isinstance(attempt, Refusal):
-        return TableLoad(
-            control_key, asset_key, None, refusal=attempt.reason if not attempt.taken_over_by else None
-        )
+        if attempt.waiting:  # the source's circuit is open: not this table's failure
+            context.log.warning(attempt.reason)
+        quiet = attempt.taken_over_by or attempt.waiting
+        return TableLoad(control_key, asset_key, None, refusal=None if quiet else attempt.reason)
     context.log.info(
         f"{control_key}: In Progress (attempt {attempt.history_id}, {attempt.row.load_strategy})"
     )
     return _load_attempt(
-        context, attempt, asset_key, control_db=control_db, settings=settings, workers=workers
+        context,
+        attempt,
+        asset_key,
+        control_db=control_db,
+        settings=settings,
+        workers=workers,
+        interruption=interruption,
     )
 
 
@@ -98,19 +122,23 @@ def _load_attempt(
     control_db: ControlDatabase,
     settings: DataloaderSettings,
     workers: WorkerLauncher,
+    interruption: RunInterruption,
 ) -> TableLoad:
     key = attempt.control_key
     request = LoadRequest.from_control_row(
         attempt.row, attempt.source, lake_root=settings.lake_root, run_id=attempt.run_id
     )
     try:
-        result, reports = _run_worker(context, workers, request, asset_key, settings)
+        if interruption.cause() is None:
+            result, reports = _run_worker(context, workers, request, asset_key, settings)
+        else:  # the run is being stopped: start no worker (the run would wait for it)
+            result, reports = failed_result(key, request.load_strategy, interruption.failure(key)), ()
     except BaseException as exc:  # the run was terminated or interrupted while the worker ran
-        failure = LoadFailure(
-            kind="transient", code="run_interrupted", message=f"{key}: run interrupted ({type(exc).__name__})"
-        )
+        interruption.note(type(exc).__name__)
+        failure = interruption.failure(key)
         record_outcome(control_db.url, attempt, failed_result(key, request.load_strategy, failure))
         raise
+    result = _as_interruption(result, interruption)
     recorded = record_outcome(control_db.url, attempt, result, component="dagster-asset")
     if recorded.status == "not recorded":
         context.log.warning(f"{key}: {recorded.detail}")

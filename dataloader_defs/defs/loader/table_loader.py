@@ -8,7 +8,7 @@ with a Failure that lists exactly which tables failed and why.
 """
 
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from dagster import (
     AssetCheckResult,
@@ -21,6 +21,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from dataloader_defs.defs.loader.interruption import RunInterruption
 from dataloader_defs.defs.loader.launcher import WorkerLauncher
 from dataloader_defs.defs.loader.lifecycle import (
     failure_metadata,
@@ -29,9 +30,11 @@ from dataloader_defs.defs.loader.lifecycle import (
     load_table,
 )
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
+from dataloader_defs.defs.run_tags import hand_run_tags
 from dataloader_defs.defs.settings import env_int
 
 WORKER_STOP_GRACE_S = 10.0
+WORKER_RECHECK_S = 0.5  # how often an interrupted run looks for a worker started after its stop
 
 
 def concurrency() -> int:
@@ -61,11 +64,16 @@ class TableLoader(ConfigurableResource):
         selected = [
             (key, control_key) for key, control_key in tables.items() if key in context.selected_asset_keys
         ]
+        tags = hand_run_tags(dict(context.run.tags), len(selected))
+        if tags:  # the UI lists it as `__ASSET_JOB`: say it was started by hand, and how big it is
+            context.instance.add_run_tags(context.run.run_id, tags)
         pool = ThreadPoolExecutor(max_workers=min(concurrency(), len(selected)) or 1)
+        interruption = RunInterruption()
         loads = []
+        futures = []
         try:
-            futures = [
-                pool.submit(
+            for key, control_key in selected:
+                future = pool.submit(
                     load_table,
                     context,
                     control_key,
@@ -74,25 +82,70 @@ class TableLoader(ConfigurableResource):
                     control_db=self.control_db,
                     settings=self.settings,
                     workers=self.workers,
+                    interruption=interruption,
                 )
-                for key, control_key in selected
-            ]
-            for future in futures:
+                futures.append((control_key, future))
+            for _, future in futures:
                 load = future.result()
                 loads.append(load)
                 yield from load.reports
                 observed = failure_observation(load)
                 if observed is not None:
                     context.log_event(observed)
-        except BaseException:
+        except BaseException as exc:
             # The run is being terminated (or its step failed): the interruption reaches this thread
-            # only, so stop the workers of the tables still loading; each thread then records its
-            # table's outcome. Tables not started stay Queued and the run-status sensors fail them.
-            self.workers.interrupt(context, grace_s=self.stop_grace_s)
-            pool.shutdown(wait=True, cancel_futures=True)
+            # only, so say so to the tables' threads (one record for all), stop the workers of the
+            # tables still loading (each thread then records its table) and fail the queued attempts
+            # no thread started.
+            interruption.note(type(exc).__name__)
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._stop_workers(context, [future for _, future in futures])
+            unstarted = [key for key, future in futures if future.cancelled() and attempts.get(key)]
+            self._fail_unstarted(context, unstarted, attempts, interruption)
             raise
         finally:
             pool.shutdown(wait=False)
         summary = failure_summary(loads)
         if summary:
             raise Failure(description=summary, metadata=failure_metadata(loads))
+
+    def _stop_workers(self, context: AssetExecutionContext, futures: list[Future]) -> None:
+        """Stop the running workers until every table's thread has ended: a thread that was starting
+        its worker as the interruption came (a fork that failed because the fork server got the same
+        Ctrl-C, then a fresh worker) starts it after the first stop, and would otherwise keep the run
+        waiting for a load nobody stops."""
+        pending = [future for future in futures if not future.done()]
+        while pending:
+            self.workers.interrupt(context, grace_s=self.stop_grace_s)
+            pending = list(wait(pending, timeout=WORKER_RECHECK_S).not_done)
+
+    def _fail_unstarted(
+        self,
+        context: AssetExecutionContext,
+        control_keys: list[str],
+        attempts: Mapping[str, int],
+        interruption: RunInterruption,
+    ) -> None:
+        """Record the interruption on the queued attempts of this run that no thread started (only
+        while still Queued: a hand load may have taken one over). What fails here is left to the
+        run-status sensors."""
+        from control_db import queries
+
+        if not control_keys:
+            return
+        try:
+            with self.control_db.connect("dagster-asset") as conn:
+                for key in control_keys:
+                    failure = interruption.failure(key)
+                    queries.mark_failed(
+                        conn,
+                        key,
+                        message=failure.message,
+                        kind=failure.kind,
+                        code=failure.code,
+                        history_id=attempts[key],
+                        run_id=context.run.run_id,
+                        queued_only=True,
+                    )
+        except Exception as exc:  # the interruption must still reach Dagster
+            context.log.warning(f"could not record the interruption on {', '.join(control_keys)}: {exc}")

@@ -3,6 +3,7 @@
 from dagster import AssetsDefinition, SensorDefinition
 
 from dataloader_defs.control_snapshot import Snapshot
+from dataloader_defs.defs.sensors.circuit_monitor import build_circuit_monitor
 from dataloader_defs.defs.sensors.control_table_sensor import build_control_table_sensor
 from dataloader_defs.defs.sensors.failed_monitor import failed_monitor
 from dataloader_defs.defs.sensors.landing_table_monitor import landing_table_monitor
@@ -29,7 +30,7 @@ MONITORS = [
 
 def build_sensors(load_assets: AssetsDefinition | None, snapshot: Snapshot) -> list[SensorDefinition]:
     """Every sensor of the code location; the master sensor loads `snapshot`'s tables (`load_assets`)."""
-    sensors = [build_control_table_sensor(snapshot), *MONITORS]
+    sensors = [build_control_table_sensor(snapshot), *MONITORS, build_circuit_monitor(snapshot)]
     if load_assets is not None:
         sensors.insert(0, build_master_sensor(load_assets, snapshot))
     return sensors

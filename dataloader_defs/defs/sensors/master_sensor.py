@@ -23,6 +23,7 @@ from dagster import (
 from dataloader_defs.control_snapshot import Snapshot, TableRow
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import LOAD_ASSET_NAME, run_tags
+from dataloader_defs.defs.sensors.circuit_tags import tag_probe_runs
 from dataloader_defs.defs.settings import env_int, interval
 
 
@@ -74,7 +75,8 @@ def build_master_sensor(load_assets: AssetsDefinition, snapshot: Snapshot) -> Se
             queued = queries.queue_ready_tables(
                 conn, limit=env_int("DATALOADER_MASTER_BATCH"), only_keys=list(tables)
             )
-        requests = plan_runs(queued, tables, env_int("DATALOADER_RUN_BATCH"))
+            probes = queries.circuit_probes(conn) if queued else {}
+        requests = tag_probe_runs(plan_runs(queued, tables, env_int("DATALOADER_RUN_BATCH")), probes)
         return SensorResult(
             run_requests=requests, skip_reason=None if requests else SkipReason("no control row is ready")
         )

@@ -5,7 +5,8 @@
   process is gone are failed the same way (control_db.local_runs), others left to the longrunning
   monitor.
 - A row Queued whose queued run finished without starting the load, or for which no run will be
-  created any more, becomes Failed (transient, `queued_run_lost`), so the failed monitor retries it.
+  created any more, goes back to its queue without using a retry (sensors/unstarted.py; Failed,
+  transient `queued_run_lost`, after DATALOADER_UNSTARTED_REQUEUES such attempts in a row).
   "No run any more" is read from the master sensor's tick records, not from a fixed grace (see
   run_creation.py): under load run creation takes minutes. DATALOADER_RECONCILE_QUEUED_GRACE_S is
   only the age before a Queued row is looked at; DATALOADER_RECONCILE_QUEUED_MAX_WAIT_S the upper
@@ -30,6 +31,7 @@ from control_db.local_runs import fail_dead_local_runs
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import runs_of_attempt
 from dataloader_defs.defs.sensors.run_creation import CLOCK_MARGIN, master_ticks, run_still_coming, why_no_run
+from dataloader_defs.defs.sensors.unstarted import requeue_or_fail
 from dataloader_defs.defs.settings import env_seconds, interval
 
 ORPHAN_MIN_AGE = timedelta(minutes=5)
@@ -71,11 +73,11 @@ def _fail_lost_running(conn: psycopg.Connection, instance: DagsterInstance) -> l
         state = "no longer exists" if run is None else f"ended {run.status.value}"
         message = f"run {row.last_run_id} {state} but the row was still In Progress"
         if queries.mark_failed(conn, row.control_key, message=message, kind="transient", code="run_lost"):
-            failed.append(row.control_key)
+            failed.append(f"{row.control_key} failed")
     return failed
 
 
-def _fail_lost_queued(
+def _requeue_lost_queued(
     conn: psycopg.Connection,
     instance: DagsterInstance,
     *,
@@ -83,8 +85,8 @@ def _fail_lost_queued(
     max_wait: timedelta,
     repository_name: str | None = None,
 ) -> list[str]:
-    """Fail Queued attempts whose runs all finished without starting the load, or for which no run will
-    be created (run_creation.py says when that is known); wait otherwise, at most `max_wait`."""
+    """Requeue Queued attempts whose runs all finished without starting the load, or for which no run
+    will be created (run_creation.py says when that is known); wait otherwise, at most `max_wait`."""
     from control_db import queries
 
     attempts = queries.queued_attempts(conn, older_than=min_age)
@@ -93,7 +95,7 @@ def _fail_lost_queued(
     queued_at = {h: queries.history_row(conn, h).load_queued_time or datetime.now(UTC) for _, h in attempts}
     since = min(queued_at.values()) - max_wait - CLOCK_MARGIN
     ticks = master_ticks(instance, since=since.timestamp(), repository_name=repository_name)  # before runs
-    failed = []
+    repaired = []
     for control_key, history_id in attempts:
         runs = runs_of_attempt(instance, history_id, control_key)
         if any(not run.is_finished for run in runs):
@@ -107,16 +109,17 @@ def _fail_lost_queued(
             continue
         else:
             message = f"no run was created for attempt {history_id}: {why_no_run(ticks, history_id)}"
-        if queries.mark_failed(
+        outcome = requeue_or_fail(
             conn,
             control_key,
-            message=message,
-            kind="transient",
-            code="queued_run_lost",
             history_id=history_id,
-        ):
-            failed.append(control_key)
-    return failed
+            message=message,
+            code="queued_run_lost",
+            run_id=runs[0].run_id if runs else None,
+        )
+        if outcome != "unchanged":
+            repaired.append(f"{control_key} {outcome}")
+    return repaired
 
 
 @sensor(
@@ -128,17 +131,17 @@ def _fail_lost_queued(
 def reconcile_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
     """Compare the control table with the Dagster run storage and repair what a crash left behind."""
     with control_db.connect("dagster-reconcile") as conn:
-        repaired = _fail_lost_running(conn, context.instance) + _fail_lost_queued(
+        repaired = _fail_lost_running(conn, context.instance) + _requeue_lost_queued(
             conn,
             context.instance,
             min_age=env_seconds("DATALOADER_RECONCILE_QUEUED_GRACE_S"),
             max_wait=env_seconds("DATALOADER_RECONCILE_QUEUED_MAX_WAIT_S"),
             repository_name=context.repository_name,
         )
-        repaired += fail_dead_local_runs(conn)
+        repaired += [f"{key} failed" for key in fail_dead_local_runs(conn)]
         closed = close_orphan_history(conn, min_age=ORPHAN_MIN_AGE)
-    for key in repaired:
-        context.log.warning(f"{key}: failed by reconcile (its run is gone or finished)")
+    for change in repaired:
+        context.log.warning(f"{change} by reconcile (its run is gone or finished)")
     if closed:
         context.log.warning(f"closed {closed} history row(s) that never got a final status")
     return SensorResult(

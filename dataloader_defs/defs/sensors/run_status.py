@@ -1,8 +1,10 @@
-"""Run-status sensors: a load run that fails or is cancelled marks its table Failed at once.
+"""Run-status sensors: a load run that fails or is cancelled marks its table Failed at once, or, when
+the run ended before the load started, puts the table back in its queue without using a retry.
 
-Only when the run still owns the row: In Progress under this run, or Queued with this run's
-attempt still open (the asset records every failure it sees itself; these cover runs that died
-before it could: a killed step process, a lost run worker, Ctrl-C while the run was starting).
+Only when the run still owns the row: In Progress under this run (Failed: the asset records every
+failure it sees itself; this covers runs that died before it could, a killed step process or a lost
+run worker), or Queued with this run's attempt still open (requeued: a dequeue that timed out under
+load, a run worker that never came up, Ctrl-C while the run was starting; sensors/unstarted.py).
 """
 
 from __future__ import annotations
@@ -23,33 +25,43 @@ from dagster._utils.error import SerializableErrorInfo
 
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import attempt_of_tag
+from dataloader_defs.defs.sensors.unstarted import requeue_or_fail
 
 FAILURE_REASON_TAG = "dagster/failure_reason"
 # Dagster's message for a run failed without one (instance.report_run_failed's default): says nothing.
 DAGSTER_OUTSIDE_FAILURE = "This run has been marked as failed from outside the execution context."
 
 
-def fail_rows_of_run(control_db: ControlDatabase, run: DagsterRun, message: str, *, code: str) -> list[str]:
-    """Mark Failed (transient, `code`) every table this run still owns; the keys it failed."""
+def fail_rows_of_run(
+    control_db: ControlDatabase, run: DagsterRun, *, ended: str, cause: str | None, code: str
+) -> list[tuple[str, str]]:
+    """Mark Failed (transient, `code`) every table this run was loading; requeue, without using a
+    retry, every table it never started (still Queued with its attempt open: the run ended before the
+    load began, sensors/unstarted.py). `ended` says how the run ended ("failed"), `cause` why. Returns
+    (what was done to a key, the message written)."""
     from control_db import queries
 
     attempts = {attempt: key for tag, key in run.tags.items() if (attempt := attempt_of_tag(tag)) is not None}
-    failed = []
+    because = f": {cause}" if cause else ""
+    message = f"Dagster run {run.run_id} {ended} before the load recorded its outcome{because}"
+    unstarted = f"Dagster run {run.run_id} {ended} before the load started{because}"
+    changed = []
     with control_db.connect("dagster-run-status") as conn:
         for row in queries.rows_of_run(conn, run.run_id):  # In Progress under this run
-            if queries.mark_failed(conn, row.control_key, message=message, kind="transient", code=code):
-                failed.append(row.control_key)
-        for history_id, key in attempts.items():  # still Queued: mark_failed's guard wants the attempt open
-            row = queries.get_control_row(conn, key)
-            if (
-                row is not None
-                and row.last_status == "Queued"
-                and queries.mark_failed(
-                    conn, key, message=message, kind="transient", code=code, history_id=history_id
-                )
+            if queries.mark_failed(
+                conn, row.control_key, message=message, kind="transient", code=code, run_id=run.run_id
             ):
-                failed.append(key)
-    return failed
+                changed.append((f"{row.control_key} failed", message))
+        for history_id, key in attempts.items():  # its attempts no run started
+            row = queries.get_control_row(conn, key)
+            if row is None or row.last_status != "Queued":
+                continue
+            outcome = requeue_or_fail(
+                conn, key, history_id=history_id, message=unstarted, code=code, run_id=run.run_id
+            )
+            if outcome != "unchanged":
+                changed.append((f"{key} {outcome}", unstarted))
+    return changed
 
 
 def _first_line(error: SerializableErrorInfo) -> str:
@@ -100,24 +112,27 @@ def run_failure_cause(instance: DagsterInstance, run: DagsterRun, fallback: str)
 
 @run_failure_sensor(
     default_status=DefaultSensorStatus.RUNNING,
-    description="Marks a load's table Failed when its Dagster run fails without recording the outcome.",
+    description="Marks a load's table Failed when its Dagster run fails without recording the outcome; "
+    "requeues it (no retry used) when the run failed before the load started.",
 )
 def load_run_failure_sensor(context: RunFailureSensorContext, control_db: ControlDatabase) -> None:
-    """Failed run -> Failed row (no-op when the asset already recorded the failure)."""
+    """Failed run -> Failed row (no-op when the asset already recorded the failure), or requeued row."""
     run = context.dagster_run
     cause = run_failure_cause(context.instance, run, context.failure_event.message or "run failed")
-    message = f"Dagster run {run.run_id} failed before the load recorded its outcome: {cause}"
-    for key in fail_rows_of_run(control_db, run, message, code="run_failed"):
-        context.log.warning(f"{key}: {message}")
+    for change, message in fail_rows_of_run(control_db, run, ended="failed", cause=cause, code="run_failed"):
+        context.log.warning(f"{change}: {message}")
 
 
 @run_status_sensor(
     run_status=DagsterRunStatus.CANCELED,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Marks a load's table Failed when its Dagster run is cancelled.",
+    description="Marks a load's table Failed when its Dagster run is cancelled; requeues it (no retry "
+    "used) when the run was cancelled before the load started.",
 )
 def load_run_canceled_sensor(context: RunStatusSensorContext, control_db: ControlDatabase) -> None:
-    """Cancelled run -> Failed row."""
-    message = f"Dagster run {context.dagster_run.run_id} was cancelled"
-    for key in fail_rows_of_run(control_db, context.dagster_run, message, code="run_cancelled"):
-        context.log.warning(f"{key}: {message}")
+    """Cancelled run -> Failed row, or requeued row."""
+    run = context.dagster_run
+    for change, message in fail_rows_of_run(
+        control_db, run, ended="was cancelled", cause=None, code="run_cancelled"
+    ):
+        context.log.warning(f"{change}: {message}")
