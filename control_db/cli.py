@@ -25,9 +25,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from control_db import embedded
 from control_db.dev_settings import use_dev_settings_when_unset
-from control_db.local_runs import fail_dead_local_runs
-from control_db.queries import connect, get_control_row, source_status, table_status
-from control_db.queries.reset import reset_table
+from control_db.queries import connect, source_status, table_status
 from control_db.status_table import CircuitLine, circuit_line, render
 from control_db.urls import control_db_url, redact
 
@@ -90,25 +88,15 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
+    from control_db.table_actions import ActionRefused, apply_to_table
+
     with connect(control_db_url(), "cli") as conn:
-        row = get_control_row(conn, args.control_key)
-        if row is None:
-            print(f"dataloader reset: no control row with control_key {args.control_key!r}", file=sys.stderr)
+        try:
+            done = apply_to_table(conn, "reset", args.control_key)
+        except ActionRefused as refused:
+            print(f"dataloader reset: {refused}", file=sys.stderr)
             return 1
-        if fail_dead_local_runs(conn, args.control_key):  # a `dataloader load` whose process is gone
-            row = get_control_row(conn, args.control_key) or row
-        if not reset_table(conn, args.control_key):
-            current = get_control_row(conn, args.control_key)
-            status = current.last_status if current else row.last_status
-            print(
-                f"dataloader reset: {args.control_key} is {status}; "
-                "wait for its run to finish (or fail) and reset it then",
-                file=sys.stderr,
-            )
-            return 1
-    print(
-        f"{args.control_key}: reset (was {row.last_status or 'never loaded'}); it loads on the next master-sensor tick"
-    )
+    print(f"{done.control_key}: reset (was {done.was}); it loads on the next master-sensor tick")
     return 0
 
 

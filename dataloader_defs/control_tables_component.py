@@ -46,11 +46,12 @@ def build_definitions_from_snapshot(snapshot: Snapshot) -> Definitions:
     from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
     from dataloader_defs.defs.resources import default_resources
     from dataloader_defs.defs.sensors import build_sensors
+    from dataloader_defs.defs.table_action_jobs import ACTION_JOBS
 
     load_assets = build_load_assets(snapshot.rows)
     return Definitions(
         assets=[load_assets] if load_assets is not None else [],
-        jobs=[dataloader_retry_analysis, landing_table_git_job, dataloader_maintenance_job],
+        jobs=[dataloader_retry_analysis, landing_table_git_job, dataloader_maintenance_job, *ACTION_JOBS],
         sensors=build_sensors(load_assets, snapshot),
         resources=default_resources(),
         # Every job here is one step (the load multi-asset starts its own workers), so a run keeps

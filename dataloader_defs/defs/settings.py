@@ -22,6 +22,7 @@ DEFAULTS: dict[str, int] = {
     "DATALOADER_RECONCILE_INTERVAL_S": 300,
     "DATALOADER_RECONCILE_QUEUED_GRACE_S": 120,  # age before the reconcile pass looks at a Queued row
     "DATALOADER_RECONCILE_QUEUED_MAX_WAIT_S": 1800,  # then: failed once no run will come, or after this
+    "DATALOADER_STATE_INTERVAL_S": 60,
     # a count: attempts in a row whose run ended before the load started that go back to the queue
     # without using a retry; the next one fails (transient) and the retry analysis takes over
     "DATALOADER_UNSTARTED_REQUEUES": 5,

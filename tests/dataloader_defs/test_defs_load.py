@@ -25,6 +25,7 @@ SENSORS = {
     "load_run_failure_sensor",
     "load_run_canceled_sensor",
     "maintenance_sensor",
+    "table_state_monitor",
     "circuit_monitor",
 }
 DAGSTER_YAML = """

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, MetadataValue
 from dagster._core.errors import DagsterPipesExecutionError
 
 from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
@@ -161,3 +161,36 @@ def failure_summary(loads: Sequence[TableLoad]) -> str | None:
         for t in failed
     )
     return f"{len(failed)} of {len(loads)} tables failed ({len(loads) - len(failed)} succeeded or skipped): {details}"
+
+
+def failure_observation(load: TableLoad) -> AssetObservation | None:
+    """What the run page and the asset page show of a failed table: its error kind, code and message."""
+    error = load.result.error if load.result is not None else None
+    if error is None:
+        return None
+    return AssetObservation(
+        asset_key=load.asset_key,
+        description=f"load failed ({error.kind}, {error.code or 'no code'}): {error.message}",
+        metadata={
+            "dataloader/state": "failed",
+            "control_key": load.control_key,
+            "error_kind": error.kind,
+            "error_code": error.code or "",
+            "error_message": error.message,
+        },
+    )
+
+
+def failure_metadata(loads: Sequence[TableLoad]) -> dict[str, Any]:
+    """The run failure's metadata: a table of each failed table's kind, code and message (and the
+    fields themselves when one table failed)."""
+    failed = [(t.control_key, t.result.error) for t in loads if t.result is not None and t.result.error]
+    metadata: dict[str, Any] = {}
+    if len(failed) == 1:
+        _, error = failed[0]
+        metadata = {"error_kind": error.kind, "error_code": error.code or "", "error_message": error.message}
+    if failed:
+        lines = ["| table | kind | code | message |", "| --- | --- | --- | --- |"]
+        lines += [f"| {k} | {e.kind} | {e.code or ''} | {e.message.replace('|', '/')} |" for k, e in failed]
+        metadata["failed_tables"] = MetadataValue.md("\n".join(lines))
+    return metadata

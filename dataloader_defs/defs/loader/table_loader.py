@@ -23,7 +23,12 @@ from pydantic import Field
 
 from dataloader_defs.defs.loader.interruption import RunInterruption
 from dataloader_defs.defs.loader.launcher import WorkerLauncher
-from dataloader_defs.defs.loader.lifecycle import failure_summary, load_table
+from dataloader_defs.defs.loader.lifecycle import (
+    failure_metadata,
+    failure_observation,
+    failure_summary,
+    load_table,
+)
 from dataloader_defs.defs.resources import ControlDatabase, DataloaderSettings
 from dataloader_defs.defs.run_tags import hand_run_tags
 from dataloader_defs.defs.settings import env_int
@@ -84,6 +89,9 @@ class TableLoader(ConfigurableResource):
                 load = future.result()
                 loads.append(load)
                 yield from load.reports
+                observed = failure_observation(load)
+                if observed is not None:
+                    context.log_event(observed)
         except BaseException as exc:
             # The run is being terminated (or its step failed): the interruption reaches this thread
             # only, so say so to the tables' threads (one record for all), stop the workers of the
@@ -99,7 +107,7 @@ class TableLoader(ConfigurableResource):
             pool.shutdown(wait=False)
         summary = failure_summary(loads)
         if summary:
-            raise Failure(description=summary)
+            raise Failure(description=summary, metadata=failure_metadata(loads))
 
     def _stop_workers(self, context: AssetExecutionContext, futures: list[Future]) -> None:
         """Stop the running workers until every table's thread has ended: a thread that was starting

@@ -13,6 +13,7 @@ from dataloader_defs.defs.sensors.maintenance_sensor import maintenance_sensor
 from dataloader_defs.defs.sensors.master_sensor import build_master_sensor
 from dataloader_defs.defs.sensors.reconcile_monitor import reconcile_monitor
 from dataloader_defs.defs.sensors.run_status import load_run_canceled_sensor, load_run_failure_sensor
+from dataloader_defs.defs.sensors.table_state_monitor import table_state_monitor
 
 MONITORS = [
     longqueued_monitor,
@@ -23,6 +24,7 @@ MONITORS = [
     load_run_failure_sensor,
     load_run_canceled_sensor,
     maintenance_sensor,
+    table_state_monitor,
 ]
 
 
