@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.rows import class_row
 
-from control_db.queries.reads import READY, READY_ORDER
+from control_db.queries.reads import QUEUED_FOR_ATTEMPT, READY, READY_ORDER
 from control_db.queries.rows import CircuitChange, SourceCircuit, SourceStatus, column_list
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -238,10 +238,7 @@ waiting AS (
     SET last_status = NULL, status_changed_at = now(),
         last_status_message = format('waiting: the circuit of source %%s is %%s', b.db_config_key, b.state)
     FROM blocked AS b
-    WHERE tc.control_key = b.control_key AND tc.last_status = 'Queued'
-      AND EXISTS (SELECT 1 FROM dataloader.historical_metadata AS hm
-                  WHERE hm.id = %(history_id)s AND hm.control_key = tc.control_key
-                    AND hm.load_status = 'Queued' AND hm.load_end_time IS NULL)
+    WHERE tc.control_key = b.control_key AND {QUEUED_FOR_ATTEMPT}
     RETURNING tc.control_key
 ),
 skipped AS (

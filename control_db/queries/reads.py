@@ -21,6 +21,12 @@ HISTORY_COLUMNS = column_list(HistoryRow, "hm")
 
 # A row no live maintenance claim holds (SQL on `tc`; the claim is `queries.maintenance`'s).
 NOT_HELD = "(tc.maintenance_owner IS NULL OR tc.maintenance_expires_at <= now())"
+# The row is still Queued for attempt %(history_id)s (SQL on `tc`): that attempt's history row is
+# open and Queued, so a row queued again since, or an attempt already closed, is left alone.
+QUEUED_FOR_ATTEMPT = """tc.last_status = 'Queued'
+      AND EXISTS (SELECT 1 FROM dataloader.historical_metadata AS h
+                  WHERE h.id = %(history_id)s AND h.control_key = tc.control_key
+                    AND h.load_status = 'Queued' AND h.load_end_time IS NULL)"""
 # Ready = active, due, not already Queued / In Progress / Failed (NULL and Succeeded are ready), and
 # not held for maintenance.
 READY = f"""

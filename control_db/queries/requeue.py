@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import psycopg
 
+from control_db.queries.reads import QUEUED_FOR_ATTEMPT
 from dataloader_contract.result import MAX_MESSAGE
 
 NOT_STARTED = "not_started"
@@ -26,15 +27,12 @@ WHERE hm.control_key = %(key)s AND hm.error_code = %(code)s
                         WHERE s.control_key = %(key)s AND s.load_start_time IS NOT NULL), 0)
 """
 
-_REQUEUE = """
+_REQUEUE = f"""
 WITH requeued AS (
     UPDATE dataloader.table_control AS tc
     SET last_status = NULL, status_changed_at = now(), last_status_message = %(message)s,
         next_load_date_time = least(coalesce(tc.next_load_date_time, now()), now())
-    WHERE tc.control_key = %(key)s AND tc.last_status = 'Queued'
-      AND EXISTS (SELECT 1 FROM dataloader.historical_metadata AS h
-                  WHERE h.id = %(history_id)s AND h.control_key = tc.control_key
-                    AND h.load_status = 'Queued' AND h.load_end_time IS NULL)
+    WHERE tc.control_key = %(key)s AND {QUEUED_FOR_ATTEMPT}
     RETURNING tc.control_key
 ),
 closed AS (

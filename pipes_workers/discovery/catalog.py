@@ -81,11 +81,61 @@ def best_unique_key(
     return (candidates[0], "unique index") if candidates else ((), "")
 
 
-def read_catalog(
-    reader: SourceReader, queries: Sequence[str], params: Any = None
-) -> list[list[tuple[Any, ...]]]:
-    """The rows of each catalog query, in order, on the reader's session."""
-    return [reader.catalog_rows(sql, params) for sql in queries]
+@dataclass(frozen=True)
+class CatalogRows:
+    """A dialect's catalog row sets: `tables` as (name, estimated rows, estimated bytes), `columns`
+    and `keys` in the dialect's own row shape (keys empty when the source has none)."""
+
+    tables: list[tuple[Any, ...]]
+    columns: list[tuple[Any, ...]]
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def catalog_schema(reader: SourceReader, schema: str | None, default: str) -> str:
+    """The schema to list: `schema`, else the reader's default schema, else `default`."""
+    return schema or reader.schema_for(None) or default
+
+
+def read_catalog(reader: SourceReader, queries: Sequence[str], params: Any = None) -> CatalogRows:
+    """CatalogRows from the tables, columns and keys queries, run in order on the reader's session."""
+    tables, columns, keys = (reader.catalog_rows(sql, params) for sql in queries)
+    return CatalogRows(tables, columns, keys)
+
+
+@dataclass(frozen=True)
+class QueryCatalog:
+    """`list_tables` of a dialect whose tables, columns and keys `queries` take the schema as the one
+    named parameter `param`, its rows turned into CatalogTables by `build` (`tables_from_rows`)."""
+
+    queries: tuple[str, str, str]
+    param: str
+    default: str  # the schema when neither the caller nor the reader names one
+    build: Callable[[str, CatalogRows, str | None], list[CatalogTable]]
+
+    def __call__(
+        self, reader: SourceReader, schema: str | None, pattern: str | None = None
+    ) -> list[CatalogTable]:
+        """The schema's tables (`schema`, else the reader's, else `default`) matching `pattern`."""
+        schema = catalog_schema(reader, schema, self.default)
+        return self.build(schema, read_catalog(reader, self.queries, {self.param: schema}), pattern)
+
+
+def precision_typed_tables(
+    schema: str,
+    rows: CatalogRows,
+    pattern: str | None,
+    quote: Callable[[str], str],
+    arrow_type_for: Callable[[str, str, str, Any, Any], pa.DataType],
+    *,
+    nullable: Callable[[Any], bool],
+    identity: Callable[[Any], bool],
+) -> list[CatalogTable]:
+    """CatalogTables from `precision_typed_columns` rows and `index_keys` rows (SQL Server and
+    Oracle catalogs)."""
+    columns = precision_typed_columns(
+        schema, rows.columns, quote, arrow_type_for, nullable=nullable, identity=identity
+    )
+    return build_tables(schema, rows.tables, columns, index_keys(rows.keys), pattern)
 
 
 def precision_typed_columns(

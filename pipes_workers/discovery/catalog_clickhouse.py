@@ -6,9 +6,14 @@ counts as indexed when it is part of the sorting, primary or partition key (what
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
-from pipes_workers.discovery.catalog import CatalogTable, build_tables, mapped_column, read_catalog
+from pipes_workers.discovery.catalog import (
+    CatalogRows,
+    CatalogTable,
+    build_tables,
+    catalog_schema,
+    mapped_column,
+)
 from pipes_workers.sources.base import SourceReader
 from pipes_workers.sources.clickhouse import quote_clickhouse_identifier
 from pipes_workers.sources.clickhouse_types import arrow_type_for, parse_type
@@ -34,21 +39,18 @@ FROM system.columns WHERE database = %(database)s
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The database's tables (the reader's database when `schema` is None) matching `pattern`."""
-    database = schema or reader.schema_for(None) or "default"
+    database = catalog_schema(reader, schema, "default")
     params = {"database": database}
-    tables, parts, columns = read_catalog(reader, (TABLES_SQL, PARTS_SQL, COLUMNS_SQL), params)
+    tables, parts, columns = (
+        reader.catalog_rows(sql, params) for sql in (TABLES_SQL, PARTS_SQL, COLUMNS_SQL)
+    )
     counts = {table: (rows, size) for table, rows, size in parts}
     table_rows = [(name, *counts.get(name, (None, None))) for (name,) in tables]
-    return tables_from_rows(database, table_rows, columns, pattern)
+    return tables_from_rows(database, CatalogRows(table_rows, columns), pattern)
 
 
-def tables_from_rows(
-    database: str,
-    table_rows: list[tuple[Any, ...]],
-    column_rows: list[tuple[Any, ...]],
-    pattern: str | None = None,
-) -> list[CatalogTable]:
-    """CatalogTables from (name, rows, bytes) per table and the rows of COLUMNS_SQL."""
+def tables_from_rows(database: str, rows: CatalogRows, pattern: str | None = None) -> list[CatalogTable]:
+    """CatalogTables from (name, rows, bytes) per table and the rows of COLUMNS_SQL (no keys)."""
     columns = [
         (
             table,
@@ -62,6 +64,6 @@ def tables_from_rows(
                 indexed=bool(indexed),
             ),
         )
-        for table, name, spec, indexed in column_rows
+        for table, name, spec, indexed in rows.columns
     ]
-    return build_tables(database, table_rows, columns, [], pattern)
+    return build_tables(database, rows.tables, columns, [], pattern)

@@ -4,13 +4,12 @@ primary keys and unfiltered unique indexes, identity columns, columns leading an
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipes_workers.discovery.catalog import (
+    CatalogRows,
     CatalogTable,
-    build_tables,
-    index_keys,
-    precision_typed_columns,
+    catalog_schema,
+    precision_typed_tables,
+    read_catalog,
 )
 from pipes_workers.sources.base import SourceReader
 from pipes_workers.sources.literals import mssql_literal
@@ -58,20 +57,12 @@ def catalog_sql(schema: str) -> tuple[str, str, str]:
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The schema's user tables (the reader's schema, else dbo) matching `pattern`."""
-    schema = schema or reader.schema_for(None) or "dbo"
-    tables, columns, keys = (reader.catalog_rows(sql) for sql in catalog_sql(schema))
-    return tables_from_rows(schema, tables, columns, keys, pattern)
+    schema = catalog_schema(reader, schema, "dbo")
+    return tables_from_rows(schema, read_catalog(reader, catalog_sql(schema)), pattern)
 
 
-def tables_from_rows(
-    schema: str,
-    table_rows: list[tuple[Any, ...]],
-    column_rows: list[tuple[Any, ...]],
-    key_rows: list[tuple[Any, ...]],
-    pattern: str | None = None,
-) -> list[CatalogTable]:
+def tables_from_rows(schema: str, rows: CatalogRows, pattern: str | None = None) -> list[CatalogTable]:
     """CatalogTables from the rows of TABLES_SQL, COLUMNS_SQL and KEYS_SQL."""
-    columns = precision_typed_columns(
-        schema, column_rows, quote_mssql_identifier, arrow_type_for, nullable=bool, identity=bool
+    return precision_typed_tables(
+        schema, rows, pattern, quote_mssql_identifier, arrow_type_for, nullable=bool, identity=bool
     )
-    return build_tables(schema, table_rows, columns, index_keys(key_rows), pattern)

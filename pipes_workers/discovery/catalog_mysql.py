@@ -7,8 +7,14 @@ from collections import defaultdict
 from functools import partial
 from typing import Any
 
-from pipes_workers.discovery.catalog import CatalogTable, UniqueKey, build_tables, mapped_column, read_catalog
-from pipes_workers.sources.base import SourceReader
+from pipes_workers.discovery.catalog import (
+    CatalogRows,
+    CatalogTable,
+    QueryCatalog,
+    UniqueKey,
+    build_tables,
+    mapped_column,
+)
 from pipes_workers.sources.mysql import quote_mysql_identifier
 from pipes_workers.sources.mysql_types import MySQLType, arrow_type_for
 from pipes_workers.sources.query import qualified_name
@@ -29,35 +35,20 @@ ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX
 """
 
 
-def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
-    """The database's base tables (the reader's database when `schema` is None) matching `pattern`."""
-    schema = schema or reader.schema_for(None)
-    params = {"schema": schema}
-    return tables_from_rows(
-        str(schema), *read_catalog(reader, (TABLES_SQL, COLUMNS_SQL, INDEXES_SQL), params), pattern
-    )
-
-
-def tables_from_rows(
-    schema: str,
-    table_rows: list[tuple[Any, ...]],
-    column_rows: list[tuple[Any, ...]],
-    index_rows: list[tuple[Any, ...]],
-    pattern: str | None = None,
-) -> list[CatalogTable]:
-    """CatalogTables from the rows of TABLES_SQL, COLUMNS_SQL and INDEXES_SQL."""
+def tables_from_rows(schema: str, rows: CatalogRows, pattern: str | None = None) -> list[CatalogTable]:
+    """CatalogTables from the rows of TABLES_SQL, COLUMNS_SQL and INDEXES_SQL (`rows.keys`)."""
     indexes: dict[tuple[str, str], list[tuple[str | None, Any]]] = defaultdict(list)
-    for table, index, _non_unique, _seq, column, sub_part in index_rows:
+    for table, index, _non_unique, _seq, column, sub_part in rows.keys:
         indexes[(table, index)].append((column, sub_part))
     leading = {(table, parts[0][0]) for (table, _), parts in indexes.items() if parts[0][0] is not None}
-    unique_names = {(r[0], r[1]) for r in index_rows if int(r[2]) == 0}
+    unique_names = {(r[0], r[1]) for r in rows.keys if int(r[2]) == 0}
     keys = [
         UniqueKey(table, tuple(str(c) for c, _ in parts), index == "PRIMARY")
         for (table, index), parts in indexes.items()
         if (table, index) in unique_names and all(c is not None and sub is None for c, sub in parts)
     ]
     columns = []
-    for table, name, data_type, column_type, precision, scale, nullable, extra in column_rows:
+    for table, name, data_type, column_type, precision, scale, nullable, extra in rows.columns:
         label = qualified_name(quote_mysql_identifier, schema, table)
         t = MySQLType(str(data_type).lower(), str(column_type).lower(), precision, scale)
         column = mapped_column(
@@ -69,4 +60,10 @@ def tables_from_rows(
             increasing="auto_increment" in str(extra).lower(),
         )
         columns.append((table, column))
-    return build_tables(schema, table_rows, columns, keys, pattern)
+    return build_tables(schema, rows.tables, columns, keys, pattern)
+
+
+# The database's base tables (the reader's database when none is named).
+list_tables = QueryCatalog(
+    (TABLES_SQL, COLUMNS_SQL, INDEXES_SQL), param="schema", default="", build=tables_from_rows
+)

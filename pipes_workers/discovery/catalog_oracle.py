@@ -5,16 +5,7 @@ an index. Needs only the ALL_* views the reader's user can see."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pipes_workers.discovery.catalog import (
-    CatalogTable,
-    build_tables,
-    index_keys,
-    precision_typed_columns,
-    read_catalog,
-)
-from pipes_workers.sources.base import SourceReader
+from pipes_workers.discovery.catalog import CatalogRows, CatalogTable, QueryCatalog, precision_typed_tables
 from pipes_workers.sources.oracle import arrow_type_for, quote_oracle_identifier
 
 TABLES_SQL = """
@@ -45,29 +36,20 @@ ORDER BY i.table_name, i.index_name, ic.column_position
 """
 
 
-def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
-    """The owner's tables (the reader's schema, else its user) matching `pattern`."""
-    owner = schema or reader.schema_for(None) or ""
-    params = {"owner": owner}
-    return tables_from_rows(
-        owner, *read_catalog(reader, (TABLES_SQL, COLUMNS_SQL, KEYS_SQL), params), pattern
-    )
-
-
-def tables_from_rows(
-    owner: str,
-    table_rows: list[tuple[Any, ...]],
-    column_rows: list[tuple[Any, ...]],
-    key_rows: list[tuple[Any, ...]],
-    pattern: str | None = None,
-) -> list[CatalogTable]:
+def tables_from_rows(owner: str, rows: CatalogRows, pattern: str | None = None) -> list[CatalogTable]:
     """CatalogTables from the rows of TABLES_SQL, COLUMNS_SQL and KEYS_SQL."""
-    columns = precision_typed_columns(
+    return precision_typed_tables(
         owner,
-        column_rows,
+        rows,
+        pattern,
         quote_oracle_identifier,
         arrow_type_for,
         nullable=lambda v: v == "Y",
         identity=lambda v: v == "YES",
     )
-    return build_tables(owner, table_rows, columns, index_keys(key_rows), pattern)
+
+
+# The owner's tables (the reader's schema, else its user).
+list_tables = QueryCatalog(
+    (TABLES_SQL, COLUMNS_SQL, KEYS_SQL), param="owner", default="", build=tables_from_rows
+)

@@ -4,10 +4,15 @@ planner's estimates, keys, indexed and identity/serial columns; types through th
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
-from pipes_workers.discovery.catalog import CatalogTable, UniqueKey, build_tables, mapped_column, read_catalog
-from pipes_workers.sources.base import SourceReader
+from pipes_workers.discovery.catalog import (
+    CatalogRows,
+    CatalogTable,
+    QueryCatalog,
+    build_tables,
+    index_keys,
+    mapped_column,
+)
 from pipes_workers.sources.postgres import TYPE_ITEMS, TYPE_JOINS, quote_pg_identifier
 from pipes_workers.sources.postgres_types import CatalogType, arrow_type_for
 from pipes_workers.sources.query import qualified_name
@@ -33,11 +38,10 @@ LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname, a.attnum
 """
-# Primary keys, and unique indexes on plain columns without a predicate (a partial or expression
-# index does not make rows unique).
+# One row per key column of the primary key and of each unique index on plain columns without a
+# predicate (a partial or expression index does not make rows unique).
 KEYS_SQL = """
-SELECT c.relname, i.indisprimary,
-       array_agg(a.attname ORDER BY k.ord) AS columns
+SELECT c.relname, i.indexrelid, i.indisprimary, k.ord, a.attname
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -45,29 +49,13 @@ CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
 WHERE n.nspname = %(schema)s AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
   AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
-GROUP BY c.relname, i.indexrelid, i.indisprimary
 """
 
 
-def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
-    """The schema's tables (the reader's default schema when None) matching `pattern`."""
-    schema = schema or reader.schema_for(None) or "public"
-    params = {"schema": schema}
-    return tables_from_rows(
-        schema, *read_catalog(reader, (TABLES_SQL, COLUMNS_SQL, KEYS_SQL), params), pattern
-    )
-
-
-def tables_from_rows(
-    schema: str,
-    table_rows: list[tuple[Any, ...]],
-    column_rows: list[tuple[Any, ...]],
-    key_rows: list[tuple[Any, ...]],
-    pattern: str | None = None,
-) -> list[CatalogTable]:
+def tables_from_rows(schema: str, rows: CatalogRows, pattern: str | None = None) -> list[CatalogTable]:
     """CatalogTables from the rows of TABLES_SQL, COLUMNS_SQL and KEYS_SQL."""
     columns = []
-    for table, name, declared, *type_facts, nullable, indexed, increasing in column_rows:
+    for table, name, declared, *type_facts, nullable, indexed, increasing in rows.columns:
         label = qualified_name(quote_pg_identifier, schema, table)
         catalog = CatalogType(declared, *type_facts)
         column = mapped_column(
@@ -79,10 +67,10 @@ def tables_from_rows(
             increasing=bool(increasing),
         )
         columns.append((table, column))
-    return build_tables(
-        schema,
-        table_rows,
-        columns,
-        [UniqueKey(table, tuple(cols), bool(primary)) for table, primary, cols in key_rows],
-        pattern,
-    )
+    return build_tables(schema, rows.tables, columns, index_keys(rows.keys), pattern)
+
+
+# The schema's tables (not views, not partitions; the reader's default schema, else public).
+list_tables = QueryCatalog(
+    (TABLES_SQL, COLUMNS_SQL, KEYS_SQL), param="schema", default="public", build=tables_from_rows
+)

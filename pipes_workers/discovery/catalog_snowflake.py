@@ -8,7 +8,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from pipes_workers.discovery.catalog import CatalogTable, UniqueKey, build_tables, index_keys, mapped_column
+from pipes_workers.discovery.catalog import (
+    CatalogRows,
+    CatalogTable,
+    build_tables,
+    catalog_schema,
+    index_keys,
+    mapped_column,
+)
 from pipes_workers.sources.base import SourceReader
 from pipes_workers.sources.query import qualified_name
 from pipes_workers.sources.snowflake import quote_snowflake_identifier
@@ -30,34 +37,29 @@ SHOW_KEYS = "SHOW {kind} KEYS IN SCHEMA {schema}"
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The schema's base tables (the reader's schema, else PUBLIC) matching `pattern`."""
-    schema = schema or reader.schema_for(None) or "PUBLIC"
+    schema = catalog_schema(reader, schema, "PUBLIC")
     where = qualified_name(quote_snowflake_identifier, reader.params.database, schema)
     params = {"schema": schema}
-    return tables_from_rows(
-        schema,
-        reader.catalog_rows(TABLES_SQL, params),
-        reader.catalog_rows(COLUMNS_SQL, params),
-        reader.catalog_rows(SHOW_KEYS.format(kind="PRIMARY", schema=where)),
-        reader.catalog_rows(SHOW_KEYS.format(kind="UNIQUE", schema=where)),
-        pattern,
+    keys = [
+        key_row(row, primary=kind == "PRIMARY")
+        for kind in ("PRIMARY", "UNIQUE")
+        for row in reader.catalog_rows(SHOW_KEYS.format(kind=kind, schema=where))
+    ]
+    rows = CatalogRows(
+        reader.catalog_rows(TABLES_SQL, params), reader.catalog_rows(COLUMNS_SQL, params), keys
     )
+    return tables_from_rows(schema, rows, pattern)
 
 
-def _keys(rows: list[tuple[Any, ...]], *, primary: bool) -> list[UniqueKey]:
-    return index_keys((r[3], r[6], primary, int(r[5]), r[4]) for r in rows)
+def key_row(row: tuple[Any, ...], *, primary: bool) -> tuple[Any, ...]:
+    """A SHOW … KEYS row as an `index_keys` row (table, constraint, primary, position, column)."""
+    return (row[3], row[6], primary, int(row[5]), row[4])
 
 
-def tables_from_rows(
-    schema: str,
-    table_rows: list[tuple[Any, ...]],
-    column_rows: list[tuple[Any, ...]],
-    primary_rows: list[tuple[Any, ...]],
-    unique_rows: list[tuple[Any, ...]],
-    pattern: str | None = None,
-) -> list[CatalogTable]:
-    """CatalogTables from the rows of TABLES_SQL, COLUMNS_SQL and the two SHOW … KEYS."""
+def tables_from_rows(schema: str, rows: CatalogRows, pattern: str | None = None) -> list[CatalogTable]:
+    """CatalogTables from the rows of TABLES_SQL, COLUMNS_SQL and the two SHOW … KEYS (as `key_row`s)."""
     columns = []
-    for table, name, data_type, precision, scale, nullable, identity, default in column_rows:
+    for table, name, data_type, precision, scale, nullable, identity, default in rows.columns:
         label = qualified_name(quote_snowflake_identifier, schema, table)
         increasing = identity == "YES" or "nextval" in str(default or "").lower()
         column = mapped_column(
@@ -69,5 +71,4 @@ def tables_from_rows(
             increasing=increasing,
         )
         columns.append((table, column))
-    keys = _keys(primary_rows, primary=True) + _keys(unique_rows, primary=False)
-    return build_tables(schema, table_rows, columns, keys, pattern)
+    return build_tables(schema, rows.tables, columns, index_keys(rows.keys), pattern)

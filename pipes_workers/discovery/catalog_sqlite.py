@@ -14,6 +14,7 @@ from pipes_workers.discovery.catalog import (
     CatalogTable,
     UniqueKey,
     build_tables,
+    catalog_schema,
     mapped_column,
 )
 from pipes_workers.sources.base import SourceReader
@@ -29,7 +30,7 @@ def _master(schema: str) -> str:
 
 def list_tables(reader: SourceReader, schema: str | None, pattern: str | None = None) -> list[CatalogTable]:
     """The database's tables (not SQLite's own) matching `pattern`."""
-    schema = schema or reader.schema_for(None) or "main"
+    schema = catalog_schema(reader, schema, "main")
     q = quote_sqlite_identifier
     tables = reader.catalog_rows(
         f"SELECT name, sql FROM {_master(schema)} WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"

@@ -15,7 +15,7 @@ from pipes_workers.discovery import (
     catalog_postgres,
     catalog_snowflake,
 )
-from pipes_workers.discovery.catalog import CatalogColumn, CatalogTable
+from pipes_workers.discovery.catalog import CatalogColumn, CatalogRows, CatalogTable
 from pipes_workers.discovery.inserts import control_rows, folder_segment
 from pipes_workers.discovery.proposal import propose, watermark_column
 from pipes_workers.discovery.settings import DiscoverSettings
@@ -72,7 +72,8 @@ MSSQL_KEYS = [
 
 def test_mssql_rows_to_proposals() -> None:
     tables = {
-        t.name: t for t in catalog_mssql.tables_from_rows("dbo", MSSQL_TABLES, MSSQL_COLUMNS, MSSQL_KEYS)
+        t.name: t
+        for t in catalog_mssql.tables_from_rows("dbo", CatalogRows(MSSQL_TABLES, MSSQL_COLUMNS, MSSQL_KEYS))
     }
     found = {name: propose(t, SETTINGS) for name, t in tables.items()}
     assert {n: p.load_strategy for n, p in found.items()} == {
@@ -109,7 +110,10 @@ ORACLE_KEYS = [
 
 def test_oracle_rows_to_proposals() -> None:
     tables = {
-        t.name: t for t in catalog_oracle.tables_from_rows("HR", ORACLE_TABLES, ORACLE_COLUMNS, ORACLE_KEYS)
+        t.name: t
+        for t in catalog_oracle.tables_from_rows(
+            "HR", CatalogRows(ORACLE_TABLES, ORACLE_COLUMNS, ORACLE_KEYS)
+        )
     }
     found = {name: propose(t, SETTINGS) for name, t in tables.items()}
     assert found["EMP"].load_strategy is None and "'SAL'" in (found["EMP"].skip_reason or "")  # bare NUMBER
