@@ -10,18 +10,16 @@ from __future__ import annotations
 from dagster import (
     AssetKey,
     AssetObservation,
-    DefaultSensorStatus,
     MetadataValue,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from dataloader_defs.control_snapshot import Snapshot
 from dataloader_defs.defs.resources import ControlDatabase
-from dataloader_defs.defs.settings import interval
+from dataloader_defs.defs.sensors.polling import polling_sensor
 
 
 def circuit_observations(change, assets: list[AssetKey]) -> list[AssetObservation]:
@@ -44,10 +42,9 @@ def build_circuit_monitor(snapshot: Snapshot) -> SensorDefinition:
     for row in snapshot.rows:
         assets.setdefault(row.db_config_key, []).append(AssetKey(row.asset_path))
 
-    @sensor(
+    @polling_sensor(
         name="circuit_monitor",
-        minimum_interval_seconds=interval("DATALOADER_CIRCUIT_INTERVAL_S"),
-        default_status=DefaultSensorStatus.RUNNING,
+        every="DATALOADER_CIRCUIT_INTERVAL_S",
         description="Records each source circuit-breaker transition as an observation on the source's assets.",
     )
     def circuit_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:

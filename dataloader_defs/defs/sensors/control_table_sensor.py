@@ -8,26 +8,23 @@ under way, or was not possible), it only asks for the reload again.
 """
 
 from dagster import (
-    DefaultSensorStatus,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from dataloader_defs.control_snapshot import Snapshot, fingerprint
 from dataloader_defs.defs.resources import ControlDatabase
-from dataloader_defs.defs.settings import interval
+from dataloader_defs.defs.sensors.polling import polling_sensor
 
 
 def build_control_table_sensor(snapshot: Snapshot) -> SensorDefinition:
     """The sensor that compares the control table with the snapshot the definitions were built from."""
 
-    @sensor(
+    @polling_sensor(
         name="control_table_sensor",
-        minimum_interval_seconds=interval("DATALOADER_REFRESH_INTERVAL_S"),
-        default_status=DefaultSensorStatus.RUNNING,
+        every="DATALOADER_REFRESH_INTERVAL_S",
         description="Writes a new control-table state version and reloads the code location when rows change.",
     )
     def control_table_sensor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:

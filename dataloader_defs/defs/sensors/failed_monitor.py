@@ -11,18 +11,16 @@ a table beside a run that is still loading it.
 """
 
 from dagster import (
-    DefaultSensorStatus,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from dataloader_defs.defs.jobs import dataloader_retry_analysis
 from dataloader_defs.defs.resources import ControlDatabase
-from dataloader_defs.defs.settings import interval
+from dataloader_defs.defs.sensors.polling import polling_sensor
 
 TAG_RETRY_FOR = "dataloader/retry_for"
 TAG_FAILURE = "dataloader/failure"
@@ -36,10 +34,9 @@ def _run_still_alive(context: SensorEvaluationContext, run_id: str | None) -> bo
     return run is not None and not run.is_finished
 
 
-@sensor(
+@polling_sensor(
     job=dataloader_retry_analysis,
-    minimum_interval_seconds=interval("DATALOADER_FAILED_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING,
+    every="DATALOADER_FAILED_INTERVAL_S",
     description="Requests dataloader_retry_analysis for each Failed row with retries left.",
 )
 def failed_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:

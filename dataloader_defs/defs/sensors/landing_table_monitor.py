@@ -3,25 +3,23 @@
 import hashlib
 
 from dagster import (
-    DefaultSensorStatus,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
 from dataloader_defs.defs.jobs import landing_table_git_job
 from dataloader_defs.defs.resources import ControlDatabase
-from dataloader_defs.defs.settings import env_int, interval
+from dataloader_defs.defs.sensors.polling import polling_sensor
+from dataloader_defs.defs.settings import env_int
 
 
-@sensor(
+@polling_sensor(
     job=landing_table_git_job,
-    minimum_interval_seconds=interval("DATALOADER_LANDING_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING,
+    every="DATALOADER_LANDING_INTERVAL_S",
     description="Requests landing_table_git_job for a batch of rows loaded at least once without a staging model.",
 )
 def landing_table_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:

@@ -2,17 +2,16 @@
 
 from dagster import (
     DagsterRunStatus,
-    DefaultSensorStatus,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import runs_of_attempt
+from dataloader_defs.defs.sensors.polling import polling_sensor
 from dataloader_defs.defs.sensors.run_termination import terminate_run
-from dataloader_defs.defs.settings import env_seconds, interval
+from dataloader_defs.defs.settings import env_seconds
 
 # A run for a row still Queued never reached mark_in_progress: whatever state it is in, stop it.
 UNFINISHED = [
@@ -23,9 +22,8 @@ UNFINISHED = [
 ]
 
 
-@sensor(
-    minimum_interval_seconds=interval("DATALOADER_LONGQUEUED_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING,
+@polling_sensor(
+    every="DATALOADER_LONGQUEUED_INTERVAL_S",
     description="Fails rows Queued longer than DATALOADER_LONGQUEUED_THRESHOLD_S and cancels their waiting runs.",
 )
 def longqueued_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:

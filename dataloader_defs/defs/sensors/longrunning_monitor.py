@@ -1,21 +1,19 @@
 """longrunning_monitor: rows In Progress longer than the threshold: terminate the run, mark Failed."""
 
 from dagster import (
-    DefaultSensorStatus,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from dataloader_defs.defs.resources import ControlDatabase
+from dataloader_defs.defs.sensors.polling import polling_sensor
 from dataloader_defs.defs.sensors.run_termination import terminate_run
-from dataloader_defs.defs.settings import env_seconds, interval
+from dataloader_defs.defs.settings import env_seconds
 
 
-@sensor(
-    minimum_interval_seconds=interval("DATALOADER_LONGRUNNING_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING,
+@polling_sensor(
+    every="DATALOADER_LONGRUNNING_INTERVAL_S",
     description="Terminates loads In Progress longer than DATALOADER_LONGRUNNING_THRESHOLD_S and fails their rows.",
 )
 def longrunning_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:

@@ -5,21 +5,21 @@ Each tick first releases maintenance claims whose owner is gone (a run that ende
 an ended `dataloader maintain` of this host), so such a claim stops holding loads back before it
 expires."""
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason
 
 from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
 from dataloader_defs.defs.maintenance_owners import owner_gone_in
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.sensors.job_runs import run_in_progress
-from dataloader_defs.defs.settings import env_int, interval
+from dataloader_defs.defs.sensors.polling import polling_sensor
+from dataloader_defs.defs.settings import env_int
 
 TABLES_PER_RUN = 20
 
 
-@sensor(
+@polling_sensor(
     job=dataloader_maintenance_job,
-    minimum_interval_seconds=interval("DATALOADER_MAINTENANCE_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING,
+    every="DATALOADER_MAINTENANCE_INTERVAL_S",
     description="Requests dataloader_maintenance_job for tables loaded often enough since their last compaction.",
 )
 def maintenance_sensor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:

@@ -11,20 +11,19 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSelection,
-    DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from dataloader_defs.control_snapshot import Snapshot, TableRow
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import LOAD_ASSET_NAME, run_tags
 from dataloader_defs.defs.sensors.circuit_tags import tag_probe_runs
-from dataloader_defs.defs.settings import env_int, interval
+from dataloader_defs.defs.sensors.polling import polling_sensor
+from dataloader_defs.defs.settings import env_int
 
 
 def plan_runs(queued: Sequence, tables: dict[str, TableRow], batch: int) -> list[RunRequest]:
@@ -58,11 +57,10 @@ def build_master_sensor(load_assets: AssetsDefinition, snapshot: Snapshot) -> Se
     code-location load)."""
     tables = {row.control_key: row for row in snapshot.rows}
 
-    @sensor(
+    @polling_sensor(
         name="master_sensor",
         asset_selection=AssetSelection.assets(load_assets),
-        minimum_interval_seconds=interval("DATALOADER_MASTER_INTERVAL_S"),
-        default_status=DefaultSensorStatus.RUNNING,
+        every="DATALOADER_MASTER_INTERVAL_S",
         description="Queues ready control rows (at most DATALOADER_MASTER_BATCH a tick) and launches them "
         "in runs of up to DATALOADER_RUN_BATCH tables of one source.",
     )

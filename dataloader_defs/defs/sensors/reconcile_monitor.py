@@ -19,20 +19,19 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from dagster import (
     DagsterInstance,
-    DefaultSensorStatus,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from control_db.lifecycle import LOCAL_RUN_PREFIX
 from control_db.local_runs import fail_dead_local_runs
 from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import runs_of_attempt
+from dataloader_defs.defs.sensors.polling import polling_sensor
 from dataloader_defs.defs.sensors.run_creation import CLOCK_MARGIN, master_ticks, run_still_coming, why_no_run
 from dataloader_defs.defs.sensors.unstarted import requeue_or_fail
-from dataloader_defs.defs.settings import env_seconds, interval
+from dataloader_defs.defs.settings import env_seconds
 
 ORPHAN_MIN_AGE = timedelta(minutes=5)
 
@@ -122,9 +121,8 @@ def _requeue_lost_queued(
     return repaired
 
 
-@sensor(
-    minimum_interval_seconds=interval("DATALOADER_RECONCILE_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING,
+@polling_sensor(
+    every="DATALOADER_RECONCILE_INTERVAL_S",
     description="Fails rows left In Progress or Queued by a run that no longer exists or has finished; "
     "closes orphan history rows.",
 )

@@ -7,15 +7,13 @@ import json
 from dagster import (
     AssetKey,
     AssetObservation,
-    DefaultSensorStatus,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from dataloader_defs.defs.resources import ControlDatabase
-from dataloader_defs.defs.settings import interval
+from dataloader_defs.defs.sensors.polling import polling_sensor
 
 CLEARED_REASON = "no longer paused, failed or in manual review"
 
@@ -44,9 +42,8 @@ def observation(row) -> AssetObservation:
     )
 
 
-@sensor(
-    minimum_interval_seconds=interval("DATALOADER_STATE_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING,
+@polling_sensor(
+    every="DATALOADER_STATE_INTERVAL_S",
     description="Records on each asset why its table is not loading (paused, manual review, failed), once per change.",
 )
 def table_state_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
