@@ -1,0 +1,89 @@
+"""One `dagster-daemon run` per Dagster instance: a second one stops at startup, naming the first.
+
+Dagster supports one daemon per instance and only logs "Another SENSOR daemon is still sending
+heartbeats" when there are two; both keep running every loop. Their QueuedRunCoordinator daemons
+then check-then-launch the same queued run (`_dequeue_run` reads QUEUED, writes STARTING, launches:
+nothing stops both from passing the check), so one run is launched twice and its second process
+fails the load the first is doing; their sensor daemons evaluate the same sensors at once. So the
+daemon process holds a session-level PostgreSQL advisory lock on the instance's storage database for
+its lifetime, and a second daemon that cannot take it exits with one line. The server releases the
+lock when the holder's connection ends (also on SIGKILL), so a restarted or stand-by daemon takes
+over at its next start. A restart of the storage's PostgreSQL server ends the connection too: the
+running daemon holds no lock again until it restarts itself (not watched: README, 'Scale-out').
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+
+from control_db.urls import libpq_url, redact
+
+# pg_try_advisory_lock key of the running daemon (see QUEUE_LOCK_ID in control_db.queries.transitions).
+DAEMON_LOCK_ID = 7_240_431_019
+_held: psycopg.Connection | None = None  # open for the process's lifetime: closing it releases the lock
+
+
+def is_daemon_run(argv: Sequence[str]) -> bool:
+    """Whether this process is `dagster-daemon run` (as started by hand, by `dagster dev`, or a service)."""
+    if len(argv) < 2 or argv[1] != "run":
+        return False
+    program = Path(argv[0])
+    return program.name == "dagster-daemon" or program.parts[-3:] == ("dagster", "_daemon", "__main__.py")
+
+
+def lock_holder(conn: psycopg.Connection) -> tuple[str, str | None, object] | None:
+    """(application_name, client address, backend start) of the session holding the daemon lock of
+    `conn`'s database, or None when nobody holds it."""
+    return conn.execute(
+        "SELECT a.application_name, host(a.client_addr), a.backend_start FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = %s AND l.database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())",
+        (DAEMON_LOCK_ID,),
+    ).fetchone()
+
+
+def _describe_holder(conn: psycopg.Connection) -> str:
+    row = lock_holder(conn)
+    if row is None:
+        return "another daemon (it has just stopped: start this one again)"
+    name, address, since = row
+    return f"{name or 'another daemon'} from {address or 'a local socket'}, running since {since:%Y-%m-%d %H:%M:%S %Z}"
+
+
+def claim_daemon_lock(storage_url: str) -> None:
+    """Hold the instance's daemon lock for this process's lifetime; SystemExit naming the daemon that
+    holds it already. Idempotent within a process (Dagster may build the instance more than once)."""
+    global _held
+    if _held is not None and not _held.closed:
+        return
+    name = f"dagster-daemon on {socket.gethostname()} pid {os.getpid()}"
+    # Server-side keepalives: a holder whose host vanished without closing its connection frees the
+    # lock in about a minute instead of after the kernel's two hours.
+    conn = psycopg.connect(
+        libpq_url(storage_url), autocommit=True, application_name=name[:63],
+        options="-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
+    )  # fmt: skip
+    if conn.execute("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK_ID,)).fetchone()[0]:
+        _held = conn
+        return
+    holder = _describe_holder(conn)
+    conn.close()
+    raise SystemExit(
+        f"dagster-daemon: refused to start: {holder} already runs the daemon of this Dagster instance "
+        f"({redact(libpq_url(storage_url))}). One daemon per instance is supported: a second one would "
+        "launch the same queued runs twice (README, 'Scale-out'). Stop the other daemon first, or give "
+        "this one its own DAGSTER_PG_URL."
+    )
+
+
+def claim_if_daemon(storage_url: str, argv: Sequence[str] | None = None) -> None:
+    """claim_daemon_lock() when this process is `dagster-daemon run`; nothing in any other process."""
+    if is_daemon_run(sys.argv if argv is None else argv):
+        claim_daemon_lock(storage_url)
