@@ -52,5 +52,6 @@ class PostgresStorageFromEnv(DagsterPostgresStorage):
         cls, inst_data: ConfigurableClassData | None, config_value: dict[str, str]
     ) -> PostgresStorageFromEnv:
         url = storage_url(config_value["url_env"])
+        storage = cls(postgres_url=url, inst_data=inst_data)  # retries while the server starts
         claim_if_daemon(url)  # one `dagster-daemon run` per instance (dataloader_defs.daemon_lock)
-        return cls(postgres_url=url, inst_data=inst_data)
+        return storage
