@@ -7,14 +7,26 @@ first is gone the second starts normally (a restart or a stand-by taking over)."
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from daemon_support import Daemon, daemon_env, delta_differs, ever_failed, seed_tables, wait_all_succeeded
+from daemon_support import (
+    Daemon,
+    daemon_env,
+    delta_differs,
+    ever_failed,
+    free_port,
+    make_database,
+    seed_tables,
+    wait_all_succeeded,
+)
 
+from control_db import embedded
 from dataloader_defs.daemon_lock import is_daemon_run, lock_holder
 
 DEADLINE_S = 180  # a bound, not a duration: on a quiet machine the load takes about half a minute
@@ -93,6 +105,47 @@ def test_a_second_daemon_is_refused_and_every_table_loads_once(
         )
     finally:
         left = first.stop() + second.stop()
+    assert left == [], f"processes of the daemons survived SIGKILL: {left}"
+
+
+@pytest.mark.timeout(300)
+def test_the_daemon_takes_its_lock_again_after_a_postgresql_restart(
+    control_db_url: str, control_conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    """Dagster's storage on a private server restarted under a running daemon: the daemon holds the
+    lock again once the server is back, so a second daemon started afterwards is still refused."""
+    # Outside pytest's tmp_path: the server's service user must reach it (pytest's folders are 0700).
+    pg_dir, port = Path(tempfile.mkdtemp(prefix="dataloader-two-daemons-pg-")), free_port(range(7800, 7900))
+    admin = embedded.ensure_running(pg_dir, port=port)
+    daemons: list[Daemon] = []
+    try:
+        dagster_db = make_database(admin, "dagster")
+        env = daemon_env(control_db_url, dagster_db, str(tmp_path / "lake"))
+        first, second = (
+            Daemon(tmp_path / name, env, module="dataloader_defs.definitions", start_timeout_s=180)
+            for name in ("first", "second")
+        )
+        daemons += [first, second]
+        first.refresh_state()
+        first.start()
+        wait_until("daemon lock", first, lambda: holder_pid(dagster_db) == first.process.pid)
+        with psycopg.connect(admin) as conn:
+            before = conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+        embedded.stop(pg_dir)
+        time.sleep(1)
+        embedded.ensure_running(pg_dir, port=port)
+        with psycopg.connect(admin) as conn:
+            assert conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0] > before  # restarted
+        wait_until(
+            "daemon lock after the restart", first, lambda: holder_pid(dagster_db) == first.process.pid
+        )
+        second.start()
+        assert second.process.wait(timeout=120) != 0
+        assert f"pid {first.process.pid}" in second.log_tail(), second.log_tail()
+    finally:
+        left = [pid for daemon in daemons for pid in daemon.stop()]
+        embedded.stop(pg_dir)
+        shutil.rmtree(pg_dir, ignore_errors=True)
     assert left == [], f"processes of the daemons survived SIGKILL: {left}"
 
 
