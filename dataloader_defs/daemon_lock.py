@@ -2,9 +2,9 @@
 
 Dagster supports one daemon per instance and only logs "Another SENSOR daemon is still sending
 heartbeats" when there are two; both keep running every loop. Their QueuedRunCoordinator daemons
-then check-then-launch the same queued run (`_dequeue_run` reads QUEUED, writes STARTING, launches:
-nothing stops both from passing the check), so one run is launched twice and its second process
-fails the load the first is doing; their sensor daemons evaluate the same sensors at once. So the
+each check-then-launch the same queued runs (Dagster 1.13 `_dequeue_run` reads QUEUED, writes
+STARTING, launches: nothing stops both from passing the check), so one run can be launched twice;
+their sensor daemons evaluate the same sensors at once. So the
 daemon process holds a session-level PostgreSQL advisory lock on the instance's storage database for
 its lifetime, and a second daemon that cannot take it exits with one line. The server releases the
 lock when the holder's connection ends (also on SIGKILL), so a restarted or stand-by daemon takes
