@@ -5,6 +5,9 @@ when the variable is unset, which is what anyone running `dagster dev` or `dagst
 validate` from the repository root without `make dev` met first. This class reads the variable
 itself and stops with one line naming it. It deliberately has no SQLite fallback: a production
 daemon that lost its DAGSTER_PG_URL must not quietly keep its runs in a local file.
+
+In the `dagster-daemon run` process it also takes the instance's daemon lock: a second daemon on the
+same storage stops at startup (dataloader_defs.daemon_lock).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import os
 from dagster import Field
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
+
+from dataloader_defs.daemon_lock import claim_if_daemon
 
 DEFAULT_URL_ENV = "DAGSTER_PG_URL"
 
@@ -46,4 +51,7 @@ class PostgresStorageFromEnv(DagsterPostgresStorage):
     def from_config_value(  # type: ignore[override]
         cls, inst_data: ConfigurableClassData | None, config_value: dict[str, str]
     ) -> PostgresStorageFromEnv:
-        return cls(postgres_url=storage_url(config_value["url_env"]), inst_data=inst_data)
+        url = storage_url(config_value["url_env"])
+        storage = cls(postgres_url=url, inst_data=inst_data)  # retries while the server starts
+        claim_if_daemon(url)  # one `dagster-daemon run` per instance (dataloader_defs.daemon_lock)
+        return storage

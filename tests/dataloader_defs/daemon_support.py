@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -240,6 +241,22 @@ def ever_failed(control: psycopg.Connection) -> list[tuple]:
         "FROM dataloader.table_control_history WHERE new_values->>'last_status' = 'Failed' "
         "AND old_values->>'last_status' IS DISTINCT FROM 'Failed' ORDER BY id"
     ).fetchall()
+
+
+def free_port(ports: range) -> int:
+    """The first port of `ports` nothing listens on, for a private server."""
+    for port in ports:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1} for a private server")
+
+
+def make_database(admin: str, name: str) -> str:
+    """Create database `name` on the server of URL `admin` (a private one); its URL."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
 
 
 def clean_home(home: Path) -> None:

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -30,6 +28,8 @@ from daemon_support import (
     Daemon,
     daemon_env,
     delta_differs,
+    free_port,
+    make_database,
     outcome_counts,
     seed_tables,
     under_load,
@@ -51,17 +51,7 @@ def _free_port() -> int:
     """A free port for the private server: DATALOADER_TEST_PRIVATE_PG_PORT, else the first free of 7430-7499."""
     if os.environ.get("DATALOADER_TEST_PRIVATE_PG_PORT"):
         return int(os.environ["DATALOADER_TEST_PRIVATE_PG_PORT"])
-    for port in range(7430, 7500):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port in 7430-7499 for the private PostgreSQL server")
-
-
-def _database(admin: str, name: str) -> str:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
+    return free_port(range(7430, 7500))
 
 
 def _next_round(control_url: str, source_url: str, tables, round_no: int) -> None:
@@ -89,8 +79,8 @@ def test_faults_under_load_lose_nothing_duplicate_nothing_and_leave_nothing_fail
     figures: list[str] = []
     try:
         admin = embedded.ensure_running(pg_dir, port=port)
-        control_url, dagster_url = _database(admin, "control"), _database(admin, "dagster")
-        source_url = _database(admin, "source")
+        control_url, dagster_url = make_database(admin, "control"), make_database(admin, "dagster")
+        source_url = make_database(admin, "source")
         upgrade(control_url)
         lake = str(tmp_path / "lake")
         env = daemon_env(
