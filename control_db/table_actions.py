@@ -7,8 +7,8 @@ Progress) for reset, force full reload and load now. `apply_to_tables` runs an a
 rows in one transaction: every row changes, or (on a refusal) none does. The connection's
 `application_name` is what `table_control_history.change_source` records.
 
-Source-level actions (opening / closing a source's circuit by hand) belong next to these as their
-own registry keyed by db_config_key, each a locked transition in `control_db.queries.circuit`.
+Source-level actions (opening / closing a source's circuit by hand) are locked transitions in
+`control_db.queries.circuit` (`open_by_hand`, `close_by_hand`), run by `defs/circuit_action_jobs.py`.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ def read_control_snapshot(url: str) -> Snapshot:
 def build_definitions_from_snapshot(snapshot: Snapshot) -> Definitions:
     """Every Dagster object of the code location for the tables of `snapshot`."""
     from dataloader_defs.defs.assets import build_load_assets
+    from dataloader_defs.defs.circuit_action_jobs import CIRCUIT_JOBS
     from dataloader_defs.defs.jobs import dataloader_retry_analysis, landing_table_git_job
     from dataloader_defs.defs.maintenance_job import dataloader_maintenance_job
     from dataloader_defs.defs.resources import default_resources
@@ -51,7 +52,13 @@ def build_definitions_from_snapshot(snapshot: Snapshot) -> Definitions:
     load_assets = build_load_assets(snapshot.rows)
     return Definitions(
         assets=[load_assets] if load_assets is not None else [],
-        jobs=[dataloader_retry_analysis, landing_table_git_job, dataloader_maintenance_job, *ACTION_JOBS],
+        jobs=[
+            dataloader_retry_analysis,
+            landing_table_git_job,
+            dataloader_maintenance_job,
+            *ACTION_JOBS,
+            *CIRCUIT_JOBS,
+        ],
         sensors=build_sensors(load_assets, snapshot),
         resources=default_resources(),
         # Every job here is one step (the load multi-asset starts its own workers), so a run keeps

@@ -144,3 +144,69 @@ def test_the_jobs_are_in_the_code_location() -> None:
     defs = build_definitions_from_snapshot(Snapshot(fingerprint="none"))
     for name in JOBS:
         assert defs.get_job_def(name).name == name
+
+
+def _circuit_run(instance: DagsterInstance, resources: dict, verb: str, **config):
+    from dataloader_defs.defs.circuit_action_jobs import CIRCUIT_JOBS
+
+    (job,) = [j for j in CIRCUIT_JOBS if j.name == f"dataloader_{verb}_circuit"]
+    return job.execute_in_process(
+        run_config={"ops": {f"{verb}_circuits": {"config": config}}},
+        instance=instance,
+        resources={"control_db": resources["control_db"]},
+        raise_on_error=False,
+    )
+
+
+def _circuit_trail(conn: psycopg.Connection, source: str) -> list[tuple[str, str, str]]:
+    return conn.execute(
+        "SELECT new_state, reason, change_source FROM dataloader.source_circuit_history "
+        "WHERE db_config_key = %s ORDER BY id",
+        (source,),
+    ).fetchall()
+
+
+def test_open_then_close_a_sources_circuit_from_the_launchpad(instance, resources, tables) -> None:
+    from control_db.queries.circuit import QUEUE_ALLOWED
+
+    opened = _circuit_run(
+        instance, resources, "open", db_config_keys=["test_pg"], reason="planned maintenance", cooldown_s=3600
+    )
+    assert opened.success
+    (state, until) = tables.execute(
+        "SELECT state, open_until > now() + interval '50 minutes' FROM dataloader.source_circuit "
+        "WHERE db_config_key = 'test_pg'"
+    ).fetchone()
+    assert (state, until) == ("open", True)
+    queueable = tables.execute(
+        f"SELECT count(*) FROM dataloader.table_control AS tc WHERE {QUEUE_ALLOWED}"
+    ).fetchone()
+    assert queueable == (0,)  # the master sensor queues none of its tables
+    assert _circuit_trail(tables, "test_pg")[-1] == (
+        "open",
+        "planned maintenance",
+        f"dataloader-dagster-run:{opened.run_id}",
+    )
+
+    closed = _circuit_run(instance, resources, "close", db_config_keys=["test_pg"])
+    assert closed.success
+    assert tables.execute(
+        "SELECT state FROM dataloader.source_circuit WHERE db_config_key = 'test_pg'"
+    ).fetchone() == ("closed",)
+    state, reason, source = _circuit_trail(tables, "test_pg")[-1]
+    assert (state, source) == (
+        "closed",
+        f"dataloader-dagster-run:{closed.run_id}",
+    ) and closed.run_id in reason
+
+
+def test_an_unknown_source_fails_the_circuit_run_and_changes_nothing(instance, resources, tables) -> None:
+    before = _circuit_trail(tables, "test_pg")  # the history outlives other tests' rows
+    result = _circuit_run(instance, resources, "open", db_config_keys=["test_pg", "nosuch"])
+    assert not result.success
+    assert _failure_message(result) == "open circuit: no source with db_config_key 'nosuch'; nothing changed"
+    assert _circuit_trail(tables, "test_pg") == before  # test_pg, listed first, was rolled back too
+    state = tables.execute(
+        "SELECT state FROM dataloader.source_circuit WHERE db_config_key = 'test_pg'"
+    ).fetchone()
+    assert state in (None, ("closed",))
