@@ -5,10 +5,12 @@ The emulator and ClickHouse fixtures skip when unreachable (fail under CI=true).
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -121,7 +123,12 @@ def _decimal(column: str, value: Any) -> Any:
 # -- Snowflake (fakesnow) -----------------------------------------------------------------------
 @pytest.fixture
 def snowflake(snowflake_url: str) -> Iterator[SnowflakeSource]:
-    db = SnowflakeSource(snowflake_url)
+    """A database of its own (discover lists every table of a schema; the session's holds others')."""
+    admin = SnowflakeSource(snowflake_url)
+    name = f"DISC_{uuid.uuid4().hex[:10].upper()}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"."PUBLIC"')
+    db = SnowflakeSource(urlunsplit(urlsplit(snowflake_url)._replace(path=f"/{name}")))
     db.execute(
         "CREATE TABLE orders (id integer NOT NULL PRIMARY KEY, note varchar, amount number(10,2), "
         "updated_at timestamp_ntz NOT NULL)"
@@ -138,9 +145,11 @@ def snowflake(snowflake_url: str) -> Iterator[SnowflakeSource]:
     try:
         yield db
     finally:
+        # the emulator cannot drop a database (it keeps them in memory until it stops): drop the tables
         for table in ("orders", "clicks", "regions"):
             db.execute(f"DROP TABLE IF EXISTS {table}")
         db.conn.close()
+        admin.conn.close()
 
 
 def test_snowflake_discover_apply_loads_every_proposal(
@@ -165,7 +174,12 @@ def test_snowflake_discover_apply_loads_every_proposal(
 # -- ClickHouse -----------------------------------------------------------------------------------
 @pytest.fixture
 def clickhouse(clickhouse_url: str) -> Iterator[ClickHouseSource]:
-    db = ClickHouseSource(clickhouse_url)
+    """A database of its own: discover lists every table of a database, and the session's ClickHouse
+    database holds other tests' tables."""
+    admin = ClickHouseSource(clickhouse_url)
+    name = f"disc_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE DATABASE `{name}`")
+    db = ClickHouseSource(urlunsplit(urlsplit(clickhouse_url)._replace(path=f"/{name}")))
     db.execute(
         "CREATE TABLE hits (id UInt64, url String, at DateTime, note Nullable(String)) "
         "ENGINE = MergeTree ORDER BY (at, id)"
@@ -178,9 +192,9 @@ def clickhouse(clickhouse_url: str) -> Iterator[ClickHouseSource]:
     try:
         yield db
     finally:
-        for table in ("hits", "bad"):
-            db.execute(f"DROP TABLE IF EXISTS {table}")
         db.conn.close()
+        admin.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.conn.close()
 
 
 def test_clickhouse_discover_apply_loads_every_proposal(
