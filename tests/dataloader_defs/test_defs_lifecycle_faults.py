@@ -308,6 +308,7 @@ def test_monitors_record_a_kind_not_a_text_prefix(control_conn, source, instance
     from dataloader_defs.defs.sensors.longqueued_monitor import longqueued_monitor
 
     monkeypatch.setenv("DATALOADER_LONGQUEUED_THRESHOLD_S", "0")
+    monkeypatch.setenv("DATALOADER_UNSTARTED_REQUEUES", "0")  # fail at once: the kind is what is asserted
     add_control(control_conn, "f.stuck")
     queries.queue_ready_tables(control_conn, limit=1)
     control_conn.execute(

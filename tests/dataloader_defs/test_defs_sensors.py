@@ -9,6 +9,7 @@ import pytest
 from dagster import (
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     SensorResult,
     build_run_status_sensor_context,
@@ -125,31 +126,50 @@ def test_master_sensor_one_backfill_per_source(control_conn, source, instance, c
     assert tick(instance, control_db).run_requests == []
 
 
-def test_longqueued_monitor_fails_stuck_rows_and_cancels_waiting_runs(
+def test_longqueued_monitor_requeues_stuck_rows_without_a_retry_and_cancels_waiting_runs(
     control_conn, source, instance, control_db, monkeypatch
 ):
+    """Queued for hours never started its load: back to the queue, no retry used, not Failed (issue 19);
+    only DATALOADER_UNSTARTED_REQUEUES such attempts in a row fail it (transient, queued_too_long)."""
     add_control(control_conn, "t.stuck")
     add_control(control_conn, "t.fresh")
-    queries.queue_ready_tables(control_conn, limit=10)
-    control_conn.execute(
-        "UPDATE dataloader.table_control SET status_changed_at = now() - interval '2 hours' WHERE control_key = 't.stuck'"
-    )
-    (stuck_attempt,) = queries.history_rows(control_conn, "t.stuck")
-    waiting = create_run_for_test(
-        instance,
-        job_name="dataloader_load_job",
-        status=DagsterRunStatus.NOT_STARTED,
-        tags={attempt_tag(stuck_attempt.id): "t.stuck"},
-    )
     monkeypatch.setenv("DATALOADER_LONGQUEUED_THRESHOLD_S", "3600")
+    monkeypatch.setenv("DATALOADER_UNSTARTED_REQUEUES", "2")
 
-    evaluate(longqueued_monitor, instance, control_db)
+    def stuck_for_hours() -> DagsterRun:
+        queries.queue_ready_tables(control_conn, limit=10)
+        control_conn.execute(
+            "UPDATE dataloader.table_control SET status_changed_at = now() - interval '2 hours' "
+            "WHERE control_key = 't.stuck'"
+        )
+        attempt = queries.history_rows(control_conn, "t.stuck")[-1]
+        return create_run_for_test(
+            instance,
+            job_name="dataloader_load_job",
+            status=DagsterRunStatus.NOT_STARTED,
+            tags={attempt_tag(attempt.id): "t.stuck"},
+        )
 
-    stuck = row(control_conn, "t.stuck")
-    assert stuck.last_status == "Failed"
-    assert "queued for more than 3600s" in stuck.last_status_message
+    for _ in range(2):
+        waiting = stuck_for_hours()
+        evaluate(longqueued_monitor, instance, control_db)
+        stuck = row(control_conn, "t.stuck")
+        assert stuck.last_status is None and stuck.retry_count == 0 and not stuck.manual_review
+        assert stuck.last_status_message.startswith("requeued (no retry used): queued for more than 3600s")
+        assert instance.get_run_by_id(waiting.run_id).status == DagsterRunStatus.CANCELED
+        attempt = queries.history_rows(control_conn, "t.stuck")[-1]
+        assert (attempt.error_code, attempt.run_id) == ("not_started", waiting.run_id)
     assert row(control_conn, "t.fresh").last_status == "Queued"
-    assert instance.get_run_by_id(waiting.run_id).status == DagsterRunStatus.CANCELED
+
+    waiting = stuck_for_hours()  # the third in a row: the limit is reached
+    evaluate(longqueued_monitor, instance, control_db)
+    stuck = row(control_conn, "t.stuck")
+    assert (stuck.last_status, stuck.last_error_kind, stuck.last_error_code) == (
+        "Failed",
+        "transient",
+        "queued_too_long",
+    )
+    assert "2 attempts in a row ended before the load started" in stuck.last_status_message
     assert queries.history_rows(control_conn, "t.stuck")[-1].load_status == "Failed"
 
 

@@ -1,4 +1,9 @@
-"""longqueued_monitor: rows Queued longer than the threshold become Failed; their queued runs are cancelled."""
+"""longqueued_monitor: rows Queued longer than the threshold go back to their queue; their runs are stopped.
+
+A row Queued that long never started its load (a full run queue, a run Dagster never launched): not a
+failed load, so it is requeued without using a retry (sensors/unstarted.py), and only after
+DATALOADER_UNSTARTED_REQUEUES such attempts in a row failed (transient, `queued_too_long`).
+"""
 
 from dagster import (
     DagsterRunStatus,
@@ -11,6 +16,7 @@ from dataloader_defs.defs.resources import ControlDatabase
 from dataloader_defs.defs.run_tags import runs_of_attempt
 from dataloader_defs.defs.sensors.polling import polling_sensor
 from dataloader_defs.defs.sensors.run_termination import terminate_run
+from dataloader_defs.defs.sensors.unstarted import requeue_or_fail
 from dataloader_defs.defs.settings import env_seconds
 
 # A run for a row still Queued never reached mark_in_progress: whatever state it is in, stop it.
@@ -24,14 +30,14 @@ UNFINISHED = [
 
 @polling_sensor(
     every="DATALOADER_LONGQUEUED_INTERVAL_S",
-    description="Fails rows Queued longer than DATALOADER_LONGQUEUED_THRESHOLD_S and cancels their waiting runs.",
+    description="Requeues rows Queued longer than DATALOADER_LONGQUEUED_THRESHOLD_S (no retry used) and stops their waiting runs.",
 )
 def longqueued_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
-    """Stuck Queued -> Failed (the failed monitor then decides about a retry)."""
+    """Stuck Queued -> back to the queue (failed after DATALOADER_UNSTARTED_REQUEUES in a row)."""
     from control_db import queries
 
     threshold = env_seconds("DATALOADER_LONGQUEUED_THRESHOLD_S")
-    failed = []
+    changed = []
     with control_db.connect("dagster-longqueued") as conn:
         for control_key, history_id in queries.queued_attempts(conn, older_than=threshold):
             waiting = runs_of_attempt(context.instance, history_id, control_key, UNFINISHED)
@@ -41,9 +47,15 @@ def longqueued_monitor(context: SensorEvaluationContext, control_db: ControlData
                 f"queued for more than {int(threshold.total_seconds())}s without starting "
                 f"(run queue full or run never launched); stopped {len(waiting)} waiting run(s)"
             )
-            if queries.mark_failed(
-                conn, control_key, message=message, kind="transient", code="queued_too_long"
-            ):
-                failed.append(control_key)
-                context.log.warning(f"{control_key}: {message}")
-    return SensorResult(skip_reason=None if failed else SkipReason("no row stuck in Queued"))
+            outcome = requeue_or_fail(
+                conn,
+                control_key,
+                history_id=history_id,
+                message=message,
+                code="queued_too_long",
+                run_id=waiting[0].run_id if waiting else None,
+            )
+            if outcome != "unchanged":
+                changed.append(control_key)
+                context.log.warning(f"{control_key}: {outcome}: {message}")
+    return SensorResult(skip_reason=None if changed else SkipReason("no row stuck in Queued"))
