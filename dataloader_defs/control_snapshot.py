@@ -1,5 +1,5 @@
-"""The snapshot of the control table that the code location builds its assets from: the active
-rows (with their source's db_type) and a fingerprint of every field the assets are built from.
+"""The snapshot of the control table that the code location builds its assets from: every
+row (paused ones included, with their source's db_type) and a fingerprint of every field the assets are built from.
 
 The rows and the fingerprint come from `control_db.queries.asset_sources`, which declares the
 fields once. It is the state of the control-table component (control_tables_component.py), stored as JSON in
@@ -29,7 +29,7 @@ class TableRow(AssetSource):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Active control rows and the fingerprint of the control table they were read at."""
+    """The control rows and the fingerprint of the control table they were read at."""
 
     fingerprint: str
     rows: tuple[TableRow, ...] = field(default_factory=tuple)
@@ -52,6 +52,6 @@ def fingerprint(conn: psycopg.Connection) -> str:
 
 
 def read_snapshot(conn: psycopg.Connection) -> Snapshot:
-    """The active control rows, as the code location builds them (fingerprint read first)."""
+    """The control rows, as the code location builds them (fingerprint read first)."""
     digest, sources = queries.asset_sources(conn)
     return Snapshot(fingerprint=digest, rows=tuple(TableRow(**asdict(source)) for source in sources))

@@ -1,4 +1,4 @@
-"""The control table as a Dagster state-backed component: its state is the snapshot of the active
+"""The control table as a Dagster state-backed component: its state is the snapshot of the
 control rows, kept in Dagster's versioned defs state storage; its definitions are one asset per row
 plus the jobs, sensors and resources that load them.
 
@@ -29,7 +29,7 @@ CONNECT_TIMEOUT_S = 5
 
 
 def read_control_snapshot(url: str) -> Snapshot:
-    """The active control rows now (raises psycopg.Error when the database does not answer)."""
+    """The control rows now (raises psycopg.Error when the database does not answer)."""
     with psycopg.connect(
         libpq_url(url),
         autocommit=True,
@@ -69,7 +69,7 @@ def build_definitions_from_snapshot(snapshot: Snapshot) -> Definitions:
 
 
 class ControlTablesComponent(StateBackedComponent):
-    """One asset per active control row, from the control-table snapshot in Dagster's state storage."""
+    """One asset per control row (paused ones say so), from the control-table snapshot in Dagster's state storage."""
 
     def __init__(self, control_db_url: str | None = None) -> None:
         self._control_db_url = control_db_url
@@ -92,7 +92,7 @@ class ControlTablesComponent(StateBackedComponent):
         return url
 
     def write_state_to_path(self, state_path: Path) -> None:
-        """Read the active control rows and write them as this component's state."""
+        """Read the control rows and write them as this component's state."""
         state_path.write_text(read_control_snapshot(self.control_db_url()).to_json(), encoding="utf-8")
 
     def build_defs_from_state(self, context: ComponentLoadContext, state_path: Path | None) -> Definitions:

@@ -92,14 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             version = refresh_state(instance)
             snapshot = stored_snapshot(instance, version)
             rows = len(snapshot.rows) if snapshot else 0
-            print(f"control-table state {version}: {rows} active row(s)")
+            print(f"control-table state {version}: {rows} row(s)")
             return 0
         version = latest_version(instance)
         snapshot = stored_snapshot(instance, version)
         if snapshot is None:
             print("no control-table state stored yet")
             return 1
-        print(f"control-table state {version}: {len(snapshot.rows)} active row(s)")
+        print(f"control-table state {version}: {len(snapshot.rows)} row(s)")
         for row in snapshot.rows:
             print(f"  {row.control_key} -> {row.destination_table} ({row.load_strategy})")
         return 0

@@ -1,4 +1,7 @@
-"""What the code location builds its assets from: the active rows' asset fields and their digest.
+"""What the code location builds its assets from: every row's asset fields and their digest.
+
+Paused rows (is_active = false) are assets too: their Delta tables still exist and downstream assets
+still depend on them; the asset says it is paused instead of vanishing.
 
 `AssetSource` declares the fields once; the row query and the fingerprint are both built from it,
 so the fingerprint covers exactly the fields the assets are built from (and nothing else: a status
@@ -14,7 +17,7 @@ import psycopg
 
 @dataclass(frozen=True)
 class AssetSource:
-    """An active control row as its asset sees it, with its source's db_type."""
+    """A control row as its asset sees it, with its source's db_type."""
 
     control_key: str
     db_config_key: str
@@ -28,6 +31,7 @@ class AssetSource:
     # Set on a chunked_backfill row, and still set once it has handed over to incremental: how the
     # asset tells that an incremental table was backfilled.
     chunk_column: str | None = None
+    is_active: bool = True
     primary_keys: tuple[str, ...] = ()  # last: asset_sources builds the tuple from the last column
 
 
@@ -36,7 +40,6 @@ _COLUMNS = [f"dc.{f.name}" if f.name == "db_type" else f"tc.{f.name}" for f in f
 _FROM = """
 FROM dataloader.table_control AS tc
 JOIN dataloader.table_control_dbconfig AS dc USING (db_config_key)
-WHERE tc.is_active
 """
 _ROWS_SQL = f"SELECT {', '.join(_COLUMNS)}{_FROM}ORDER BY tc.control_key"
 _DIGESTED = ", ".join(
@@ -48,13 +51,13 @@ _FINGERPRINT_SQL = (
 
 
 def asset_fingerprint(conn: psycopg.Connection) -> str:
-    """A digest of every AssetSource field of the active rows ("empty" when there are none)."""
+    """A digest of every AssetSource field of every row ("empty" when there are none)."""
     row = conn.execute(_FINGERPRINT_SQL).fetchone()
     return (row[0] if row else None) or "empty"
 
 
 def asset_sources(conn: psycopg.Connection) -> tuple[str, list[AssetSource]]:
-    """The fingerprint, then the active rows by control_key. The fingerprint is read first: a change
+    """The fingerprint, then every row by control_key. The fingerprint is read first: a change
     between the two reads then shows as a changed fingerprint on the next comparison."""
     digest = asset_fingerprint(conn)
     rows = [

@@ -1,4 +1,4 @@
-"""Every active control row is its own asset; `dataloader_table_load` is the one subsettable
+"""Every control row is its own asset (a paused one says so); `dataloader_table_load` is the one subsettable
 multi-asset that loads whichever of them a run selects, through the `loader` resource (TableLoader,
 defs/loader/): per table, begin the attempt (Queued -> In Progress) -> the Pipes worker loads and
 reports a typed LoadResult -> `record_outcome` (Succeeded | Failed, history, watermark) -> the
@@ -28,6 +28,12 @@ from dataloader_contract.result import CHECK_SPECS
 from dataloader_defs.control_snapshot import TableRow
 from dataloader_defs.defs.loader import TableLoader
 from dataloader_defs.defs.run_tags import LOAD_ASSET_NAME
+
+STATE_TAG = "dataloader/state"
+PAUSED = (
+    "Paused (is_active = false): not loaded on its schedule; resume it with the dataloader_resume job "
+    "or `UPDATE dataloader.table_control SET is_active = true`; materialising it by hand loads it once"
+)
 
 
 class LoadRunConfig(Config):
@@ -66,19 +72,27 @@ def asset_spec(row: TableRow) -> AssetSpec:
     if row.chunk_column and row.load_strategy == "incremental":  # a chunked_backfill that handed over
         metadata["backfill"] = f"chunked_backfill on {row.chunk_column}: done, handed over to incremental"
         loaded = "incremental since its chunked_backfill finished"
+    description = f"{source_table} from source {row.db_config_key} ({row.db_type}), loaded {loaded}."
+    tags = {}
+    if not row.is_active:
+        metadata["state"] = PAUSED
+        tags[STATE_TAG] = "paused"
+        description = f"{PAUSED}. {description}"
     return AssetSpec(
         key=AssetKey(row.asset_path),
         group_name=row.db_config_key,
         kinds={"delta", row.db_type},
-        description=f"{source_table} from source {row.db_config_key} ({row.db_type}), loaded {loaded}.",
+        description=description,
         metadata=metadata,
+        tags=tags,
         skippable=True,
-        freshness_policy=_freshness(row.cron, row.cron_timezone),
+        # A paused table is not loaded on its schedule: no freshness to miss.
+        freshness_policy=_freshness(row.cron, row.cron_timezone) if row.is_active else None,
     )
 
 
 def build_load_assets(rows: Sequence[TableRow]):
-    """The `dataloader_table_load` multi-asset over `rows` (None when there is no active row)."""
+    """The `dataloader_table_load` multi-asset over `rows` (None when there is no row)."""
     if not rows:
         return None
     specs = [asset_spec(row) for row in rows]

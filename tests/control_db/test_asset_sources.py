@@ -1,5 +1,5 @@
-"""asset_sources / asset_fingerprint: the active rows' asset fields, and a digest that changes with
-exactly those fields (a status change or an inactive row leaves it alone)."""
+"""asset_sources / asset_fingerprint: every row's asset fields (a paused row's included), and a digest
+that changes with exactly those fields (a status change leaves it alone; pausing a row changes it)."""
 
 from __future__ import annotations
 
@@ -16,19 +16,31 @@ def test_rows_and_fingerprint_follow_the_asset_fields_only(
     add_table("erp.public.orders", **INCREMENTAL)
     add_table("erp.public.archive", is_active=False)
     digest, rows = q.asset_sources(control_conn)
+    common = {
+        "db_config_key": "erp",
+        "db_type": "postgresql",
+        "source_schema": "public",
+        "cron_timezone": "UTC",
+    }
     assert rows == [
         q.AssetSource(
+            control_key="erp.public.archive",
+            source_table="archive",
+            destination_table="bronze/erp_public_archive",
+            load_strategy="full",
+            cron="0 * * * *",
+            is_active=False,
+            **common,
+        ),
+        q.AssetSource(
             control_key="erp.public.orders",
-            db_config_key="erp",
-            db_type="postgresql",
-            source_schema="public",
             source_table="orders",
             destination_table="bronze/erp_public_orders",
             load_strategy="incremental",
             cron="0 * * * *",
-            cron_timezone="UTC",
             primary_keys=("id",),
-        )
+            **common,
+        ),
     ]
     assert q.asset_fingerprint(control_conn) == digest
 
@@ -36,8 +48,11 @@ def test_rows_and_fingerprint_follow_the_asset_fields_only(
         "UPDATE dataloader.table_control SET last_status = 'Succeeded', last_status_message = 'x', "
         "maintenance_owner = 'o', maintenance_expires_at = now() WHERE control_key = 'erp.public.orders'"
     )
-    control_conn.execute("UPDATE dataloader.table_control SET cron = '5 * * * *' WHERE is_active = false")
-    assert q.asset_fingerprint(control_conn) == digest
+    assert q.asset_fingerprint(control_conn) == digest  # status fields are not asset fields
+    control_conn.execute("UPDATE dataloader.table_control SET is_active = true")
+    resumed = q.asset_fingerprint(control_conn)
+    assert resumed != digest  # the paused asset becomes an active one
+    digest = resumed
 
     control_conn.execute("UPDATE dataloader.table_control SET primary_keys = '{id,region}'")
     changed = q.asset_fingerprint(control_conn)

@@ -51,7 +51,7 @@ def _asset_keys(defs: Definitions) -> set[str]:
     return {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
 
 
-def test_definitions_load_one_asset_per_active_row(
+def test_definitions_load_one_asset_per_row_and_a_paused_one_says_so(
     control_conn, source, control_db_url, instance, monkeypatch, tmp_path
 ):
     monkeypatch.setenv("DATALOADER_LAKE_ROOT", str(tmp_path / "lake"))
@@ -75,16 +75,21 @@ def test_definitions_load_one_asset_per_active_row(
     assert sensors["master_sensor"].minimum_interval_seconds == 60
     # The master sensor launches the tables' assets (Dagster's implicit asset job), not a job of its own.
     targeted = sensors["master_sensor"].asset_selection.resolve(repo.asset_graph)
-    assert {k.to_user_string() for k in targeted} == {"bronze/test/orders", "bronze/test/customers"}
+    everything = {"bronze/test/orders", "bronze/test/customers", "bronze/test/paused"}
+    assert {k.to_user_string() for k in targeted} == everything  # it queues only active rows
     graph = repo.asset_graph
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"bronze/test/orders", "bronze/test/customers"}  # the paused row has no asset
+    assert keys == everything  # a paused row keeps its asset (downstream assets depend on it) ...
+    paused = graph.get(AssetKey(["bronze", "test", "paused"]))
+    assert paused.description.startswith("Paused (is_active = false): not loaded on its schedule")
+    assert paused.tags["dataloader/state"] == "paused" and paused.metadata["state"].startswith("Paused")
+    assert paused.freshness_policy is None  # ... with no schedule to miss
     orders = graph.get(AssetKey(["bronze", "test", "orders"]))
     assert orders.group_name == "test_pg" and orders.kinds == {"delta", "postgresql"}
     assert orders.metadata["primary_keys"] == "id" and "public.orders" in orders.description
-    assert orders.freshness_policy is not None
+    assert orders.freshness_policy is not None and "dataloader/state" not in orders.tags
     checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
-    assert ("orders", "primary_key_unique") in checks and len(checks) == 8
+    assert ("orders", "primary_key_unique") in checks and len(checks) == 12
 
 
 def test_a_run_rebuilds_the_state_version_it_was_launched_with(

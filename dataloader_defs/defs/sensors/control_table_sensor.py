@@ -1,6 +1,6 @@
 """control_table_sensor: when control rows are added, changed or removed, write a new version of the
 control-table state into Dagster's defs state storage and ask the code server to reload with it, so
-every active row has its asset (and a removed or deactivated row's asset goes away).
+every row has its asset (a removed row's asset goes away, a paused one says it is paused).
 
 A tick compares the control table's fingerprint with the snapshot the running definitions were
 built from. When they differ and the latest stored version already matches the table (a reload is
@@ -40,12 +40,12 @@ def build_control_table_sensor(snapshot: Snapshot) -> SensorDefinition:
         if stored is None or stored.fingerprint != current:
             version = state.refresh_state(context.instance, control_db.url)
             stored = state.stored_snapshot(context.instance, version)
-            written = f"state {version} written ({len(stored.rows) if stored else 0} active row(s))"
+            written = f"state {version} written ({len(stored.rows) if stored else 0} row(s))"
         else:
             written = "the latest state already matches it"
         outcome = state.request_reload(context.code_location_origin, context.instance)
         message = (
-            f"control table changed since these definitions ({len(snapshot.rows)} active row(s)): "
+            f"control table changed since these definitions ({len(snapshot.rows)} row(s)): "
             f"{written}; {outcome}"
         )
         context.log.info(message)
