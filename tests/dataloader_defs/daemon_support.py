@@ -95,11 +95,33 @@ def instance_yaml(start_timeout_s: int, poll_s: int = 2) -> str:
 
 
 class Daemon:
-    """`dagster-daemon run` in its own process session, with its DAGSTER_HOME and workspace under `home`."""
+    """`dagster-daemon run` in its own process session, with its DAGSTER_HOME and workspace under `home`.
 
-    def __init__(self, home: Path, env: dict[str, str], *, module: str, start_timeout_s: int) -> None:
+    With `own_code_server` the code location is served by its own `dagster code-server start` process
+    (its own session), as a production deployment serves it; otherwise the daemon starts one itself,
+    which shuts down when it misses the daemon's heartbeat for 20 s (fixed in Dagster) — a machine
+    under a CPU burner does.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        env: dict[str, str],
+        *,
+        module: str,
+        start_timeout_s: int,
+        own_code_server: bool = False,
+    ) -> None:
         self.home = home
-        self.env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
+        self.module = module
+        self.own_code_server = own_code_server
+        self.env = {
+            **os.environ,
+            **env,
+            "DAGSTER_HOME": str(home),
+            # The code server's API-server child dies without its proxy's heartbeat (30 s by default).
+            "DAGSTER_GRPC_PROXY_HEARTBEAT_TTL_SECONDS": "600",
+        }
         home.mkdir(parents=True, exist_ok=True)
         (home / "dagster.yaml").write_text(instance_yaml(start_timeout_s))
         (home / "workspace.yaml").write_text(
@@ -109,6 +131,7 @@ class Daemon:
         )
         self.sessions: list[int] = []
         self.process: subprocess.Popen | None = None
+        self.code_server: subprocess.Popen | None = None
         self.starts = 0
 
     def refresh_state(self) -> None:
@@ -117,7 +140,49 @@ class Daemon:
             [sys.executable, "-m", "dataloader_defs.state", "refresh"], env=self.env, check=True, cwd=ROOT
         )
 
+    def start_code_server(self, timeout_s: float = 600) -> None:
+        """Start the code server (unless it runs), point the workspace at it, wait until it answers."""
+        if self.code_server is not None and self.code_server.poll() is None:
+            return
+        port = free_port(range(7500, 7600))
+        (self.home / "workspace.yaml").write_text(
+            "load_from:\n  - grpc_server:\n"
+            f"      host: 127.0.0.1\n      port: {port}\n      location_name: dataloader_defs\n"
+        )
+        command = [
+            "code-server",
+            "start",
+            "-m",
+            self.module,
+            "-d",
+            str(HERE),
+            "--location-name",
+            "dataloader_defs",
+        ]
+        log = open(self.home / "code-server.log", "ab")  # noqa: SIM115 (the server writes it)
+        self.code_server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), *command, "-h", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.sessions.append(self.code_server.pid)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.code_server.poll() is None, (self.home / "code-server.log").read_text()[-3000:]
+            with socket.socket() as probe:
+                probe.settimeout(1)
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(1)
+        raise AssertionError(f"the code server did not answer within {timeout_s:.0f} s")
+
     def start(self) -> None:
+        if self.own_code_server:
+            self.start_code_server()
         self.starts += 1
         log = open(self.home / f"daemon-{self.starts}.log", "wb")  # noqa: SIM115 (the daemon writes it)
         self.process = subprocess.Popen(
@@ -153,8 +218,9 @@ class Daemon:
     def stop(self) -> list[int]:
         """Stop every session ever started; the pids that survived SIGKILL (none expected)."""
         left = stop_sessions(self.sessions) if self.sessions else []
-        if self.process is not None:
-            self.process.wait()
+        for process in (self.process, self.code_server):
+            if process is not None:
+                process.wait()
         return left
 
     def log_tail(self, lines: int = 40) -> str:

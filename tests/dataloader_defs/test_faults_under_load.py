@@ -92,7 +92,13 @@ def test_faults_under_load_lose_nothing_duplicate_nothing_and_leave_nothing_fail
             DATALOADER_LONGRUNNING_THRESHOLD_S="60",
             DATALOADER_OUTCOME_RETRY_S="120",
         )
-        daemon = Daemon(tmp_path / "home", env, module="dataloader_defs.definitions", start_timeout_s=60)
+        daemon = Daemon(
+            tmp_path / "home",
+            env,
+            module="dataloader_defs.definitions",
+            start_timeout_s=60,
+            own_code_server=True,
+        )
         monkeypatch.setenv("DAGSTER_PG_URL", env["DAGSTER_PG_URL"])  # this process reads runs too
         with psycopg.connect(control_url, autocommit=True) as control:
             tables = seed_tables(control, source_url, "src", TABLES, ROWS)
