@@ -8,7 +8,7 @@ rows in one transaction: every row changes, or (on a refusal) none does. The con
 `application_name` is what `table_control_history.change_source` records.
 
 Source-level actions (opening / closing a source's circuit by hand) are locked transitions in
-`control_db.queries.circuit` (`open_by_hand`, `close_by_hand`), run by `defs/circuit_action_jobs.py`.
+`control_db.queries.circuit_by_hand` (`open_by_hand`, `close_by_hand`), run by `defs/circuit_action_jobs.py`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Typed queries and status transitions on the control database (psycopg 3, Connection first)."""
 
-from control_db.queries.circuit import probes as circuit_probes
-from control_db.queries.circuit import source_status
+from control_db.queries.circuit_reads import probes as circuit_probes
+from control_db.queries.circuit_reads import source_status
 from control_db.queries.connection import connect
 from control_db.queries.maintenance import (
     MaintenanceClaim,

@@ -14,7 +14,8 @@ cancelled, a worker that died): permanent and configuration errors are the table
 
 Every transition locks the source's `source_circuit` row (`FOR UPDATE`), so concurrent outcomes
 neither open a circuit twice nor lose a count; a trigger audits each change of state in
-`source_circuit_history`. The functions take a Connection, like `queries.transitions`.
+`source_circuit_history`. The functions take a Connection, like `queries.transitions`. What the
+status views and sensors read is in `circuit_reads`; an operator's open/close in `circuit_by_hand`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from control_db.queries.reads import QUEUED_FOR_ATTEMPT, READY, READY_ORDER
-from control_db.queries.rows import CircuitChange, SourceCircuit, SourceStatus, column_list
+from control_db.queries.rows import SourceCircuit, column_list
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -298,72 +299,9 @@ def choose_probes(conn: psycopg.Connection, only_keys: Sequence[str] | None = No
     return dict(conn.execute(_CHOOSE_PROBES, {"keys": keys}).fetchall())
 
 
-def probes(conn: psycopg.Connection) -> dict[str, str]:
-    """control_key -> source of every half-open circuit's probe (for the probe run's tag)."""
-    rows = conn.execute(
-        "SELECT probe_control_key, db_config_key FROM dataloader.source_circuit WHERE state = 'half_open'"
-    ).fetchall()
-    return dict(rows)
-
-
 def circuit_state(conn: psycopg.Connection, db_config_key: str) -> str:
     """The state of the source's circuit (closed when it never had one)."""
     row = conn.execute(
         "SELECT state FROM dataloader.source_circuit WHERE db_config_key = %s", (db_config_key,)
     ).fetchone()
     return row[0] if row else CLOSED
-
-
-def source_status(conn: psycopg.Connection) -> list[SourceStatus]:
-    """The rows of `dataloader.v_source_status`, by db_config_key."""
-    with conn.cursor(row_factory=class_row(SourceStatus)) as cur:
-        return cur.execute(
-            f"SELECT {column_list(SourceStatus, 'v')} FROM dataloader.v_source_status AS v ORDER BY 1"
-        ).fetchall()
-
-
-def circuit_changes(conn: psycopg.Connection, *, after_id: int = 0, limit: int = 500) -> list[CircuitChange]:
-    """Audited transitions with id > `after_id`, oldest first (the circuit sensor's cursor)."""
-    with conn.cursor(row_factory=class_row(CircuitChange)) as cur:
-        return cur.execute(
-            f"SELECT {column_list(CircuitChange, 'h')} FROM dataloader.source_circuit_history AS h "
-            "WHERE h.id > %s ORDER BY h.id LIMIT %s",
-            (after_id, limit),
-        ).fetchall()
-
-
-def _known_source(conn: psycopg.Connection, db_config_key: str) -> None:
-    if (
-        conn.execute(
-            "SELECT 1 FROM dataloader.table_control_dbconfig WHERE db_config_key = %s", (db_config_key,)
-        ).fetchone()
-        is None
-    ):
-        raise ValueError(f"no source with db_config_key {db_config_key!r}")
-
-
-def open_by_hand(
-    conn: psycopg.Connection, db_config_key: str, reason: str, cooldown_s: int | None = None
-) -> str:
-    """An operator opens the source's circuit (e.g. its planned maintenance): its tables are held back
-    for `cooldown_s` (default its `breaker_cooldown_s`), then one probe as after any opening.
-    Raises ValueError for an unknown source."""
-    _known_source(conn, db_config_key)
-    with conn.transaction():
-        circuit, settings, now = _locked(conn, db_config_key)
-        cooldown = cooldown_s or settings[3]
-        state = _write(
-            conn, circuit, state=OPEN, opened_at=now, cooldown_s=cooldown,
-            open_until=now + timedelta(seconds=cooldown), probe=None, reason=reason,
-        )  # fmt: skip
-    release_failed_rows(conn, db_config_key)
-    return state
-
-
-def close_by_hand(conn: psycopg.Connection, db_config_key: str, reason: str) -> str:
-    """An operator closes the source's circuit (the source is known to be back): its tables load when
-    due. Raises ValueError for an unknown source."""
-    _known_source(conn, db_config_key)
-    with conn.transaction():
-        circuit, _, _ = _locked(conn, db_config_key)
-        return _close(conn, circuit, reason)

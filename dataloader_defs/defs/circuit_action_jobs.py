@@ -1,6 +1,6 @@
 """Launchpad jobs that open or close sources' circuits by hand (`dataloader_open_circuit`,
 `dataloader_close_circuit`), through the same guarded transitions as the breaker itself
-(`control_db.queries.circuit`), on a connection named `dataloader-dagster-run:<run_id>`, which
+(`control_db.queries.circuit_by_hand`), on a connection named `dataloader-dagster-run:<run_id>`, which
 `source_circuit_history.change_source` records. An unknown source fails the run and changes nothing.
 """
 
@@ -35,7 +35,7 @@ def build_circuit_job(opens: bool) -> JobDefinition:
     def change_circuits(
         context: OpExecutionContext, config: CircuitSelection, control_db: ControlDatabase
     ) -> Output:
-        from control_db.queries.circuit import close_by_hand, open_by_hand
+        from control_db.queries.circuit_by_hand import close_by_hand, open_by_hand
 
         reason = config.reason or f"{verb}ed by hand (Dagster run {context.run_id})"
         states = {}

@@ -11,7 +11,7 @@ from control_rows import AddTable, insert_source
 
 from control_db import queries as q
 from control_db.lifecycle import Attempt, Refusal, begin_attempt, record_outcome
-from control_db.queries import circuit
+from control_db.queries import circuit, circuit_reads
 from dataloader_contract.result import LoadFailure, LoadResult, failed_result
 
 
@@ -64,7 +64,7 @@ def _state(conn: psycopg.Connection, source: str = "erp") -> q.SourceStatus:
 
 
 def _transitions(conn: psycopg.Connection) -> list[tuple[str, str]]:
-    return [(c.old_state or "-", c.new_state) for c in circuit.circuit_changes(conn)]
+    return [(c.old_state or "-", c.new_state) for c in circuit_reads.circuit_changes(conn)]
 
 
 def _expire_cooldown(conn: psycopg.Connection, source: str = "erp") -> None:
@@ -194,7 +194,7 @@ def test_probe_failure_doubles_the_cooldown_up_to_the_cap_and_success_closes(
     ]
     # Audited with who made each transition: the load's outcome, or the queueing connection (here the
     # test's; the master sensor's is dataloader-dagster-master) that chose the probe.
-    sources = {(c.new_state, c.change_source) for c in circuit.circuit_changes(control_conn)}
+    sources = {(c.new_state, c.change_source) for c in circuit_reads.circuit_changes(control_conn)}
     assert sources == {
         ("open", "dataloader-lifecycle"),
         ("half_open", "dataloader-tests"),
@@ -307,7 +307,7 @@ def test_the_readme_closes_a_circuit_by_hand_and_it_is_audited(
     control_conn.execute(statement)  # type: ignore[arg-type]
     assert _state(control_conn).circuit == "closed"
     assert [load.control_key for load in q.queue_ready_tables(control_conn, limit=100)] == keys
-    last = circuit.circuit_changes(control_conn)[-1]
+    last = circuit_reads.circuit_changes(control_conn)[-1]
     assert (last.old_state, last.new_state, last.change_source, last.reason) == (
         "open", "closed", "dataloader-tests", "closed by hand",
     )  # fmt: skip

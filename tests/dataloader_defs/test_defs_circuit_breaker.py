@@ -15,7 +15,7 @@ from defs_support import add_control, execute_request, request_keys, tick
 from private_mariadb import PrivateMariaDB
 
 from control_db import queries
-from control_db.queries import circuit
+from control_db.queries import circuit_reads as circuit
 from dataloader_defs.defs.sensors.circuit_monitor import build_circuit_monitor
 from dataloader_defs.defs.sensors.circuit_tags import TAG_CIRCUIT_PROBE
 

@@ -32,7 +32,9 @@ from daemon_support import (
 SOURCES, TABLES_PER_SOURCE, ROWS = 2, 3, 200  # two sources: four runs at a time (two per source)
 SLOW_RUNS = 2  # the first two run processes never start
 START_TIMEOUT_S, SLOW_RUN_S = 180, 5  # run monitoring as in dagster.yaml
-DEADLINE_S = 900  # a bound, not a duration: about a minute on a quiet machine, minutes when others load it too
+DEADLINE_S = (
+    900  # a bound, not a duration: about a minute on a quiet machine, minutes when others load it too
+)
 MIN_LOAD = 10.0
 BURNERS = int(os.environ.get("DATALOADER_TEST_BURNERS") or 20)
 

@@ -48,7 +48,7 @@ def build_circuit_monitor(snapshot: Snapshot) -> SensorDefinition:
         description="Records each source circuit-breaker transition as an observation on the source's assets.",
     )
     def circuit_monitor(context: SensorEvaluationContext, control_db: ControlDatabase) -> SensorResult:
-        from control_db.queries.circuit import circuit_changes
+        from control_db.queries.circuit_reads import circuit_changes
 
         after = int(context.cursor or 0)
         with control_db.connect("dagster-circuit") as conn:
