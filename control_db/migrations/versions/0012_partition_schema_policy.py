@@ -53,10 +53,11 @@ BEGIN
                 PERFORM dataloader.refuse(t, 'partition_by', format('holds an empty or NULL entry (got %L); '
                     'each entry is a column name or day(col) / month(col) / year(col)', NEW.partition_by));
             END IF;
-            target := entry;
+            target := entry;  -- a column name is compared as written: "Region" and "region" differ
             IF entry ~* '^\s*(day|month|year)\s*\(.*\)\s*$' THEN
-                target := substring(entry from '\((.*)\)\s*$');
-                IF btrim(target) = '' THEN
+                target := lower(substring(entry from '^\s*(\w+)')) || '('
+                    || btrim(substring(entry from '\((.*)\)\s*$')) || ')';
+                IF target ~ '\(\)$' THEN
                     PERFORM dataloader.refuse(t, 'partition_by',
                         format('%L names no column inside the parentheses', entry));
                 END IF;
@@ -64,10 +65,10 @@ BEGIN
                 PERFORM dataloader.refuse(t, 'partition_by', format('%L is neither a column name nor '
                     'day(col) / month(col) / year(col)', entry));
             END IF;
-            IF lower(entry) = ANY (seen) THEN
+            IF target = ANY (seen) THEN
                 PERFORM dataloader.refuse(t, 'partition_by', format('lists %L twice', entry));
             END IF;
-            seen := seen || lower(entry);
+            seen := seen || target;
         END LOOP;
         IF cardinality(NEW.partition_by) > 4 THEN
             PERFORM dataloader.refuse(t, 'partition_by', format('at most 4 partition columns (got %s): '
