@@ -92,23 +92,31 @@ class Partitioning:
             f"{was}; changing the partitioning rewrites the whole table: set load_full on the control row"
         )
 
+    def problems(self, schema: pa.Schema) -> list[str]:
+        """What keeps rows of `schema` from being partitioned: a partition column they lack, a derived
+        one whose column is no timestamp or date."""
+        found = []
+        for column in self.columns:
+            index = schema.get_field_index(column.source)
+            if index < 0:
+                found.append(f"partition_by column {column.source!r} is not a column of the source rows")
+                continue
+            dtype = schema.field(index).type
+            if column.unit is not None and not (pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)):
+                found.append(
+                    f"partition_by {column.unit}({column.source}) needs a timestamp or date column; "
+                    f"{column.source!r} is {dtype}"
+                )
+        return found
+
     def with_columns(
         self, data: pa.RecordBatchReader | pa.Table, *, uri: str
     ) -> pa.RecordBatchReader | pa.Table:
         """`data` with the generated partition columns added (replaced when present); ConfigurationError
         naming a partition column the rows lack or a derived one whose column is no timestamp or date."""
-        for column in self.columns:
-            index = data.schema.get_field_index(column.source)
-            if index < 0:
-                raise ConfigurationError(
-                    f"{uri}: partition_by column {column.source!r} is not a column of the source rows"
-                )
-            dtype = data.schema.field(index).type
-            if column.unit is not None and not (pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)):
-                raise ConfigurationError(
-                    f"{uri}: partition_by {column.unit}({column.source}) needs a timestamp or date column; "
-                    f"{column.source!r} is {dtype}"
-                )
+        problems = self.problems(data.schema)
+        if problems:
+            raise ConfigurationError(f"{uri}: {problems[0]}")
         derived = [c for c in self.columns if c.unit is not None]
         if not derived:
             return data

@@ -11,9 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pytest
-from loadtest_support import ODD, SourceDB, after_success, normalise
+from loadtest_support import ODD, SourceDB, after_success, insert_control_row, normalise
+from psycopg.types.json import Jsonb
 
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import LoadRequest, table_uri
@@ -21,6 +23,7 @@ from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.lake.table_facts import add_actions
 from pipes_workers.load import run_load
+from pipes_workers.validate import validate_control_rows
 
 PART = "_part_month_event_date"
 MONTHS = (date(2026, 1, 10), date(2026, 2, 10), date(2026, 3, 10))
@@ -191,3 +194,25 @@ def test_pruning_term_names_the_partitions_of_the_rows() -> None:
     )
     with pytest.raises(ConfigurationError, match=r"'week\(ts\)' is neither"):
         Partitioning.parse(["week(ts)"], table="t")
+
+
+def test_validate_names_partition_columns_that_do_not_fit_the_source(
+    control_conn: psycopg.Connection, control_db_url: str, pg_source: SourceDB
+) -> None:
+    control_conn.execute(
+        "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
+        "VALUES ('part_src', 'postgresql', %s, 'literal')",
+        (Jsonb(pg_source.config().config),),
+    )
+    events = pg_source.events_table()
+    good = insert_control_row(control_conn, "p.good", "part_src", events, partition_by=["month(updated_at)"])
+    bad = insert_control_row(
+        control_conn, "p.bad", "part_src", events, partition_by=["year(amount)", "region"]
+    )
+    checks = {key: validate_control_rows(control_db_url, key)[0] for key in (good, bad)}
+    assert checks[good].ok
+    table = pg_source.quote(events)
+    assert checks[bad].problems == (
+        f"source table {table}: partition_by year(amount) needs a timestamp or date column; 'amount' is decimal128(12, 2)",
+        f"source table {table}: partition_by column 'region' is not a column of the source rows",
+    )
