@@ -216,3 +216,46 @@ def test_validate_names_partition_columns_that_do_not_fit_the_source(
         f"source table {table}: partition_by year(amount) needs a timestamp or date column; 'amount' is decimal128(12, 2)",
         f"source table {table}: partition_by column 'region' is not a column of the source rows",
     )
+
+
+STRATEGY_FIELDS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "append_only": {},
+    "incremental": {"delete_mode": "soft"},
+    "check_and_load": {},
+    "rolling": {"rolling_column": "updated_at", "rolling_window_days": 3650},
+    "chunked_backfill": {"chunk_column": "id", "chunk_size": 25},
+}
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGY_FIELDS))
+def test_every_strategy_keeps_the_partitioning(source: SourceDB, lake_root: Path, strategy: str) -> None:
+    table = source.events_table()
+    source.insert(table, _rows(range(1, 61)))
+    request = source.request(
+        table, strategy, lake_root, partition_by=("month(event_date)",), **STRATEGY_FIELDS[strategy]
+    )
+    for _ in range(3):  # a backfill takes a load per chunk
+        result = run_load(request)
+        request = after_success(request, result)
+    source.insert(table, _rows(range(61, 70)))
+    if strategy != "append_only":
+        source.execute(
+            f"UPDATE {source.quote(table)} SET {source.quote(ODD)} = 'changed', updated_at = %s WHERE id = 4",
+            (source.ts(BASE + timedelta(days=2)),),
+        )
+    if strategy == "incremental":
+        source.execute(f"DELETE FROM {source.quote(table)} WHERE id = 5")
+    result = run_load(request)
+    assert _session(request).require().metadata().partition_columns == [PART]
+    stored = _session(request).read_arrow().sort_by("id")
+    if strategy == "incremental":  # soft delete: the row stays, stamped
+        deleted = stored.filter(pa.compute.is_valid(stored.column("_dataloader_deleted_at")))
+        assert deleted.column("id").to_pylist() == [5]
+        stored = stored.filter(pa.compute.is_null(stored.column("_dataloader_deleted_at")))
+        stored = stored.drop_columns(["_dataloader_deleted_at"])
+    expected = [normalise(r) for r in source.fetch(f"SELECT * FROM {source.quote(table)} ORDER BY id")]
+    assert [normalise(r) for r in stored.drop_columns([PART]).to_pylist()] == expected
+    assert stored.column(PART).to_pylist() == [r["event_date"].strftime("%Y-%m") for r in expected]
+    passed = {c.name: c.passed for c in result.checks}
+    assert passed["primary_key_unique"] and passed["schema_drift"], result.checks
