@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -183,4 +184,6 @@ def _literal(value: object) -> str | None:
         return str(value)
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
-    return None  # dates, decimals, timestamps: DataFusion's coercion of such literals is not relied on
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return f"DATE '{value.isoformat()}'"
+    return None  # decimals, floats, timestamps: DataFusion's coercion of such literals is not relied on

@@ -178,19 +178,21 @@ def test_derived_partition_of_a_non_temporal_column_is_a_configuration_error(
 
 
 def test_pruning_term_names_the_partitions_of_the_rows() -> None:
-    partitioning = Partitioning.parse(["region", "month(ts)", "n"], table="t")
-    assert partitioning.names == ["region", "_part_month_ts", "n"]
+    partitioning = Partitioning.parse(["region", "month(ts)", "n", "day"], table="t")
+    assert partitioning.names == ["region", "_part_month_ts", "n", "day"]
     rows = pa.table(
         {
             "region": ["eu", "it's", None],
             "_part_month_ts": ["2026-01", "2026-01", "2026-02"],
             "n": pa.array([1.5, 2.5, 3.5]),  # floats get no literal: matched on the keys alone
+            "day": pa.array([date(2026, 1, 2)] * 3),
         }
     )
     term = partitioning.pruning_term(rows)
     assert term == (
         "(target.`region` IN ('eu', 'it''s') OR target.`region` IS NULL) "
-        "AND (target.`_part_month_ts` IN ('2026-01', '2026-02'))"
+        "AND (target.`_part_month_ts` IN ('2026-01', '2026-02')) "
+        "AND (target.`day` IN (DATE '2026-01-02'))"
     )
     with pytest.raises(ConfigurationError, match=r"'week\(ts\)' is neither"):
         Partitioning.parse(["week(ts)"], table="t")
@@ -259,3 +261,20 @@ def test_every_strategy_keeps_the_partitioning(source: SourceDB, lake_root: Path
     assert stored.column(PART).to_pylist() == [r["event_date"].strftime("%Y-%m") for r in expected]
     passed = {c.name: c.passed for c in result.checks}
     assert passed["primary_key_unique"] and passed["schema_drift"], result.checks
+
+
+def test_a_plain_date_partition_prunes_the_merge_too(pg_source: SourceDB, lake_root: Path) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, _rows(range(1, 61)))
+    request = pg_source.request(table, "incremental", lake_root, partition_by=("event_date",))
+    request = after_success(request, run_load(request))
+    day = MONTHS[1] + timedelta(days=1)  # ids 1 + 21k: 1, 22, 43
+    pg_source.execute(
+        f"UPDATE {pg_source.quote(table)} SET updated_at = %s WHERE event_date = %s",
+        (BASE + timedelta(days=1), day),
+    )
+    assert run_load(request).rows_read == 3
+    adds, removes, info = _commit_actions(request)
+    assert {r["partitionValues"]["event_date"] for r in removes} == {day.isoformat()}
+    assert info["operationMetrics"]["num_target_files_scanned"] == 1
+    assert len(_session(request).read_arrow()) == 60
