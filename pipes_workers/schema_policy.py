@@ -26,6 +26,7 @@ from pipes_workers.lake.schema_conform import same_stored_type, storable_schema
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.lake.type_widening import is_widening, widen
 from pipes_workers.sources.base import SourceColumn, arrow_schema
+from pipes_workers.strategies.faults import crash_point
 
 # Strategies whose write replaces the table's schema (or, for a backfill, starts it): no widening.
 REPLACES_SCHEMA = ("full", "chunked_backfill")
@@ -96,6 +97,7 @@ def apply_schema_policy(
     if widenings and strategy not in REPLACES_SCHEMA:
         described = ", ".join(f"{name} {stored.field(name).type} -> {t}" for name, t in widenings.items())
         version = widen(destination, widenings)
+        crash_point("widen")
         log(f"widened Delta column type(s) {described} (rows rewritten once, Delta version {version})")
     return PolicyOutcome(columns, discarded)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from loadtest_support import SourceDB, after_success
+from loadtest_support import SourceDB, after_success, killed_worker
 
 from dataloader_contract.errors import ConfigurationError, SchemaConflictError
 from dataloader_contract.request import LoadRequest, table_uri
@@ -134,3 +134,15 @@ def test_incompatible_type_change_is_refused_naming_the_column_and_both_types(
     ):
         run_load(request)
     assert _delta(request).schema.field("qty").type == pa.int32()
+
+
+def test_a_kill_after_the_widening_loses_and_repeats_nothing(pg_source: SourceDB, lake_root: Path) -> None:
+    table, request = _first_load(pg_source, lake_root)
+    _alter(pg_source, table, "qty", "bigint")
+    _insert(pg_source, table, [(3, 5_000_000_000, "c")], hours=1)
+    killed_worker(request, "widen")
+    widened = _delta(request)
+    assert widened.schema.field("qty").type == pa.int64()
+    assert widened.column("qty").to_pylist() == [10, 20]  # widened, the load's rows not yet written
+    run_load(request)
+    assert _delta(request).column("qty").to_pylist() == [10, 20, 5_000_000_000]
