@@ -95,6 +95,8 @@ def apply_schema_policy(
         log(f"schema_policy discard_new: new source column(s) {', '.join(changes.added)} not written")
     widenings = {name: source for name, delta, source in changes.retyped if is_widening(delta, source)}
     if widenings and strategy not in REPLACES_SCHEMA:
+        # Refuse an incompatible change of another column before rewriting the table for nothing.
+        destination.check_compatible(arrow_schema([c for c in columns if c.name not in widenings]))
         described = ", ".join(f"{name} {stored.field(name).type} -> {t}" for name, t in widenings.items())
         version = widen(destination, widenings)
         crash_point("widen")

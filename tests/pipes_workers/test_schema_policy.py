@@ -136,6 +136,26 @@ def test_incompatible_type_change_is_refused_naming_the_column_and_both_types(
     assert _delta(request).schema.field("qty").type == pa.int32()
 
 
+def test_a_widening_next_to_a_refused_change_rewrites_nothing(source: SourceDB, lake_root: Path) -> None:
+    table, request = _first_load(source, lake_root)
+    version = DeltaSession(table_uri(request.lake_root, request.destination_table)).require().version()
+    source.execute(f"UPDATE {source.quote(table)} SET note = '7'")
+    _alter(source, table, "qty", "bigint")  # a widening ...
+    if source.db_type == "postgresql":  # ... next to a change that is refused
+        source.execute(
+            f"ALTER TABLE {source.quote(table)} ALTER COLUMN note TYPE integer USING note::integer"
+        )
+    else:
+        _alter(source, table, "note", "integer")
+    with pytest.raises(
+        SchemaConflictError, match=r"column 'note' changed type from string in the Delta table to int32"
+    ):
+        run_load(request)
+    session = DeltaSession(table_uri(request.lake_root, request.destination_table))
+    assert session.require().version() == version
+    assert _delta(request).schema.field("qty").type == pa.int32()
+
+
 def test_a_kill_after_the_widening_loses_and_repeats_nothing(pg_source: SourceDB, lake_root: Path) -> None:
     table, request = _first_load(pg_source, lake_root)
     _alter(pg_source, table, "qty", "bigint")
@@ -146,3 +166,15 @@ def test_a_kill_after_the_widening_loses_and_repeats_nothing(pg_source: SourceDB
     assert widened.column("qty").to_pylist() == [10, 20]  # widened, the load's rows not yet written
     run_load(request)
     assert _delta(request).column("qty").to_pylist() == [10, 20, 5_000_000_000]
+
+
+def test_widening_a_partitioned_table_keeps_its_partitions(pg_source: SourceDB, lake_root: Path) -> None:
+    table, request = _first_load(pg_source, lake_root, partition_by=("month(updated_at)",))
+    _alter(pg_source, table, "qty", "bigint")
+    _insert(pg_source, table, [(3, 5_000_000_000, "c")], hours=24 * 40)  # next month
+    run_load(request)
+    session = DeltaSession(table_uri(request.lake_root, request.destination_table))
+    assert session.require().metadata().partition_columns == ["_part_month_updated_at"]
+    stored = _delta(request)
+    assert stored.schema.field("qty").type == pa.int64()
+    assert stored.column("_part_month_updated_at").to_pylist() == ["2026-01", "2026-01", "2026-02"]
