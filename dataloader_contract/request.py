@@ -17,10 +17,12 @@ from dataloader_contract.vocabulary import (
     DELETE_MODES,
     KV_SCOPES,
     LOAD_STRATEGIES,
+    SCHEMA_POLICIES,
     DbType,
     DeleteMode,
     KvScope,
     LoadStrategy,
+    SchemaPolicy,
 )
 
 
@@ -82,6 +84,9 @@ class LoadRequest:
     delete_mode: DeleteMode = "none"
     delete_check_cron: str | None = None
     last_delete_check_at: str | None = None  # ISO 8601; when the last delete reconciliation ran
+    # The table's layout in the lake (pipes_workers/lake/partitioning.py, schema_policy.py).
+    partition_by: tuple[str, ...] = ()
+    schema_policy: SchemaPolicy = "evolve"
 
     def __post_init__(self) -> None:
         if self.load_strategy not in LOAD_STRATEGIES:
@@ -106,11 +111,16 @@ class LoadRequest:
             raise ConfigurationError(
                 f"{self.control_key}: delete_mode soft needs a strategy that keeps deleted rows, not {self.load_strategy}"
             )
+        if self.schema_policy not in SCHEMA_POLICIES:
+            raise ConfigurationError(
+                f"{self.control_key}: schema_policy {self.schema_policy!r} is not one of {', '.join(SCHEMA_POLICIES)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form, for Pipes extras."""
         data = asdict(self)
         data["primary_keys"] = list(self.primary_keys)
+        data["partition_by"] = list(self.partition_by)
         return data
 
     @classmethod
@@ -143,6 +153,8 @@ class LoadRequest:
             delete_mode=row.delete_mode,
             delete_check_cron=row.delete_check_cron,
             last_delete_check_at=row.last_delete_check_at.isoformat() if row.last_delete_check_at else None,
+            partition_by=tuple(row.partition_by or ()),
+            schema_policy=row.schema_policy,
         )
 
     @classmethod
@@ -158,7 +170,12 @@ class LoadRequest:
             raise ConfigurationError(f"{key}: load request field 'source' is missing or not an object")
         try:
             source_config = SourceConfig(**source)
-            values = {**data, "source": source_config, "primary_keys": tuple(data.get("primary_keys") or ())}
+            values = {
+                **data,
+                "source": source_config,
+                "primary_keys": tuple(data.get("primary_keys") or ()),
+                "partition_by": tuple(data.get("partition_by") or ()),
+            }
             return cls(**values)
         except TypeError as exc:
             raise ConfigurationError(f"{key}: invalid load request: {exc}") from None

@@ -16,6 +16,7 @@ KvScope = Literal["env", "file", "literal"]
 RetryDecision = Literal["retry", "manual_review"]
 ErrorKind = Literal["transient", "permanent", "configuration"]
 DeleteMode = Literal["none", "soft", "hard"]
+SchemaPolicy = Literal["evolve", "freeze", "discard_new"]
 # Strategies whose loads MERGE on the primary key (chunked_backfill hands over to incremental): their
 # tables get smaller target files and are clustered by the key.
 MERGE_STRATEGIES: frozenset[str] = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
@@ -27,6 +28,7 @@ KV_SCOPES: tuple[str, ...] = get_args(KvScope)
 RETRY_DECISIONS: tuple[str, ...] = get_args(RetryDecision)
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 DELETE_MODES: tuple[str, ...] = get_args(DeleteMode)
+SCHEMA_POLICIES: tuple[str, ...] = get_args(SchemaPolicy)
 
 SAFE_PATH_PATTERN = r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$"
 

@@ -36,7 +36,7 @@ from dataloader_contract.result import (
     LoadResult,
 )
 from pipes_workers.lake.key_uniqueness import tally_keys
-from pipes_workers.lake.schema_conform import storable_schema
+from pipes_workers.lake.schema_conform import same_stored_type, storable_schema
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.sources.base import SourceColumn, arrow_schema
 from pipes_workers.watermark import parse_watermark
@@ -198,18 +198,30 @@ def check_freshness(
     return _outcome(FRESHNESS, age <= allowed, "WARN", metadata)
 
 
-def check_schema_drift(columns: Sequence[SourceColumn], stored: pa.Schema | None) -> CheckOutcome:
-    """Source columns (as they would be stored) against the Delta table's columns (WARN)."""
+def check_schema_drift(
+    columns: Sequence[SourceColumn],
+    stored: pa.Schema | None,
+    *,
+    generated: frozenset[str] = frozenset(),
+    discarded: Sequence[str] = (),
+) -> CheckOutcome:
+    """Source columns (as they would be stored) against the Delta table's columns (WARN). The
+    writer's `generated` columns (partition columns) are not drift; `discarded` (schema_policy
+    discard_new) are named in the metadata and count as source-only columns."""
     if stored is None:
         return _outcome(SCHEMA_DRIFT, True, "WARN", {"reason": "table not written yet"})
     source = storable_schema(arrow_schema(columns))
-    delta = {f.name: f.type for f in stored if not f.name.startswith(TECHNICAL_PREFIXES)}
+    delta = {
+        f.name: f.type
+        for f in stored
+        if not f.name.startswith(TECHNICAL_PREFIXES) and f.name not in generated
+    }
     only_source = [f.name for f in source if f.name not in delta]
     only_delta = [name for name in delta if source.get_field_index(name) < 0]
     changed = [
         f"{f.name}: {delta[f.name]} in Delta, {f.type} in the source"
         for f in source
-        if f.name in delta and not _same_type(delta[f.name], f.type)
+        if f.name in delta and not same_stored_type(delta[f.name], f.type)
     ]
     return _outcome(
         SCHEMA_DRIFT,
@@ -219,24 +231,11 @@ def check_schema_drift(columns: Sequence[SourceColumn], stored: pa.Schema | None
             "source_only_columns": ", ".join(only_source) or "-",
             "delta_only_columns": ", ".join(only_delta) or "-",
             "type_changes": "; ".join(changed) or "-",
+            **({"discarded_columns": ", ".join(discarded)} if discarded else {}),
             "source_columns": len(source),
             "delta_columns": len(delta),
         },
     )
-
-
-def _same_type(stored: pa.DataType, source: pa.DataType) -> bool:
-    """Equal up to the widenings the writer applies losslessly (string vs large_string and the like)."""
-    if stored.equals(source):
-        return True
-    text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
-    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view)
-    for family in (text, binary):
-        if any(f(stored) for f in family) and any(f(source) for f in family):
-            return True
-    if pa.types.is_timestamp(stored) and pa.types.is_timestamp(source):
-        return (stored.tz is None) == (source.tz is None)
-    return False
 
 
 def evaluate_checks(ctx: LoadContext, result: LoadResult) -> tuple[tuple[CheckOutcome, ...], int]:
@@ -264,7 +263,12 @@ def evaluate_checks(ctx: LoadContext, result: LoadResult) -> tuple[tuple[CheckOu
         FRESHNESS: lambda: check_freshness(
             request.cron, request.cron_timezone, destination.last_commit_time(), source_read_at=ctx.load_start
         ),
-        SCHEMA_DRIFT: lambda: check_schema_drift(ctx.columns, destination.stored_schema()),
+        SCHEMA_DRIFT: lambda: check_schema_drift(
+            [*ctx.columns, *ctx.discarded_columns],
+            destination.stored_schema(),
+            generated=destination.partitioning.derived_names,
+            discarded=[c.name for c in ctx.discarded_columns],
+        ),
     }
     outcomes = []
     for name, evaluate in evaluations.items():

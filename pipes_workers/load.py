@@ -22,7 +22,9 @@ from pipes_workers.checks import evaluate_checks
 from pipes_workers.deletes import reconcile_deletes
 from pipes_workers.delta_settings import target_file_bytes
 from pipes_workers.lake.markers import DeltaState
+from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.lake.session import DeltaSession
+from pipes_workers.schema_policy import REPLACES_SCHEMA, PolicyOutcome, apply_schema_policy
 from pipes_workers.sources import open_reader
 from pipes_workers.sources.base import SourceColumn, SourceReader, arrow_schema
 from pipes_workers.sources.column_names import CASE_DUPLICATE_CODE, case_duplicate_problem
@@ -71,22 +73,26 @@ def run_load(
         storage_options=lake_storage_options(request.lake_root),
         target_file_size=target_file_bytes(request.load_strategy),
         soft_delete=request.delete_mode == "soft",
+        partitioning=Partitioning.parse(request.partition_by, table=request.control_key),
     )
     state = destination.state(request.control_key)
+    destination.check_partitioning(reload=name == "full" or request.load_full)
     emit(
         f"{request.control_key}: {name} load of {request.source_table} into {destination.uri} "
         f"(Delta version {state.version}, app transaction {state.txn_version})"
     )
     with open_reader(request.source, secrets_dir=secrets_dir) as reader:
+        columns = _source_columns(reader, request, destination, name, emit)
         ctx = LoadContext(
             request=request,
             reader=reader,
             destination=destination,
             state=state,
-            columns=_source_columns(reader, request, destination, name),
+            columns=columns.columns,
             load_start=load_start,
             log=emit,
             strategy_name=name,
+            discarded_columns=columns.discarded,
         )
         count = None
         if not reads_whole_source(request, name):
@@ -119,15 +125,17 @@ def run_load(
 
 
 def _source_columns(
-    reader: SourceReader, request: LoadRequest, destination: DeltaSession, strategy: str
-) -> list[SourceColumn]:
-    """The source table's columns, refused when two differ only in case or (for strategies that
-    keep the table's schema) when a type change cannot be stored — on every load, rows or not."""
+    reader: SourceReader, request: LoadRequest, destination: DeltaSession, strategy: str, log: Log
+) -> PolicyOutcome:
+    """The source table's columns the load reads under its schema_policy (pipes_workers/schema_policy.py),
+    refused when two differ only in case or (for strategies that keep the table's schema) when a
+    type change cannot be stored — on every load, rows or not."""
     columns = reader.columns(request.source_schema, request.source_table)
     _refuse_case_duplicates(reader, request, columns)
-    if strategy != "full" and strategy != "chunked_backfill":
-        destination.check_compatible(arrow_schema(columns))
-    return columns
+    outcome = apply_schema_policy(request, columns, destination, strategy=strategy, log=log)
+    if strategy not in REPLACES_SCHEMA:
+        destination.check_compatible(arrow_schema(outcome.columns))
+    return outcome
 
 
 def _refuse_case_duplicates(reader: SourceReader, request: LoadRequest, columns: list[SourceColumn]) -> None:

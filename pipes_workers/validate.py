@@ -25,8 +25,10 @@ from control_db.queries import connect, get_control_row, get_source_config
 from control_db.queries.reads import active_rows, stored_rule_problems
 from dataloader_contract.errors import ConfigurationError, LoadError
 from dataloader_contract.request import SourceConfig
+from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.secrets import resolve_source
 from pipes_workers.sources import SourceColumn, SourceReader, open_reader
+from pipes_workers.sources.base import arrow_schema
 from pipes_workers.sources.column_names import case_duplicate_problem
 from pipes_workers.sources.failures import scrub
 from pipes_workers.sources.query import qualified_name
@@ -97,6 +99,7 @@ def check_row(reader: SourceReader, row: Any) -> tuple[str, ...]:
     duplicates = case_duplicate_problem(table, columns)
     if duplicates is not None:
         problems.append(duplicates)
+    problems += [f"source table {table}: {p}" for p in _partition_problems(row, columns, table)]
     for role, name, check in _type_checks(row):
         column = columns.get(name) if name else None
         if column is None:
@@ -110,6 +113,15 @@ def check_row(reader: SourceReader, row: Any) -> tuple[str, ...]:
             )
             problems.append(f"source table {table}: {subject}{said}")
     return tuple(problems)
+
+
+def _partition_problems(row: Any, columns: dict[str, SourceColumn], table: str) -> list[str]:
+    """What keeps the row's partition_by from applying to the source's columns."""
+    try:
+        partitioning = Partitioning.parse(getattr(row, "partition_by", None) or (), table=table)
+    except ConfigurationError as exc:
+        return [str(exc).removeprefix(f"{table}: ")]
+    return partitioning.problems(arrow_schema(list(columns.values())))
 
 
 def _describe(exc: BaseException, secrets: Iterable[str]) -> str:

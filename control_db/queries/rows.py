@@ -58,6 +58,8 @@ class ControlRow:
     last_maintenance_at: datetime | None
     maintenance_owner: str | None
     maintenance_expires_at: datetime | None
+    partition_by: list[str] | None
+    schema_policy: str
 
 
 @dataclass(frozen=True)

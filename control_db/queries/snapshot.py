@@ -31,6 +31,8 @@ class AssetSource:
     # Set on a chunked_backfill row, and still set once it has handed over to incremental: how the
     # asset tells that an incremental table was backfilled.
     chunk_column: str | None = None
+    partition_by: list[str] | None = None  # the table's layout in the lake, shown on the asset
+    schema_policy: str = "evolve"
     is_active: bool = True
     primary_keys: tuple[str, ...] = ()  # last: asset_sources builds the tuple from the last column
 

@@ -68,6 +68,10 @@ def asset_spec(row: TableRow) -> AssetSpec:
     }
     if row.primary_keys:
         metadata["primary_keys"] = ", ".join(row.primary_keys)
+    if row.partition_by:
+        metadata["partition_by"] = ", ".join(row.partition_by)
+    if row.schema_policy != "evolve":
+        metadata["schema_policy"] = row.schema_policy
     loaded = row.load_strategy
     if row.chunk_column and row.load_strategy == "incremental":  # a chunked_backfill that handed over
         metadata["backfill"] = f"chunked_backfill on {row.chunk_column}: done, handed over to incremental"

@@ -104,6 +104,20 @@ def _normal(dtype: pa.DataType) -> str:
     return str(dtype)
 
 
+def same_stored_type(stored: pa.DataType, source: pa.DataType) -> bool:
+    """`stored` (a Delta column's type) and `source` (a source column's, as stored) are equal up to the widenings the writer applies losslessly (string vs large_string and the like)."""
+    if stored.equals(source):
+        return True
+    text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view)
+    for family in (text, binary):
+        if any(f(stored) for f in family) and any(f(source) for f in family):
+            return True
+    if pa.types.is_timestamp(stored) and pa.types.is_timestamp(source):
+        return (stored.tz is None) == (source.tz is None)
+    return False
+
+
 def _cast_batches(data: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     for batch in data:
         yield batch.cast(schema)

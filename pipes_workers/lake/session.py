@@ -28,6 +28,7 @@ from pipes_workers.lake import key_claims, maintenance, table_facts, writes
 from pipes_workers.lake.append_claim import AppendClaim
 from pipes_workers.lake.maintenance import TableFiles, VacuumOutcome
 from pipes_workers.lake.markers import CommitMarker, DeltaState, read_state
+from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.lake.schema_conform import DELETED_AT, Rows, conformed_schema, storable_schema
 from pipes_workers.lake.table_facts import arrow_schema, counted_rows
 from pipes_workers.lake.unique_claim import proven_unique_version
@@ -48,8 +49,10 @@ class DeltaSession:
         storage_options: dict[str, str] | None = None,
         target_file_size: int = DEFAULT_TARGET_FILE_MB << 20,
         soft_delete: bool = False,
+        partitioning: Partitioning | None = None,
     ) -> None:
         self.uri = uri
+        self.partitioning = partitioning or Partitioning()
         self.storage_options = storage_options
         self.target_file_size = target_file_size
         self.soft_delete = soft_delete
@@ -106,6 +109,13 @@ class DeltaSession:
         if table is not None:
             conformed_schema(storable_schema(source), arrow_schema(table), table_name=self.uri)
 
+    def check_partitioning(self, *, reload: bool) -> None:
+        """ConfigurationError when the existing table's partition columns differ from the session's
+        partitioning and this load does not rewrite the whole table (`reload`). No-op without a table."""
+        table = self.table()
+        if table is not None:
+            self.partitioning.refuse_change(table.metadata().partition_columns, uri=self.uri, reload=reload)
+
     def comparable_schema(self, schema: pa.Schema, table_schema: pa.Schema) -> pa.Schema:
         """`schema` (source columns) as stored next to `table_schema`'s columns (SchemaConflictError
         when a shared column cannot be cast without loss)."""
@@ -154,8 +164,10 @@ class DeltaSession:
         self.keys_in_order_rows = rows
 
     def compact(self, *, z_order_by: Sequence[str] = ()) -> dict[str, Any]:
-        """Rewrite small files (optionally z-ordered) in one commit; delta-rs's metrics."""
-        return maintenance.compact(self, z_order_by=z_order_by)
+        """Rewrite small files (optionally z-ordered, within each partition) in one commit; delta-rs's
+        metrics. Partition columns are left out of `z_order_by`: each file holds one value of them."""
+        partitions = set(self.require().metadata().partition_columns)
+        return maintenance.compact(self, z_order_by=[c for c in z_order_by if c not in partitions])
 
     def vacuum(self, retention_hours: int) -> VacuumOutcome:
         """Delete files no version within the retention needs (lake/maintenance.py:vacuum)."""
@@ -207,8 +219,9 @@ class DeltaSession:
         return datetime.fromtimestamp(table.history(1)[0]["timestamp"] / 1000, tz=UTC)
 
     def live_keys(self, primary_keys: Sequence[str]) -> pa.Table | None:
-        """The key columns of every row that is not soft-deleted and has no NULL key; None without a
-        table. Reads only those columns (and `_dataloader_deleted_at` when the table has it)."""
+        """The key columns of every row that is not soft-deleted and has no NULL key, followed by the
+        table's partition columns (so a delete prunes by them); None without a table. Reads only
+        those columns (and `_dataloader_deleted_at` when the table has it)."""
         table = self.table()
         if table is None:
             return None
@@ -218,11 +231,15 @@ class DeltaSession:
             raise SchemaConflictError(
                 f"{self.uri}: primary key column(s) {', '.join(missing)} not in the Delta table"
             )
-        columns = [*primary_keys, DELETED_AT] if DELETED_AT in names else list(primary_keys)
-        keys = pa.table(table.to_pyarrow_table(columns=columns))
+        partitions = [p for p in table.metadata().partition_columns if p not in primary_keys]
+        columns = [*primary_keys, *partitions]
+        read = [*columns, DELETED_AT] if DELETED_AT in names else columns
+        keys = pa.table(table.to_pyarrow_table(columns=read))
         if DELETED_AT in names:
-            keys = keys.filter(pc.is_null(keys.column(DELETED_AT))).select(list(primary_keys))
-        return keys.drop_null()
+            keys = keys.filter(pc.is_null(keys.column(DELETED_AT))).select(columns)
+        for key in primary_keys:
+            keys = keys.filter(pc.is_valid(keys.column(key)))
+        return keys
 
     def read_arrow(self) -> pa.Table:
         """The whole table as Arrow (tests, checks). Empty table when missing."""

@@ -56,8 +56,11 @@ def _write(session: DeltaSession, data: Rows, marker: CommitMarker, *, mode: str
     before = file_paths(table)
     replacing = mode == "overwrite"
     schema = None if replacing or table is None else arrow_schema(table)
+    data = session.partitioning.with_columns(data, uri=session.uri)
     watched = WatchedRows(conform(data, schema, uri=session.uri, soft_delete=session.soft_delete))
     creates = {"delta.targetFileSize": str(session.target_file_size)}
+    # A new or replaced table takes the control row's partitioning; an append keeps the table's.
+    partition_by = (session.partitioning.names or None) if replacing or table is None else None
     try:
         with known_panics_hidden():
             write_deltalake(
@@ -65,6 +68,7 @@ def _write(session: DeltaSession, data: Rows, marker: CommitMarker, *, mode: str
                 watched.rows,
                 mode=mode,  # type: ignore[arg-type]
                 schema_mode="overwrite" if replacing else "merge",
+                partition_by=partition_by,
                 target_file_size=session.target_file_size,
                 writer_properties=writer_properties(),
                 commit_properties=marker.commit_properties(),
@@ -104,12 +108,20 @@ def merge(
     _guard(session, table, marker)
     before = file_paths(table)
     in_memory = isinstance(data, pa.Table)
-    if in_memory:
-        marker = claim_after_merge(table, data, primary_keys, marker)
-    watched = WatchedRows(
-        conform(data, arrow_schema(table), uri=session.uri, soft_delete=session.soft_delete)
+    data = conform(
+        session.partitioning.with_columns(data, uri=session.uri),
+        arrow_schema(table),
+        uri=session.uri,
+        soft_delete=session.soft_delete,
     )
-    predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
+    # Rolling deletes every target row the source lacks, so every partition is touched anyway.
+    pruning = session.partitioning.pruning_term(data) if in_memory and not delete_not_in_source else None
+    if in_memory and pruning is None:
+        # Pruned, a row whose partition value changed would be inserted again rather than matched:
+        # no claim then, and the uniqueness check scans the keys.
+        marker = claim_after_merge(table, data, primary_keys, marker)
+    watched = WatchedRows(data)
+    predicate = merge_predicate(primary_keys, pruning)
     try:
         merger = (
             table.merge(
@@ -153,8 +165,10 @@ def delete_rows(
         # Removing rows or stamping their deletion time cannot repeat a key.
         marker = replace(marker, unique_keys=tuple(primary_keys), unique_keys_base=table.version())
     before = file_paths(table)
-    source = keys.select(list(primary_keys))
-    predicate = " AND ".join(f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys)
+    # `keys` (from live_keys) carry the rows' partition values: the delete touches only their partitions.
+    partitions = [name for name in session.partitioning.names if name in keys.column_names]
+    source = keys.select([*primary_keys, *partitions])
+    predicate = merge_predicate(primary_keys, session.partitioning.pruning_term(source))
     if soft_deleted_at is not None:
         stamps = pa.array([soft_deleted_at] * source.num_rows, DELETED_AT_TYPE)
         source = source.append_column(pa.field(DELETED_AT, DELETED_AT_TYPE), stamps)
@@ -180,6 +194,13 @@ def delete_rows(
         raise session.failure(exc) from exc
     changed = metrics.get("num_target_rows_updated" if soft_deleted_at else "num_target_rows_deleted", 0)
     return _outcome(session, before, metrics), int(changed)
+
+
+def merge_predicate(primary_keys: Sequence[str], *terms: str | None) -> str:
+    """The MERGE condition `target.k = source.k AND ...` over `primary_keys`, with the extra `terms`
+    (partition pruning, ...) that are not None."""
+    keys = [f"target.{quote_column(k)} = source.{quote_column(k)}" for k in primary_keys]
+    return " AND ".join([*keys, *(term for term in terms if term)])
 
 
 def _guard(session: DeltaSession, table: DeltaTable | None, marker: CommitMarker) -> None:

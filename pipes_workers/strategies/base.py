@@ -40,6 +40,8 @@ class LoadContext:
     load_start: datetime
     log: Log
     strategy_name: str = ""
+    # New source columns schema_policy discard_new leaves out of `columns` (the drift check names them).
+    discarded_columns: tuple[SourceColumn, ...] = ()
 
     def column(self, name: str | None, role: str) -> SourceColumn:
         """The source column `name` (the control-row field `role` names it); a clear error when missing."""
