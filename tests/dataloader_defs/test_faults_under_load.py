@@ -44,7 +44,7 @@ ROUNDS = int(os.environ.get("DATALOADER_TEST_FAULT_ROUNDS") or 1)
 TABLES, ROWS, NEW_ROWS = 8, 20_000, 2_000
 MIN_LOAD = 10.0
 BURNERS = int(os.environ.get("DATALOADER_TEST_BURNERS") or 20)
-ROUND_DEADLINE_S = 240
+ROUND_DEADLINE_S = 900  # a bound, not a duration: minutes when other jobs load the machine too
 
 
 def _free_port() -> int:
@@ -96,7 +96,7 @@ def test_faults_under_load_lose_nothing_duplicate_nothing_and_leave_nothing_fail
             tmp_path / "home",
             env,
             module="dataloader_defs.definitions",
-            start_timeout_s=60,
+            start_timeout_s=180,  # dagster.yaml's: a run process on a busy host takes minutes to start
             own_code_server=True,
         )
         monkeypatch.setenv("DAGSTER_PG_URL", env["DAGSTER_PG_URL"])  # this process reads runs too
