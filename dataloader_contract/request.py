@@ -15,10 +15,13 @@ from typing import Any
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.vocabulary import (
     DELETE_MODES,
+    HISTORY_MODES,
+    HISTORY_STRATEGIES,
     KV_SCOPES,
     LOAD_STRATEGIES,
     DbType,
     DeleteMode,
+    HistoryMode,
     KvScope,
     LoadStrategy,
 )
@@ -82,6 +85,7 @@ class LoadRequest:
     delete_mode: DeleteMode = "none"
     delete_check_cron: str | None = None
     last_delete_check_at: str | None = None  # ISO 8601; when the last delete reconciliation ran
+    history_mode: HistoryMode = "none"  # scd2: keep every version (pipes_workers/lake/history.py)
 
     def __post_init__(self) -> None:
         if self.load_strategy not in LOAD_STRATEGIES:
@@ -106,6 +110,29 @@ class LoadRequest:
             raise ConfigurationError(
                 f"{self.control_key}: delete_mode soft needs a strategy that keeps deleted rows, not {self.load_strategy}"
             )
+        self._validate_history()
+
+    def _validate_history(self) -> None:
+        if self.history_mode not in HISTORY_MODES:
+            raise ConfigurationError(
+                f"{self.control_key}: history_mode {self.history_mode!r} is not one of {', '.join(HISTORY_MODES)}"
+            )
+        if self.history_mode == "none":
+            return
+        if not self.primary_keys:
+            raise ConfigurationError(
+                f"{self.control_key}: history_mode {self.history_mode} needs primary_keys"
+            )
+        if self.load_strategy not in HISTORY_STRATEGIES:
+            raise ConfigurationError(
+                f"{self.control_key}: history_mode {self.history_mode} needs one of "
+                f"{', '.join(sorted(HISTORY_STRATEGIES))}, not {self.load_strategy}"
+            )
+
+    @property
+    def keeps_history(self) -> bool:
+        """True when the table keeps every version of a row (history_mode scd2)."""
+        return self.history_mode == "scd2"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form, for Pipes extras."""
@@ -143,6 +170,7 @@ class LoadRequest:
             delete_mode=row.delete_mode,
             delete_check_cron=row.delete_check_cron,
             last_delete_check_at=row.last_delete_check_at.isoformat() if row.last_delete_check_at else None,
+            history_mode=row.history_mode,
         )
 
     @classmethod

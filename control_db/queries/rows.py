@@ -58,6 +58,7 @@ class ControlRow:
     last_maintenance_at: datetime | None
     maintenance_owner: str | None
     maintenance_expires_at: datetime | None
+    history_mode: str
 
 
 @dataclass(frozen=True)
