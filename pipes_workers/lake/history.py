@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from dataloader_contract.errors import ConfigurationError, SchemaConflictError
 from pipes_workers.lake.history_rows import (
+    CHANGED_AT,
     HISTORY_COLUMNS,
     IS_CURRENT,
     ROLE,
@@ -48,6 +49,19 @@ from pipes_workers.lake.writes import WriteOutcome, _guard, _outcome, _write_fai
 if TYPE_CHECKING:
     from dataloader_contract.request import LoadRequest
     from pipes_workers.lake.session import DeltaSession
+
+__all__ = [
+    "CHANGED_AT",
+    "HISTORY_COLUMNS",
+    "IS_CURRENT",
+    "VALID_FROM",
+    "VALID_TO",
+    "CloseMissing",
+    "apply_history",
+    "close_versions",
+    "has_history",
+    "refuse_history_mismatch",
+]
 
 
 @dataclass(frozen=True)

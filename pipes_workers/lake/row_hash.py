@@ -1,9 +1,10 @@
 """A row's fingerprint over its data columns: what tells a changed row from an unchanged re-read.
 
 Each value becomes text (Arrow's cast; Python's `repr` for types Arrow cannot cast to text, such as
-lists or non-UTF-8 bytes), is prefixed with its length (so `"a|b","c"` and `"a","b|c"` differ), a
-NULL becomes a marker no value can produce, and the columns — in name order, so a reordered
-source does not look changed — are joined and hashed with BLAKE2b (16 bytes, hex).
+lists or non-UTF-8 bytes) prefixed with its column's name and its length (`name=3:abc`, so
+`"a|b","c"` and `"a","b|c"` differ); the tokens — in column-name order, so a reordered source does
+not look changed — are joined, NULLs left out (so a column added to the source, NULL in every old
+row, changes no fingerprint), and hashed with BLAKE2b (16 bytes, hex).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-NULL_TOKEN = pa.scalar("\x00", pa.large_string())
 SEPARATOR = pa.scalar("\x1f", pa.large_string())
 COLON = pa.scalar(":", pa.large_string())
 
@@ -28,21 +28,19 @@ def row_hashes(batch: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> pa.A
     """
     if batch.num_rows == 0:
         return pa.array([], pa.string())
-    tokens = [_tokens(batch.column(name)) for name in sorted(columns)]
-    joined = pc.binary_join_element_wise(*tokens, SEPARATOR) if tokens else pa.nulls(batch.num_rows)
-    digests = [
-        hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-        for text in (joined.to_pylist() if tokens else [""] * batch.num_rows)
-    ]
+    tokens = [_tokens(name, batch.column(name)) for name in sorted(columns)]
+    skip_nulls = pc.JoinOptions(null_handling="skip")
+    joined = pc.binary_join_element_wise(*tokens, SEPARATOR, options=skip_nulls).to_pylist()
+    digests = [hashlib.blake2b((text or "").encode(), digest_size=16).hexdigest() for text in joined]
     return pa.array(digests, pa.string())
 
 
-def _tokens(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """`<length>:<text>` for each value, NULL_TOKEN for NULL."""
+def _tokens(name: str, column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`<name>=<length>:<text>` for each value, NULL for NULL."""
     text = _as_text(column)
     lengths = pc.cast(pc.utf8_length(text), pa.large_string())
-    token = pc.binary_join_element_wise(lengths, text, COLON)
-    return pc.fill_null(token, NULL_TOKEN)
+    prefix = pa.scalar(f"{name}=", pa.large_string())
+    return pc.binary_join_element_wise(prefix, lengths, COLON, text, pa.scalar("", pa.large_string()))
 
 
 def _as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:

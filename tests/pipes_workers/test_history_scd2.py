@@ -130,25 +130,29 @@ def test_unchanged_reread_creates_no_version(source: SourceDB, lake_root: Path) 
     assert len(history(request)) == 4
 
 
-@pytest.mark.parametrize("crash_after", ["read", "commit"])
+# read: killed before any commit; reconcile: the load's MERGE committed, its delete pass not yet;
+# commit: both committed, the control row never heard of them.
+@pytest.mark.parametrize("crash_after", ["read", "reconcile", "commit"])
 def test_kill_mid_load_then_rerun_adds_no_second_version(
     source: SourceDB, lake_root: Path, crash_after: str
 ) -> None:
     table = source.events_table()
-    source.insert(table, make_rows(range(1, 4)))
+    source.insert(table, make_rows(range(1, 5)))
     request = scd2_request(source, table, lake_root)
     request = after_success(request, run_load(request))
     changed_at = stamp(source, table, "1, 2", amount=Decimal("5.00"))
+    source.execute(f"DELETE FROM {source.quote(table)} WHERE id = 3")
 
-    killed_worker(request, crash_after)  # SIGKILL: mid-read (no commit) or after the commit, unreported
+    killed_worker(request, crash_after)  # SIGKILL
     rerun = run_load(request)  # the same, stale request: the control row never heard of the crash
     assert rerun.error is None and check(rerun, PK_UNIQUE).passed
 
     versions = history(request)
-    assert len(versions) == 5  # 3 first versions + one new version each for ids 1 and 2
-    closed = [r for r in versions if not r[IS_CURRENT]]
-    assert sorted(r["id"] for r in closed) == [1, 2]
-    assert all(r[VALID_TO] == changed_at for r in closed)  # the new version's _valid_from (updated_at)
+    assert len(versions) == 6  # 4 first versions + one new version each for ids 1 and 2
+    closed = {r["id"]: r[VALID_TO] for r in versions if not r[IS_CURRENT]}
+    assert sorted(closed) == [1, 2, 3]
+    assert closed[1] == closed[2] == changed_at  # the new version's _valid_from (its updated_at)
+    assert closed[3] > changed_at  # closed by the delete pass, at its own time
     assert as_of(request, datetime.now(UTC)) == source.rows(table)
 
 
@@ -214,3 +218,21 @@ def test_load_full_keeps_history(pg_source: SourceDB, lake_root: Path) -> None:
     assert len(versions) == 4  # nothing overwritten: id 1 got a version, id 3 was closed
     assert {r["id"] for r in versions if r[IS_CURRENT]} == {1, 2}
     assert {c for c in versions[0]} >= set(HISTORY_COLUMNS)
+
+
+def test_check_and_load_keeps_history(pg_source: SourceDB, lake_root: Path) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 4)))
+    request = scd2_request(pg_source, table, lake_root, "check_and_load", delete_mode="none")
+    request = after_success(request, run_load(request))
+    skipped = run_load(request)
+    assert skipped.skipped and skipped.versions_added is None
+    stamp(pg_source, table, "2", amount=Decimal("4.00"))
+    changed = run_load(request)
+    assert changed.versions_added == 1 and changed.versions_closed == 1
+    assert [(r["id"], r[IS_CURRENT]) for r in history(request)] == [
+        (1, True),
+        (2, False),
+        (2, True),
+        (3, True),
+    ]
