@@ -18,7 +18,7 @@ from loadtest_support import ODD, SourceDB, after_success, killed_worker, make_r
 from dataloader_contract.request import LoadRequest, table_uri
 from dataloader_contract.result import PK_UNIQUE, ROW_COUNT, LoadResult
 from pipes_workers.lake.history import HISTORY_COLUMNS, IS_CURRENT, VALID_FROM, VALID_TO
-from pipes_workers.load import run_load
+from pipes_workers.load import attempt_load, run_load
 
 DATA = ("id", ODD, "amount", "updated_at", "event_date")
 
@@ -236,3 +236,20 @@ def test_check_and_load_keeps_history(pg_source: SourceDB, lake_root: Path) -> N
         (2, True),
         (3, True),
     ]
+
+
+def test_turning_history_off_needs_load_full(pg_source: SourceDB, lake_root: Path) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, make_rows(range(1, 3)))
+    request = scd2_request(pg_source, table, lake_root, delete_mode="none")
+    request = after_success(request, run_load(request))
+    plain = dataclasses.replace(request, history_mode="none")
+    refused = attempt_load(plain)
+    assert refused.error is not None and refused.error.kind == "configuration"
+    assert "keeps history" in refused.error.message and "load_full" in refused.error.message
+    replaced = run_load(dataclasses.replace(plain, load_full=True))  # a full reload: current rows only
+    assert replaced.strategy == "full"
+    assert (
+        IS_CURRENT
+        not in DeltaTable(table_uri(lake_root, request.destination_table)).to_pyarrow_table().schema.names
+    )
