@@ -214,8 +214,9 @@ class DeltaSession:
         table = self.table()
         if table is None:
             return None
-        current = self._current_filter(table) is not None
-        return table_facts.stored_keys(table, keys, where=quote_identifier(IS_CURRENT) if current else None)
+        if self._current_filter(table) is None:
+            return table_facts.stored_keys(table, keys)
+        return table_facts.stored_keys(table, keys, where=quote_identifier(IS_CURRENT))
 
     def last_commit_time(self) -> datetime | None:
         """When the newest commit was written (UTC), or None without a table."""
