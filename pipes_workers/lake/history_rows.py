@@ -53,7 +53,9 @@ def versioned(batch: pa.RecordBatch, stamp: datetime, valid_from_column: str | N
 
 
 def _valid_from(batch: pa.RecordBatch, stamp: datetime, column: str | None) -> pa.Array:
-    """The row's `column` (a timestamp; a naive one is read as UTC) or `stamp` where it is NULL."""
+    """The row's `column` (a timestamp; a naive one is read as UTC) or `stamp` where it is NULL or
+    later than `stamp` (the load's start: a version is never valid from the future — a row stamped
+    in 2087 would be missing from every "as of" query until then)."""
     fallback = pa.scalar(stamp, STAMP)
     if column is None or column not in batch.schema.names:
         return pa.array([stamp] * batch.num_rows, STAMP)
@@ -62,7 +64,8 @@ def _valid_from(batch: pa.RecordBatch, stamp: datetime, column: str | None) -> p
         return pa.array([stamp] * batch.num_rows, STAMP)
     if values.type.tz is None:
         values = pc.assume_timezone(values, "UTC")
-    return pc.fill_null(pc.cast(values, STAMP), fallback)
+    stamped = pc.fill_null(pc.cast(values, STAMP), fallback)
+    return pc.if_else(pc.greater(stamped, fallback), fallback, stamped)
 
 
 def first_versions(rows: Rows, stamp: datetime, valid_from_column: str | None) -> pa.RecordBatchReader:

@@ -17,6 +17,7 @@ from loadtest_support import ODD, SourceDB, after_success, killed_worker, make_r
 
 from dataloader_contract.request import LoadRequest, table_uri
 from dataloader_contract.result import PK_UNIQUE, ROW_COUNT, LoadResult
+from pipes_workers.delta_settings import SMALL_READ_ENV
 from pipes_workers.lake.history import HISTORY_COLUMNS, IS_CURRENT, VALID_FROM, VALID_TO
 from pipes_workers.load import attempt_load, run_load
 
@@ -113,7 +114,12 @@ def test_scd2_answers_as_of_after_three_rounds(source: SourceDB, lake_root: Path
     assert check(last, ROW_COUNT).metadata["rule"] == "destination >= source, current rows (scd2)"
 
 
-def test_unchanged_reread_creates_no_version(source: SourceDB, lake_root: Path) -> None:
+# "64": the changed rows are merged from memory; "0": they are read again and merged as a stream.
+@pytest.mark.parametrize("small_read_mb", ["64", "0"])
+def test_unchanged_reread_creates_no_version(
+    source: SourceDB, lake_root: Path, monkeypatch: pytest.MonkeyPatch, small_read_mb: str
+) -> None:
+    monkeypatch.setenv(SMALL_READ_ENV, small_read_mb)
     table = source.events_table()
     source.insert(table, make_rows(range(1, 4)))
     request = scd2_request(source, table, lake_root, incremental_lookback="100000 days")
@@ -236,6 +242,15 @@ def test_check_and_load_keeps_history(pg_source: SourceDB, lake_root: Path) -> N
         (2, True),
         (3, True),
     ]
+
+
+def test_a_row_stamped_in_the_future_is_valid_from_the_load(pg_source: SourceDB, lake_root: Path) -> None:
+    table = pg_source.events_table()
+    pg_source.insert(table, [(1, "far", Decimal("1.00"), datetime(2087, 1, 1, tzinfo=UTC), None)])
+    before = datetime.now(UTC)
+    run_load(scd2_request(pg_source, table, lake_root))
+    (version,) = history(scd2_request(pg_source, table, lake_root))
+    assert before <= version[VALID_FROM] <= datetime.now(UTC)
 
 
 def test_turning_history_off_needs_load_full(pg_source: SourceDB, lake_root: Path) -> None:
