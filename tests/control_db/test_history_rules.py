@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from control_rows import INCREMENTAL, AddTable, assert_refused_on_insert
+from control_rows import INCREMENTAL, AddTable, assert_refused_on_insert, readme_sql_statements
 
 from control_db import queries as q
 from dataloader_contract.request import LoadRequest
@@ -86,3 +86,11 @@ def test_history_mode_travels_into_the_load_request(
     assert LoadRequest.from_dict(request.to_dict()).history_mode == "scd2"
     plain = q.get_control_row(control_conn, "erp.public.plain")
     assert plain is not None and plain.history_mode == "none"
+
+
+def test_readme_recipe_turns_history_on(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY, **INCREMENTAL)
+    (recipe,) = [s for s in readme_sql_statements() if "SET history_mode" in s]
+    control_conn.execute(recipe)
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and row.history_mode == "scd2"
