@@ -44,7 +44,15 @@ from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.lake.schema_conform import DELETED_AT, Rows, conform, quote_column
 from pipes_workers.lake.table_facts import arrow_schema, file_paths
 from pipes_workers.lake.write_failures import WatchedRows
-from pipes_workers.lake.writes import WriteOutcome, _guard, _outcome, _write_failure, overwrite, start_merge
+from pipes_workers.lake.writes import (
+    WriteOutcome,
+    _guard,
+    _outcome,
+    _write_failure,
+    overwrite,
+    refuse_backticks,
+    start_merge,
+)
 
 if TYPE_CHECKING:
     from dataloader_contract.request import LoadRequest
@@ -107,6 +115,7 @@ def apply_history(
     stamp = changed_at.astimezone(UTC)
     if upserts is not None:
         refuse_history_columns(upserts.schema, session.uri)
+        refuse_backticks(session.uri, upserts.schema)
     if table is None or replace:
         if upserts is None:
             raise ConfigurationError(f"{session.uri}: no Delta table to close versions in")

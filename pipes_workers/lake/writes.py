@@ -97,11 +97,7 @@ def merge(
     table = session.table()
     if table is None:
         return overwrite(session, data, marker)
-    for name in data.schema.names:
-        if "`" in name:
-            raise SchemaConflictError(
-                f"{session.uri}: column {name!r} contains a backtick, which Delta MERGE cannot address"
-            )
+    refuse_backticks(session.uri, data.schema)
     _guard(session, table, marker)
     before = file_paths(table)
     in_memory = isinstance(data, pa.Table)
@@ -124,6 +120,15 @@ def merge(
     except Exception as exc:
         raise _write_failure(session, exc, watched) from None
     return _outcome(session, before, metrics)
+
+
+def refuse_backticks(uri: str, schema: pa.Schema) -> None:
+    """SchemaConflictError naming the first column whose name holds a backtick (MERGE cannot address it)."""
+    for name in schema.names:
+        if "`" in name:
+            raise SchemaConflictError(
+                f"{uri}: column {name!r} contains a backtick, which Delta MERGE cannot address"
+            )
 
 
 def start_merge(
