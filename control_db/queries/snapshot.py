@@ -28,6 +28,7 @@ class AssetSource:
     # Set on a chunked_backfill row, and still set once it has handed over to incremental: how the
     # asset tells that an incremental table was backfilled.
     chunk_column: str | None = None
+    history_mode: str = "none"  # scd2: the table keeps every version of a row
     primary_keys: tuple[str, ...] = ()  # last: asset_sources builds the tuple from the last column
 
 
