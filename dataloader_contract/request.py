@@ -15,11 +15,14 @@ from typing import Any
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.vocabulary import (
     DELETE_MODES,
+    HISTORY_MODES,
+    HISTORY_STRATEGIES,
     KV_SCOPES,
     LOAD_STRATEGIES,
     SCHEMA_POLICIES,
     DbType,
     DeleteMode,
+    HistoryMode,
     KvScope,
     LoadStrategy,
     SchemaPolicy,
@@ -87,6 +90,7 @@ class LoadRequest:
     # The table's layout in the lake (pipes_workers/lake/partitioning.py, schema_policy.py).
     partition_by: tuple[str, ...] = ()
     schema_policy: SchemaPolicy = "evolve"
+    history_mode: HistoryMode = "none"  # scd2: keep every version (pipes_workers/lake/history.py)
 
     def __post_init__(self) -> None:
         if self.load_strategy not in LOAD_STRATEGIES:
@@ -115,6 +119,29 @@ class LoadRequest:
             raise ConfigurationError(
                 f"{self.control_key}: schema_policy {self.schema_policy!r} is not one of {', '.join(SCHEMA_POLICIES)}"
             )
+        self._validate_history()
+
+    def _validate_history(self) -> None:
+        if self.history_mode not in HISTORY_MODES:
+            raise ConfigurationError(
+                f"{self.control_key}: history_mode {self.history_mode!r} is not one of {', '.join(HISTORY_MODES)}"
+            )
+        if self.history_mode == "none":
+            return
+        if not self.primary_keys:
+            raise ConfigurationError(
+                f"{self.control_key}: history_mode {self.history_mode} needs primary_keys"
+            )
+        if self.load_strategy not in HISTORY_STRATEGIES:
+            raise ConfigurationError(
+                f"{self.control_key}: history_mode {self.history_mode} needs one of "
+                f"{', '.join(sorted(HISTORY_STRATEGIES))}, not {self.load_strategy}"
+            )
+
+    @property
+    def keeps_history(self) -> bool:
+        """True when the table keeps every version of a row (history_mode scd2)."""
+        return self.history_mode == "scd2"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form, for Pipes extras."""
@@ -155,6 +182,7 @@ class LoadRequest:
             last_delete_check_at=row.last_delete_check_at.isoformat() if row.last_delete_check_at else None,
             partition_by=tuple(row.partition_by or ()),
             schema_policy=row.schema_policy,
+            history_mode=row.history_mode,
         )
 
     @classmethod

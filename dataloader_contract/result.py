@@ -135,6 +135,9 @@ class LoadResult:
     committed_by_run: str | None = None
     rows_deleted: int | None = None
     deletes_note: str | None = None
+    # history_mode scd2: the versions this load inserted and closed (changes, deletes).
+    versions_added: int | None = None
+    versions_closed: int | None = None
     checks: tuple[CheckOutcome, ...] = ()
     error: LoadFailure | None = None
 

@@ -17,6 +17,10 @@ RetryDecision = Literal["retry", "manual_review"]
 ErrorKind = Literal["transient", "permanent", "configuration"]
 DeleteMode = Literal["none", "soft", "hard"]
 SchemaPolicy = Literal["evolve", "freeze", "discard_new"]
+HistoryMode = Literal["none", "scd2"]
+# Strategies whose loads can keep history (history_mode scd2): they MERGE changed rows on the
+# primary key. `cdc` is listed ahead of its strategy so the rule need not change when it lands.
+HISTORY_STRATEGIES: frozenset[str] = frozenset({"incremental", "rolling", "check_and_load", "cdc"})
 # Strategies whose loads MERGE on the primary key (chunked_backfill hands over to incremental): their
 # tables get smaller target files and are clustered by the key.
 MERGE_STRATEGIES: frozenset[str] = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
@@ -29,6 +33,7 @@ RETRY_DECISIONS: tuple[str, ...] = get_args(RetryDecision)
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 DELETE_MODES: tuple[str, ...] = get_args(DeleteMode)
 SCHEMA_POLICIES: tuple[str, ...] = get_args(SchemaPolicy)
+HISTORY_MODES: tuple[str, ...] = get_args(HistoryMode)
 
 SAFE_PATH_PATTERN = r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$"
 

@@ -18,6 +18,7 @@ fails with the reason, never passes silently.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from dataloader_contract.result import (
     CheckOutcome,
     LoadResult,
 )
+from pipes_workers.lake.history import HISTORY_COLUMNS
 from pipes_workers.lake.key_uniqueness import tally_keys
 from pipes_workers.lake.schema_conform import same_stored_type, storable_schema
 from pipes_workers.lake.session import DeltaSession
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from pipes_workers.strategies.base import LoadContext
 
 DESCRIPTIONS = {spec.name: spec.description for spec in CHECK_SPECS}
-# Column-name prefixes a writer may add for bookkeeping; never reported as drift.
+# Column-name prefixes a writer may add for bookkeeping; never reported as drift (nor is HISTORY_COLUMNS).
 TECHNICAL_PREFIXES = ("_dataloader", "__")
 FRESHNESS_GRACE = timedelta(minutes=5)
 EXACT_STRATEGIES = ("full", "rolling")
@@ -211,11 +213,8 @@ def check_schema_drift(
     if stored is None:
         return _outcome(SCHEMA_DRIFT, True, "WARN", {"reason": "table not written yet"})
     source = storable_schema(arrow_schema(columns))
-    delta = {
-        f.name: f.type
-        for f in stored
-        if not f.name.startswith(TECHNICAL_PREFIXES) and f.name not in generated
-    }
+    technical = [f.name for f in stored if f.name.startswith(TECHNICAL_PREFIXES) or f.name in HISTORY_COLUMNS]
+    delta = {f.name: f.type for f in stored if f.name not in technical and f.name not in generated}
     only_source = [f.name for f in source if f.name not in delta]
     only_delta = [name for name in delta if source.get_field_index(name) < 0]
     changed = [
@@ -277,7 +276,18 @@ def evaluate_checks(ctx: LoadContext, result: LoadResult) -> tuple[tuple[CheckOu
         except Exception as exc:  # a check that cannot run fails with its reason
             severity = "ERROR" if name in (ROW_COUNT, PK_UNIQUE) else "WARN"
             outcomes.append(_outcome(name, False, severity, {"error": f"{type(exc).__name__}: {exc}"[:500]}))
+    if destination.history:  # the session counted and keyed the current versions only
+        outcomes = [_history_rule(outcome) for outcome in outcomes]
     return tuple(outcomes), destination_rows
+
+
+def _history_rule(outcome: CheckOutcome) -> CheckOutcome:
+    """A key or count check of a history (scd2) table, saying it looked at current versions only."""
+    rule = outcome.metadata.get("rule")
+    if outcome.name == PK_UNIQUE or (outcome.name == ROW_COUNT and rule):
+        rule = "one current row per key" if outcome.name == PK_UNIQUE else f"{rule}, current rows"
+        return dataclasses.replace(outcome, metadata={**outcome.metadata, "rule": f"{rule} (scd2)"})
+    return outcome
 
 
 def _rolling_cutoff(ctx: LoadContext, result: LoadResult) -> Any:

@@ -16,7 +16,8 @@ never cut into ranges: the source's collation may order them differently from Ar
 Safety: a source that returns no keys deletes nothing (an empty read says nothing about deletes),
 and a pass that would delete more than DATALOADER_DELETE_MAX_SHARE (default 0.5) of the live rows
 is refused unless the row has `load_full`. Both cases leave the load Succeeded and say why in
-`deletes_note`. `full` and `rolling` see deletes by themselves and are not reconciled.
+`deletes_note`. `full` and `rolling` see deletes by themselves and are not reconciled. On a table
+with history (history_mode scd2) either mode closes the deleted key's current version instead.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from croniter import croniter
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import LoadRequest
 from dataloader_contract.result import LoadResult
+from pipes_workers.lake.history import close_versions
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.sources.base import Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext
@@ -135,13 +137,22 @@ def reconcile_deletes(ctx: LoadContext, outcome: LoadResult) -> LoadResult:
         operation=f"{request.delete_mode}_delete",
     )
     soft_at = datetime.now(UTC) if request.delete_mode == "soft" else None
-    written, changed = destination.delete_rows(
-        vanished, request.primary_keys, marker, soft_deleted_at=soft_at
-    )
-    verb = "marked deleted" if soft_at else "deleted"
+    if request.keeps_history:  # the current version is closed, never removed
+        written, changed = close_versions(destination, vanished, request.primary_keys, marker)
+        verb = "closed (deleted at the source; history kept)"
+    else:
+        written, changed = destination.delete_rows(
+            vanished, request.primary_keys, marker, soft_deleted_at=soft_at
+        )
+        verb = "marked deleted" if soft_at else "deleted"
     ctx.log(f"{changed:,} rows {verb} in one commit (Delta version {written.delta_version})")
+    closed = (outcome.versions_closed or 0) + changed if request.keeps_history else None
     return dataclasses.replace(
-        outcome, rows_deleted=changed, delta_version=written.delta_version, committed=True
+        outcome,
+        rows_deleted=changed,
+        delta_version=written.delta_version,
+        committed=True,
+        versions_closed=closed,
     )
 
 

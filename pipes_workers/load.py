@@ -21,6 +21,7 @@ from dataloader_contract.result import LoadFailure, LoadResult, SourceColumnFact
 from pipes_workers.checks import evaluate_checks
 from pipes_workers.deletes import reconcile_deletes
 from pipes_workers.delta_settings import target_file_bytes
+from pipes_workers.lake.history import refuse_history_mismatch
 from pipes_workers.lake.markers import DeltaState
 from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.lake.session import DeltaSession
@@ -40,8 +41,8 @@ Log = Callable[[str], None]
 
 def strategy_for(request: LoadRequest) -> str:
     """The strategy that runs: `full` when load_full forces a reload (a backfill restarts instead)."""
-    if request.load_full and request.load_strategy != "chunked_backfill":
-        return "full"
+    if request.load_full and request.load_strategy != "chunked_backfill" and not request.keeps_history:
+        return "full"  # a history table's load_full re-reads the source into new versions instead
     return request.load_strategy
 
 
@@ -72,8 +73,9 @@ def run_load(
         table_uri(request.lake_root, request.destination_table),
         storage_options=lake_storage_options(request.lake_root),
         target_file_size=target_file_bytes(request.load_strategy),
-        soft_delete=request.delete_mode == "soft",
+        soft_delete=request.delete_mode == "soft" and not request.keeps_history,
         partitioning=Partitioning.parse(request.partition_by, table=request.control_key),
+        history=request.keeps_history,
     )
     state = destination.state(request.control_key)
     destination.check_partitioning(reload=name == "full" or request.load_full)
@@ -135,6 +137,7 @@ def _source_columns(
     outcome = apply_schema_policy(request, columns, destination, strategy=strategy, log=log)
     if strategy not in REPLACES_SCHEMA:
         destination.check_compatible(arrow_schema(outcome.columns))
+        refuse_history_mismatch(request, destination.stored_schema(), destination.uri)
     return outcome
 
 

@@ -68,6 +68,10 @@ def materialization_metadata(result: LoadResult, *, source_table: str) -> dict[s
         meta["rows_deleted"] = _typed(result.rows_deleted, "int")
     if result.deletes_note:
         meta["deletes_note"] = _typed(result.deletes_note, "text")
+    if result.versions_added is not None or result.versions_closed is not None:
+        meta["history"] = _typed("scd2: dagster/row_count counts current versions", "text")
+        meta["versions_added"] = _typed(result.versions_added or 0, "int")
+        meta["versions_closed"] = _typed(result.versions_closed or 0, "int")
     if result.rolling_cutoff:
         meta["rolling_window_from"] = _typed(result.rolling_cutoff, "text")
     return meta

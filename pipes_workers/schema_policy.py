@@ -22,6 +22,7 @@ import pyarrow as pa
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import LoadRequest
 from pipes_workers.checks import TECHNICAL_PREFIXES
+from pipes_workers.lake.history_rows import HISTORY_COLUMNS
 from pipes_workers.lake.schema_conform import same_stored_type, storable_schema
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.lake.type_widening import is_widening, widen
@@ -56,10 +57,12 @@ def column_changes(
     columns: Sequence[SourceColumn], stored: pa.Schema, *, derived: frozenset[str]
 ) -> ColumnChanges:
     """The source `columns` (as they would be stored) against the Delta table's `stored` schema,
-    ignoring the writer's own columns (`_dataloader*`, generated partition columns `derived`)."""
+    ignoring the writer's own columns (`_dataloader*`, generated partition columns `derived`, the
+    history columns of an scd2 table)."""
     source = storable_schema(arrow_schema(columns))
+    own = derived | frozenset(HISTORY_COLUMNS)
     delta = {
-        f.name: f.type for f in stored if not f.name.startswith(TECHNICAL_PREFIXES) and f.name not in derived
+        f.name: f.type for f in stored if not f.name.startswith(TECHNICAL_PREFIXES) and f.name not in own
     }
     return ColumnChanges(
         added=tuple(f.name for f in source if f.name not in delta),

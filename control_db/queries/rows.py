@@ -60,6 +60,7 @@ class ControlRow:
     maintenance_expires_at: datetime | None
     partition_by: list[str] | None
     schema_policy: str
+    history_mode: str
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class AssetSource:
     partition_by: list[str] | None = None  # the table's layout in the lake, shown on the asset
     schema_policy: str = "evolve"
     is_active: bool = True
+    history_mode: str = "none"  # scd2: the table keeps every version of a row
     primary_keys: tuple[str, ...] = ()  # last: asset_sources builds the tuple from the last column
 
 

@@ -72,6 +72,8 @@ def asset_spec(row: TableRow) -> AssetSpec:
         metadata["partition_by"] = ", ".join(row.partition_by)
     if row.schema_policy != "evolve":
         metadata["schema_policy"] = row.schema_policy
+    if row.history_mode == "scd2":
+        metadata["history"] = "scd2: every version kept (_valid_from, _valid_to, _is_current)"
     loaded = row.load_strategy
     if row.chunk_column and row.load_strategy == "incremental":  # a chunked_backfill that handed over
         metadata["backfill"] = f"chunked_backfill on {row.chunk_column}: done, handed over to incremental"

@@ -26,11 +26,12 @@ from dataloader_contract.errors import PermanentLoadError, SchemaConflictError
 from pipes_workers.delta_settings import DEFAULT_TARGET_FILE_MB
 from pipes_workers.lake import key_claims, maintenance, table_facts, writes
 from pipes_workers.lake.append_claim import AppendClaim
+from pipes_workers.lake.history import IS_CURRENT
 from pipes_workers.lake.maintenance import TableFiles, VacuumOutcome
 from pipes_workers.lake.markers import CommitMarker, DeltaState, read_state
 from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.lake.schema_conform import DELETED_AT, Rows, conformed_schema, storable_schema
-from pipes_workers.lake.table_facts import arrow_schema, counted_rows
+from pipes_workers.lake.table_facts import arrow_schema, counted_rows, quote_identifier
 from pipes_workers.lake.unique_claim import proven_unique_version
 from pipes_workers.lake.write_failures import write_failure
 from pipes_workers.lake.writes import WriteOutcome
@@ -50,12 +51,15 @@ class DeltaSession:
         target_file_size: int = DEFAULT_TARGET_FILE_MB << 20,
         soft_delete: bool = False,
         partitioning: Partitioning | None = None,
+        history: bool = False,
     ) -> None:
         self.uri = uri
         self.partitioning = partitioning or Partitioning()
         self.storage_options = storage_options
         self.target_file_size = target_file_size
         self.soft_delete = soft_delete
+        # history_mode scd2 (lake/history.py): counts, keys and live keys are the current versions'.
+        self.history = history
         self._table: Any = _UNOPENED
         # Rows this session's commit replaced the table with while their primary keys arrived strictly
         # increasing (so unique): the uniqueness check then needs no scan (lake/key_order.py).
@@ -190,26 +194,41 @@ class DeltaSession:
         table = self.table()
         if table is None:
             return 0
-        if column is None or at_least is None:
+        current = self._current_filter(table)
+        if (column is None or at_least is None) and current is None:
             counted = counted_rows(table)
             if counted is not None:
                 return counted
         dataset = table.to_pyarrow_dataset()
-        if column is None or at_least is None:
-            return dataset.count_rows()
-        field_type = dataset.schema.field(column).type
-        return dataset.count_rows(filter=pc.field(column) >= pa.scalar(at_least).cast(field_type))
+        if column is not None and at_least is not None:
+            field_type = dataset.schema.field(column).type
+            window = pc.field(column) >= pa.scalar(at_least).cast(field_type)
+            current = window if current is None else current & window
+        return dataset.count_rows(filter=current) if current is not None else dataset.count_rows()
+
+    def _current_filter(self, table: DeltaTable) -> Any:
+        """The dataset filter of current versions on a history table, else None."""
+        if self.history and IS_CURRENT in arrow_schema(table).names:
+            return pc.field(IS_CURRENT) == pa.scalar(True)
+        return None
 
     def proven_unique_version(self, primary_keys: Sequence[str]) -> int | None:
         """The version of the commit whose unique-keys claim covers the table as it is now, or
         None (no table, no claim, or a data commit without one since)."""
         table = self.table()
-        return proven_unique_version(table, tuple(primary_keys)) if table is not None else None
+        if table is None or self.history:  # keys repeat across versions: no claim applies
+            return None
+        return proven_unique_version(table, tuple(primary_keys))
 
     def key_columns(self, keys: Sequence[str]) -> pa.Table | None:
-        """Only the `keys` columns of every row (for the uniqueness check), or None without a table."""
+        """Only the `keys` columns of every row — of every current version on a history table — (for
+        the uniqueness check), or None without a table."""
         table = self.table()
-        return table_facts.stored_keys(table, keys) if table is not None else None
+        if table is None:
+            return None
+        if self._current_filter(table) is None:
+            return table_facts.stored_keys(table, keys)
+        return table_facts.stored_keys(table, keys, where=quote_identifier(IS_CURRENT))
 
     def last_commit_time(self) -> datetime | None:
         """When the newest commit was written (UTC), or None without a table."""
@@ -231,6 +250,9 @@ class DeltaSession:
             raise SchemaConflictError(
                 f"{self.uri}: primary key column(s) {', '.join(missing)} not in the Delta table"
             )
+        if self._current_filter(table) is not None:
+            current = table_facts.stored_keys(table, primary_keys, where=quote_identifier(IS_CURRENT))
+            return current.drop_null()
         partitions = [p for p in table.metadata().partition_columns if p not in primary_keys]
         columns = [*primary_keys, *partitions]
         read = [*columns, DELETED_AT] if DELETED_AT in names else columns

@@ -70,16 +70,22 @@ def counted_rows(table: DeltaTable) -> int | None:
     return int(pc.sum(actions.column("num_records")).as_py() or 0)
 
 
-def stored_keys(table: DeltaTable, keys: Sequence[str]) -> pa.Table:
-    """Only the `keys` columns of every row of `table` (a scan of those columns), read by delta-rs's
-    own query engine: on 10M rows 0.3 s against 0.5–0.8 s through `pyarrow.dataset`, which would
-    also import pandas (0.15 s)."""
-    columns = ", ".join('"' + name.replace('"', '""') + '"' for name in keys)
-    rows = QueryBuilder().register("keys_of", table).execute(f"SELECT {columns} FROM keys_of")
+def stored_keys(table: DeltaTable, keys: Sequence[str], *, where: str | None = None) -> pa.Table:
+    """Only the `keys` columns of every row of `table` (of the rows matching the SQL condition
+    `where`), read by delta-rs's own query engine: on 10M rows 0.3 s against 0.5–0.8 s through
+    `pyarrow.dataset`, which would also import pandas (0.15 s)."""
+    columns = ", ".join(quote_identifier(name) for name in keys)
+    condition = f" WHERE {where}" if where else ""
+    rows = QueryBuilder().register("keys_of", table).execute(f"SELECT {columns} FROM keys_of{condition}")
     keys_read = pa.RecordBatchReader.from_stream(rows).read_all()
     # The engine hands text and binary over as view types, which pyarrow's grouping cannot take.
     plain = pa.schema([pa.field(f.name, _without_view(f.type), f.nullable) for f in keys_read.schema])
     return keys_read if plain == keys_read.schema else keys_read.cast(plain)
+
+
+def quote_identifier(name: str) -> str:
+    """A column name as a double-quoted identifier for delta-rs's SQL engine (QueryBuilder)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _without_view(dtype: pa.DataType) -> pa.DataType:

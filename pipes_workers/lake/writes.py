@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, SchemaMismatchError
+from deltalake.table import TableMerger
 
 from dataloader_contract.errors import PermanentLoadError, SchemaConflictError, TransientLoadError
 from pipes_workers.delta_settings import writer_properties
@@ -100,11 +101,7 @@ def merge(
     table = session.table()
     if table is None:
         return overwrite(session, data, marker)
-    for name in data.schema.names:
-        if "`" in name:
-            raise SchemaConflictError(
-                f"{session.uri}: column {name!r} contains a backtick, which Delta MERGE cannot address"
-            )
+    refuse_backticks(session.uri, data.schema)
     _guard(session, table, marker)
     before = file_paths(table)
     in_memory = isinstance(data, pa.Table)
@@ -124,16 +121,7 @@ def merge(
     predicate = merge_predicate(primary_keys, pruning)
     try:
         merger = (
-            table.merge(
-                watched.rows,
-                predicate=predicate,
-                source_alias="source",
-                target_alias="target",
-                merge_schema=True,
-                writer_properties=writer_properties(),
-                streamed_exec=not in_memory,
-                commit_properties=marker.commit_properties(),
-            )
+            start_merge(table, watched.rows, predicate, marker, streamed=not in_memory)
             .when_matched_update_all()
             .when_not_matched_insert_all()
         )
@@ -144,6 +132,32 @@ def merge(
     except Exception as exc:
         raise _write_failure(session, exc, watched) from None
     return _outcome(session, before, metrics)
+
+
+def refuse_backticks(uri: str, schema: pa.Schema) -> None:
+    """SchemaConflictError naming the first column whose name holds a backtick (MERGE cannot address it)."""
+    for name in schema.names:
+        if "`" in name:
+            raise SchemaConflictError(
+                f"{uri}: column {name!r} contains a backtick, which Delta MERGE cannot address"
+            )
+
+
+def start_merge(
+    table: DeltaTable, rows: Rows, predicate: str, marker: CommitMarker, *, streamed: bool
+) -> TableMerger:
+    """A load's MERGE of `rows` (alias `source`) into `table` (alias `target`) on `predicate`, new
+    columns added, committed with `marker`; the caller adds the clauses and executes it."""
+    return table.merge(
+        rows,
+        predicate=predicate,
+        source_alias="source",
+        target_alias="target",
+        merge_schema=True,
+        writer_properties=writer_properties(),
+        streamed_exec=streamed,
+        commit_properties=marker.commit_properties(),
+    )
 
 
 def delete_rows(

@@ -17,7 +17,9 @@ from dataloader_contract.errors import ConfigurationError, PermanentLoadError
 from dataloader_contract.request import LoadRequest
 from dataloader_contract.result import LoadResult
 from dataloader_contract.vocabulary import LOAD_STRATEGIES
+from pipes_workers.lake.history import CloseMissing, apply_history, has_history
 from pipes_workers.lake.markers import CommitMarker, DeltaState
+from pipes_workers.lake.schema_conform import Rows
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.lake.writes import WriteOutcome
 from pipes_workers.sources.base import Aggregate, RowFilter, SourceColumn, SourceReader
@@ -25,6 +27,8 @@ from pipes_workers.strategies.stream import TrackedStream
 from pipes_workers.watermark import cap_watermark, format_watermark, parse_watermark, watermark_cap
 
 Log = Callable[[str], None]
+# What a history (scd2) commit reports in its metrics, as LoadResult fields.
+VERSION_COUNTS = ("versions_added", "versions_closed")
 
 
 @dataclass
@@ -65,6 +69,8 @@ class LoadContext:
     def incremental_start(self) -> tuple[SourceColumn, Any]:
         """The incremental column and the typed watermark to read past (`starting_watermark`)."""
         column = self.column(self.request.incremental_column, "incremental_column")
+        if self.request.load_full and self.request.keeps_history:
+            return column, None  # a history table's load_full re-reads every row (no overwrite)
         return column, self.starting_watermark(column)
 
     @property
@@ -86,6 +92,29 @@ class LoadContext:
         """One aggregate query over the source table."""
         return self.reader.aggregate(
             self.request.source_schema, self.request.source_table, aggregates, row_filter
+        )
+
+    def merge(self, rows: Rows, marker: CommitMarker, *, window: CloseMissing | None = None) -> WriteOutcome:
+        """MERGE `rows` on the primary keys in one commit: an upsert, or with history_mode scd2 new
+        versions (lake/history.py). `window`: the rows outside it are not the source's to judge
+        (rolling; None for the others): without history, destination rows inside it that the source
+        lacks are deleted and rows older than it removed; with history, only those inside are closed."""
+        request = self.request
+        if not request.keeps_history:
+            return self.destination.merge(
+                rows, request.primary_keys, marker, delete_not_in_source=window is not None
+            )
+        if request.load_full and window is None:
+            window = CloseMissing()  # every current row the whole source lacks was deleted
+        return apply_history(
+            self.destination,
+            rows,
+            request.primary_keys,
+            marker,
+            changed_at=self.load_start,
+            valid_from_column=request.incremental_column if request.load_strategy != "rolling" else None,
+            close_missing=window,
+            replace=request.load_full and not has_history(self.destination.stored_schema()),
         )
 
     def marker(
@@ -157,6 +186,7 @@ class LoadContext:
             delta_version=commit.delta_version,
             null_incremental_rows=stream.null_rows,
             committed=True,
+            **{name: commit.metrics[name] for name in VERSION_COUNTS if name in commit.metrics},
             **fields,
         )
 

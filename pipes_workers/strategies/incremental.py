@@ -82,7 +82,7 @@ def _merge(
     after: str | None,
 ) -> LoadResult:
     """MERGE `rows` (the collected table or `stream`'s reader) with `after` as the commit's watermark."""
-    written = ctx.destination.merge(rows, ctx.request.primary_keys, ctx.marker(watermark=after))
+    written = ctx.merge(rows, ctx.marker(watermark=after))
     if stream.null_rows:
         ctx.log(
             f"{stream.null_rows} rows with NULL {column.name} merged (NULL rows are re-read by every load)"

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.result import LoadResult
+from pipes_workers.lake.history import CloseMissing
 from pipes_workers.sources.base import Condition, RowFilter
 from pipes_workers.strategies.base import LoadContext, LoadStrategy, empty_result, register
 from pipes_workers.watermark import format_watermark
@@ -36,9 +37,8 @@ class RollingStrategy(LoadStrategy):
         stream = ctx.read(RowFilter((Condition(column.name, ">=", start),)))
         if stream.is_empty():
             return empty_result(ctx, request.incremental_value, **_window_read(0, start))
-        written = ctx.destination.merge(
-            stream.reader(), request.primary_keys, ctx.marker(watermark=None), delete_not_in_source=True
-        )
+        window = CloseMissing(column.name, start)
+        written = ctx.merge(stream.reader(), ctx.marker(watermark=None), window=window)
         value = request.incremental_value
         return ctx.written(stream, written, before=value, after=value, **_window_read(stream.rows, start))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.types.json import Jsonb
 
 AddTable = Callable[..., int]
@@ -55,6 +56,18 @@ def insert_table(conn: psycopg.Connection, control_key: str, /, **overrides: Any
     ).fetchone()
     assert row is not None
     return row[0]
+
+
+def assert_refused_on_insert(
+    conn: psycopg.Connection, control_key: str, overrides: dict[str, Any], column: str, rule: str
+) -> None:
+    """Inserting a control row with `overrides` is refused as `table_control.<column>: ...<rule>...`."""
+    with pytest.raises(psycopg.errors.CheckViolation) as refused:
+        insert_table(conn, control_key, **overrides)
+    message = refused.value.diag.message_primary or ""
+    assert message.startswith(f"table_control.{column}: "), message
+    assert rule in message
+    assert refused.value.diag.column_name == column
 
 
 INCREMENTAL = {"load_strategy": "incremental", "incremental_column": "updated_at", "primary_keys": ["id"]}

@@ -289,3 +289,24 @@ def test_a_backfill_that_handed_over_says_so_on_its_asset(control_conn, source) 
     assert handed_over.description.endswith("loaded incremental since its chunked_backfill finished.")
     assert handed_over.metadata["backfill"] == "chunked_backfill on id: done, handed over to incremental"
     assert "backfill" not in spec("d.plain").metadata
+
+
+def test_a_history_table_says_so_on_its_asset(control_conn, source) -> None:
+    from control_db import queries
+    from dataloader_defs.control_snapshot import Snapshot, TableRow
+    from dataloader_defs.defs.assets import asset_spec
+
+    history = {"load_strategy": "incremental", "incremental_column": "id", "primary_keys": ["id"]}
+    add_control(control_conn, "d.kept", **history, history_mode="scd2")
+    add_control(control_conn, "d.plain", **history)
+    fingerprint, rows = queries.asset_sources(control_conn)
+    snapshot = Snapshot.from_json(
+        Snapshot(fingerprint, tuple(TableRow(**r.__dict__) for r in rows)).to_json()
+    )
+    specs = {r.control_key: asset_spec(r) for r in snapshot.rows}
+    assert specs["d.kept"].metadata["history"].startswith("scd2: every version kept")
+    assert "history" not in specs["d.plain"].metadata
+    control_conn.execute(
+        "UPDATE dataloader.table_control SET history_mode = 'scd2' WHERE control_key = 'd.plain'"
+    )
+    assert queries.asset_fingerprint(control_conn) != fingerprint  # the snapshot is rebuilt on a change
