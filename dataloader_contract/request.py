@@ -56,6 +56,10 @@ class SourceConfig:
         )
 
 
+# The request's column-name lists that come from the control row's text[] columns of the same name.
+COLUMN_LISTS = ("include_columns", "exclude_columns", "hash_columns")
+
+
 @dataclass(frozen=True)
 class LoadRequest:
     """One load of one control row."""
@@ -82,6 +86,10 @@ class LoadRequest:
     delete_mode: DeleteMode = "none"
     delete_check_cron: str | None = None
     last_delete_check_at: str | None = None  # ISO 8601; when the last delete reconciliation ran
+    # What lands (issue 22): only these columns are read / these never are; these land hashed.
+    include_columns: tuple[str, ...] = ()
+    exclude_columns: tuple[str, ...] = ()
+    hash_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.load_strategy not in LOAD_STRATEGIES:
@@ -106,11 +114,16 @@ class LoadRequest:
             raise ConfigurationError(
                 f"{self.control_key}: delete_mode soft needs a strategy that keeps deleted rows, not {self.load_strategy}"
             )
+        if self.include_columns and self.exclude_columns:
+            raise ConfigurationError(
+                f"{self.control_key}: exclude_columns cannot be set together with include_columns"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form, for Pipes extras."""
         data = asdict(self)
         data["primary_keys"] = list(self.primary_keys)
+        data.update({name: list(getattr(self, name)) for name in COLUMN_LISTS})
         return data
 
     @classmethod
@@ -143,6 +156,7 @@ class LoadRequest:
             delete_mode=row.delete_mode,
             delete_check_cron=row.delete_check_cron,
             last_delete_check_at=row.last_delete_check_at.isoformat() if row.last_delete_check_at else None,
+            **{name: tuple(getattr(row, name, None) or ()) for name in COLUMN_LISTS},
         )
 
     @classmethod
@@ -159,6 +173,7 @@ class LoadRequest:
         try:
             source_config = SourceConfig(**source)
             values = {**data, "source": source_config, "primary_keys": tuple(data.get("primary_keys") or ())}
+            values.update({name: tuple(data[name] or ()) for name in COLUMN_LISTS if name in data})
             return cls(**values)
         except TypeError as exc:
             raise ConfigurationError(f"{key}: invalid load request: {exc}") from None
