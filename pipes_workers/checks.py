@@ -264,7 +264,7 @@ def evaluate_checks(ctx: LoadContext, result: LoadResult) -> tuple[tuple[CheckOu
         FRESHNESS: lambda: check_freshness(
             request.cron, request.cron_timezone, destination.last_commit_time(), source_read_at=ctx.load_start
         ),
-        SCHEMA_DRIFT: lambda: check_schema_drift(ctx.columns, destination.stored_schema()),
+        SCHEMA_DRIFT: lambda: check_schema_drift(ctx.landed_columns, destination.stored_schema()),
     }
     outcomes = []
     for name, evaluate in evaluations.items():

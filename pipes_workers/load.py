@@ -19,8 +19,11 @@ from dataloader_contract.errors import ConfigurationError, LoadError
 from dataloader_contract.request import LoadRequest, table_uri
 from dataloader_contract.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.checks import evaluate_checks
+from pipes_workers.column_hashing import ColumnHasher, refuse_hashing_change
+from pipes_workers.column_selection import left_out, selected_columns
 from pipes_workers.deletes import reconcile_deletes
 from pipes_workers.delta_settings import target_file_bytes
+from pipes_workers.hash_key import hasher_for
 from pipes_workers.lake.markers import DeltaState
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.sources import open_reader
@@ -77,16 +80,19 @@ def run_load(
         f"{request.control_key}: {name} load of {request.source_table} into {destination.uri} "
         f"(Delta version {state.version}, app transaction {state.txn_version})"
     )
+    hasher = hasher_for(request, secrets_dir=secrets_dir)
     with open_reader(request.source, secrets_dir=secrets_dir) as reader:
+        every_column = reader.columns(request.source_schema, request.source_table)
         ctx = LoadContext(
             request=request,
             reader=reader,
             destination=destination,
             state=state,
-            columns=_source_columns(reader, request, destination, name),
+            columns=_source_columns(reader, request, destination, name, every_column, hasher),
             load_start=load_start,
             log=emit,
             strategy_name=name,
+            hasher=hasher,
         )
         count = None
         if not reads_whole_source(request, name):
@@ -104,7 +110,11 @@ def run_load(
         seconds=round(time.monotonic() - started, 3),
         empty=not result.committed and not result.skipped,
         load_full_done=request.load_full,
-        source_columns=tuple(SourceColumnFact(c.name, c.source_type, str(c.arrow_type)) for c in ctx.columns),
+        source_columns=tuple(
+            SourceColumnFact(c.name, c.source_type, str(c.arrow_type)) for c in ctx.landed_columns
+        ),
+        hashed_columns=request.hash_columns,
+        columns_left_out=left_out(every_column, ctx.columns),
         destination_uri=destination.uri,
         destination_row_count=destination_rows if name != "rolling" else destination.row_count(),
         committed_by_run=_previous_complete_load(state, request),
@@ -119,14 +129,26 @@ def run_load(
 
 
 def _source_columns(
-    reader: SourceReader, request: LoadRequest, destination: DeltaSession, strategy: str
+    reader: SourceReader,
+    request: LoadRequest,
+    destination: DeltaSession,
+    strategy: str,
+    columns: list[SourceColumn],
+    hasher: ColumnHasher | None,
 ) -> list[SourceColumn]:
-    """The source table's columns, refused when two differ only in case or (for strategies that
-    keep the table's schema) when a type change cannot be stored — on every load, rows or not."""
-    columns = reader.columns(request.source_schema, request.source_table)
+    """The source columns the load reads (include_columns / exclude_columns), refused when two differ
+    only in case, when a hashed one cannot be hashed, or (for strategies that keep the table's
+    schema) when a type or hashing change cannot be stored — on every load, rows or not."""
+    table = qualified_name(reader.quote_identifier, request.source_schema, request.source_table)
+    columns = selected_columns(request, columns, table)
     _refuse_case_duplicates(reader, request, columns)
+    landed = columns
+    if hasher is not None:
+        hasher.check_types(columns, table, request.control_key)
+        landed = hasher.landed(columns)
     if strategy != "full" and strategy != "chunked_backfill":
-        destination.check_compatible(arrow_schema(columns))
+        destination.check_compatible(arrow_schema(landed))
+        refuse_hashing_change(destination.stored_schema(), request.hash_columns, landed, destination.uri)
     return columns
 
 

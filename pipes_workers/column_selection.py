@@ -1,0 +1,49 @@
+"""Which source columns a load reads: the control row's `include_columns` or `exclude_columns`.
+
+The selection is applied to the source's column list before any read, so the readers' SELECT / COPY
+names only the selected columns: an excluded column never leaves the source. A listed column (in
+either list, or in `hash_columns`) that the source table lacks is a ConfigurationError naming it and
+the table: a typo must not silently load a column someone meant to keep out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.request import LoadRequest
+from pipes_workers.sources.base import SourceColumn
+
+
+def selected_columns(request: LoadRequest, columns: Sequence[SourceColumn], table: str) -> list[SourceColumn]:
+    """The columns of `columns` (the source table's, in ordinal order) the request reads.
+
+    Args:
+        request: the load request (its include_columns / exclude_columns / hash_columns).
+        columns: every column of the source table.
+        table: the table's name for messages (schema.table, quoted as the source quotes it).
+
+    Raises:
+        ConfigurationError: a listed column is not a column of the table.
+    """
+    names = {column.name for column in columns}
+    for setting in ("include_columns", "exclude_columns", "hash_columns"):
+        missing = [name for name in getattr(request, setting) if name not in names]
+        if missing:
+            listed = ", ".join(repr(name) for name in missing)
+            raise ConfigurationError(
+                f"{request.control_key}: {setting} names {listed}, which is not a column of {table}"
+            )
+    if request.include_columns:
+        wanted = set(request.include_columns)
+        return [column for column in columns if column.name in wanted]
+    if request.exclude_columns:
+        unwanted = set(request.exclude_columns)
+        return [column for column in columns if column.name not in unwanted]
+    return list(columns)
+
+
+def left_out(columns: Sequence[SourceColumn], selected: Sequence[SourceColumn]) -> tuple[str, ...]:
+    """The names of the source columns the selection leaves out, in ordinal order."""
+    kept = {column.name for column in selected}
+    return tuple(column.name for column in columns if column.name not in kept)
