@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,10 +20,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from columns_support import SECRET, customer, customers_table, insert_customers
+from dagster import AssetCheckSpec, MaterializeResult, PipesSubprocessClient, asset, materialize
+from dagster._serdes import serialize_value
 from loadtest_support import SourceDB, after_success, destination_rows
 
 from dataloader_contract.request import LoadRequest, table_uri
-from dataloader_contract.result import PK_UNIQUE, ROW_COUNT, SCHEMA_DRIFT, LoadResult
+from dataloader_contract.result import CHECK_SPECS, PK_UNIQUE, ROW_COUNT, SCHEMA_DRIFT, LoadResult
 from pipes_workers.column_hashing import HASHED_METADATA, hmac_hex
 from pipes_workers.hash_key import HASH_KEY_ENV, HASH_KEY_FILE
 from pipes_workers.lake.session import DeltaSession
@@ -261,3 +264,37 @@ def _assert_checks_pass(result: LoadResult, *names: str) -> None:
     outcomes = {check.name: check for check in result.checks}
     for name in names:
         assert outcomes[name].passed, (name, outcomes[name].metadata)
+
+
+def test_a_pipes_run_reports_hashing_and_selection_and_never_the_key(
+    pg_source: SourceDB, lake_root: Path, hash_key: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The real Pipes worker, run by Dagster: the materialisation says what was hashed and left out;
+    no event of the run and no output of the worker holds the key."""
+    table = customers_table(pg_source)
+    insert_customers(pg_source, table, [customer(i) for i in range(1, 4)])
+    settings = {"hash_columns": ("email",), "exclude_columns": (SECRET,)}
+    request = pg_source.request(table, "incremental", lake_root, **settings)
+
+    @asset(check_specs=[AssetCheckSpec(spec.name, asset="loaded") for spec in CHECK_SPECS])
+    def loaded(context, pipes: PipesSubprocessClient) -> MaterializeResult:  # noqa: ANN001
+        invocation = pipes.run(
+            command=[sys.executable, "-m", "pipes_workers.dataloader_pipe"],
+            context=context,
+            extras={"load_request": request.to_dict()},
+        )
+        return invocation.get_materialize_result(implicit_materialization=False)
+
+    root = Path(__file__).resolve().parents[2]
+    run = materialize([loaded], resources={"pipes": PipesSubprocessClient(cwd=str(root))})
+    assert run.success
+    (event,) = run.get_asset_materialization_events()
+    meta = event.materialization.metadata
+    assert meta["hashed_columns"].value == "email (HMAC-SHA-256, hex)"
+    assert meta["columns_not_loaded"].value == SECRET
+    assert [r["email"] for r in destination_rows(request)] == [
+        hashed(f"user{i}@example.com") for i in (1, 2, 3)
+    ]
+    captured = capfd.readouterr()
+    events = [serialize_value(e) for e in run.all_events]
+    assert all(KEY not in text for text in (captured.out, captured.err, *events))
