@@ -29,7 +29,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 
 def main(rows: int) -> None:
     """Run every variant once over a table of `rows` rows and print the table."""
-    from dataloader_contract.request import LoadRequest, SourceConfig
+    from benchmarks.variants import _source_config
+    from dataloader_contract.request import LoadRequest
     from pipes_workers.load import run_load
 
     admin = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -47,17 +48,7 @@ def main(rows: int) -> None:
                 "'country ' || (i % 200) AS country, now() - i * interval '1 second' AS updated_at "
                 f"FROM generate_series(1, {rows}) AS i"
             )
-        source = SourceConfig(
-            db_config_key="bench",
-            db_type="postgresql",
-            kv_scope="literal",
-            config={
-                "host": parts.hostname,
-                "port": parts.port or 5432,
-                "database": name,
-                "user": parts.username,
-            },
-        )
+        source = _source_config(url)  # the throughput benchmarks' source, on this scratch database
         print(f"{'variant':<24} {'seconds':>8} {'rows/s':>12}")
         for label, hashed in VARIANTS.items():
             request = LoadRequest(
