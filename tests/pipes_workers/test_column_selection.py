@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import psycopg
 import pytest
 from columns_support import SECRET, customer, customers_table, insert_customers, login_without
-from loadtest_support import SourceDB, after_success, destination_rows
+from loadtest_support import SourceDB, after_success, destination_rows, insert_control_row
+from psycopg.types.json import Jsonb
 
 from dataloader_contract.result import FRESHNESS, SCHEMA_DRIFT, LoadResult
 from pipes_workers.column_selection import selected_columns
@@ -18,6 +20,7 @@ from pipes_workers.hash_key import HASH_KEY_ENV
 from pipes_workers.load import attempt_load, run_load
 from pipes_workers.metadata import materialization_metadata
 from pipes_workers.sources import open_reader
+from pipes_workers.validate import validate_control_rows
 
 SELECTIONS = {
     "exclude": ({"exclude_columns": (SECRET,)}, ("id", "email", "updated_at", "day"), (SECRET,)),
@@ -129,3 +132,26 @@ def test_excluding_a_column_of_a_loaded_table_keeps_its_old_values_visible_as_dr
 def _failed_checks(result: LoadResult) -> tuple[str, ...]:
     """The failed checks but freshness (the test rows are stamped in 2024)."""
     return tuple(name for name in result.failed_checks if name != FRESHNESS)
+
+
+def test_validate_names_a_listed_column_the_source_lacks(
+    source: SourceDB, control_conn: psycopg.Connection, control_db_url: str
+) -> None:
+    table = customers_table(source)
+    control_conn.execute(
+        "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
+        "VALUES ('src', %s, %s, 'literal')",
+        (source.db_type, Jsonb(source.config().config)),
+    )
+    insert_control_row(control_conn, "v.ok", "src", table, exclude_columns=[SECRET], hash_columns=["email"])
+    insert_control_row(
+        control_conn, "v.typo", "src", table, exclude_columns=["nope"], hash_columns=["e-mail"]
+    )
+    checks = {check.control_key: check.problems for check in validate_control_rows(control_db_url)}
+    assert checks == {
+        "v.ok": (),
+        "v.typo": (
+            f"source table {source.quote(table)}: exclude_columns 'nope' is not a column",
+            f"source table {source.quote(table)}: hash_columns 'e-mail' is not a column",
+        ),
+    }
