@@ -17,12 +17,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pytest
 from columns_support import SECRET, customer, customers_table, insert_customers
 from dagster import AssetCheckSpec, MaterializeResult, PipesSubprocessClient, asset, materialize
 from dagster._serdes import serialize_value
-from loadtest_support import SourceDB, after_success, destination_rows
+from loadtest_support import SourceDB, after_success, destination_rows, insert_control_row
+from psycopg.types.json import Jsonb
 
 from dataloader_contract.request import LoadRequest, table_uri
 from dataloader_contract.result import CHECK_SPECS, PK_UNIQUE, ROW_COUNT, SCHEMA_DRIFT, LoadResult
@@ -30,6 +32,7 @@ from pipes_workers.column_hashing import HASHED_METADATA, hmac_hex
 from pipes_workers.hash_key import HASH_KEY_ENV, HASH_KEY_FILE
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import attempt_load, run_load
+from pipes_workers.local_load import load_control_key
 from pipes_workers.metadata import materialization_metadata
 from pipes_workers.secrets import SECRETS_DIR_ENV
 
@@ -298,3 +301,36 @@ def test_a_pipes_run_reports_hashing_and_selection_and_never_the_key(
     captured = capfd.readouterr()
     events = [serialize_value(e) for e in run.all_events]
     assert all(KEY not in text for text in (captured.out, captured.err, *events))
+
+
+def test_a_control_row_with_selection_and_hashing_loads_through_the_lifecycle(
+    source: SourceDB, control_conn: psycopg.Connection, control_db_url: str, lake_root: Path, hash_key: str
+) -> None:
+    """From the stored control row to Delta, on the path the asset takes (LoadRequest.from_control_row)."""
+    table = customers_table(source)
+    insert_customers(source, table, [customer(i) for i in range(1, 4)])
+    config = source.config()
+    control_conn.execute(
+        "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
+        "VALUES (%s, %s, %s, 'literal')",
+        (config.db_config_key, config.db_type, Jsonb(config.config)),
+    )
+    key = insert_control_row(
+        control_conn,
+        f"test.{table}",
+        config.db_config_key,
+        table,
+        hash_columns=["id", "email"],
+        exclude_columns=[SECRET],
+    )
+    result = load_control_key(control_db_url, key, str(lake_root))
+    assert result.error is None and result.rows_written == 3
+    assert result.hashed_columns == ("id", "email") and result.columns_left_out == (SECRET,)
+    uri = table_uri(lake_root, "bronze/test/" + key.replace(".", "_"))
+    stored = DeltaSession(uri).read_arrow()
+    assert stored.column_names == ["id", "email", "updated_at", "day"]
+    assert sorted(stored.column("id").to_pylist()) == sorted(hashed(i) for i in (1, 2, 3))
+    status = control_conn.execute(
+        "SELECT last_status FROM dataloader.table_control WHERE control_key = %s", (key,)
+    ).fetchone()
+    assert status == ("Succeeded",)
