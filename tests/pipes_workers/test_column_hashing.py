@@ -141,24 +141,34 @@ STRATEGIES: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_every_strategy_lands_hashed_and_selected_columns(
-    pg_source: SourceDB, lake_root: Path, hash_key: str, strategy: str
+    source: SourceDB, lake_root: Path, hash_key: str, strategy: str
 ) -> None:
-    table = customers_table(pg_source)
+    table = customers_table(source)
     recent = datetime.now(UTC) - timedelta(days=2)
     rows = [customer(i) for i in range(1, 6)]
     rows = [
         (*row[:3], recent + timedelta(seconds=row[0]), (recent + timedelta(seconds=row[0])).date())
         for row in rows
     ]
-    insert_customers(pg_source, table, rows)
+    insert_customers(source, table, rows)
     settings = {"hash_columns": ("email",), "exclude_columns": (SECRET,), **STRATEGIES[strategy]}
-    request = pg_source.request(table, strategy, lake_root, **settings)
+    request = source.request(table, strategy, lake_root, **settings)
     result = run_load(request)
     assert result.error is None and result.rows_written == 5
     stored = destination_rows(request)
     assert [r["email"] for r in stored] == [hashed(f"user{i}@example.com") for i in range(1, 6)]
     assert all(SECRET not in r for r in stored)
     _assert_checks_pass(result, SCHEMA_DRIFT)
+
+    # A second load onto the hashed table (merge, append, window or hand-over) keeps hashing.
+    insert_customers(
+        source, table, [(6, "user6@example.com", "hunter6", recent + timedelta(hours=1), recent.date())]
+    )
+    again = run_load(after_success(request, result))
+    assert again.error is None and again.rows_written >= 1
+    stored = destination_rows(request)
+    assert [r["email"] for r in stored] == [hashed(f"user{i}@example.com") for i in range(1, 7)]
+    _assert_checks_pass(again, SCHEMA_DRIFT)
 
 
 def test_a_missing_or_short_key_is_a_configuration_error(
