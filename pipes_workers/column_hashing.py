@@ -8,10 +8,11 @@ strings, the bytes themselves for binary, and Arrow's text form for anything els
 and joins keep working. NULL stays NULL. The landed column is a string with Delta field metadata
 saying it is hashed.
 
-Speed: pyarrow has no HMAC, so each value is hashed in a tight Python loop from the HMAC's inner and
-outer SHA-256 states prepared once and copied per value (about twice as fast as `hmac.new`), with a
-bounded cache so a repeated value (a country, a customer id in an order table) is hashed once.
-About a microsecond per distinct value on an idle core (benchmarks/hashing.py).
+Speed: pyarrow has no HMAC. Each batch's column is dictionary-encoded, so each distinct value is
+hashed once, by a tight loop from the HMAC's inner and outer SHA-256 states prepared once and copied
+per value (about twice as fast as `hmac.new`); a bounded per-column cache spares values repeated
+across batches, and the digests are put back in place by the dictionary indices. About 2 µs per
+distinct value; a repeated value costs next to nothing (benchmarks/hashing.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dataloader_contract.errors import ConfigurationError, SchemaConflictError
 from pipes_workers.sources.base import SourceColumn
@@ -100,17 +102,14 @@ class ColumnHasher:
 def hmac_hex(array: pa.Array, key: bytes, cache: dict[bytes | str, str] | None = None) -> pa.Array:
     """HMAC-SHA-256 lowercase hex of each value of `array` (string); NULL stays NULL.
 
-    `cache` (value -> digest) is consulted and filled up to CACHE_ENTRIES values, so a value
-    repeated within or across batches is hashed once while memory stays bounded.
+    Each distinct value of the array is hashed once (dictionary encoding), and `cache` (value ->
+    digest, filled up to CACHE_ENTRIES values) spares a value repeated across batches its HMAC.
     """
     known = cache if cache is not None else {}
+    encoded = pc.dictionary_encode(_as_text(array))
     inner, outer = _prepared(key)
-    digests: list[str | None] = []
-    append = digests.append
-    for value in _as_text(array).to_pylist():
-        if value is None:
-            append(None)
-            continue
+    digests = []
+    for value in encoded.dictionary.to_pylist():
         digest = known.get(value)
         if digest is None:
             step = inner.copy()
@@ -120,8 +119,8 @@ def hmac_hex(array: pa.Array, key: bytes, cache: dict[bytes | str, str] | None =
             digest = final.hexdigest()
             if len(known) < CACHE_ENTRIES:
                 known[value] = digest
-        append(digest)
-    return pa.array(digests, pa.string())
+        digests.append(digest)
+    return pc.take(pa.array(digests, pa.string()), encoded.indices)
 
 
 def _prepared(key: bytes) -> tuple[Any, Any]:
