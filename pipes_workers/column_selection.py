@@ -34,13 +34,31 @@ def selected_columns(request: LoadRequest, columns: Sequence[SourceColumn], tabl
             raise ConfigurationError(
                 f"{request.control_key}: {setting} names {listed}, which is not a column of {table}"
             )
-    if request.include_columns:
-        wanted = set(request.include_columns)
-        return [column for column in columns if column.name in wanted]
-    if request.exclude_columns:
-        unwanted = set(request.exclude_columns)
-        return [column for column in columns if column.name not in unwanted]
-    return list(columns)
+    include, exclude = set(request.include_columns), set(request.exclude_columns)
+    selected = [c for c in columns if (c.name in include if include else c.name not in exclude)]
+    _refuse_needed_left_out(request, {column.name for column in selected})
+    return selected
+
+
+def _refuse_needed_left_out(request: LoadRequest, kept: set[str]) -> None:
+    """The control table refuses these rows at INSERT; a request built elsewhere (a test, a script)
+    gets the same rule here rather than a puzzling missing-column error later."""
+    needed = [(key, "a primary key (primary_keys)") for key in request.primary_keys]
+    for role in ("incremental_column", "rolling_column", "chunk_column"):
+        name = getattr(request, role)
+        if name:
+            needed.append((name, f"the {role}"))
+            if name in request.hash_columns:
+                raise ConfigurationError(
+                    f"{request.control_key}: hash_columns cannot hash {name!r}: it is the {role}, "
+                    "which must keep its source values"
+                )
+    for name, role in needed:
+        if name not in kept:
+            setting = "include_columns" if request.include_columns else "exclude_columns"
+            raise ConfigurationError(
+                f"{request.control_key}: {setting} leaves out {name!r}: it is {role}, which the load reads"
+            )
 
 
 def left_out(columns: Sequence[SourceColumn], selected: Sequence[SourceColumn]) -> tuple[str, ...]:

@@ -155,3 +155,28 @@ def test_validate_names_a_listed_column_the_source_lacks(
             f"source table {source.quote(table)}: hash_columns 'e-mail' is not a column",
         ),
     }
+
+
+@pytest.mark.parametrize(
+    ("lists", "message"),
+    [
+        ({"exclude_columns": ("id",)}, "exclude_columns leaves out 'id': it is a primary key (primary_keys)"),
+        (
+            {"include_columns": ("id", "email")},
+            "include_columns leaves out 'updated_at': it is the incremental_column",
+        ),
+        (
+            {"hash_columns": ("updated_at",)},
+            "hash_columns cannot hash 'updated_at': it is the incremental_column",
+        ),
+    ],
+)
+def test_a_request_built_outside_the_control_table_keeps_its_rules(
+    pg_source: SourceDB, lake_root: Path, monkeypatch: pytest.MonkeyPatch, lists: dict, message: str
+) -> None:
+    monkeypatch.setenv(HASH_KEY_ENV, "a key long enough for the tests")
+    table = customers_table(pg_source)
+    insert_customers(pg_source, table, [customer(1)])
+    result = attempt_load(pg_source.request(table, "incremental", lake_root, **lists))
+    assert result.error is not None and result.error.kind == "configuration"
+    assert result.error.message.startswith(f"test.{table}: {message}"), result.error.message
