@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import LoadRequest
 from pipes_workers.sources.base import SourceColumn
+from pipes_workers.sources.spatial import geometry_of, is_srid
 
 
 def selected_columns(request: LoadRequest, columns: Sequence[SourceColumn], table: str) -> list[SourceColumn]:
@@ -35,7 +36,13 @@ def selected_columns(request: LoadRequest, columns: Sequence[SourceColumn], tabl
                 f"{request.control_key}: {setting} names {listed}, which is not a column of {table}"
             )
     include, exclude = set(request.include_columns), set(request.exclude_columns)
-    selected = [c for c in columns if (c.name in include if include else c.name not in exclude)]
+
+    def kept(column: SourceColumn) -> bool:
+        # A spatial column's SRID companion (read as ST_SRID of it) goes wherever its geometry goes.
+        name = geometry_of(column.name) if is_srid(column) else column.name
+        return name in include if include else name not in exclude
+
+    selected = [column for column in columns if kept(column)]
     _refuse_needed_left_out(request, {column.name for column in selected})
     return selected
 

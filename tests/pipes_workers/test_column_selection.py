@@ -9,17 +9,21 @@ import dataclasses
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 import pytest
 from columns_support import SECRET, customer, customers_table, insert_customers, login_without
 from loadtest_support import SourceDB, after_success, destination_rows, insert_control_row
 from psycopg.types.json import Jsonb
 
+from dataloader_contract.request import LoadRequest, SourceConfig
 from dataloader_contract.result import FRESHNESS, SCHEMA_DRIFT, LoadResult
 from pipes_workers.column_selection import selected_columns
 from pipes_workers.hash_key import HASH_KEY_ENV
 from pipes_workers.load import attempt_load, run_load
 from pipes_workers.metadata import materialization_metadata
 from pipes_workers.sources import open_reader
+from pipes_workers.sources.base import SourceColumn
+from pipes_workers.sources.spatial import SRID_SOURCE_TYPE, SRID_TYPE, srid_column
 from pipes_workers.validate import validate_control_rows
 
 SELECTIONS = {
@@ -180,3 +184,24 @@ def test_a_request_built_outside_the_control_table_keeps_its_rules(
     result = attempt_load(pg_source.request(table, "incremental", lake_root, **lists))
     assert result.error is not None and result.error.kind == "configuration"
     assert result.error.message.startswith(f"test.{table}: {message}"), result.error.message
+
+
+def test_a_spatial_columns_srid_companion_follows_its_geometry() -> None:
+    """The companion `<geometry>__srid` is read as ST_SRID(<geometry>): it must go where its geometry goes."""
+    columns = [
+        SourceColumn("id", "bigint", pa.int64()),
+        SourceColumn("place", "geometry", pa.binary()),
+        SourceColumn(srid_column("place"), SRID_SOURCE_TYPE, SRID_TYPE),
+        SourceColumn("name", "text", pa.string()),
+    ]
+    base = {"control_key": "t", "load_strategy": "full", "source_schema": None, "source_table": "t"}
+    common = {
+        **base,
+        "destination_table": "b/t",
+        "source": SourceConfig("s", "postgresql", "literal"),
+        "lake_root": "/l",
+    }
+    excluded = LoadRequest(**common, exclude_columns=("place",))
+    included = LoadRequest(**common, include_columns=("id", "place"))
+    assert [c.name for c in selected_columns(excluded, columns, "t")] == ["id", "name"]
+    assert [c.name for c in selected_columns(included, columns, "t")] == ["id", "place", "place__srid"]
