@@ -29,11 +29,16 @@ from dataloader_contract.errors import ConfigurationError, SchemaConflictError
 from pipes_workers.sources.base import SourceColumn
 
 HASH_ALGORITHM = "hmac-sha256"
-# Delta field metadata of a hashed column (delta-rs keeps Arrow field metadata in the table schema).
+# Delta field metadata of a hashed column (delta-rs keeps Arrow field metadata in the table schema),
+# with KEY_ID_FIELD: which key hashed it (ColumnHasher.key_id).
 HASHED_METADATA = {
     "comment": "HMAC-SHA-256 (hex) of the source value, hashed by DataLoader (hash_columns)",
     "dataloader.hashed": HASH_ALGORITHM,
 }
+KEY_ID_FIELD = "dataloader.hash_key_id"
+# The key id is the HMAC of this text under the key: it tells keys apart and reveals no more about
+# the key than any hashed value in the table already does.
+_KEY_ID_TEXT = b"dataloader hash key id"
 _BLOCK = 64  # SHA-256's block size, which the HMAC key is padded to
 CACHE_ENTRIES = 1 << 16  # distinct values a column remembers across batches (repeats hashed once)
 
@@ -60,14 +65,20 @@ class ColumnHasher:
                     f"{column.source_type} ({column.arrow_type}), which has no text form to hash"
                 )
 
+    @property
+    def key_id(self) -> str:
+        """16 hex characters naming the key (stored with each hashed column, to notice a new key)."""
+        return hmac_hex(pa.array([_KEY_ID_TEXT]), self.key)[0].as_py()[:16]
+
     def landed(self, source: Sequence[SourceColumn]) -> list[SourceColumn]:
         """The columns as they land: the hashed ones as strings."""
         return [replace(c, arrow_type=pa.string()) if c.name in self.columns else c for c in source]
 
     def schema(self, schema: pa.Schema) -> pa.Schema:
-        """`schema` with every hashed field a string carrying HASHED_METADATA."""
+        """`schema` with every hashed field a string carrying HASHED_METADATA and the key id."""
+        metadata = {**HASHED_METADATA, KEY_ID_FIELD: self.key_id}
         fields = [
-            pa.field(f.name, pa.string(), nullable=f.nullable, metadata=HASHED_METADATA)
+            pa.field(f.name, pa.string(), nullable=f.nullable, metadata=metadata)
             if f.name in self.columns
             else f
             for f in schema
@@ -154,22 +165,34 @@ def _hashable(dtype: pa.DataType) -> bool:
 
 
 def refuse_hashing_change(
-    stored: pa.Schema | None, hash_columns: Sequence[str], landed: Sequence[SourceColumn], uri: str
+    stored: pa.Schema | None, hasher: ColumnHasher | None, landed: Sequence[SourceColumn], uri: str
 ) -> None:
     """SchemaConflictError when a column the Delta table holds in clear text would now land hashed,
-    or one it holds hashed would land in clear text: the table would mix both. A load that replaces
-    the table (load_full) is the way to switch."""
+    one it holds hashed would land in clear text, or one hashed with another key would land hashed
+    with this one: the table would mix them (and a hashed key would no longer match its rows). A load
+    that replaces the table (load_full) is the way to switch."""
     if stored is None:
         return
+    hashed = hasher.columns if hasher is not None else ()
     for column in landed:
         index = stored.get_field_index(column.name)
         if index < 0:
             continue
-        was_hashed = is_hashed(stored.field(index).metadata)
-        if was_hashed != (column.name in hash_columns):
-            now = "hashes it" if not was_hashed else "no longer hashes it"
-            held = "hashed" if was_hashed else "in clear text"
+        metadata = stored.field(index).metadata or {}
+        was_hashed = is_hashed(metadata)
+        problem = None
+        if was_hashed != (column.name in hashed):
+            held, now = ("hashed", "no longer hashes it") if was_hashed else ("in clear text", "hashes it")
+            problem = f"is stored {held} in the Delta table but hash_columns now {now}"
+        elif hasher is not None and was_hashed:
+            old_id = metadata.get(KEY_ID_FIELD.encode(), b"").decode()
+            if old_id and old_id != hasher.key_id:
+                problem = (
+                    f"was hashed with another key (key id {old_id}; this one is {hasher.key_id}): "
+                    "the hashing key changed"
+                )
+        if problem is not None:
             raise SchemaConflictError(
-                f"{uri}: column {column.name!r} is stored {held} in the Delta table but hash_columns now {now}; "
-                "reload the table with load_full (then vacuum, so no older version keeps the clear values)"
+                f"{uri}: column {column.name!r} {problem}; reload the table with load_full "
+                "(then vacuum, so no older version keeps the old values)"
             )

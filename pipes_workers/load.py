@@ -148,7 +148,7 @@ def _source_columns(
         landed = hasher.landed(columns)
     if strategy != "full" and strategy != "chunked_backfill":
         destination.check_compatible(arrow_schema(landed))
-        refuse_hashing_change(destination.stored_schema(), request.hash_columns, landed, destination.uri)
+        refuse_hashing_change(destination.stored_schema(), hasher, landed, destination.uri)
     return columns
 
 

@@ -28,7 +28,7 @@ from psycopg.types.json import Jsonb
 
 from dataloader_contract.request import LoadRequest, table_uri
 from dataloader_contract.result import CHECK_SPECS, PK_UNIQUE, ROW_COUNT, SCHEMA_DRIFT, LoadResult
-from pipes_workers.column_hashing import HASHED_METADATA, hmac_hex
+from pipes_workers.column_hashing import HASHED_METADATA, KEY_ID_FIELD, hmac_hex
 from pipes_workers.hash_key import HASH_KEY_ENV, HASH_KEY_FILE
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import attempt_load, run_load
@@ -86,7 +86,8 @@ def test_a_hashed_email_is_the_same_64_hex_in_two_tables(
         assert schema is not None
         field = schema.field("email")
         assert field.type == pa.string()
-        assert field.metadata == {k.encode(): v.encode() for k, v in HASHED_METADATA.items()}
+        expected = {**HASHED_METADATA, KEY_ID_FIELD: hashed("dataloader hash key id")[:16]}
+        assert field.metadata == {k.encode(): v.encode() for k, v in expected.items()}
     assert stored[0][3] == stored[1][7] == hashed("shared@example.com")
     assert stored[0][1] == hashed("user1@example.com")
     assert stored[1][8] is None  # NULL stays NULL
@@ -251,7 +252,7 @@ def test_hashing_a_column_of_a_loaded_table_needs_load_full(
     assert refused.error.message == (
         f"{table_uri(lake_root, request.destination_table)}: column 'email' is stored in clear text in the "
         "Delta table but hash_columns now hashes it; reload the table with load_full (then vacuum, so no "
-        "older version keeps the clear values)"
+        "older version keeps the old values)"
     )
     reloaded = run_load(dataclasses.replace(hashing, load_full=True))
     assert destination_rows(request)[0]["email"] == hashed("user1@example.com")
@@ -267,6 +268,31 @@ def test_hashing_a_column_of_a_loaded_table_needs_load_full(
         unhashing.error is not None
         and "stored hashed in the Delta table but hash_columns now no longer" in (unhashing.error.message)
     )
+
+
+def test_a_new_hashing_key_needs_load_full(
+    source: SourceDB, lake_root: Path, hash_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hashed key under a new key would match none of its rows: every update would duplicate a row."""
+    table = customers_table(source)
+    insert_customers(source, table, [customer(1)])
+    request = source.request(table, "incremental", lake_root, hash_columns=("id", "email"))
+    first = run_load(request)
+    new_key = "a rotated key, also long enough"
+    monkeypatch.setenv(HASH_KEY_ENV, new_key)
+    insert_customers(source, table, [customer(2, shift_s=60)])
+    refused = attempt_load(after_success(request, first))
+    assert refused.error is not None and refused.error.kind == "permanent"
+    old_id, new_id = hashed("dataloader hash key id")[:16], hashed("dataloader hash key id", new_key)[:16]
+    assert refused.error.message == (
+        f"{table_uri(lake_root, request.destination_table)}: column 'id' was hashed with another key "
+        f"(key id {old_id}; this one is {new_id}): the hashing key changed; reload the table with "
+        "load_full (then vacuum, so no older version keeps the old values)"
+    )
+    assert new_key not in refused.error.message and KEY not in refused.error.message
+    reloaded = run_load(dataclasses.replace(after_success(request, first), load_full=True))
+    assert reloaded.error is None
+    assert sorted(_stored(request)) == sorted(hashed(i, new_key) for i in (1, 2))
 
 
 def _stored(request: LoadRequest) -> dict[Any, Any]:
