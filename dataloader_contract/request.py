@@ -61,6 +61,10 @@ class SourceConfig:
         )
 
 
+# The request's column-name lists that come from the control row's text[] columns of the same name.
+COLUMN_LISTS = ("include_columns", "exclude_columns", "hash_columns")
+
+
 @dataclass(frozen=True)
 class LoadRequest:
     """One load of one control row."""
@@ -87,6 +91,10 @@ class LoadRequest:
     delete_mode: DeleteMode = "none"
     delete_check_cron: str | None = None
     last_delete_check_at: str | None = None  # ISO 8601; when the last delete reconciliation ran
+    # What lands (issue 22): only these columns are read / these never are; these land hashed.
+    include_columns: tuple[str, ...] = ()
+    exclude_columns: tuple[str, ...] = ()
+    hash_columns: tuple[str, ...] = ()
     # The table's layout in the lake (pipes_workers/lake/partitioning.py, schema_policy.py).
     partition_by: tuple[str, ...] = ()
     schema_policy: SchemaPolicy = "evolve"
@@ -114,6 +122,10 @@ class LoadRequest:
         if self.delete_mode == "soft" and self.load_strategy in ("full", "rolling"):
             raise ConfigurationError(
                 f"{self.control_key}: delete_mode soft needs a strategy that keeps deleted rows, not {self.load_strategy}"
+            )
+        if self.include_columns and self.exclude_columns:
+            raise ConfigurationError(
+                f"{self.control_key}: exclude_columns cannot be set together with include_columns"
             )
         if self.schema_policy not in SCHEMA_POLICIES:
             raise ConfigurationError(
@@ -148,6 +160,7 @@ class LoadRequest:
         data = asdict(self)
         data["primary_keys"] = list(self.primary_keys)
         data["partition_by"] = list(self.partition_by)
+        data.update({name: list(getattr(self, name)) for name in COLUMN_LISTS})
         return data
 
     @classmethod
@@ -183,6 +196,7 @@ class LoadRequest:
             partition_by=tuple(row.partition_by or ()),
             schema_policy=row.schema_policy,
             history_mode=row.history_mode,
+            **{name: tuple(getattr(row, name, None) or ()) for name in COLUMN_LISTS},
         )
 
     @classmethod
@@ -204,6 +218,7 @@ class LoadRequest:
                 "primary_keys": tuple(data.get("primary_keys") or ()),
                 "partition_by": tuple(data.get("partition_by") or ()),
             }
+            values.update({name: tuple(data[name] or ()) for name in COLUMN_LISTS if name in data})
             return cls(**values)
         except TypeError as exc:
             raise ConfigurationError(f"{key}: invalid load request: {exc}") from None

@@ -140,6 +140,9 @@ class LoadResult:
     versions_closed: int | None = None
     checks: tuple[CheckOutcome, ...] = ()
     error: LoadFailure | None = None
+    # What lands (issue 22): columns landed as HMAC-SHA-256 hex; source columns never read.
+    hashed_columns: tuple[str, ...] = ()
+    columns_left_out: tuple[str, ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -191,6 +194,8 @@ class LoadResult:
         values = dict(data)
         values["source_columns"] = tuple(SourceColumnFact(**c) for c in values.get("source_columns") or ())
         values["checks"] = tuple(CheckOutcome(**c) for c in values.get("checks") or ())
+        for name in ("hashed_columns", "columns_left_out"):
+            values[name] = tuple(values.get(name) or ())
         error = values.get("error")
         values["error"] = LoadFailure(**error) if error else None
         return cls(**values)

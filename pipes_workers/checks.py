@@ -263,7 +263,7 @@ def evaluate_checks(ctx: LoadContext, result: LoadResult) -> tuple[tuple[CheckOu
             request.cron, request.cron_timezone, destination.last_commit_time(), source_read_at=ctx.load_start
         ),
         SCHEMA_DRIFT: lambda: check_schema_drift(
-            [*ctx.columns, *ctx.discarded_columns],
+            [*ctx.landed_columns, *ctx.discarded_columns],
             destination.stored_schema(),
             generated=destination.partitioning.derived_names,
             discarded=[c.name for c in ctx.discarded_columns],

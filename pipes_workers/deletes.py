@@ -184,9 +184,7 @@ def _source_keys(ctx: LoadContext, key_schema: pa.Schema, row_filter: RowFilter 
     """The source's primary keys (matching `row_filter`), streamed and kept as key columns typed like Delta's."""
     request = ctx.request
     columns = [ctx.column(key, "primary_keys") for key in request.primary_keys]
-    stream = ctx.reader.read(
-        request.source_schema, request.source_table, columns=columns, row_filter=row_filter
-    )
+    stream = ctx.source_batches(columns, row_filter)
     wanted = ctx.destination.comparable_schema(stream.schema, key_schema)
     batches = [batch.cast(wanted) for batch in stream if batch.num_rows]
     return pa.Table.from_batches(batches, schema=wanted)

@@ -19,8 +19,11 @@ from dataloader_contract.errors import ConfigurationError, LoadError
 from dataloader_contract.request import LoadRequest, table_uri
 from dataloader_contract.result import LoadFailure, LoadResult, SourceColumnFact, failed_result
 from pipes_workers.checks import evaluate_checks
+from pipes_workers.column_hashing import ColumnHasher, refuse_hashing_change
+from pipes_workers.column_selection import left_out, selected_columns
 from pipes_workers.deletes import reconcile_deletes
 from pipes_workers.delta_settings import target_file_bytes
+from pipes_workers.hash_key import hasher_for
 from pipes_workers.lake.history import refuse_history_mismatch
 from pipes_workers.lake.markers import DeltaState
 from pipes_workers.lake.partitioning import Partitioning
@@ -83,8 +86,10 @@ def run_load(
         f"{request.control_key}: {name} load of {request.source_table} into {destination.uri} "
         f"(Delta version {state.version}, app transaction {state.txn_version})"
     )
+    hasher = hasher_for(request, secrets_dir=secrets_dir)
     with open_reader(request.source, secrets_dir=secrets_dir) as reader:
-        columns = _source_columns(reader, request, destination, name, emit)
+        every_column = reader.columns(request.source_schema, request.source_table)
+        columns = _source_columns(reader, request, destination, name, every_column, hasher, emit)
         ctx = LoadContext(
             request=request,
             reader=reader,
@@ -95,6 +100,7 @@ def run_load(
             log=emit,
             strategy_name=name,
             discarded_columns=columns.discarded,
+            hasher=hasher,
         )
         count = None
         if not reads_whole_source(request, name):
@@ -112,7 +118,11 @@ def run_load(
         seconds=round(time.monotonic() - started, 3),
         empty=not result.committed and not result.skipped,
         load_full_done=request.load_full,
-        source_columns=tuple(SourceColumnFact(c.name, c.source_type, str(c.arrow_type)) for c in ctx.columns),
+        source_columns=tuple(
+            SourceColumnFact(c.name, c.source_type, str(c.arrow_type)) for c in ctx.landed_columns
+        ),
+        hashed_columns=request.hash_columns,
+        columns_left_out=left_out(every_column, ctx.columns),
         destination_uri=destination.uri,
         destination_row_count=destination_rows if name != "rolling" else destination.row_count(),
         committed_by_run=_previous_complete_load(state, request),
@@ -127,18 +137,35 @@ def run_load(
 
 
 def _source_columns(
-    reader: SourceReader, request: LoadRequest, destination: DeltaSession, strategy: str, log: Log
+    reader: SourceReader,
+    request: LoadRequest,
+    destination: DeltaSession,
+    strategy: str,
+    columns: list[SourceColumn],
+    hasher: ColumnHasher | None,
+    log: Log,
 ) -> PolicyOutcome:
-    """The source table's columns the load reads under its schema_policy (pipes_workers/schema_policy.py),
-    refused when two differ only in case or (for strategies that keep the table's schema) when a
-    type change cannot be stored — on every load, rows or not."""
-    columns = reader.columns(request.source_schema, request.source_table)
+    """The source columns the load reads: include_columns / exclude_columns, then the schema_policy
+    (pipes_workers/schema_policy.py) over the columns as they land (hashed ones as strings). Refused
+    when two differ only in case, when a hashed one cannot be hashed, or (for strategies that keep
+    the table's schema) when a type, hashing or history change cannot be stored — on every load,
+    rows or not."""
+    table = qualified_name(reader.quote_identifier, request.source_schema, request.source_table)
+    columns = selected_columns(request, columns, table)
     _refuse_case_duplicates(reader, request, columns)
-    outcome = apply_schema_policy(request, columns, destination, strategy=strategy, log=log)
+    if hasher is not None:
+        hasher.check_types(columns, table, request.control_key)
+    as_landed = hasher.landed(columns) if hasher is not None else columns
+    outcome = apply_schema_policy(request, as_landed, destination, strategy=strategy, log=log)
+    kept = {c.name for c in outcome.columns}
+    dropped = {c.name for c in outcome.discarded}
+    read = [c for c in columns if c.name in kept]
+    landed = hasher.landed(read) if hasher is not None else read
     if strategy not in REPLACES_SCHEMA:
-        destination.check_compatible(arrow_schema(outcome.columns))
+        destination.check_compatible(arrow_schema(landed))
+        refuse_hashing_change(destination.stored_schema(), hasher, landed, destination.uri)
         refuse_history_mismatch(request, destination.stored_schema(), destination.uri)
-    return outcome
+    return PolicyOutcome(read, tuple(c for c in columns if c.name in dropped))
 
 
 def _refuse_case_duplicates(reader: SourceReader, request: LoadRequest, columns: list[SourceColumn]) -> None:

@@ -74,6 +74,11 @@ def materialization_metadata(result: LoadResult, *, source_table: str) -> dict[s
         meta["versions_closed"] = _typed(result.versions_closed or 0, "int")
     if result.rolling_cutoff:
         meta["rolling_window_from"] = _typed(result.rolling_cutoff, "text")
+    if result.hashed_columns:
+        hashed = ", ".join(result.hashed_columns)
+        meta["hashed_columns"] = _typed(f"{hashed} (HMAC-SHA-256, hex)", "text")
+    if result.columns_left_out:
+        meta["columns_not_loaded"] = _typed(", ".join(result.columns_left_out), "text")
     return meta
 
 

@@ -4,7 +4,8 @@ For every active row (or the one named) it reports the INSERT/UPDATE rules the s
 (a row stored before migration 0003 was never checked against them), then opens the row's source
 the way a worker would (its secrets resolved here, from this process's environment) and checks that
 the table exists, that every column the row names exists (incremental, rolling and chunk columns,
-each primary key), that every column type has a faithful mapping, and that the rolling/chunk/
+each primary key, every name in include_columns / exclude_columns / hash_columns), that every
+column type has a faithful mapping, and that the rolling/chunk/
 incremental columns suit what the strategy does with them (the strategies' own functions decide).
 One line per row; exit 1 when any row has a problem. Registered via the entry-point group
 `dataloader.commands`.
@@ -24,7 +25,7 @@ from typing import Any
 from control_db.queries import connect, get_control_row, get_source_config
 from control_db.queries.reads import active_rows, stored_rule_problems
 from dataloader_contract.errors import ConfigurationError, LoadError
-from dataloader_contract.request import SourceConfig
+from dataloader_contract.request import COLUMN_LISTS, SourceConfig
 from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.secrets import resolve_source
 from pipes_workers.sources import SourceColumn, SourceReader, open_reader
@@ -90,6 +91,7 @@ def check_row(reader: SourceReader, row: Any) -> tuple[str, ...]:
         ("rolling_column", row.rolling_column),
         ("chunk_column", row.chunk_column),
         *(("primary_keys", key) for key in row.primary_keys or ()),
+        *((setting, name) for setting in COLUMN_LISTS for name in getattr(row, setting, None) or ()),
     ]
     problems = [
         f"source table {table}: {role} {name!r} is not a column"

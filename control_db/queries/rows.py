@@ -58,6 +58,9 @@ class ControlRow:
     last_maintenance_at: datetime | None
     maintenance_owner: str | None
     maintenance_expires_at: datetime | None
+    include_columns: list[str] | None
+    exclude_columns: list[str] | None
+    hash_columns: list[str] | None
     partition_by: list[str] | None
     schema_policy: str
     history_mode: str

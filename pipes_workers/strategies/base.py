@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+import pyarrow as pa
+
 from dataloader_contract.errors import ConfigurationError, PermanentLoadError
 from dataloader_contract.request import LoadRequest
 from dataloader_contract.result import LoadResult
 from dataloader_contract.vocabulary import LOAD_STRATEGIES
+from pipes_workers.column_hashing import ColumnHasher
 from pipes_workers.lake.history import CloseMissing, apply_history, has_history
 from pipes_workers.lake.markers import CommitMarker, DeltaState
 from pipes_workers.lake.schema_conform import Rows
@@ -46,6 +49,7 @@ class LoadContext:
     strategy_name: str = ""
     # New source columns schema_policy discard_new leaves out of `columns` (the drift check names them).
     discarded_columns: tuple[SourceColumn, ...] = ()
+    hasher: ColumnHasher | None = None  # hash_columns: applied to every row read from the source
 
     def column(self, name: str | None, role: str) -> SourceColumn:
         """The source column `name` (the control-row field `role` names it); a clear error when missing."""
@@ -81,10 +85,23 @@ class LoadContext:
 
     def read(self, row_filter: RowFilter | None, *, track: str | None = None) -> TrackedStream:
         """Stream the source rows matching `row_filter`, counting rows and tracking column `track`."""
-        batches = self.reader.read(
-            self.request.source_schema, self.request.source_table, columns=self.columns, row_filter=row_filter
-        )
+        batches = self.source_batches(self.columns, row_filter)
         return TrackedStream(batches, track=track, log=self.log, keys=tuple(self.request.primary_keys))
+
+    def source_batches(
+        self, columns: Sequence[SourceColumn], row_filter: RowFilter | None
+    ) -> pa.RecordBatchReader:
+        """The source's `columns` of the rows matching `row_filter`, as they land: every read of the
+        load passes here, so hash_columns are hashed before anything else sees the rows."""
+        batches = self.reader.read(
+            self.request.source_schema, self.request.source_table, columns=columns, row_filter=row_filter
+        )
+        return self.hasher.stream(batches) if self.hasher is not None else batches
+
+    @property
+    def landed_columns(self) -> list[SourceColumn]:
+        """The columns read, typed as they land (hashed ones as strings)."""
+        return self.hasher.landed(self.columns) if self.hasher is not None else self.columns
 
     def aggregate(
         self, aggregates: Sequence[Aggregate], row_filter: RowFilter | None = None

@@ -13,7 +13,7 @@ The rules live in their own trigger function, so this revision does not replace 
 validate_table_control.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from control_db.migrations.sql_revision import sql_steps
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
