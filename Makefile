@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # scale-out clients (Celery, Kubernetes, Databricks) whose configuration the tests build.
 EXTRAS := dev,clickhouse,snowflake,oracle,emulators,celery,k8s,databricks
 
-.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-throughput celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
+.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-throughput celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop cdc-pg-start cdc-pg-stop clean
 
 install: $(STAMP)
 
@@ -95,6 +95,13 @@ snowflake-start: install
 
 snowflake-stop:
 	scripts/snowflake_emulator.sh stop
+
+# A PostgreSQL with wal_level=logical on 127.0.0.1:5441 for the cdc tests (data in /tmp/cdc-pg-data).
+cdc-pg-start:
+	scripts/cdc_postgres.sh start
+
+cdc-pg-stop:
+	scripts/cdc_postgres.sh stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -37,8 +37,9 @@ Log = Callable[[str], None]
 
 
 def strategy_for(request: LoadRequest) -> str:
-    """The strategy that runs: `full` when load_full forces a reload (a backfill restarts instead)."""
-    if request.load_full and request.load_strategy != "chunked_backfill":
+    """The strategy that runs: `full` when load_full forces a reload (a backfill restarts and cdc
+    takes a new snapshot instead)."""
+    if request.load_full and request.load_strategy not in ("chunked_backfill", "cdc"):
         return "full"
     return request.load_strategy
 
@@ -125,7 +126,8 @@ def _source_columns(
     keep the table's schema) when a type change cannot be stored — on every load, rows or not."""
     columns = reader.columns(request.source_schema, request.source_table)
     _refuse_case_duplicates(reader, request, columns)
-    if strategy != "full" and strategy != "chunked_backfill":
+    replaces_schema = strategy in ("full", "chunked_backfill") or (strategy == "cdc" and request.load_full)
+    if not replaces_schema:
         destination.check_compatible(arrow_schema(columns))
     return columns
 

@@ -68,6 +68,8 @@ def materialization_metadata(result: LoadResult, *, source_table: str) -> dict[s
         meta["rows_deleted"] = _typed(result.rows_deleted, "int")
     if result.deletes_note:
         meta["deletes_note"] = _typed(result.deletes_note, "text")
+    if result.cdc_lag_bytes is not None:
+        meta["cdc_lag_bytes"] = _typed(result.cdc_lag_bytes, "int")
     if result.rolling_cutoff:
         meta["rolling_window_from"] = _typed(result.rolling_cutoff, "text")
     return meta
