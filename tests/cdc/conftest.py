@@ -45,7 +45,9 @@ def cdc_pg_url() -> Iterator[str]:
     wal_level = conn.execute("SHOW wal_level").fetchone()[0]  # type: ignore[index]
     if wal_level != "logical":
         conn.close()
-        _unavailable(f"cdc PostgreSQL at {parts.hostname}:{parts.port} has wal_level={wal_level}, not logical")
+        _unavailable(
+            f"cdc PostgreSQL at {parts.hostname}:{parts.port} has wal_level={wal_level}, not logical"
+        )
     name = f"cdc_src_{uuid.uuid4().hex[:10]}"
     conn.execute(f'CREATE DATABASE "{name}"')
     yield urlunsplit(parts._replace(path=f"/{name}"))
