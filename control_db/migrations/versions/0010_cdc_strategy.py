@@ -24,7 +24,10 @@ depends_on = None
 
 _V1 = importlib.import_module("control_db.migrations.versions.0001_control_schema").VALIDATE_TABLE_CONTROL
 _REPLACE = "CREATE OR REPLACE FUNCTION dataloader.validate_table_control()"
-_ORIGINAL = _V1.replace("CREATE FUNCTION dataloader.validate_table_control()", _REPLACE)
+# validate_table_control only: 0001's text goes on with another function and the triggers.
+_ORIGINAL = _V1[: _V1.index("CREATE FUNCTION dataloader.track_status_change()")].replace(
+    "CREATE FUNCTION dataloader.validate_table_control()", _REPLACE
+)
 # (0001's text, the cdc text) for each rule that names strategies.
 _EDITS = (
     (
