@@ -1,4 +1,5 @@
-"""PostgreSQL log positions (LSNs), slot names, and the row changes of one pgoutput message."""
+"""PostgreSQL log positions (LSNs), slot names, reading a slot within a time bound, and the row
+changes of one pgoutput message."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any
+
+import psycopg
 
 from pipes_workers.cdc import pgoutput
 
@@ -28,6 +31,33 @@ def slot_name(control_key: str) -> str:
     digest = hashlib.sha256(control_key.encode()).hexdigest()[:8]
     stem = re.sub(r"[^a-z0-9_]+", "_", control_key.lower()).strip("_")
     return f"dataloader_{stem}"[: _NAME_LIMIT - 9] + f"_{digest}"
+
+
+_PEEK = (
+    "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
+    "'proto_version', '1', 'publication_names', %s)"
+)
+
+
+def peek_changes(
+    conn: psycopg.Connection, slot: str, upto: str, max_changes: int, max_seconds: float
+) -> tuple[list[tuple[str, bytes]], int] | None:
+    """The slot's messages up to `upto` (publication = the slot's name), at most about `max_changes`
+    (whole transactions), within `max_seconds`: (rows, the change bound used). A decoding that runs
+    out of time is tried again with a tenth of the changes in the time left (half of it, each
+    time); None when even one change does not fit."""
+    budget, bound = max_seconds, max_changes
+    while True:
+        share = budget / 2 if bound > 1 else budget
+        try:
+            conn.execute(f"SET statement_timeout = {max(1, int(share * 1000))}")
+            return conn.execute(_PEEK, (slot, upto, bound, slot)).fetchall(), bound
+        except psycopg.errors.QueryCanceled:
+            if bound == 1:
+                return None
+            budget, bound = budget - share, max(1, bound // 10)
+        finally:
+            conn.execute("SET statement_timeout = 0")
 
 
 RowChange = tuple[str, dict[str, Any], frozenset[str], bool]

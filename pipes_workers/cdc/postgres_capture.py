@@ -34,7 +34,7 @@ from dataloader_contract.errors import ConfigurationError, LoadError
 from dataloader_contract.request import LoadRequest
 from pipes_workers.cdc import pgoutput
 from pipes_workers.cdc.capture import Change, ChangeBatch, ChangeCapture, Snapshot
-from pipes_workers.cdc.pg_slots import RowChange, lsn_int, lsn_text, row_changes, slot_name
+from pipes_workers.cdc.pg_slots import RowChange, lsn_int, lsn_text, peek_changes, row_changes, slot_name
 from pipes_workers.cdc.pg_text import python_rows, text_batch
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources import postgres_connect
@@ -177,29 +177,23 @@ class PostgresCapture(ChangeCapture):
     def read_changes(self, after: str, max_changes: int, max_seconds: float) -> ChangeBatch:
         self.acknowledge(after)  # committed in Delta already: the slot need not decode it again
         (upto,) = self._query("SELECT pg_current_wal_flush_lsn()::text", what="reading the WAL position")[0]
-        rows = self._peek(upto, max_changes, max_seconds)
+        rows, asked = self._peek(upto, max_changes, max_seconds)
         changes, last_commit = self._changes(rows, after)
-        exhausted = len(rows) < max_changes
+        exhausted = len(rows) < asked
         end = max(lsn_int(after), lsn_int(upto) if exhausted else 0, last_commit)
         return ChangeBatch(changes=changes, end_position=lsn_text(end), lag_bytes=self.lag_bytes())
 
-    def _peek(self, upto: str, max_changes: int, max_seconds: float) -> list[tuple[str, bytes]]:
-        sql = (
-            "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
-            "'proto_version', '1', 'publication_names', %s)"
-        )
+    def _peek(self, upto: str, max_changes: int, max_seconds: float) -> tuple[list[tuple[str, bytes]], int]:
         try:
-            self._conn.execute(f"SET statement_timeout = {max(1, int(max_seconds * 1000))}")
-            return self._conn.execute(sql, (self.slot, upto, max_changes, self.slot)).fetchall()
-        except psycopg.errors.QueryCanceled:
-            raise ConfigurationError(
-                f"{self.request.control_key}: decoding {max_changes:,} changes of slot {self.slot} took longer "
-                "than DATALOADER_CDC_MAX_SECONDS; lower DATALOADER_CDC_MAX_CHANGES or raise the seconds"
-            ) from None
+            found = peek_changes(self._conn, self.slot, upto, max_changes, max_seconds)
         except psycopg.Error as exc:
             raise self._error(exc, f"reading the changes of slot {self.slot}") from None
-        finally:
-            self._conn.execute("SET statement_timeout = 0")
+        if found is None:
+            raise ConfigurationError(
+                f"{self.request.control_key}: decoding the next transaction of slot {self.slot} takes longer "
+                "than DATALOADER_CDC_MAX_SECONDS even one change at a time; raise DATALOADER_CDC_MAX_SECONDS"
+            )
+        return found
 
     def _changes(self, rows: list[tuple[str, bytes]], after: str) -> tuple[list[Change], int]:
         """The committed changes of this table after `after`, each at its transaction's commit LSN."""

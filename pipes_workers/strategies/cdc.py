@@ -5,7 +5,7 @@
   whose watermark is the slot's position.
 - Later loads read the changes after the committed position — the control row's `incremental_value`
   or, when the Delta table is ahead (a commit the orchestrator never recorded), its last commit's
-  watermark — up to DATALOADER_CDC_MAX_CHANGES (default 100,000) changes or DATALOADER_CDC_MAX_SECONDS
+  watermark — up to DATALOADER_CDC_MAX_CHANGES (default 100,000) changes within DATALOADER_CDC_MAX_SECONDS
   (default 300 s) of decoding, collapse them per key and MERGE them in one commit carrying the end
   position (cdc/apply.py). The position is acknowledged to the source only after that commit; a
   crash before it makes the next load read the same changes again and skip those at or below the

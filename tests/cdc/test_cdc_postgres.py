@@ -13,7 +13,7 @@ import pytest
 from cdc_support import assert_equals_full_load, insert, typed_table
 from loadtest_support import PostgresSource, after_success, destination_rows, killed_worker
 
-from dataloader_contract.errors import ConfigurationError
+from dataloader_contract.errors import ConfigurationError, SchemaConflictError
 from dataloader_contract.request import LoadRequest
 from pipes_workers.cdc.pg_slots import slot_name
 from pipes_workers.load import run_load
@@ -186,3 +186,22 @@ def test_table_without_replica_identity_is_refused(source: PostgresSource, lake_
         run_load(request)
     with psycopg.connect(source.url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() is not None
+
+
+def test_added_column_reaches_delta_and_a_type_change_fails(source: PostgresSource, lake_root: Path) -> None:
+    table = typed_table(source)
+    insert(source, table, range(1, 3))
+    request = cdc_request(source, table, lake_root)
+    request = after_success(request, run_load(request))
+    source.execute(f"UPDATE {table} SET name = 'before the new column' WHERE id = 1")
+    source.execute(f"ALTER TABLE {table} ADD COLUMN note text")
+    insert(source, table, range(3, 4))
+    source.execute(f"UPDATE {table} SET note = 'noted' WHERE id IN (2, 3)")
+    added = run_load(request)
+    assert added.rows_written == 3
+    rows = {r["id"]: r for r in assert_equals_full_load(request)}
+    assert rows[2]["note"] == "noted" and rows[1]["note"] is None
+    request = after_success(request, added)
+    source.execute(f"ALTER TABLE {table} ALTER COLUMN amount TYPE text")
+    with pytest.raises(SchemaConflictError, match="amount"):
+        run_load(request)
