@@ -28,20 +28,20 @@ import psycopg
 import psycopg2
 import psycopg2.extras
 import pyarrow as pa
-from psycopg.types.string import TextLoader
 
 from dataloader_contract.errors import ConfigurationError, LoadError
 from dataloader_contract.request import LoadRequest
 from pipes_workers.cdc import pgoutput
 from pipes_workers.cdc.capture import Change, ChangeBatch, ChangeCapture, Snapshot
 from pipes_workers.cdc.pg_slots import RowChange, lsn_int, lsn_text, peek_changes, row_changes, slot_name
-from pipes_workers.cdc.pg_text import python_rows, text_batch
+from pipes_workers.cdc.pg_snapshot import SnapshotReader
+from pipes_workers.cdc.pg_text import python_rows, refuse_unsupported
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources import postgres_connect
+from pipes_workers.sources.base import SourceColumn
 from pipes_workers.sources.failures import classify
 from pipes_workers.sources.postgres import DEFAULT_OPTIONS, SESSION_SETUP, quote_pg_identifier
 
-SNAPSHOT_BATCH_ROWS = 50_000
 SETUP = (
     *SESSION_SETUP,
     "SET DateStyle = 'ISO, MDY'",
@@ -132,32 +132,25 @@ class PostgresCapture(ChangeCapture):
             _name, consistent_point, snapshot_name, _plugin = cursor.fetchone()
         except psycopg2.Error as exc:
             raise self._error(exc, f"creating replication slot {self.slot}") from None
-        reader = self._connect()
+        reader = SnapshotReader(self.params, snapshot_name)
         self._others.append(reader)
-        try:
-            reader.autocommit = False
-            reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_name}'")
-        except psycopg.Error as exc:
-            raise self._error(exc, f"reading {self.label} in the slot's snapshot") from None
-        replication.close()  # the snapshot is now this transaction's own
-        return Snapshot(position=consistent_point, batches=self._snapshot_batches(reader))
+        columns = reader.columns(self.schema, self.request.source_table)
+        refuse_unsupported(self.label, columns)
+        return Snapshot(
+            position=consistent_point, batches=self._snapshot_batches(reader, columns, replication)
+        )
 
-    def _snapshot_batches(self, reader: psycopg.Connection) -> Iterator[pa.RecordBatch]:
-        schema = self.table_schema
-        select = f"SELECT {', '.join(quote_pg_identifier(n) for n in schema.names)} FROM {self.table}"
+    def _snapshot_batches(
+        self, reader: SnapshotReader, columns: list[SourceColumn], replication: Any
+    ) -> Iterator[pa.RecordBatch]:
+        """The table read by the PostgreSQL reader itself (the values of a full load), in the slot's
+        snapshot; the replication connection that exported it stays open until the read has it."""
         try:
-            # Every value in its type's output-function text, as pgoutput sends changes (not `::text`,
-            # which differs for bool and char(n)).
-            for column in reader.execute(f"{select} LIMIT 0").description or ():
-                reader.adapters.register_loader(column.type_code, TextLoader)
-            with reader.cursor(name="dataloader_cdc_snapshot") as cursor:
-                cursor.execute(select)
-                while rows := cursor.fetchmany(SNAPSHOT_BATCH_ROWS):
-                    yield text_batch(list(zip(*rows, strict=True)), schema, self.label)
-            reader.rollback()
-        except psycopg.Error as exc:
-            raise self._error(exc, f"reading {self.label} in the slot's snapshot") from None
+            for batch in reader.read(self.schema, self.request.source_table, columns=columns):
+                replication.close()
+                yield batch
+        finally:
+            replication.close()
 
     def _check_replica_identity(self) -> None:
         rows = self._query(
