@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # scale-out clients (Celery, Kubernetes, Databricks) whose configuration the tests build.
 EXTRAS := dev,clickhouse,snowflake,oracle,emulators,celery,k8s,databricks
 
-.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-throughput celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop cdc-pg-start cdc-pg-stop clean
+.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-throughput bench-cdc celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop cdc-pg-start cdc-pg-stop clean
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ bench-location: bytecode
 
 bench-upkeep: bytecode
 	$(BIN)/python -m benchmarks.upkeep
+
+# cdc against incremental with 1% of the rows changed (needs `make cdc-pg-start`); BENCH_CDC_ROWS.
+bench-cdc: bytecode
+	$(BIN)/python -m benchmarks.cdc_bench
 
 # A Celery deployment on this machine (deploy/celery, README Scale-out): a code server, the daemon with
 # the CeleryRunLauncher, and N worker hosts, each in its own folder under .dataloader/celery.

@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from deltalake.schema import Field
 
+from pipes_workers.cdc.arrays import string_array, timestamps
 from pipes_workers.cdc.capture import Change, ChangeCapture
 from pipes_workers.delta_settings import writer_properties
 from pipes_workers.lake import writes
+from pipes_workers.lake.key_claims import claim_after_merge
 from pipes_workers.lake.known_panics import known_panics_hidden
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.lake.schema_conform import (
@@ -99,16 +101,19 @@ def apply_changes(
     keep_ids = {s: str(i + 1) for i, s in enumerate(keep_sets)}
     ops = ["delete" if c.op == "delete" else "upsert" for c in batch.changes]
     keep = ["" if c.op == "delete" or not c.unchanged else keep_ids[c.unchanged] for c in batch.changes]
-    rows = rows.append_column(OP, pa.array(ops, pa.string())).append_column(KEEP, pa.array(keep, pa.string()))
+    rows = rows.append_column(OP, string_array(ops)).append_column(KEEP, string_array(keep))
     soft = delete_mode == "soft"
     now = datetime.now(UTC)
     if soft:
         stamps = [now if op == "delete" else None for op in ops]
-        rows = rows.append_column(pa.field(DELETED_AT, DELETED_AT_TYPE), pa.array(stamps, DELETED_AT_TYPE))
+        rows = rows.append_column(pa.field(DELETED_AT, DELETED_AT_TYPE), timestamps(stamps, DELETED_AT_TYPE))
     _add_new_columns(session, rows.schema)
     source = conform(rows, arrow_schema(table), uri=session.uri, soft_delete=False)
     writes._guard(session, table, marker)
     before = file_paths(table)
+    # One change per key: the table's keys stay unique (lake/unique_claim.py), so the key check
+    # after the load needs no scan.
+    marker = claim_after_merge(table, source, keys, marker)
     data = list(capture.table_schema.names) + ([DELETED_AT] if soft else [])
     q = quote_column
     predicate = " AND ".join(f"target.{q(k)} = source.{q(k)}" for k in keys)
@@ -118,6 +123,7 @@ def apply_changes(
         source_alias="source",
         target_alias="target",
         merge_schema=False,
+        streamed_exec=False,  # held in memory: delta-rs skips target files outside its key range
         writer_properties=writer_properties(),
         commit_properties=marker.commit_properties(),
     )

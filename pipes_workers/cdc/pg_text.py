@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataloader_contract.errors import PermanentLoadError, UnsupportedTypeError
+from pipes_workers.cdc.arrays import string_array, validity
 from pipes_workers.sources.base import SourceColumn
 from pipes_workers.sources.batches import convert_array
 from pipes_workers.sources.postgres_batches import conform_batch
 from pipes_workers.sources.postgres_types import SPATIAL
 
-_TRUE, _FALSE = "t", "f"
+_BOOL_TEXT = string_array(["t", "f"])  # boolout's text
 
 
 def refuse_unsupported(table: str, columns: Sequence[SourceColumn]) -> None:
@@ -48,17 +50,17 @@ def text_array(values: Sequence[str | None], target: pa.DataType, *, column: str
     if pa.types.is_list(target):
         return _list_array(values, target, column=column, table=table)
     if pa.types.is_binary(target):
-        return pa.array([None if v is None else _bytea(v, column, table) for v in values], target)
-    text = pa.array(values, pa.string())
+        return string_array([None if v is None else _bytea(v, column, table) for v in values], binary=True)
+    text = string_array(values)
     if pa.types.is_string(target):
         return text
     if pa.types.is_boolean(target):
-        bad = pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=pa.array([_TRUE, _FALSE]))))
+        bad = pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=_BOOL_TEXT)))
         if pc.any(bad).as_py():
             raise PermanentLoadError(
                 f"source table {table}: column {column!r} holds a value that is not a boolean"
             )
-        return pc.equal(text, _TRUE)
+        return pc.equal(text, _BOOL_TEXT[0])
     if pa.types.is_timestamp(target) and target.tz is not None:
         # The session's time zone is UTC: the text ends in +00 (seconds-precision zones never occur).
         text = pc.replace_substring_regex(text, r"\+00$", "")
@@ -84,8 +86,11 @@ def _list_array(values: Sequence[str | None], target: pa.DataType, *, column: st
         elements.extend(items)
         offsets.append(len(elements))
     flat = text_array(elements, target.value_type, column=column, table=table)
-    mask = pa.array(nulls, pa.bool_())
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat, type=target, mask=mask)
+    starts = pa.Array.from_buffers(
+        pa.int32(), len(offsets), [None, pa.py_buffer(np.array(offsets, np.int32).tobytes())]
+    )
+    mask = validity([not n for n in nulls])
+    return pa.ListArray.from_buffers(target, len(values), [mask, starts.buffers()[1]], children=[flat])
 
 
 def parse_array(text: str, *, column: str, table: str) -> list[str | None]:
