@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.postgres import PostgresReader
-from pipes_workers.sources.postgres_sessions import AdbcSession
 
 
 class SnapshotReader(PostgresReader):
@@ -16,16 +15,9 @@ class SnapshotReader(PostgresReader):
         super().__init__(params)
         self.snapshot = snapshot
 
-    def _adbc_session(self) -> AdbcSession:
-        session = super()._adbc_session()
-        try:
-            for statement in (
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                f"SET TRANSACTION SNAPSHOT '{self.snapshot}'",
-            ):
-                session.statement.set_sql_query(statement)
-                session.statement.execute_update()
-        except Exception as exc:
-            session.close()
-            raise self._classify(exc, f"reading {self.params.label} in the slot's snapshot") from None
-        return session
+    def read_session_setup(self) -> tuple[str, ...]:
+        return (
+            *super().read_session_setup(),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            f"SET TRANSACTION SNAPSHOT '{self.snapshot}'",
+        )
