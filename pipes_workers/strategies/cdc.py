@@ -131,10 +131,10 @@ def _apply(ctx: LoadContext, capture: ChangeCapture, committed: str) -> LoadResu
     ctx.log(f"read {len(fresh):,} changes after position {committed} up to {batch.end_position}")
     collapsed = collapse(fresh, request.primary_keys, request.delete_mode, ctx.log)
     if not collapsed.changes and not collapsed.truncated:
-        if batch.end_position != committed:
-            # Nothing of ours, yet the log moved: let the source discard it (no commit needed: a
-            # re-read of an acknowledged range finds nothing of this table either).
-            capture.acknowledge(batch.end_position)
+        # Nothing to write, yet the log may have moved: the end position goes to the control row
+        # only (no empty commit), and the next load acknowledges it when it starts from it. Not
+        # now: a crash before the control row is updated would leave the slot ahead of every
+        # recorded position, which reads as a lost slot.
         return ctx.result(
             rows_read=len(fresh),
             watermark_before=committed,

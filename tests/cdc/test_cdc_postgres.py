@@ -205,3 +205,28 @@ def test_added_column_reaches_delta_and_a_type_change_fails(source: PostgresSour
     source.execute(f"ALTER TABLE {table} ALTER COLUMN amount TYPE text")
     with pytest.raises(SchemaConflictError, match="amount"):
         run_load(request)
+
+
+def test_a_load_with_nothing_to_write_moves_the_position_without_a_commit(
+    source: PostgresSource, lake_root: Path
+) -> None:
+    table = typed_table(source)
+    insert(source, table, range(1, 3))
+    request = cdc_request(source, table, lake_root)
+    request = after_success(request, run_load(request))
+    source.execute("CREATE TABLE other_wal AS SELECT g FROM generate_series(1, 20000) g")  # not ours
+    idle = run_load(request)
+    assert not idle.committed and idle.watermark_after != request.incremental_value
+    # Its result never reached the control row (the orchestrator died): the old position still works.
+    again = run_load(request)
+    assert not again.committed
+    # Recorded this time: the next load starts there, and the slot follows (acknowledged then).
+    request = after_success(request, again)
+    source.execute(f"UPDATE {table} SET name = 'later' WHERE id = 1")
+    later = run_load(request)
+    assert later.rows_written == 1
+    assert_equals_full_load(request)
+    (confirmed,) = source.fetch(
+        f"SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = '{slot_name(request.control_key)}'"
+    )
+    assert confirmed["c"] == later.watermark_after
