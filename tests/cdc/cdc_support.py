@@ -15,7 +15,8 @@ from pipes_workers.load import run_load
 COLUMNS = (
     "id bigint PRIMARY KEY, name text, amount numeric(12,2), total numeric, updated_at timestamptz, "
     "stamp timestamp, event_date date, flag boolean, doc jsonb, blob bytea, tags text[], nums int[], "
-    "ratio float8, small real, code char(4), big text"
+    "ratio float8, small real, code char(4), moment time, span interval, uid uuid, stamps timestamptz[], "
+    "big text"
 )
 
 
@@ -33,11 +34,13 @@ def insert(source: PostgresSource, table: str, ids: range, *, big: bool = False)
         source.execute(
             f"INSERT INTO {table} VALUES (%s, %s, %s, %s, now() - make_interval(secs => %s), "
             "'2024-02-29 23:59:59.999999', DATE '2024-01-01' + %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, "
+            "make_time(%s %% 24, 30, 1.5), make_interval(days => %s, secs => 0.25), md5(%s::text)::uuid, "
+            "ARRAY[now(), NULL, '1999-12-31 23:59:59.5+02'::timestamptz], "
             "CASE WHEN %s THEN (SELECT string_agg(md5(g::text || %s), '') FROM generate_series(1, 100) g) END)",
             (
                 i, f"name {i} ' \" \\ é", f"{i}.25", f"{i}.000000001", i, i, i % 2 == 0,
                 f'{{"k": {i}, "s": "a\\nb"}}', bytes([i % 256, 0, 255]), ["a b", 'q"x', None, f"t{i}"],
-                [i, None, -i], i / 3, 1.1 * i, f"c{i % 10}", big, str(i),
+                [i, None, -i], i / 3, 1.1 * i, f"c{i % 10}", i, i, i, big, str(i),
             ),
         )  # fmt: skip
 
