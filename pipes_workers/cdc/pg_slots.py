@@ -74,6 +74,9 @@ def row_changes(
     new, unchanged = pgoutput.row(relation, message.new) if message.new is not None else ({}, frozenset())
     if message.old is not None:
         old, _ = pgoutput.row(relation, message.old)
+        if not message.old_is_key and unchanged:  # REPLICA IDENTITY FULL: the old row has them
+            carried = {c: old[c] for c in unchanged if c in old}
+            new, unchanged = {**new, **carried}, frozenset(unchanged - carried.keys())
         if message.tag == "D" or any(k in new and old.get(k) != new[k] for k in keys):
             found.append(("delete", old, frozenset(), False))
             moved = message.tag == "U"

@@ -230,3 +230,18 @@ def test_a_load_with_nothing_to_write_moves_the_position_without_a_commit(
         f"SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = '{slot_name(request.control_key)}'"
     )
     assert confirmed["c"] == later.watermark_after
+
+
+def test_replica_identity_full_table_without_a_primary_key(source: PostgresSource, lake_root: Path) -> None:
+    table = typed_table(source)
+    source.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, REPLICA IDENTITY FULL")
+    insert(source, table, range(1, 4), big=True)
+    request = cdc_request(source, table, lake_root)
+    request = after_success(request, run_load(request))
+    source.execute(f"UPDATE {table} SET amount = 7 WHERE id = 1")  # big unchanged, in the old row
+    source.execute(f"UPDATE {table} SET id = 30 WHERE id = 2")
+    source.execute(f"DELETE FROM {table} WHERE id = 3")
+    changed = run_load(request)
+    assert (changed.rows_written, changed.rows_deleted) == (2, 2)
+    rows = {r["id"]: r for r in assert_equals_full_load(request)}
+    assert sorted(rows) == [1, 30] and rows[30]["big"] == big_value(source, table, 30)
