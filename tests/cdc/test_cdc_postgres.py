@@ -245,3 +245,20 @@ def test_replica_identity_full_table_without_a_primary_key(source: PostgresSourc
     assert (changed.rows_written, changed.rows_deleted) == (2, 2)
     rows = {r["id"]: r for r in assert_equals_full_load(request)}
     assert sorted(rows) == [1, 30] and rows[30]["big"] == big_value(source, table, 30)
+
+
+def test_awkward_schema_table_and_column_names(source: PostgresSource, lake_root: Path) -> None:
+    schema, table = 'Sales "EU"', "Orders; Mixed Case"
+    q = source.quote
+    source.execute(f"CREATE SCHEMA {q(schema)}")
+    source.execute(f"CREATE TABLE {q(schema)}.{q(table)} (id int PRIMARY KEY, {q('Customer Name; x')} text)")
+    source.execute(f"INSERT INTO {q(schema)}.{q(table)} VALUES (1, 'a'), (2, 'b')")
+    request = cdc_request(
+        source, table, lake_root, source_schema=schema, destination_table="bronze/test/awkward"
+    )
+    request = after_success(request, run_load(request))
+    source.execute(f"UPDATE {q(schema)}.{q(table)} SET {q('Customer Name; x')} = 'changed' WHERE id = 1")
+    source.execute(f"DELETE FROM {q(schema)}.{q(table)} WHERE id = 2")
+    changed = run_load(request)
+    assert (changed.rows_written, changed.rows_deleted) == (1, 1)
+    assert destination_rows(request) == [{"id": 1, "Customer Name; x": "changed"}]
