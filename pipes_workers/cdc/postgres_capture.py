@@ -39,7 +39,7 @@ from pipes_workers.cdc.pg_text import python_rows, refuse_unsupported
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources import postgres_connect
 from pipes_workers.sources.base import SourceColumn
-from pipes_workers.sources.failures import classify
+from pipes_workers.sources.failures import classify, scrub
 from pipes_workers.sources.postgres import DEFAULT_OPTIONS, SESSION_SETUP, quote_pg_identifier
 
 SETUP = (
@@ -86,9 +86,10 @@ class PostgresCapture(ChangeCapture):
     def _error(self, exc: BaseException, what: str) -> LoadError:
         text = str(exc)
         if "wal_level" in text or "REPLICATION" in text or getattr(exc, "sqlstate", None) == "42501":
+            detail = scrub(text, self.params.secret_values()).strip()
             return ConfigurationError(
-                f"{self.request.control_key}: {what}: {classify(exc, what='', secrets=self.params.secret_values())}"
-                " (cdc needs wal_level=logical and a role with REPLICATION that owns the table)"
+                f"{self.request.control_key}: {what}: {detail} (cdc needs wal_level=logical and a role with "
+                "REPLICATION that owns the table and has CREATE on the database)"
             )
         return classify(exc, what=f"{self.request.control_key}: {what}", secrets=self.params.secret_values())
 

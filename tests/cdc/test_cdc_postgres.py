@@ -262,3 +262,31 @@ def test_awkward_schema_table_and_column_names(source: PostgresSource, lake_root
     changed = run_load(request)
     assert (changed.rows_written, changed.rows_deleted) == (1, 1)
     assert destination_rows(request) == [{"id": 1, "Customer Name; x": "changed"}]
+
+
+def test_the_documented_role_suffices_and_a_role_without_replication_is_told(
+    source: PostgresSource, lake_root: Path
+) -> None:
+    table = typed_table(source)
+    insert(source, table, range(1, 3))
+    source.execute("DROP ROLE IF EXISTS dl_cdc_reader; DROP ROLE IF EXISTS dl_cdc_plain")
+    source.execute("CREATE ROLE dl_cdc_reader LOGIN REPLICATION; CREATE ROLE dl_cdc_plain LOGIN")
+    source.execute(f"ALTER TABLE {table} OWNER TO dl_cdc_reader")
+    source.execute(
+        "GRANT CREATE ON DATABASE " + source.quote(source.url.rsplit("/", 1)[1]) + " TO dl_cdc_reader"
+    )
+
+    def as_role(role: str) -> LoadRequest:
+        config = {**source.config().config, "user": role}
+        request = cdc_request(source, table, lake_root, control_key=f"test.{table}.{role}")
+        return dataclasses.replace(request, source=dataclasses.replace(request.source, config=config))
+
+    request = as_role("dl_cdc_reader")
+    request = after_success(request, run_load(request))
+    source.execute(f"UPDATE {table} SET name = 'by the role' WHERE id = 2")
+    assert run_load(request).rows_written == 1
+    assert_equals_full_load(request)
+    with pytest.raises(ConfigurationError, match="REPLICATION"):
+        run_load(
+            dataclasses.replace(as_role("dl_cdc_plain"), destination_table=request.destination_table + "_x")
+        )
