@@ -155,7 +155,7 @@ def _apply(ctx: LoadContext, capture: ChangeCapture, committed: str) -> LoadResu
     return ctx.result(
         rows_read=len(fresh),
         rows_written=collapsed.upserts,
-        rows_deleted=collapsed.deletes if request.delete_mode != "none" else None,
+        rows_deleted=_deleted(request.delete_mode, collapsed.deletes, written.metrics),
         bytes_written=written.bytes_written,
         watermark_before=committed,
         watermark_after=batch.end_position,
@@ -169,3 +169,11 @@ def _lag(capture: ChangeCapture, at_read: int | None) -> int | None:
     """The log the source retains for this table now (after the acknowledgement), else at the read."""
     now = capture.lag_bytes()
     return now if now is not None else at_read
+
+
+def _deleted(delete_mode: str, deletes: int, metrics: dict) -> int | None:
+    """Rows the commit removed (hard: the MERGE's count, which leaves out keys inserted and deleted
+    within the batch) or stamped deleted (soft: the delete changes); None when deletes are ignored."""
+    if delete_mode == "hard":
+        return int(metrics.get("num_target_rows_deleted", deletes))
+    return deletes if delete_mode == "soft" else None
