@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # scale-out clients (Celery, Kubernetes, Databricks) whose configuration the tests build.
 EXTRAS := dev,clickhouse,snowflake,oracle,emulators,celery,k8s,databricks
 
-.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-demo-load bench-throughput celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop clean
+.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-demo-load bench-throughput bench-cdc celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop cdc-pg-start cdc-pg-stop clean
 
 install: $(STAMP)
 
@@ -61,6 +61,10 @@ bench-upkeep: bytecode
 bench-demo-load: bytecode
 	$(BIN)/python -m benchmarks.demo_under_load
 
+# cdc against incremental with 1% of the rows changed (needs `make cdc-pg-start`); BENCH_CDC_ROWS.
+bench-cdc: bytecode
+	$(BIN)/python -m benchmarks.cdc_bench
+
 # A Celery deployment on this machine (deploy/celery, README Scale-out): a code server, the daemon with
 # the CeleryRunLauncher, and N worker hosts, each in its own folder under .dataloader/celery.
 # Needs DATALOADER_CONTROL_DB_URL, DAGSTER_PG_URL and an s3:// DATALOADER_LAKE_ROOT (make s3-start).
@@ -99,6 +103,13 @@ snowflake-start: install
 
 snowflake-stop:
 	scripts/snowflake_emulator.sh stop
+
+# A PostgreSQL with wal_level=logical on 127.0.0.1:5441 for the cdc tests (data in /tmp/cdc-pg-data).
+cdc-pg-start:
+	scripts/cdc_postgres.sh start
+
+cdc-pg-stop:
+	scripts/cdc_postgres.sh stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -35,6 +35,7 @@ ROW_COUNT = "row_count_reconciliation"
 PK_UNIQUE = "primary_key_unique"
 FRESHNESS = "freshness_against_cron"
 SCHEMA_DRIFT = "schema_drift"
+CDC_LAG = "cdc_slot_lag"
 # Each description ends with what a failure means, as the UI shows it beside "blocking"/"non-blocking".
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
@@ -59,6 +60,14 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "Source columns and Delta columns match by name and stored type. A failure is severity WARN, "
         "non-blocking.",
     ),
+)
+# Only on `cdc` tables: the log the source retains for the table (pipes_workers/cdc/lag.py).
+CDC_LAG_SPEC = CheckSpec(
+    CDC_LAG,
+    "The bytes of log the source database retains for this table's change capture (PostgreSQL: WAL "
+    "held by its replication slot) stay below DATALOADER_CDC_LAG_WARN_BYTES (WARN) and "
+    "DATALOADER_CDC_LAG_ERROR_BYTES (ERROR): a slot that stops advancing fills the source's disk. "
+    "Non-blocking.",
 )
 
 
@@ -138,6 +147,7 @@ class LoadResult:
     # history_mode scd2: the versions this load inserted and closed (changes, deletes).
     versions_added: int | None = None
     versions_closed: int | None = None
+    cdc_lag_bytes: int | None = None  # cdc: bytes of log the source retains for the table's slot
     checks: tuple[CheckOutcome, ...] = ()
     error: LoadFailure | None = None
     # What lands (issue 22): columns landed as HMAC-SHA-256 hex; source columns never read.

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-LoadStrategy = Literal["full", "incremental", "append_only", "rolling", "check_and_load", "chunked_backfill"]
+LoadStrategy = Literal[
+    "full", "incremental", "append_only", "rolling", "check_and_load", "chunked_backfill", "cdc"
+]
 LoadStatus = Literal["Queued", "In Progress", "Succeeded", "Failed"]
 DbType = Literal["postgresql", "mysql", "mariadb", "sqlite", "mssql", "oracle", "snowflake", "clickhouse"]
 KvScope = Literal["env", "file", "literal"]
@@ -23,7 +25,9 @@ HistoryMode = Literal["none", "scd2"]
 HISTORY_STRATEGIES: frozenset[str] = frozenset({"incremental", "rolling", "check_and_load", "cdc"})
 # Strategies whose loads MERGE on the primary key (chunked_backfill hands over to incremental): their
 # tables get smaller target files and are clustered by the key.
-MERGE_STRATEGIES: frozenset[str] = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
+MERGE_STRATEGIES: frozenset[str] = frozenset(
+    {"incremental", "check_and_load", "rolling", "chunked_backfill", "cdc"}
+)
 
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategy)
 LOAD_STATUSES: tuple[str, ...] = get_args(LoadStatus)

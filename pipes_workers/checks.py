@@ -28,6 +28,8 @@ import pyarrow as pa
 from croniter import croniter
 
 from dataloader_contract.result import (
+    CDC_LAG,
+    CDC_LAG_SPEC,
     CHECK_SPECS,
     FRESHNESS,
     PK_UNIQUE,
@@ -36,6 +38,7 @@ from dataloader_contract.result import (
     CheckOutcome,
     LoadResult,
 )
+from pipes_workers.cdc.lag import lag_verdict
 from pipes_workers.lake.history import HISTORY_COLUMNS
 from pipes_workers.lake.key_uniqueness import tally_keys
 from pipes_workers.lake.schema_conform import same_stored_type, storable_schema
@@ -46,7 +49,7 @@ from pipes_workers.watermark import parse_watermark
 if TYPE_CHECKING:
     from pipes_workers.strategies.base import LoadContext
 
-DESCRIPTIONS = {spec.name: spec.description for spec in CHECK_SPECS}
+DESCRIPTIONS = {spec.name: spec.description for spec in (*CHECK_SPECS, CDC_LAG_SPEC)}
 # Column-name prefixes a writer may add for bookkeeping; never reported as drift (nor is HISTORY_COLUMNS).
 TECHNICAL_PREFIXES = ("_dataloader", "__")
 FRESHNESS_GRACE = timedelta(minutes=5)
@@ -57,6 +60,12 @@ def _outcome(name: str, passed: bool, severity: str, metadata: dict) -> CheckOut
     return CheckOutcome(
         name=name, passed=passed, severity=severity, description=DESCRIPTIONS[name], metadata=metadata
     )
+
+
+def check_cdc_lag(lag_bytes: int | None) -> CheckOutcome:
+    """The log a cdc table's capture retains, against the WARN and ERROR thresholds (cdc/lag.py)."""
+    passed, severity, metadata = lag_verdict(lag_bytes)
+    return _outcome(CDC_LAG, passed, severity, metadata)
 
 
 def check_row_count(
@@ -269,6 +278,8 @@ def evaluate_checks(ctx: LoadContext, result: LoadResult) -> tuple[tuple[CheckOu
             discarded=[c.name for c in ctx.discarded_columns],
         ),
     }
+    if strategy == "cdc":
+        evaluations[CDC_LAG] = lambda: check_cdc_lag(result.cdc_lag_bytes)
     outcomes = []
     for name, evaluate in evaluations.items():
         try:

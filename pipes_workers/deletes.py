@@ -16,8 +16,8 @@ never cut into ranges: the source's collation may order them differently from Ar
 Safety: a source that returns no keys deletes nothing (an empty read says nothing about deletes),
 and a pass that would delete more than DATALOADER_DELETE_MAX_SHARE (default 0.5) of the live rows
 is refused unless the row has `load_full`. Both cases leave the load Succeeded and say why in
-`deletes_note`. `full` and `rolling` see deletes by themselves and are not reconciled. On a table
-with history (history_mode scd2) either mode closes the deleted key's current version instead.
+`deletes_note`. `full`, `rolling` and `cdc` see deletes by themselves and are not reconciled. On a
+table with history (history_mode scd2) either mode closes the deleted key's current version instead.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ MAX_SHARE_ENV = "DATALOADER_DELETE_MAX_SHARE"
 DEFAULT_MAX_SHARE = 0.5
 SLICE_ROWS_ENV = "DATALOADER_DELETE_SLICE_ROWS"
 DEFAULT_SLICE_ROWS = 1_000_000
-# These strategies' own commits already drop rows the source no longer has.
-SEES_DELETES = frozenset({"full", "rolling"})
+# These strategies' own commits already drop rows the source no longer has (cdc: from the log).
+SEES_DELETES = frozenset({"full", "rolling", "cdc"})
 
 
 def delete_max_share() -> float:

@@ -43,9 +43,14 @@ Log = Callable[[str], None]
 
 
 def strategy_for(request: LoadRequest) -> str:
-    """The strategy that runs: `full` when load_full forces a reload (a backfill restarts instead)."""
-    if request.load_full and request.load_strategy != "chunked_backfill" and not request.keeps_history:
-        return "full"  # a history table's load_full re-reads the source into new versions instead
+    """The strategy that runs: `full` when load_full forces a reload (a backfill restarts, cdc takes a
+    new snapshot and a history table re-reads the source into new versions instead)."""
+    if (
+        request.load_full
+        and request.load_strategy not in ("chunked_backfill", "cdc")
+        and not request.keeps_history
+    ):
+        return "full"
     return request.load_strategy
 
 
@@ -161,7 +166,8 @@ def _source_columns(
     dropped = {c.name for c in outcome.discarded}
     read = [c for c in columns if c.name in kept]
     landed = hasher.landed(read) if hasher is not None else read
-    if strategy not in REPLACES_SCHEMA:
+    # A cdc load_full takes a new snapshot: it replaces the table like full does.
+    if strategy not in REPLACES_SCHEMA and not (strategy == "cdc" and request.load_full):
         destination.check_compatible(arrow_schema(landed))
         refuse_hashing_change(destination.stored_schema(), hasher, landed, destination.uri)
         refuse_history_mismatch(request, destination.stored_schema(), destination.uri)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 from dataloader_contract.errors import ConfigurationError, LoadError
 from dataloader_contract.request import table_uri
+from dataloader_contract.vocabulary import MERGE_STRATEGIES
 from pipes_workers.delta_settings import target_file_bytes
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.maintenance_request import MaintenanceRequest, MaintenanceResult
@@ -31,7 +32,6 @@ RETENTION_ENV = "DATALOADER_VACUUM_RETENTION_HOURS"
 DEFAULT_RETENTION_HOURS = 168
 Z_ORDER_ENV = "DATALOADER_MAINTENANCE_Z_ORDER"
 # Strategies whose loads MERGE on the primary key: clustering by it lets a merge skip files.
-MERGE_STRATEGIES = frozenset({"incremental", "check_and_load", "rolling", "chunked_backfill"})
 
 
 def retention_hours() -> int:

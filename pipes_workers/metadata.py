@@ -72,6 +72,8 @@ def materialization_metadata(result: LoadResult, *, source_table: str) -> dict[s
         meta["history"] = _typed("scd2: dagster/row_count counts current versions", "text")
         meta["versions_added"] = _typed(result.versions_added or 0, "int")
         meta["versions_closed"] = _typed(result.versions_closed or 0, "int")
+    if result.cdc_lag_bytes is not None:
+        meta["cdc_lag_bytes"] = _typed(result.cdc_lag_bytes, "int")
     if result.rolling_cutoff:
         meta["rolling_window_from"] = _typed(result.rolling_cutoff, "text")
     if result.hashed_columns:

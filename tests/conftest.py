@@ -31,6 +31,8 @@ from control_db.urls import libpq_url
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TEST_MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
+# The wal_level=logical PostgreSQL of the cdc tests (`make cdc-pg-start`).
+DEFAULT_TEST_CDC_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5441/postgres"
 DEFAULT_TEST_S3_ENDPOINT = "http://127.0.0.1:5055"
 DEFAULT_TEST_CLICKHOUSE_URL = "clickhouse://default@127.0.0.1:9000/default"
 DEFAULT_TEST_SNOWFLAKE_URL = "snowflake://fake:snow@127.0.0.1:8091/?account=fakesnow&protocol=http"
@@ -154,6 +156,33 @@ def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cdc_pg_url() -> Iterator[str]:
+    """A fresh database on the logical-decoding PostgreSQL (TEST_CDC_POSTGRES_URL), dropped with its
+    replication slots afterwards; skips (fails under CI=true) when unreachable or not logical."""
+    admin = os.environ.get("TEST_CDC_POSTGRES_URL", DEFAULT_TEST_CDC_POSTGRES_URL)
+    parts = urlsplit(admin)
+    where = f"cdc PostgreSQL at {parts.hostname}:{parts.port}"
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        skip_or_fail(
+            f"{where} unreachable ({str(exc).strip()[:120]}): run `make cdc-pg-start` or set TEST_CDC_POSTGRES_URL"
+        )
+    (wal_level,) = conn.execute("SHOW wal_level").fetchone() or ("",)
+    if wal_level != "logical":
+        conn.close()
+        skip_or_fail(f"{where} has wal_level={wal_level}, not logical: use `make cdc-pg-start`")
+    name = f"cdc_src_{uuid.uuid4().hex[:10]}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    conn.execute(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s", (name,)
+    )
+    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
 
 
 @pytest.fixture(scope="session")

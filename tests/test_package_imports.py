@@ -22,7 +22,13 @@ CONTRACT_MAY_NOT_IMPORT = {
     "sqlalchemy",
 }
 # pipes_workers reaches control_db only from the in-process CLI verbs.
-WORKER_MODULES_USING_CONTROL_DB = {"local_load.py", "validate.py", "maintain.py", "discovery/command.py"}
+WORKER_MODULES_USING_CONTROL_DB = {
+    "local_load.py",
+    "validate.py",
+    "maintain.py",
+    "discovery/command.py",
+    "cdc/command.py",
+}
 
 
 def _imports(path: Path) -> set[str]:

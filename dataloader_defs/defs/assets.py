@@ -24,7 +24,7 @@ from dagster import (
 )
 
 from control_db.schedule import next_fire
-from dataloader_contract.result import CHECK_SPECS
+from dataloader_contract.result import CDC_LAG_SPEC, CHECK_SPECS
 from dataloader_defs.control_snapshot import TableRow
 from dataloader_defs.defs.loader import TableLoader
 from dataloader_defs.defs.run_tags import LOAD_ASSET_NAME
@@ -107,6 +107,13 @@ def build_load_assets(rows: Sequence[TableRow]):
         AssetCheckSpec(spec.name, asset=key, blocking=spec.blocking, description=spec.description)
         for key in keys
         for spec in CHECK_SPECS
+    ]
+    check_specs += [
+        AssetCheckSpec(
+            CDC_LAG_SPEC.name, asset=AssetKey(row.asset_path), description=CDC_LAG_SPEC.description
+        )
+        for row in rows
+        if row.load_strategy == "cdc"
     ]
 
     @multi_asset(

@@ -128,6 +128,10 @@ class PostgresReader(StreamingReader):
         query = urlencode(self._libpq_options())
         return f"postgresql://{auth}{host}{port}/{quote(p.database or '', safe='')}?{query}"
 
+    def read_session_setup(self) -> tuple[str, ...]:
+        """The statements each read's ADBC session runs first (a subclass may add to them)."""
+        return SESSION_SETUP
+
     def _adbc_session(self) -> AdbcSession:
         """A new ADBC connection (autocommit, ADBC's default) with the session set up."""
         try:
@@ -135,7 +139,7 @@ class PostgresReader(StreamingReader):
         except Exception as exc:
             raise self._classify(exc, f"cannot connect to {self.params.label}") from None
         try:
-            for statement in SESSION_SETUP:
+            for statement in self.read_session_setup():
                 session.statement.set_sql_query(statement)
                 session.statement.execute_update()
         except Exception as exc:

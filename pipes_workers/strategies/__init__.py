@@ -1,4 +1,4 @@
-"""The six load strategies, registered by name; `get_strategy(name)` returns one.
+"""The seven load strategies, registered by name; `get_strategy(name)` returns one.
 
 Policies every strategy keeps (see each module for its own):
 - One Delta commit per load (per chunk for chunked_backfill), carrying the app transaction
@@ -15,11 +15,12 @@ Policies every strategy keeps (see each module for its own):
 - Timestamp watermarks are ISO 8601 text with microseconds (with `+00:00` for time-zone-aware
   columns); naive timestamp columns are capped as if they held UTC.
 - load_full runs `full` (overwrite, watermark = capped source MAX) for every strategy except
-  chunked_backfill, which restarts its plan.
+  chunked_backfill, which restarts its plan, and cdc, which takes a new snapshot (strategies/cdc.py).
 """
 
 from pipes_workers.strategies import (  # noqa: F401  (importing registers each strategy)
     append_only,
+    cdc,
     check_and_load,
     chunked_backfill,
     full,

@@ -4,7 +4,9 @@ Points: `read` (after the first source batch was handed to the writer, before an
 `commit` (after the load's Delta commit, before the result reaches the orchestrator / control row),
 `chunk:N` (after chunk N of a chunked_backfill was committed, 1-based), `reconcile` (a delete
 reconciliation found the vanished keys, before its commit), `widen` (a schema_policy widening
-rewrote the table, before the load read anything). Unset in production: the
+rewrote the table, before the load read anything); cdc: `snapshot` (the slot exists, the
+snapshot is not read), `read` (also: the changes were read, before the commit), `acknowledge`
+(after the commit, before the position is acknowledged to the source). Unset in production: the
 check is one environment lookup. Tests use it to prove that a `kill -9` at any of these moments
 loses and duplicates no rows.
 """

@@ -11,7 +11,7 @@ the incremental, rolling or chunk column —, hashing a column the load does not
 incremental, rolling or chunk column (a watermark, window or chunk over hashes means nothing).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from control_db.migrations.sql_revision import sql_steps
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
