@@ -24,6 +24,8 @@ from pipes_workers.cdc.binlog_positions import BinlogPosition
 from pipes_workers.cdc.capture import Change
 from pipes_workers.cdc.mysql_values import binlog_row
 
+# How far past max_changes a read goes to end the transaction it is in.
+SPLIT_FACTOR = 10
 EVENTS = [WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent, QueryEvent, XidEvent, RotateEvent]
 _IN_TRANSACTION = re.compile(r"^\s*(BEGIN|SAVEPOINT|ROLLBACK\s+TO|RELEASE|XA)\b", re.IGNORECASE)
 _TRUNCATE = re.compile(r"^\s*TRUNCATE\s+(?:TABLE\s+)?(?P<name>.+?)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
@@ -44,8 +46,11 @@ class TableOfInterest:
 def drain(
     stream: BinLogStreamReader, start: BinlogPosition, of: TableOfInterest, max_changes: int, deadline: float
 ) -> tuple[list[Change], BinlogPosition]:
-    """The table's changes after `start` until the binlog head (the stream's end), `max_changes` or the
-    `deadline` (time.monotonic()); and the position reading stopped at."""
+    """The table's changes after `start` until the binlog head (the stream's end) or the `deadline`
+    (time.monotonic()), or once `max_changes` are read and the transaction holding the last one has
+    ended (so a load applies whole source transactions) — but never more than SPLIT_FACTOR times
+    `max_changes`: a transaction larger than that is cut, and the next read goes on from its next row.
+    Returns the changes and the position reading stopped at."""
     changes: list[Change] = []
     boundary, seen, file = start.with_row(0), 0, start.file
 
@@ -56,7 +61,10 @@ def drain(
         if position > start:
             changes.append(Change(op, position.text(), values, unchanged))  # type: ignore[arg-type]
 
-    while len(changes) < max_changes and time.monotonic() < deadline:
+    cap = SPLIT_FACTOR * max_changes
+    while time.monotonic() < deadline and len(changes) < cap:
+        if len(changes) >= max_changes and seen == 0:
+            break  # at a boundary: the transaction of the last change has ended
         event = stream.fetchone()
         if event is None:
             break
@@ -73,7 +81,7 @@ def drain(
             boundary, seen = positions.at(file, event.packet.log_pos), 0
         else:
             for op, values, unchanged in row_changes(event, of):
-                if len(changes) >= max_changes:
+                if len(changes) >= cap:
                     break
                 add(op, values, unchanged)
     return changes, boundary.with_row(seen)

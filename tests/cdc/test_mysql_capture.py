@@ -194,7 +194,8 @@ def test_snapshot_is_consistent_with_its_position(
             time.sleep(0.01)
         cap = capture(cdc_maria, "snap")
         snapshot = cap.start_snapshot()
-        while len(written) < 60:
+        taken = len(written)
+        while len(written) < taken + 20:
             time.sleep(0.01)
     finally:
         stop.set()
@@ -241,27 +242,37 @@ def test_changes_in_order_with_increasing_positions(
 def test_bounds_and_resuming_after_a_position(
     new_table: Callable[[str, str], tuple[MySqlCapture, str]], db: pymysql.connections.Connection
 ) -> None:
+    """A read stops at the end of the transaction that reaches max_changes, or cuts one larger than
+    SPLIT_FACTOR x max_changes; reading on from each end position gives every change exactly once."""
     cap, start = new_table("bnd", "id INT PRIMARY KEY")
-    run(db, "INSERT INTO bnd VALUES " + ", ".join(f"({i})" for i in range(1, 8)))  # one event, 7 rows
+    run(db, "INSERT INTO bnd VALUES " + ", ".join(f"({i})" for i in range(1, 26)))  # one transaction
     run(db, "FLUSH BINARY LOGS")  # the rest in the next binlog file
-    run(db, "INSERT INTO bnd VALUES (8)", "DELETE FROM bnd WHERE id < 3")
+    run(
+        db,
+        "INSERT INTO bnd VALUES (26)",
+        "BEGIN",
+        "INSERT INTO bnd VALUES (27)",
+        "DELETE FROM bnd WHERE id < 3",
+    )
+    run(db, "COMMIT")
     everything = cap.read_changes(start, 1000, 60).changes
-    assert rows_of(everything) == [("insert", i) for i in range(1, 9)] + [("delete", 1), ("delete", 2)]
+    assert rows_of(everything) == [("insert", i) for i in range(1, 28)] + [("delete", 1), ("delete", 2)]
     assert_increasing(everything, start)
     assert parse_position(everything[-1].position).sequence > parse_position(everything[0].position).sequence
-    read, after = [], start
+    batches, after = [], start
     for _ in range(20):
-        batch = cap.read_changes(after, 3, 60)
-        assert len(batch.changes) <= 3
+        batch = cap.read_changes(after, 2, 60)
         assert all(position_key(c.position) > position_key(after) for c in batch.changes)
         assert position_key(batch.end_position) >= max(
             [position_key(after)] + [position_key(c.position) for c in batch.changes]
         )
-        read += batch.changes
         if not batch.changes:
             break
+        batches.append([c.values["id"] for c in batch.changes])
         after = batch.end_position
-    assert [(c.op, c.position, c.values) for c in read] == [(c.op, c.position, c.values) for c in everything]
+    assert batches == [list(range(1, 21)), list(range(21, 26)), [26, 27, 1, 2]]
+    read = [c for b in batches for c in b]
+    assert read == [c.values["id"] for c in everything]
     middle = everything[4].position
     assert cap.read_changes(middle, 1000, 60).changes == everything[5:]
     nothing = cap.read_changes(start, 1000, 0)
