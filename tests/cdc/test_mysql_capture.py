@@ -5,10 +5,8 @@ Skips with the reason when that server is unreachable or lacks the binlog settin
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +14,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pymysql
 import pytest
+from maria_binlog import NEEDED, binlog_database, connect
 
 from dataloader_contract.errors import ConfigurationError, PermanentLoadError, UnsupportedTypeError
 from dataloader_contract.request import LoadRequest, SourceConfig
@@ -27,60 +26,18 @@ from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import arrow_schema
 from pipes_workers.sources.mysql import MySQLReader
 
-DEFAULT_TEST_CDC_MARIADB_URL = "mysql://root@127.0.0.1:3341/test"
-NEEDED = {"log_bin": "ON", "binlog_format": "ROW", "binlog_row_image": "FULL", "binlog_row_metadata": "FULL"}
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _connect(url: str, database: str | None = None) -> pymysql.connections.Connection:
-    parts = urlsplit(url)
-    return pymysql.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 3341,
-        user=parts.username or "root",
-        password=parts.password or "",
-        database=database,
-        autocommit=True,
-        charset="utf8mb4",
-        connect_timeout=3,
-    )
-
 
 @pytest.fixture(scope="module")
 def cdc_maria() -> Iterator[tuple[str, str]]:
-    """(server URL, a fresh database on it) on the binlog MariaDB; the database is dropped afterwards."""
-    url = os.environ.get("TEST_CDC_MARIADB_URL", DEFAULT_TEST_CDC_MARIADB_URL)
-    parts = urlsplit(url)
-    try:
-        conn = _connect(url)
-    except pymysql.err.OperationalError as exc:
-        _unavailable(
-            f"cdc MariaDB unreachable at {parts.hostname}:{parts.port} ({exc.args[0]}): "
-            "run `make cdc-maria-start` or set TEST_CDC_MARIADB_URL"
-        )
-    with conn.cursor() as cur:
-        cur.execute("SHOW GLOBAL VARIABLES WHERE Variable_name IN (%s, %s, %s, %s)", tuple(NEEDED))
-        found = {name: value for name, value in cur.fetchall()}
-        if any(found.get(k) != v for k, v in NEEDED.items()):
-            conn.close()
-            _unavailable(f"cdc MariaDB at {parts.hostname}:{parts.port} has {found}, not {NEEDED}")
-        name = f"cdc_maria_{uuid.uuid4().hex[:10]}"
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    yield url, name
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    conn.close()
+    """(server URL, a fresh database on it) on the binlog MariaDB."""
+    with binlog_database() as found:
+        yield found
 
 
 @pytest.fixture
 def db(cdc_maria: tuple[str, str]) -> Iterator[pymysql.connections.Connection]:
     """A connection to the test database (session time zone -03:00: TIMESTAMP input is converted)."""
-    conn = _connect(*cdc_maria)
+    conn = connect(*cdc_maria)
     with conn.cursor() as cur:
         cur.execute("SET time_zone = '-03:00'")
     yield conn
@@ -178,7 +135,7 @@ def test_snapshot_is_consistent_with_its_position(
     written: list[int] = []
 
     def writer() -> None:
-        conn = _connect(*cdc_maria)
+        conn = connect(*cdc_maria)
         while not stop.is_set():
             k = len(written)
             run(conn, f"INSERT INTO snap VALUES ({1000 + k}, 'w')")
@@ -404,7 +361,7 @@ def test_a_server_without_the_row_binlog_is_refused(mariadb_url: str) -> None:
         db_config_key="plain", db_type="mariadb", host=parts.hostname, port=parts.port,
         database=parts.path.lstrip("/"), user=parts.username or "root", password=parts.password,
     )  # fmt: skip
-    conn = _connect(mariadb_url, parts.path.lstrip("/"))
+    conn = connect(mariadb_url, parts.path.lstrip("/"))
     with conn.cursor() as cur:
         cur.execute("SHOW GLOBAL VARIABLES WHERE Variable_name IN (%s, %s, %s, %s)", tuple(NEEDED))
         if all(dict(cur.fetchall()).get(k) == v for k, v in NEEDED.items()):
