@@ -32,7 +32,7 @@ from pipes_workers.cdc import binlog_positions as positions
 from pipes_workers.cdc.binlog_events import EVENTS, TableOfInterest, drain
 from pipes_workers.cdc.binlog_positions import BinlogPosition
 from pipes_workers.cdc.capture import ChangeBatch, ChangeCapture, Snapshot
-from pipes_workers.cdc.mysql_snapshot import begin_snapshot, snapshot_batches
+from pipes_workers.cdc.mysql_snapshot import SnapshotReader, begin_snapshot, snapshot_batches
 from pipes_workers.cdc.mysql_values import arrow_table, typed_text
 from pipes_workers.secrets import ConnectionParams
 from pipes_workers.sources.base import SourceColumn
@@ -135,7 +135,7 @@ class MySqlCapture(ChangeCapture):
 
     def start_snapshot(self) -> Snapshot:
         self._check_server()
-        reader = MySQLReader(self.params)  # its session holds the snapshot transaction
+        reader = SnapshotReader(self.params)  # its session holds the snapshot transaction
         try:
             columns, select = self._select(reader)
             position = begin_snapshot(reader._conn)
@@ -160,7 +160,7 @@ class MySqlCapture(ChangeCapture):
             )
         return self._of
 
-    def _select(self, reader: MySQLReader) -> tuple[list[SourceColumn], str]:
+    def _select(self, reader: SnapshotReader) -> tuple[list[SourceColumn], str]:
         """The reader's columns of the table (those of `table_schema`, when set, in its order) and the
         reader's SELECT of them; INET6 is refused, as the changes of such a column would be."""
         found = reader.columns(self.schema, self.table)

@@ -32,6 +32,16 @@ from pipes_workers.sources.mysql import MySQLReader
 SNAPSHOT_BATCH_ROWS = 50_000
 
 
+class SnapshotReader(MySQLReader):
+    """The MySQL reader, reading FLOAT as DOUBLE: over pymysql's text protocol a FLOAT prints only six
+    digits, while connectorx (binary protocol) and the binlog carry the exact float32."""
+
+    def select_item(self, column: SourceColumn) -> str:
+        if column.arrow_type == pa.float32():
+            return f"CAST({self.quote_identifier(column.name)} AS DOUBLE)"
+        return super().select_item(column)
+
+
 def is_mariadb(conn: pymysql.connections.Connection) -> bool:
     """Whether the server is MariaDB (its version string says so)."""
     return "mariadb" in conn.get_server_info().lower()
@@ -69,7 +79,7 @@ def show_master_status(cur: pymysql.cursors.Cursor) -> tuple[object, ...]:
 
 
 def snapshot_batches(
-    reader: MySQLReader,
+    reader: SnapshotReader,
     select_sql: str,
     columns: Sequence[SourceColumn],
     table: str,
