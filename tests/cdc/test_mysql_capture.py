@@ -382,3 +382,18 @@ def test_inet6_is_refused_naming_the_column(
         cap.start_snapshot()
     with pytest.raises(UnsupportedTypeError, match="column 'addr' is INET6"):
         cap.read_changes(start, 10, 60)
+
+
+def test_a_column_added_mid_stream(
+    cdc_maria: tuple[str, str],
+    db: pymysql.connections.Connection,
+    new_table: Callable[[str, str], tuple[MySqlCapture, str]],
+) -> None:
+    """Each row carries the columns it had when written; the table read's schema fills the rest with NULL."""
+    cap, start = new_table("grow", "id INT PRIMARY KEY, a TEXT")
+    run(db, "INSERT INTO grow VALUES (1, 'x')", "ALTER TABLE grow ADD COLUMN b INT")
+    run(db, "INSERT INTO grow VALUES (2, 'y', 5)")
+    changes = cap.read_changes(start, 10, 60).changes
+    assert [c.values for c in changes] == [{"id": 1, "a": "x"}, {"id": 2, "a": "y", "b": 5}]
+    expected = reader_table(cdc_maria, "grow")
+    assert cap.to_arrow([c.values for c in changes], expected.schema).equals(expected)
