@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # scale-out clients (Celery, Kubernetes, Databricks) whose configuration the tests build.
 EXTRAS := dev,clickhouse,snowflake,oracle,emulators,celery,k8s,databricks
 
-.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-demo-load bench-throughput bench-cdc celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop cdc-pg-start cdc-pg-stop clean
+.PHONY: install bytecode dev test lint checks bench bench-location bench-upkeep bench-demo-load bench-throughput bench-cdc celery-hosts celery-stop celery-status db-start db-stop s3-start s3-stop clickhouse-start clickhouse-stop snowflake-start snowflake-stop cdc-pg-start cdc-pg-stop cdc-maria-start cdc-maria-stop clean
 
 install: $(STAMP)
 
@@ -110,6 +110,14 @@ cdc-pg-start:
 
 cdc-pg-stop:
 	scripts/cdc_postgres.sh stop
+
+# A MariaDB with the row-based binlog on 127.0.0.1:3341 for the MySQL/MariaDB cdc capture's tests
+# (data in /tmp/cdc-maria-data; the machine's MariaDB on 3306 is left alone).
+cdc-maria-start:
+	scripts/cdc_mariadb.sh start
+
+cdc-maria-stop:
+	scripts/cdc_mariadb.sh stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
