@@ -20,17 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-from croniter import croniter
 
 from dataloader_contract.result import (
     CDC_LAG,
-    CDC_LAG_SPEC,
-    CHECK_SPECS,
     FRESHNESS,
     PK_UNIQUE,
     ROW_COUNT,
@@ -39,6 +34,7 @@ from dataloader_contract.result import (
     LoadResult,
 )
 from pipes_workers.cdc.lag import lag_verdict
+from pipes_workers.check_freshness import check_freshness, outcome
 from pipes_workers.lake.history import HISTORY_COLUMNS
 from pipes_workers.lake.key_uniqueness import tally_keys
 from pipes_workers.lake.schema_conform import same_stored_type, storable_schema
@@ -49,23 +45,15 @@ from pipes_workers.watermark import parse_watermark
 if TYPE_CHECKING:
     from pipes_workers.strategies.base import LoadContext
 
-DESCRIPTIONS = {spec.name: spec.description for spec in (*CHECK_SPECS, CDC_LAG_SPEC)}
 # Column-name prefixes a writer may add for bookkeeping; never reported as drift (nor is HISTORY_COLUMNS).
 TECHNICAL_PREFIXES = ("_dataloader", "__")
-FRESHNESS_GRACE = timedelta(minutes=5)
 EXACT_STRATEGIES = ("full", "rolling")
-
-
-def _outcome(name: str, passed: bool, severity: str, metadata: dict) -> CheckOutcome:
-    return CheckOutcome(
-        name=name, passed=passed, severity=severity, description=DESCRIPTIONS[name], metadata=metadata
-    )
 
 
 def check_cdc_lag(lag_bytes: int | None) -> CheckOutcome:
     """The log a cdc table's capture retains, against the WARN and ERROR thresholds (cdc/lag.py)."""
     passed, severity, metadata = lag_verdict(lag_bytes)
-    return _outcome(CDC_LAG, passed, severity, metadata)
+    return outcome(CDC_LAG, passed, severity, metadata)
 
 
 def check_row_count(
@@ -78,7 +66,7 @@ def check_row_count(
 ) -> CheckOutcome:
     """Reconcile the destination count with the source count by strategy semantics."""
     if source_rows is None:
-        return _outcome(ROW_COUNT, False, "WARN", {"reason": "the worker took no source row count"})
+        return outcome(ROW_COUNT, False, "WARN", {"reason": "the worker took no source row count"})
     exact = strategy in EXACT_STRATEGIES
     passed = destination_rows == source_rows if exact else destination_rows >= source_rows
     metadata: dict = {
@@ -93,19 +81,19 @@ def check_row_count(
         metadata["extra_rows"] = destination_rows - source_rows
     if rolling_cutoff is not None:
         metadata["window_from"] = rolling_cutoff
-    return _outcome(ROW_COUNT, passed, "ERROR", metadata)
+    return outcome(ROW_COUNT, passed, "ERROR", metadata)
 
 
 def check_primary_key(primary_keys: Sequence[str], keys: pa.Table | None) -> CheckOutcome:
     """No duplicate and no NULL primary keys among `keys` (the table's key columns)."""
     if not primary_keys:
-        return _outcome(PK_UNIQUE, True, "ERROR", {"reason": "no primary_keys configured"})
+        return outcome(PK_UNIQUE, True, "ERROR", {"reason": "no primary_keys configured"})
     if keys is None:
-        return _outcome(PK_UNIQUE, True, "ERROR", {"reason": "table not written yet"})
+        return outcome(PK_UNIQUE, True, "ERROR", {"reason": "table not written yet"})
     names = list(primary_keys)
     missing = [k for k in names if k not in keys.column_names]
     if missing:
-        return _outcome(
+        return outcome(
             PK_UNIQUE, False, "ERROR", {"reason": f"key column(s) {', '.join(missing)} not in Delta"}
         )
     tally = tally_keys(names, keys)
@@ -118,7 +106,7 @@ def check_primary_key(primary_keys: Sequence[str], keys: pa.Table | None) -> Che
     }
     if tally.samples:
         metadata["sample_duplicates"] = "; ".join(tally.samples)
-    return _outcome(PK_UNIQUE, tally.unique, "ERROR", metadata)
+    return outcome(PK_UNIQUE, tally.unique, "ERROR", metadata)
 
 
 def check_primary_key_in_order(primary_keys: Sequence[str], rows: int) -> CheckOutcome:
@@ -148,7 +136,7 @@ def _unique_without_scan(primary_keys: Sequence[str], rows: int, evidence: str) 
         "null_key_rows": 0,
         "evidence": evidence,
     }
-    return _outcome(PK_UNIQUE, True, "ERROR", metadata)
+    return outcome(PK_UNIQUE, True, "ERROR", metadata)
 
 
 def _check_primary_key(
@@ -167,48 +155,6 @@ def _check_primary_key(
     return check_primary_key(primary_keys, destination.key_columns(primary_keys))
 
 
-def cron_period(cron: str, timezone: str, now: datetime) -> timedelta:
-    """The time between the next two fires of `cron` read in `timezone` (wall clock)."""
-    wall = now.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
-    fires = croniter(cron, wall)
-    first: datetime = fires.get_next(datetime)
-    second: datetime = fires.get_next(datetime)
-    return second - first
-
-
-def check_freshness(
-    cron: str | None,
-    timezone: str,
-    last_commit: datetime | None,
-    *,
-    source_read_at: datetime | None = None,
-    now: datetime | None = None,
-) -> CheckOutcome:
-    """The table is current as of the later of its newest Delta commit and `source_read_at` (the
-    start of this load, which read the source successfully); that is younger than two cron periods
-    plus a grace (WARN). A load that finds no new rows writes no commit, but it proves the table
-    current: without it such a table would warn although nothing was late."""
-    now = now or datetime.now(UTC)
-    if not cron:
-        return _outcome(FRESHNESS, False, "WARN", {"reason": "no cron in the load request"})
-    allowed = 2 * cron_period(cron, timezone, now) + FRESHNESS_GRACE
-    if last_commit is None:
-        return _outcome(FRESHNESS, False, "WARN", {"reason": "table not written yet"})
-    current_as_of = max(last_commit, source_read_at) if source_read_at is not None else last_commit
-    age = now - current_as_of
-    metadata: dict[str, object] = {"last_commit": last_commit.isoformat(timespec="seconds")}
-    if current_as_of != last_commit:
-        metadata["source_read_without_changes"] = current_as_of.isoformat(timespec="seconds")
-    metadata.update(
-        {
-            "age_s": round(age.total_seconds(), 1),
-            "allowed_age_s": allowed.total_seconds(),
-            "cron": f"{cron} ({timezone})",
-        }
-    )
-    return _outcome(FRESHNESS, age <= allowed, "WARN", metadata)
-
-
 def check_schema_drift(
     columns: Sequence[SourceColumn],
     stored: pa.Schema | None,
@@ -220,7 +166,7 @@ def check_schema_drift(
     writer's `generated` columns (partition columns) are not drift; `discarded` (schema_policy
     discard_new) are named in the metadata and count as source-only columns."""
     if stored is None:
-        return _outcome(SCHEMA_DRIFT, True, "WARN", {"reason": "table not written yet"})
+        return outcome(SCHEMA_DRIFT, True, "WARN", {"reason": "table not written yet"})
     source = storable_schema(arrow_schema(columns))
     technical = [f.name for f in stored if f.name.startswith(TECHNICAL_PREFIXES) or f.name in HISTORY_COLUMNS]
     delta = {f.name: f.type for f in stored if f.name not in technical and f.name not in generated}
@@ -231,7 +177,7 @@ def check_schema_drift(
         for f in source
         if f.name in delta and not same_stored_type(delta[f.name], f.type)
     ]
-    return _outcome(
+    return outcome(
         SCHEMA_DRIFT,
         not (only_source or only_delta or changed),
         "WARN",
@@ -286,7 +232,7 @@ def evaluate_checks(ctx: LoadContext, result: LoadResult) -> tuple[tuple[CheckOu
             outcomes.append(evaluate())
         except Exception as exc:  # a check that cannot run fails with its reason
             severity = "ERROR" if name in (ROW_COUNT, PK_UNIQUE) else "WARN"
-            outcomes.append(_outcome(name, False, severity, {"error": f"{type(exc).__name__}: {exc}"[:500]}))
+            outcomes.append(outcome(name, False, severity, {"error": f"{type(exc).__name__}: {exc}"[:500]}))
     if destination.history:  # the session counted and keyed the current versions only
         outcomes = [_history_rule(outcome) for outcome in outcomes]
     return tuple(outcomes), destination_rows

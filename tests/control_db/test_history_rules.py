@@ -39,6 +39,12 @@ BAD_HISTORY_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
         "not full",
     ),
     (
+        "scd2 on cdc (its change-log MERGE keeps no history yet)",
+        {"load_strategy": "cdc", "primary_keys": ["id"], "history_mode": "scd2"},
+        "history_mode",
+        "not cdc",
+    ),
+    (
         "scd2 on check_and_load without keys",
         {"load_strategy": "check_and_load", "incremental_column": "id", "history_mode": "scd2"},
         "primary_keys",

@@ -8,8 +8,8 @@ import pyarrow as pa
 from deltalake import write_deltalake
 from session_support import session_without_source
 
+from pipes_workers.check_freshness import check_freshness
 from pipes_workers.checks import (
-    check_freshness,
     check_primary_key,
     check_row_count,
     check_schema_drift,

@@ -3,11 +3,12 @@
 `history_mode` = `none` (default: the table holds the current version of each row) or `scd2`
 (every change closes the current version and inserts the new one, with `_valid_from`, `_valid_to`
 and `_is_current`; pipes_workers/lake/history.py). scd2 needs `primary_keys` and a strategy that
-MERGEs changed rows on them: incremental, rolling, check_and_load (and cdc). The rules live in their
+MERGEs changed rows on them: incremental, rolling, check_and_load (not yet cdc, whose change-log
+MERGE keeps no history: refused until it does). The rules live in their
 own trigger function, so this revision replaces no earlier validation function.
 
 Revision ID: 0013
-Revises: 0012 (the lead re-chains at merge)
+Revises: 0012
 Create Date: 2026-12-03
 """
 
@@ -35,9 +36,9 @@ BEGIN
             format('must be one of none, scd2 (got %L)', NEW.history_mode));
     END IF;
     IF NEW.history_mode = 'scd2'
-            AND NEW.load_strategy NOT IN ('incremental', 'rolling', 'check_and_load', 'cdc') THEN
+            AND NEW.load_strategy NOT IN ('incremental', 'rolling', 'check_and_load') THEN
         PERFORM dataloader.refuse(t, 'history_mode', format('scd2 needs a strategy that merges changed rows '
-            'on primary_keys (incremental, rolling, check_and_load, cdc), not %s', NEW.load_strategy));
+            'on primary_keys (incremental, rolling, check_and_load), not %s', NEW.load_strategy));
     END IF;
     IF NEW.history_mode = 'scd2'
             AND (coalesce(cardinality(NEW.primary_keys), 0) = 0
