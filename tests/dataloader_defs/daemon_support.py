@@ -210,10 +210,13 @@ class Daemon:
         return [pid for pid in self.members() if needle in command_line(pid)]
 
     def kill(self) -> None:
-        """SIGKILL the daemon and everything of its session (a host losing the orchestrator at once)."""
+        """SIGKILL the daemon and everything of its session, and its own code server with its runs and
+        workers (a host losing the orchestrator at once); `start` starts both again."""
         assert self.process is not None
-        stop_sessions([self.process.pid], grace_s=0)
-        self.process.wait()
+        own = [self.code_server] if self.code_server is not None else []
+        stop_sessions([process.pid for process in (self.process, *own)], grace_s=0)
+        for process in (self.process, *own):
+            process.wait()
 
     def stop(self) -> list[int]:
         """Stop every session ever started; the pids that survived SIGKILL (none expected)."""

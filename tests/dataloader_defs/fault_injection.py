@@ -5,7 +5,8 @@ itself says (no guessing from process names) and reports whether it found one.
   source database (only workers ever open a source).
 - run: SIGKILL a run process — the pid Dagster's "Started process for run (pid: N)" event names.
 - control: terminate every control-database connection of our code (`pg_terminate_backend`).
-- daemon: SIGKILL the daemon with its whole session (code server, runs, workers), then start it again.
+- daemon: SIGKILL the daemon with its whole session and its code server's (runs, workers), then start
+  both again.
 - postgres: restart the private PostgreSQL server that holds the control database, Dagster's storage
   and the sources (fast shutdown, start).
 """
@@ -45,8 +46,9 @@ class Faults:
         self.source_db, self.control_db, self.pg_dir, self.pg_port = source_db, control_db, pg_dir, pg_port
         self.injected: dict[str, int] = dict.fromkeys(FAULTS, 0)
 
-    def inject(self, fault: str, patience_s: float = 30) -> bool:
-        """Inject `fault` as soon as it has a victim (at most `patience_s`); whether it was injected."""
+    def inject(self, fault: str, patience_s: float = 600) -> bool:
+        """Inject `fault` as soon as it has a victim (at most `patience_s`: on a busy host a run process
+        takes minutes to start); whether it was injected."""
         action = getattr(self, f"_{fault}")
         deadline = time.monotonic() + patience_s
         while time.monotonic() < deadline:
