@@ -43,13 +43,14 @@ def selected_columns(request: LoadRequest, columns: Sequence[SourceColumn], tabl
         return name in include if include else name not in exclude
 
     selected = [column for column in columns if kept(column)]
-    _refuse_needed_left_out(request, {column.name for column in selected})
+    _refuse_needed_left_out(request, {column.name for column in selected}, names)
     return selected
 
 
-def _refuse_needed_left_out(request: LoadRequest, kept: set[str]) -> None:
+def _refuse_needed_left_out(request: LoadRequest, kept: set[str], source: set[str]) -> None:
     """The control table refuses these rows at INSERT; a request built elsewhere (a test, a script)
-    gets the same rule here rather than a puzzling missing-column error later."""
+    gets the same rule here rather than a puzzling missing-column error later. A needed column the
+    source lacks altogether is the strategy's own error (`not a column of`), not the selection's."""
     needed = [(key, "a primary key (primary_keys)") for key in request.primary_keys]
     for role in ("incremental_column", "rolling_column", "chunk_column"):
         name = getattr(request, role)
@@ -61,7 +62,7 @@ def _refuse_needed_left_out(request: LoadRequest, kept: set[str]) -> None:
                     "which must keep its source values"
                 )
     for name, role in needed:
-        if name not in kept:
+        if name in source and name not in kept:
             setting = "include_columns" if request.include_columns else "exclude_columns"
             raise ConfigurationError(
                 f"{request.control_key}: {setting} leaves out {name!r}: it is {role}, which the load reads"

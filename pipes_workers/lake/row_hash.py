@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SEPARATOR = pa.scalar("\x1f", pa.large_string())
-COLON = pa.scalar(":", pa.large_string())
+SEPARATOR = "\x1f"
+# Arrow scalars are built per call: pa.scalar at import time pulls in pandas (0.1 s of every load).
 
 
 def row_hashes(batch: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> pa.Array:
@@ -30,7 +30,9 @@ def row_hashes(batch: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> pa.A
         return pa.array([], pa.string())
     tokens = [_tokens(name, batch.column(name)) for name in sorted(columns)]
     skip_nulls = pc.JoinOptions(null_handling="skip")
-    joined = pc.binary_join_element_wise(*tokens, SEPARATOR, options=skip_nulls).to_pylist()
+    joined = pc.binary_join_element_wise(
+        *tokens, pa.scalar(SEPARATOR, pa.large_string()), options=skip_nulls
+    ).to_pylist()
     digests = [hashlib.blake2b((text or "").encode(), digest_size=16).hexdigest() for text in joined]
     return pa.array(digests, pa.string())
 
@@ -40,7 +42,8 @@ def _tokens(name: str, column: pa.Array | pa.ChunkedArray) -> pa.Array:
     text = _as_text(column)
     lengths = pc.cast(pc.utf8_length(text), pa.large_string())
     prefix = pa.scalar(f"{name}=", pa.large_string())
-    return pc.binary_join_element_wise(prefix, lengths, COLON, text, pa.scalar("", pa.large_string()))
+    colon, empty = pa.scalar(":", pa.large_string()), pa.scalar("", pa.large_string())
+    return pc.binary_join_element_wise(prefix, lengths, colon, text, empty)
 
 
 def _as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
