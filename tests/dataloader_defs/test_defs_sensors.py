@@ -220,11 +220,39 @@ def test_failed_monitor_waits_while_the_failed_rows_run_is_still_alive(
 ):
     """The long-running monitor fails a row before its run has stopped: no retry beside that run."""
     alive = create_run_for_test(instance, job_name="__ASSET_JOB", status=DagsterRunStatus.CANCELING)
-    add_control(control_conn, "t.stopping", last_status="Failed", retry_count=0, last_run_id=alive.run_id)
+    add_control(
+        control_conn,
+        "t.stopping",
+        last_status="Failed",
+        retry_count=0,
+        last_run_id=alive.run_id,
+        last_error_kind="transient",
+        last_error_code="running_too_long",
+    )
     assert not evaluate(failed_monitor, instance, control_db).run_requests
     instance.report_run_canceled(instance.get_run_by_id(alive.run_id))
     (request,) = evaluate(failed_monitor, instance, control_db).run_requests
     assert request.tags["dataloader/retry_for"] == "t.stopping"
+
+
+def test_failed_monitor_retries_a_row_its_own_run_failed_though_that_run_shows_started(
+    control_conn, source, instance, control_db
+):
+    """A run recorded its table's failure (the worker was killed), then its process died with its code
+    server: Dagster keeps the run STARTED forever. The row is retried anyway (seen in the faults-under-
+    load test: the row stayed Failed for 30 minutes)."""
+    stale = create_run_for_test(instance, job_name="__ASSET_JOB", status=DagsterRunStatus.STARTED)
+    add_control(
+        control_conn,
+        "t.worker_killed",
+        last_status="Failed",
+        retry_count=0,
+        last_run_id=stale.run_id,
+        last_error_kind="transient",
+        last_error_code="worker_died",
+    )
+    (request,) = evaluate(failed_monitor, instance, control_db).run_requests
+    assert request.tags["dataloader/retry_for"] == "t.worker_killed"
 
 
 def test_landing_table_monitor_requests_job_for_landed_rows(control_conn, source, instance, control_db):

@@ -5,9 +5,11 @@ it is queued or running nothing new is requested; when one ended without decidin
 run worker lost) the next request gets a fresh run key, so a failure is never stuck behind a run key
 the daemon has already used.
 
-A row whose failing run is still alive (a run being terminated: the long-running monitor fails the
-row first, then stops the run, which may take its termination grace) waits: a retry must never load
-a table beside a run that is still loading it.
+A row the long-running monitor failed waits while its run is still alive (the monitor fails the row
+first, then stops the run, which may take its termination grace): a retry must never load a table
+beside a run that is still loading it. A row its own run failed (the worker died, the source
+refused) does not wait: that run has finished with the table, and a run whose process died with its
+code server can stay STARTED in Dagster forever.
 """
 
 from dagster import (
@@ -24,6 +26,8 @@ from dataloader_defs.defs.sensors.polling import polling_sensor
 
 TAG_RETRY_FOR = "dataloader/retry_for"
 TAG_FAILURE = "dataloader/failure"
+# Failures recorded from outside a run that may still be loading the table.
+WAIT_FOR_RUN_CODES = frozenset({"running_too_long"})
 
 
 def _run_still_alive(context: SensorEvaluationContext, run_id: str | None) -> bool:
@@ -47,7 +51,7 @@ def failed_monitor(context: SensorEvaluationContext, control_db: ControlDatabase
         rows = queries.failed_retryable(conn)
     requests = []
     for row in rows:
-        if _run_still_alive(context, row.last_run_id):
+        if row.last_error_code in WAIT_FOR_RUN_CODES and _run_still_alive(context, row.last_run_id):
             continue
         failed_at = row.status_changed_at or row.updated_at
         failure = f"{row.retry_count}:{failed_at.isoformat() if failed_at else '-'}"
