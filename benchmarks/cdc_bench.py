@@ -1,24 +1,24 @@
 """`make bench-cdc`: `cdc` against `incremental` (delete_mode hard) on the benchmark table with 1% of
-its rows changed — 0.6% updated, 0.2% inserted, 0.2% deleted — each load through `run_load` in a
-process of its own, as `dataloader load` runs it.
+its rows changed — 0.6% updated, 0.2% inserted, 0.2% deleted — each load a `dataloader load
+CONTROL_KEY` of its own control row, in its own process, as a user runs it.
 
-Both strategies first load the whole table (untimed: incremental a full read, cdc its snapshot), then
-the same changes are made and each strategy's next load is timed: wall seconds, the worker's peak
-RSS, the CPU seconds the source server spent (its postmaster's children, live and reaped), and the
-rows the source read from the table (pg_stat_user_tables: sequential + index fetches). incremental
-needs its delete reconciliation (every source key read) to see the deletes; cdc reads them from the
-WAL. Needs the wal_level=logical server (`make cdc-pg-start`).
+Both rows first load the whole table (untimed: incremental a full read, cdc its snapshot), then the
+same changes are made and each row's next load is timed: wall seconds, the process's peak RSS, the
+CPU seconds the source server spent (its postmaster's children, live and reaped), and the rows the
+source read from the table (pg_stat_user_tables: sequential + index fetches). incremental needs its
+delete reconciliation (every source key read) to see the deletes; cdc reads them from the WAL. Needs
+the wal_level=logical server (`make cdc-pg-start`).
 
-Environment: BENCH_CDC_ROWS (default 10,000,000), BENCH_SEED (42), BENCH_CDC_POSTGRES_URL (admin URL,
-default postgresql://postgres@127.0.0.1:5441/postgres). The table is dropped afterwards (the
-inserts and deletes change it).
+Environment: BENCH_CDC_ROWS (default 10,000,000), BENCH_SEED (42), BENCH_CDC_POSTGRES_URL (admin URL
+of the source server, default postgresql://postgres@127.0.0.1:5441/postgres), BENCH_CONTROL_POSTGRES_URL
+(admin URL of the server that holds the control database, default postgresql://postgres@127.0.0.1:5432/postgres:
+another server, so the control row's traffic is not counted as the source's CPU). The table is dropped
+afterwards (the inserts and deletes change it).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,33 +28,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from benchmarks.control_rows import prepare_control_row
 from benchmarks.source_table import ensure_table
-from dataloader_contract.request import LoadRequest, SourceConfig
 
 DATABASE = "dataloader_bench_cdc"
+CONTROL_DATABASE = "dataloader_bench_cdc_control"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _database(admin: str) -> str:
+def _database(admin: str, name: str) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    return urlunsplit(urlsplit(admin)._replace(path=f"/{DATABASE}"))
-
-
-def _request(url: str, table: str, strategy: str, lake: str, watermark: str | None) -> dict:
-    parts = urlsplit(url)
-    source = SourceConfig(
-        db_config_key="bench_cdc", db_type="postgresql", kv_scope="literal",
-        config={"host": parts.hostname, "port": parts.port, "database": DATABASE, "user": parts.username or "postgres"},
-    )  # fmt: skip
-    request = LoadRequest(
-        control_key=f"bench.cdc.{strategy}", load_strategy=strategy, source_schema="public", source_table=table,  # type: ignore[arg-type]
-        destination_table=f"bronze/bench/{strategy}", source=source, lake_root=lake, primary_keys=("id",),
-        incremental_column="updated_at" if strategy == "incremental" else None, incremental_value=watermark,
-        delete_mode="hard", run_id=f"bench-{strategy}",
-    )  # fmt: skip
-    return request.to_dict()
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
 
 
 def _server_cpu(url: str) -> float:
@@ -88,25 +74,41 @@ def _rows_read(url: str, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _load(url: str, table: str, request: dict) -> dict:
-    """One load in its own process: its seconds, rows and peak RSS; the server's CPU and rows read."""
+def _load(url: str, table: str, control_url: str, key: str, lake: str) -> dict:
+    """`dataloader load KEY` in its own process: its seconds and peak RSS, the rows and deletes its
+    history row records, the source server's CPU and rows read meanwhile."""
     cpu, scanned = _server_cpu(url), _rows_read(url, table)
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cdc_bench", "load", json.dumps(request)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"{request['load_strategy']} load failed:\n{done.stderr[-3000:]}")
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
-    measured["source_cpu_s"] = round(_server_cpu(url) - cpu, 2)
-    measured["source_rows_read"] = _rows_read(url, table) - scanned
-    return measured
+    env = {**os.environ, "DATALOADER_CONTROL_DB_URL": control_url, "DATALOADER_LAKE_ROOT": lake}
+    command = Path(sys.executable).with_name("dataloader")
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.monotonic()
+        process = subprocess.Popen([str(command), "load", key], env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage: its peak RSS
+        seconds = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0 or ": Succeeded, " not in stdout:
+        raise RuntimeError(f"dataloader load {key} failed:\n{stdout[-2000:]}\n{stderr[-3000:]}")
+    with psycopg.connect(control_url) as conn:
+        rows_read, rows_deleted = conn.execute(
+            "SELECT rows_processed, coalesce(rows_deleted, 0) FROM dataloader.historical_metadata "
+            "WHERE control_key = %s ORDER BY load_end_time DESC NULLS LAST LIMIT 1",
+            (key,),
+        ).fetchone()  # type: ignore[misc]
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "rows_read": rows_read,
+        "rows_deleted": rows_deleted,
+        "source_cpu_s": round(_server_cpu(url) - cpu, 2),
+        "source_rows_read": _rows_read(url, table) - scanned,
+    }
 
 
-def _change(url: str, table: str, rows: int) -> str:
-    """0.6% of rows updated, 0.2% inserted, 0.2% deleted; the incremental watermark before them."""
+def _change(url: str, table: str, rows: int) -> None:
+    """0.6% of rows updated, 0.2% inserted, 0.2% deleted."""
     with psycopg.connect(url, autocommit=True) as conn:
-        (watermark,) = conn.execute(f"SELECT max(updated_at) FROM {table}").fetchone()  # type: ignore[misc]
         step = 1000 // 6  # every 166th row: 0.6%
         conn.execute(
             f"UPDATE {table} SET updated_at = now(), amount = amount + 1, status = 'changed' WHERE id % {step} = 0"
@@ -116,7 +118,6 @@ def _change(url: str, table: str, rows: int) -> str:
             f"event_date FROM {table} WHERE id <= {rows // 500}"
         )
         conn.execute(f"DELETE FROM {table} WHERE id % 500 = 7")
-    return watermark.isoformat()
 
 
 def main() -> int:
@@ -124,19 +125,28 @@ def main() -> int:
     rows = int(os.environ.get("BENCH_CDC_ROWS", "10000000"))
     seed = int(os.environ.get("BENCH_SEED", "42"))
     admin = os.environ.get("BENCH_CDC_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5441/postgres")
-    url = _database(admin)
+    control_admin = os.environ.get(
+        "BENCH_CONTROL_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    url = _database(admin, DATABASE)
+    control_url = _database(control_admin, CONTROL_DATABASE)
     print(f"building the {rows:,}-row table on {urlsplit(admin).netloc} …", flush=True)
     table = ensure_table(url, rows, seed)
+    keys = {
+        strategy: prepare_control_row(
+            control_url, source_url=url, db_type="postgresql", table=table, lake_key=f"cdc_{strategy}",
+            load_strategy=strategy, delete_mode="hard", key_suffix=f".{strategy}",
+        )
+        for strategy in ("incremental", "cdc")
+    }  # fmt: skip
     results = {}
+    load_before = os.getloadavg()[0]
     try:
         with tempfile.TemporaryDirectory(prefix="dataloader-bench-cdc-") as lake:
-            first = {
-                s: _load(url, table, _request(url, table, s, lake, None)) for s in ("incremental", "cdc")
-            }
-            watermark = _change(url, table, rows)
-            results["incremental"] = _load(url, table, _request(url, table, "incremental", lake, watermark))
-            position = first["cdc"]["watermark_after"]
-            results["cdc"] = _load(url, table, _request(url, table, "cdc", lake, position))
+            for key in keys.values():
+                _load(url, table, control_url, key, lake)
+            _change(url, table, rows)
+            results = {strategy: _load(url, table, control_url, key, lake) for strategy, key in keys.items()}
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -144,8 +154,11 @@ def main() -> int:
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s",
                 (DATABASE,),
             )
+            for (publication,) in conn.execute("SELECT pubname FROM pg_publication").fetchall():
+                conn.execute(f'DROP PUBLICATION "{publication}"')  # named like the slot; this database only
     print(
-        f"\n1% of {rows:,} rows changed (0.6% updated, 0.2% inserted, 0.2% deleted), load average {os.getloadavg()[0]:.1f}\n"
+        f"\n`dataloader load` after 1% of {rows:,} rows changed (0.6% updated, 0.2% inserted, 0.2% deleted); "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after\n"
     )
     print("| strategy | wall s | rows read | rows deleted | source CPU s | source rows read | peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
@@ -157,18 +170,5 @@ def main() -> int:
     return 0
 
 
-def _load_here(request_json: str) -> int:
-    from pipes_workers.load import run_load
-
-    started = time.monotonic()
-    result = run_load(LoadRequest.from_dict(json.loads(request_json)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "seconds": time.monotonic() - started, "rows_read": result.rows_read, "rows_deleted": result.rows_deleted or 0,
-        "watermark_after": result.watermark_after, "peak_rss_mb": peak,
-    }))  # fmt: skip
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(_load_here(sys.argv[2]) if sys.argv[1:2] == ["load"] else main())
+    sys.exit(main())

@@ -32,13 +32,16 @@ def prepare_control_row(
     lake_key: str,
     load_strategy: str = "full",
     watermark: str | None = None,
+    delete_mode: str = "none",
+    key_suffix: str = "",
 ) -> str:
     """Migrate the control database, upsert the source and a control row for `table` (primary key
-    `id`, hourly cron; `incremental` on `updated_at` from `watermark` when asked) with no status, so
-    `dataloader load` takes it; returns its control_key."""
+    `id`, hourly cron; `incremental` on `updated_at` from `watermark` when asked; `delete_mode`) with
+    no status, so `dataloader load` takes it; returns its control_key (`key_suffix` tells two rows on
+    one table apart)."""
     upgrade(control_url)
     source_key = f"bench_{db_type}"
-    control_key = f"{source_key}.{table}"
+    control_key = f"{source_key}.{table}{key_suffix}"
     with psycopg.connect(control_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO dataloader.table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope) "
@@ -52,8 +55,8 @@ def prepare_control_row(
         )
         conn.execute(
             "INSERT INTO dataloader.table_control (control_key, db_config_key, source_schema, source_table, "
-            "destination_table, load_strategy, cron, primary_keys, incremental_column, incremental_value) "
-            "VALUES (%s, %s, %s, %s, %s, %s, '0 * * * *', ARRAY['id'], %s, %s)",
+            "destination_table, load_strategy, cron, primary_keys, incremental_column, incremental_value, "
+            "delete_mode) VALUES (%s, %s, %s, %s, %s, %s, '0 * * * *', ARRAY['id'], %s, %s, %s)",
             (
                 control_key,
                 source_key,
@@ -63,6 +66,7 @@ def prepare_control_row(
                 load_strategy,
                 "updated_at" if load_strategy == "incremental" else None,
                 watermark,
+                delete_mode,
             ),
         )
     return control_key

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
+from control_db.dev_settings import missing
 from control_db.queries import connect, get_control_row, get_source_config
 from control_db.queries.reads import active_rows, stored_rule_problems
 from dataloader_contract.errors import ConfigurationError, LoadError
@@ -185,10 +186,11 @@ def validate_control_rows(conn_url: str, control_key: str | None = None) -> list
 
 def main(args: argparse.Namespace) -> int:
     """Run `dataloader validate [CONTROL_KEY]`: 0 when every row is OK, 1 otherwise."""
-    conn_url = os.environ.get(CONTROL_DB_ENV)
-    if not conn_url:
-        print(f"dataloader validate: set {CONTROL_DB_ENV}", file=sys.stderr)
+    unset = missing(CONTROL_DB_ENV)
+    if unset:
+        print(f"dataloader validate: {unset}", file=sys.stderr)
         return 1
+    conn_url = os.environ[CONTROL_DB_ENV]
     try:
         checks = validate_control_rows(conn_url, args.control_key)
     except ConfigurationError as exc:

@@ -16,6 +16,7 @@ import sys
 
 import psycopg
 
+from control_db.dev_settings import missing
 from control_db.queries.reads import get_control_row, get_source_config
 from dataloader_contract.errors import ConfigurationError, LoadError
 from dataloader_contract.request import LoadRequest, SourceConfig
@@ -70,10 +71,11 @@ def drop_capture(
 
 def main(args: argparse.Namespace) -> int:
     """Run `dataloader cdc-drop`; 0 when dropped (or nothing was there), 1 with the reason on stderr."""
-    conn_url = os.environ.get(CONTROL_DB_ENV)
-    if not conn_url:
-        print(f"dataloader cdc-drop: {CONTROL_DB_ENV} is not set", file=sys.stderr)
+    unset = missing(CONTROL_DB_ENV)
+    if unset:
+        print(f"dataloader cdc-drop: {unset}", file=sys.stderr)
         return 1
+    conn_url = os.environ[CONTROL_DB_ENV]
     try:
         print(drop_capture(conn_url, args.control_key, source_key=args.source, force=args.force))
     except LoadError as exc:
