@@ -14,14 +14,17 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, write_deltalake
 from loadtest_support import ODD, SourceDB, after_success, insert_control_row, normalise
 from psycopg.types.json import Jsonb
 
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import LoadRequest, table_uri
+from pipes_workers.lake.partition_moves import merge_pruning_term, stored_elsewhere
 from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.lake.table_facts import add_actions
+from pipes_workers.lake.unique_claim import UNIQUE_KEYS
 from pipes_workers.load import run_load
 from pipes_workers.validate import validate_control_rows
 
@@ -352,5 +355,41 @@ def test_a_row_whose_partition_value_changes_moves_to_its_new_partition(
     assert untouched not in {r["partitionValues"][column] for r in removes}
     # Still pruned: the partition neither the old nor the new rows are in is not read.
     assert info["operationMetrics"]["num_target_files_skipped_during_scan"] >= files_untouched > 0
+    predicate = info["operationParameters"]["predicate"]
+    assert all(f"'{value}'" in predicate for value in changed) and f"'{untouched}'" not in predicate
+    # Every stored row of an incoming key is matched now, so the merge claims unique keys again.
+    assert info[UNIQUE_KEYS] == '["id"]'
     passed = {c.name: c.passed for c in result.checks}
     assert passed["primary_key_unique"] and passed["row_count_reconciliation"], result.checks
+
+
+def test_stored_rows_of_the_incoming_keys_outside_their_partitions(tmp_path: Path) -> None:
+    uri = str(tmp_path / "t")
+    stored = pa.table(
+        {
+            "a": [1, 1, 2, 2, 3],
+            "b": ["x", "y", "x", "y", "x"],
+            "region": pa.array(["US", "EU", "EU", None, "APAC"]),
+            "v": [1, 2, 3, 4, 5],
+        }
+    )
+    write_deltalake(uri, stored, partition_by=["region"])
+    partitioning = Partitioning.parse(["region"], table="t")
+    # (1, 'x') moves US -> EU, (2, 'y') NULL -> EU, (1, 'y') stays in EU; (2, 'x') is not incoming.
+    rows = pa.table({"a": [1, 2, 1], "b": ["x", "y", "y"], "region": ["EU", "EU", "EU"], "v": [9, 9, 9]})
+    assert partitioning.outside_condition(rows) == '("region" NOT IN (\'EU\') OR "region" IS NULL)'
+    moved = stored_elsewhere(
+        DeltaTable(uri), rows, ["a", "b"], ["region"], partitioning.outside_condition(rows)
+    )
+    assert sorted(moved.select(["a", "b", "region"]).to_pylist(), key=str) == [
+        {"a": 1, "b": "x", "region": "US"},
+        {"a": 2, "b": "y", "region": None},
+    ]
+    term = merge_pruning_term(DeltaTable(uri), rows, ["a", "b"], partitioning)
+    assert term == "(target.`region` IN ('EU', 'US') OR target.`region` IS NULL)"
+    # Rows already where their keys are stored: the term names only their own partitions.
+    assert merge_pruning_term(DeltaTable(uri), rows.slice(2), ["a", "b"], partitioning) == (
+        "(target.`region` IN ('EU'))"
+    )
+    with_null = pa.table({"a": [3], "b": ["x"], "region": pa.array([None], pa.string()), "v": [0]})
+    assert partitioning.outside_condition(with_null) == '("region" IS NOT NULL)'
