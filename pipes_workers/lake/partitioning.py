@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from dataloader_contract.errors import ConfigurationError
 from pipes_workers.lake.schema_conform import quote_column
+from pipes_workers.lake.table_facts import quote_identifier
 
 DERIVED_PREFIX = "_part_"
 _DERIVED = re.compile(r"^\s*(day|month|year)\s*\((.*)\)\s*$", re.IGNORECASE)
@@ -147,17 +148,35 @@ class Partitioning:
         """A predicate on the target's partition columns that holds for every partition `rows` fall
         in (`target.p IN (...)`, with `OR target.p IS NULL` for NULL), or None when nothing can be
         pruned (unpartitioned, or no column whose values are few and literal-safe)."""
-        terms = []
-        for name in self.names:
-            if name not in rows.column_names:
-                continue
-            term = _column_term(f"{target}.{quote_column(name)}", rows.column(name))
-            if term is not None:
-                terms.append(term)
+        terms = [_inside(f"{target}.{quote_column(name)}", values) for name, values in self._prunable(rows)]
         return " AND ".join(terms) if terms else None
 
+    def outside_condition(self, rows: pa.Table) -> str | None:
+        """The SQL condition (delta-rs's query engine, double-quoted names) that holds for a row in a
+        partition `pruning_term(rows)` leaves out, or None when that term prunes nothing."""
+        terms = [_outside(quote_identifier(name), values) for name, values in self._prunable(rows)]
+        return " OR ".join(terms) if terms else None
 
-def _column_term(column: str, values: pa.ChunkedArray) -> str | None:
+    def _prunable(self, rows: pa.Table) -> list[tuple[str, _Values]]:
+        """Each partition column of `rows` that can be pruned, with its distinct values as literals."""
+        found = []
+        for name in self.names:
+            if name in rows.column_names:
+                values = _values(rows.column(name))
+                if values is not None:
+                    found.append((name, values))
+        return found
+
+
+@dataclass(frozen=True)
+class _Values:
+    """A partition column's distinct values: the non-NULL ones as SQL literals, and whether NULL is one."""
+
+    literals: tuple[str, ...]
+    has_null: bool
+
+
+def _values(values: pa.ChunkedArray) -> _Values | None:
     distinct = pc.unique(values)
     if len(distinct) > MAX_PRUNING_VALUES:
         return None
@@ -167,17 +186,31 @@ def _column_term(column: str, values: pa.ChunkedArray) -> str | None:
         if value is None:
             has_null = True
             continue
-        literal = _literal(value)
+        literal = sql_literal(value)
         if literal is None:
             return None  # a type with no safe literal: match on the keys alone
         literals.append(literal)
-    parts = [f"{column} IN ({', '.join(literals)})"] if literals else []
-    if has_null:
+    return _Values(tuple(literals), has_null) if literals or has_null else None
+
+
+def _inside(column: str, values: _Values) -> str:
+    parts = [f"{column} IN ({', '.join(values.literals)})"] if values.literals else []
+    if values.has_null:
         parts.append(f"{column} IS NULL")
-    return f"({' OR '.join(parts)})" if parts else None
+    return f"({' OR '.join(parts)})"
 
 
-def _literal(value: object) -> str | None:
+def _outside(column: str, values: _Values) -> str:
+    if not values.literals:
+        return f"({column} IS NOT NULL)"
+    not_in = f"{column} NOT IN ({', '.join(values.literals)})"
+    # NOT IN is NULL for a NULL value: such a row is outside only when NULL is not among the values.
+    return f"({not_in})" if values.has_null else f"({not_in} OR {column} IS NULL)"
+
+
+def sql_literal(value: object) -> str | None:
+    """`value` as a SQL literal both MERGE predicates and delta-rs's query engine read the same
+    way, or None for a type without one."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -23,6 +23,7 @@ from pipes_workers.lake.key_claims import claim_after_merge
 from pipes_workers.lake.known_panics import known_panics_hidden
 from pipes_workers.lake.leftovers import remove_leftovers
 from pipes_workers.lake.markers import CommitMarker
+from pipes_workers.lake.partition_moves import merge_pruning_term
 from pipes_workers.lake.schema_conform import DELETED_AT, DELETED_AT_TYPE, Rows, conform, quote_column
 from pipes_workers.lake.table_facts import added_bytes, arrow_schema, file_paths
 from pipes_workers.lake.unique_claim import proven_unique_version
@@ -92,9 +93,11 @@ def merge(
     """Upsert on `primary_keys` in one commit (creates the table, plain write, when missing).
 
     `data`: a stream (consumed once, merged streaming) or a table held in memory, which lets
-    delta-rs skip every target file outside the source's key range. `delete_not_in_source`: also
-    delete every destination row the source does not have (rolling: the source holds the whole
-    window, so this removes rows deleted inside the window and rows that fell out of it).
+    delta-rs skip every target file outside the source's key range and, on a partitioned table,
+    every partition neither its rows nor the stored rows of its keys are in (partition_moves.py).
+    `delete_not_in_source`: also delete every destination row the source does not have (rolling:
+    the source holds the whole window, so this removes rows deleted inside the window and rows
+    that fell out of it).
     """
     if not primary_keys:
         raise PermanentLoadError(f"{session.uri}: a merge needs primary_keys")
@@ -111,11 +114,13 @@ def merge(
         uri=session.uri,
         soft_delete=session.soft_delete,
     )
-    # Rolling deletes every target row the source lacks, so every partition is touched anyway.
-    pruning = session.partitioning.pruning_term(data) if in_memory and not delete_not_in_source else None
-    if in_memory and pruning is None:
-        # Pruned, a row whose partition value changed would be inserted again rather than matched:
-        # no claim then, and the uniqueness check scans the keys.
+    pruning = None
+    if in_memory:
+        # Rolling deletes every target row the source lacks, so every partition is touched anyway.
+        if not delete_not_in_source:
+            # Also the partitions the keys are stored in now: a row whose partition value changed
+            # is matched there and moved, never inserted again.
+            pruning = merge_pruning_term(table, data, primary_keys, session.partitioning)
         marker = claim_after_merge(table, data, primary_keys, marker)
     watched = WatchedRows(data)
     predicate = merge_predicate(primary_keys, pruning)

@@ -14,14 +14,17 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, write_deltalake
 from loadtest_support import ODD, SourceDB, after_success, insert_control_row, normalise
 from psycopg.types.json import Jsonb
 
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import LoadRequest, table_uri
+from pipes_workers.lake.partition_moves import merge_pruning_term, stored_elsewhere
 from pipes_workers.lake.partitioning import Partitioning
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.lake.table_facts import add_actions
+from pipes_workers.lake.unique_claim import UNIQUE_KEYS
 from pipes_workers.load import run_load
 from pipes_workers.validate import validate_control_rows
 
@@ -278,3 +281,115 @@ def test_a_plain_date_partition_prunes_the_merge_too(pg_source: SourceDB, lake_r
     assert {r["partitionValues"]["event_date"] for r in removes} == {day.isoformat()}
     assert info["operationMetrics"]["num_target_files_scanned"] == 1
     assert len(_session(request).read_arrow()) == 60
+
+
+REGIONS = ("US", "EU", "APAC")
+
+
+def _moving_rows(ids: range) -> list[tuple[Any, ...]]:
+    """Ids interleaved over three months of `updated_at` (January, February, March 2026)."""
+    return [
+        (i, f"name {i}", Decimal("1.50") + i, BASE - timedelta(days=31 * (i % 3), seconds=-i), MONTHS[0])
+        for i in ids
+    ]
+
+
+@pytest.mark.parametrize(
+    ("partition_by", "column", "moves", "untouched"),
+    [
+        # id 3 moves US -> EU, id 4 (EU) changes in place: APAC is neither old nor new.
+        ("region", "region", {3: "EU"}, "APAC"),
+        # id 3 moves from March to April, id 4 (February) to March: January is neither.
+        ("month(updated_at)", "_part_month_updated_at", {3: "2026-04", 4: "2026-03"}, "2026-01"),
+    ],
+)
+def test_a_row_whose_partition_value_changes_moves_to_its_new_partition(
+    source: SourceDB,
+    lake_root: Path,
+    partition_by: str,
+    column: str,
+    moves: dict[int, str],
+    untouched: str,
+) -> None:
+    table = source.events_table()
+    quoted = source.quote(table)
+    source.execute(f"ALTER TABLE {quoted} ADD COLUMN region varchar(8)")
+    source.insert(table, _moving_rows(range(1, 31)))
+    for i, region in enumerate(REGIONS):
+        source.execute(f"UPDATE {quoted} SET region = %s WHERE MOD(id, 3) = %s", (region, i))
+    request = source.request(table, "incremental", lake_root, partition_by=(partition_by,))
+    request = after_success(request, run_load(request))
+    old = {r["id"]: r[column] for r in _session(request).read_arrow().to_pylist()}
+    assert {old[3], old[4]} == ({"US", "EU"} if column == "region" else {"2026-03", "2026-02"})
+    version = _session(request).require().version()
+    files_untouched = sum(
+        1
+        for a in add_actions(_session(request).require()).to_pylist()
+        if a[f"partition.{column}"] == untouched
+    )
+
+    later = {3: BASE + timedelta(days=15), 4: BASE + timedelta(days=1)}  # April 4th, March 21st
+    for key in (3, 4):
+        region = moves.get(key, old[key]) if column == "region" else REGIONS[key % 3]
+        source.execute(
+            f"UPDATE {quoted} SET {source.quote(ODD)} = 'moved', region = %s, updated_at = %s WHERE id = %s",
+            (region, source.ts(later[key]), key),
+        )
+    result = run_load(request)
+    assert result.rows_read == 2
+    assert _session(request).require().version() == version + 1  # one commit
+
+    stored = _session(request).read_arrow().sort_by("id")
+    ids = stored.column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == 30, "a moved row was inserted again rather than updated"
+    by_id = {r["id"]: r for r in stored.to_pylist()}
+    for key in (3, 4):
+        assert by_id[key][column] == moves.get(key, old[key])
+    expected = [normalise(r) for r in source.fetch(f"SELECT * FROM {quoted} ORDER BY id")]
+    derived = [column] if column.startswith("_part_") else []
+    assert [normalise(r) for r in stored.drop_columns(derived).to_pylist()] == expected
+
+    adds, removes, info = _commit_actions(request)
+    changed = {old[3], old[4], *moves.values()}
+    assert {a["partitionValues"][column] for a in adds} <= changed
+    assert untouched not in {r["partitionValues"][column] for r in removes}
+    # Still pruned: the partition neither the old nor the new rows are in is not read.
+    assert info["operationMetrics"]["num_target_files_skipped_during_scan"] >= files_untouched > 0
+    predicate = info["operationParameters"]["predicate"]
+    assert all(f"'{value}'" in predicate for value in changed) and f"'{untouched}'" not in predicate
+    # Every stored row of an incoming key is matched now, so the merge claims unique keys again.
+    assert info[UNIQUE_KEYS] == '["id"]'
+    passed = {c.name: c.passed for c in result.checks}
+    assert passed["primary_key_unique"] and passed["row_count_reconciliation"], result.checks
+
+
+def test_stored_rows_of_the_incoming_keys_outside_their_partitions(tmp_path: Path) -> None:
+    uri = str(tmp_path / "t")
+    stored = pa.table(
+        {
+            "a": [1, 1, 2, 2, 3],
+            "b": ["x", "y", "x", "y", "x"],
+            "region": pa.array(["US", "EU", "EU", None, "APAC"]),
+            "v": [1, 2, 3, 4, 5],
+        }
+    )
+    write_deltalake(uri, stored, partition_by=["region"])
+    partitioning = Partitioning.parse(["region"], table="t")
+    # (1, 'x') moves US -> EU, (2, 'y') NULL -> EU, (1, 'y') stays in EU; (2, 'x') is not incoming.
+    rows = pa.table({"a": [1, 2, 1], "b": ["x", "y", "y"], "region": ["EU", "EU", "EU"], "v": [9, 9, 9]})
+    assert partitioning.outside_condition(rows) == '("region" NOT IN (\'EU\') OR "region" IS NULL)'
+    moved = stored_elsewhere(
+        DeltaTable(uri), rows, ["a", "b"], ["region"], partitioning.outside_condition(rows)
+    )
+    assert sorted(moved.select(["a", "b", "region"]).to_pylist(), key=str) == [
+        {"a": 1, "b": "x", "region": "US"},
+        {"a": 2, "b": "y", "region": None},
+    ]
+    term = merge_pruning_term(DeltaTable(uri), rows, ["a", "b"], partitioning)
+    assert term == "(target.`region` IN ('EU', 'US') OR target.`region` IS NULL)"
+    # Rows already where their keys are stored: the term names only their own partitions.
+    assert merge_pruning_term(DeltaTable(uri), rows.slice(2), ["a", "b"], partitioning) == (
+        "(target.`region` IN ('EU'))"
+    )
+    with_null = pa.table({"a": [3], "b": ["x"], "region": pa.array([None], pa.string()), "v": [0]})
+    assert partitioning.outside_condition(with_null) == '("region" IS NOT NULL)'
