@@ -33,6 +33,7 @@ from croniter import croniter
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.request import LoadRequest
 from dataloader_contract.result import LoadResult
+from pipes_workers.env_settings import whole_number
 from pipes_workers.lake.history import close_versions
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.sources.base import Condition, RowFilter
@@ -63,12 +64,7 @@ def delete_max_share() -> float:
 
 def delete_slice_rows() -> int:
     """DATALOADER_DELETE_SLICE_ROWS: Delta keys per source key range (a positive integer)."""
-    raw = os.environ.get(SLICE_ROWS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_SLICE_ROWS
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigurationError(f"{SLICE_ROWS_ENV}={raw!r} must be a positive whole number")
-    return int(raw)
+    return whole_number(SLICE_ROWS_ENV, DEFAULT_SLICE_ROWS, unit="keys", minimum=1)
 
 
 def deletes_due(request: LoadRequest, now: datetime) -> bool:

@@ -18,6 +18,7 @@ from deltalake import ColumnProperties, WriterProperties
 
 from dataloader_contract.errors import ConfigurationError
 from dataloader_contract.vocabulary import MERGE_STRATEGIES
+from pipes_workers.env_settings import whole_number
 
 ROW_GROUP_ROWS = 262_144
 COMPRESSION_ENV = "DATALOADER_DELTA_COMPRESSION"
@@ -64,10 +65,7 @@ def small_read_bytes() -> int:
 
 
 def _megabytes(variable: str, default: int, *, minimum: int) -> int:
-    text = os.environ.get(variable, "") or str(default)
-    if not text.strip().isdigit() or int(text) < minimum:
-        raise ConfigurationError(f"{variable}={text!r}: expected a whole number of megabytes >= {minimum}")
-    return int(text) << 20
+    return whole_number(variable, default, unit="megabytes", minimum=minimum) << 20
 
 
 def _compression(text: str) -> tuple[str, int | None]:

@@ -24,6 +24,7 @@ from dataloader_contract.errors import ConfigurationError, LoadError
 from dataloader_contract.request import table_uri
 from dataloader_contract.vocabulary import MERGE_STRATEGIES
 from pipes_workers.delta_settings import target_file_bytes
+from pipes_workers.env_settings import whole_number
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.maintenance_request import MaintenanceRequest, MaintenanceResult
 from pipes_workers.storage import lake_storage_options
@@ -36,12 +37,7 @@ Z_ORDER_ENV = "DATALOADER_MAINTENANCE_Z_ORDER"
 
 def retention_hours() -> int:
     """DATALOADER_VACUUM_RETENTION_HOURS (non-negative integer), default 168."""
-    raw = os.environ.get(RETENTION_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RETENTION_HOURS
-    if not raw.isdigit():
-        raise ConfigurationError(f"{RETENTION_ENV}={raw!r} must be a whole number of hours")
-    return int(raw)
+    return whole_number(RETENTION_ENV, DEFAULT_RETENTION_HOURS, unit="hours")
 
 
 def z_order_columns(request: MaintenanceRequest) -> tuple[str, ...]:
