@@ -1,5 +1,5 @@
 """Settings for Delta writes, read from the environment: Parquet codec and dictionaries, data file
-size, and how much of a change set is merged from memory.
+size, how much of a change set is merged from memory, and how large a table a type widening may rewrite.
 
 Measured on the benchmark table (see the README): ZSTD level 1 without dictionary pages wrote in 0.6x
 the CPU time of Snappy with dictionaries, into files 0.45x the size. Tables that are MERGEd into get
@@ -25,11 +25,13 @@ COMPRESSION_ENV = "DATALOADER_DELTA_COMPRESSION"
 DICTIONARY_ENV = "DATALOADER_DELTA_DICTIONARY"
 TARGET_FILE_ENV = "DATALOADER_DELTA_TARGET_FILE_MB"
 SMALL_READ_ENV = "DATALOADER_SMALL_READ_MB"
+WIDEN_REWRITE_ENV = "DATALOADER_WIDEN_REWRITE_MAX_MB"
 DEFAULT_COMPRESSION = "ZSTD(1)"
 COMPRESSION_CODECS = ("UNCOMPRESSED", "SNAPPY", "GZIP", "BROTLI", "LZ4", "LZ4_RAW", "ZSTD")
 DEFAULT_TARGET_FILE_MB = 64
 MERGED_TARGET_FILE_MB = 16
 DEFAULT_SMALL_READ_MB = 128
+DEFAULT_WIDEN_REWRITE_MB = 1024
 _CODEC_TEXT = re.compile(r"([A-Z0-9_]+)(?:\((\d+)\))?")
 
 
@@ -62,6 +64,12 @@ def target_file_bytes(load_strategy: str) -> int:
 def small_read_bytes() -> int:
     """How much Arrow data a read of changes may hold to be merged from memory (`DATALOADER_SMALL_READ_MB`)."""
     return _megabytes(SMALL_READ_ENV, DEFAULT_SMALL_READ_MB, minimum=0)
+
+
+def widen_rewrite_max_bytes() -> int:
+    """The largest table (data bytes) a schema_policy widening may rewrite in place
+    (`DATALOADER_WIDEN_REWRITE_MAX_MB`, default 1024; 0: never, a load_full does it)."""
+    return _megabytes(WIDEN_REWRITE_ENV, DEFAULT_WIDEN_REWRITE_MB, minimum=0)
 
 
 def _megabytes(variable: str, default: int, *, minimum: int) -> int:

@@ -2,7 +2,8 @@
 
 - `evolve` (default): new source columns are added to the Delta table; a safe widening of a
   column's type (int32 -> int64, float32 -> float64, decimal precision up at the same scale) widens
-  the Delta column (lake/type_widening.py); any other type change is refused (SchemaConflictError
+  the Delta column (lake/type_widening.py; a table over DATALOADER_WIDEN_REWRITE_MAX_MB is refused,
+  load_full rewrites it); any other type change is refused (SchemaConflictError
   naming the column and both types, raised by the session's compatibility check).
 - `freeze`: any column change against the Delta table (added, removed, type) fails the load with a
   ConfigurationError naming the column.
@@ -25,7 +26,7 @@ from pipes_workers.checks import TECHNICAL_PREFIXES
 from pipes_workers.lake.history_rows import HISTORY_COLUMNS
 from pipes_workers.lake.schema_conform import same_stored_type, storable_schema
 from pipes_workers.lake.session import DeltaSession
-from pipes_workers.lake.type_widening import is_widening, widen
+from pipes_workers.lake.type_widening import check_rewrite_size, is_widening, widen
 from pipes_workers.sources.base import SourceColumn, arrow_schema
 from pipes_workers.strategies.faults import crash_point
 
@@ -100,6 +101,9 @@ def apply_schema_policy(
     if widenings and strategy not in REPLACES_SCHEMA:
         # Refuse an incompatible change of another column before rewriting the table for nothing.
         destination.check_compatible(arrow_schema([c for c in columns if c.name not in widenings]))
+        check_rewrite_size(
+            destination, widenings, control_key=request.control_key, keeps_history=request.keeps_history
+        )
         described = ", ".join(f"{name} {stored.field(name).type} -> {t}" for name, t in widenings.items())
         version = widen(destination, widenings)
         crash_point("widen")

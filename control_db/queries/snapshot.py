@@ -35,6 +35,10 @@ class AssetSource:
     schema_policy: str = "evolve"
     is_active: bool = True
     history_mode: str = "none"  # scd2: the table keeps every version of a row
+    # What lands (issue 22), shown on the asset: only these columns / all but these; these hashed.
+    include_columns: list[str] | None = None
+    exclude_columns: list[str] | None = None
+    hash_columns: list[str] | None = None
     primary_keys: tuple[str, ...] = ()  # last: asset_sources builds the tuple from the last column
 
 
@@ -45,9 +49,9 @@ FROM dataloader.table_control AS tc
 JOIN dataloader.table_control_dbconfig AS dc USING (db_config_key)
 """
 _ROWS_SQL = f"SELECT {', '.join(_COLUMNS)}{_FROM}ORDER BY tc.control_key"
-_DIGESTED = ", ".join(
-    f"array_to_string({column}, ',')" if column == "tc.primary_keys" else column for column in _COLUMNS
-)
+# quote_nullable: a NULL stays a field of its own ('NULL', where concat_ws would drop it), and a value
+# holding '|' stays one field, so moving a list from include_columns to exclude_columns changes it.
+_DIGESTED = ", ".join(f"quote_nullable({column})" for column in _COLUMNS)
 _FINGERPRINT_SQL = (
     f"SELECT md5(string_agg(concat_ws('|', {_DIGESTED}), E'\\n' ORDER BY tc.control_key)){_FROM}"
 )

@@ -30,6 +30,8 @@ from dataloader_defs.defs.loader import TableLoader
 from dataloader_defs.defs.run_tags import LOAD_ASSET_NAME
 
 STATE_TAG = "dataloader/state"
+PII_TAG = "dataloader/pii"  # "hashed": some columns land as HMAC-SHA-256 (filter: tag:dataloader/pii=hashed)
+HASHED = "HMAC-SHA-256, hex"
 PAUSED = (
     "Paused (is_active = false): not loaded on its schedule; resume it with the dataloader_resume job "
     "or `UPDATE dataloader.table_control SET is_active = true`; materialising it by hand loads it once"
@@ -68,10 +70,15 @@ def asset_spec(row: TableRow) -> AssetSpec:
     }
     if row.primary_keys:
         metadata["primary_keys"] = ", ".join(row.primary_keys)
+    if row.include_columns:
+        metadata["include_columns"] = ", ".join(row.include_columns)
+    if row.exclude_columns:
+        metadata["exclude_columns"] = ", ".join(row.exclude_columns)
+    if row.hash_columns:
+        metadata["hash_columns"] = f"{', '.join(row.hash_columns)} ({HASHED})"
     if row.partition_by:
         metadata["partition_by"] = ", ".join(row.partition_by)
-    if row.schema_policy != "evolve":
-        metadata["schema_policy"] = row.schema_policy
+    metadata["schema_policy"] = row.schema_policy
     if row.history_mode == "scd2":
         metadata["history"] = "scd2: every version kept (_valid_from, _valid_to, _is_current)"
     loaded = row.load_strategy
@@ -80,6 +87,9 @@ def asset_spec(row: TableRow) -> AssetSpec:
         loaded = "incremental since its chunked_backfill finished"
     description = f"{source_table} from source {row.db_config_key} ({row.db_type}), loaded {loaded}."
     tags = {}
+    if row.hash_columns:
+        tags[PII_TAG] = "hashed"
+        description += f" Hashed ({HASHED}): {', '.join(row.hash_columns)}."
     if not row.is_active:
         metadata["state"] = PAUSED
         tags[STATE_TAG] = "paused"

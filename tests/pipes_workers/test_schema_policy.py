@@ -1,11 +1,13 @@
 """schema_policy on PostgreSQL and MariaDB sources: evolve adds a new column and widens int -> bigint
 keeping the old rows; freeze refuses any column change naming the column; discard_new leaves a new
 column out and the schema-drift check reports it; an incompatible type change is refused naming the
-column and both types."""
+column and both types; a widening of a table over DATALOADER_WIDEN_REWRITE_MAX_MB is refused, and
+load_full widens it."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +19,7 @@ from loadtest_support import SourceDB, after_success, killed_worker
 
 from dataloader_contract.errors import ConfigurationError, SchemaConflictError
 from dataloader_contract.request import LoadRequest, table_uri
+from pipes_workers.delta_settings import WIDEN_REWRITE_ENV
 from pipes_workers.lake.session import DeltaSession
 from pipes_workers.load import run_load
 
@@ -166,6 +169,55 @@ def test_a_kill_after_the_widening_loses_and_repeats_nothing(pg_source: SourceDB
     assert widened.column("qty").to_pylist() == [10, 20]  # widened, the load's rows not yet written
     run_load(request)
     assert _delta(request).column("qty").to_pylist() == [10, 20, 5_000_000_000]
+
+
+def test_a_widening_too_large_to_rewrite_is_refused_until_load_full(
+    pg_source: SourceDB, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table, request = _first_load(pg_source, lake_root)
+    session = DeltaSession(table_uri(request.lake_root, request.destination_table))
+    version = session.require().version()
+    _alter(pg_source, table, "qty", "bigint")
+    _insert(pg_source, table, [(3, 5_000_000_000, "c")], hours=1)
+    monkeypatch.setenv(WIDEN_REWRITE_ENV, "0")  # 0: every widening waits for a load_full
+    with pytest.raises(ConfigurationError) as refused:
+        run_load(request)
+    message = str(refused.value)
+    assert refused.value.kind == "configuration"
+    assert message.startswith(
+        f"test.{table}: widening the column type(s) of {session.uri} (qty int32 -> int64)"
+    )
+    assert re.search(
+        r"Delta table \([\d,]+ bytes; DATALOADER_WIDEN_REWRITE_MAX_MB=0\): refused, nothing written;", message
+    )
+    assert f"SET load_full = true WHERE control_key = 'test.{table}'" in message
+    assert message.endswith("to rewrite it with the wider type(s), or raise DATALOADER_WIDEN_REWRITE_MAX_MB")
+    unchanged = DeltaSession(table_uri(request.lake_root, request.destination_table))
+    assert unchanged.require().version() == version
+    assert _delta(request).schema.field("qty").type == pa.int32()
+
+    reloaded = run_load(dataclasses.replace(request, load_full=True))  # the setting is still 0
+    assert reloaded.error is None
+    stored = _delta(request)
+    assert stored.schema.field("qty").type == pa.int64()
+    assert stored.column("qty").to_pylist() == [10, 20, 5_000_000_000]
+
+
+def test_a_history_table_too_large_to_widen_is_told_to_raise_the_setting(
+    pg_source: SourceDB, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An scd2 table's load_full merges new versions (it keeps the history): it would not widen."""
+    table, request = _first_load(pg_source, lake_root, history_mode="scd2")
+    _alter(pg_source, table, "qty", "bigint")
+    monkeypatch.setenv(WIDEN_REWRITE_ENV, "0")
+    with pytest.raises(ConfigurationError, match=r"\(qty int32 -> int64\) rewrites the whole") as refused:
+        run_load(request)
+    assert str(refused.value).endswith(
+        "raise DATALOADER_WIDEN_REWRITE_MAX_MB above the table's size for one load"
+    )
+    monkeypatch.setenv(WIDEN_REWRITE_ENV, "1")
+    run_load(request)
+    assert _delta(request).schema.field("qty").type == pa.int64()
 
 
 def test_widening_a_partitioned_table_keeps_its_partitions(pg_source: SourceDB, lake_root: Path) -> None:
