@@ -87,13 +87,15 @@ def apply_schema_policy(
     """The columns this load reads under the row's schema_policy; widens the Delta table's columns
     first when the policy allows (one commit). ConfigurationError under `freeze` on any change."""
     stored = destination.stored_schema()
-    if stored is None or request.load_full:
+    # An scd2 table's load_full merges new versions into its history rather than replacing the
+    # table: it still widens here, unasked-for size or not, since the reload is the explicit ask.
+    if stored is None or (request.load_full and not request.keeps_history):
         return PolicyOutcome(columns)
     changes = column_changes(columns, stored, derived=destination.partitioning.derived_names)
-    if request.schema_policy == "freeze" and changes:
+    if request.schema_policy == "freeze" and changes and not request.load_full:
         raise ConfigurationError(_frozen_message(destination.uri, changes))
     discarded: tuple[SourceColumn, ...] = ()
-    if request.schema_policy == "discard_new" and changes.added:
+    if request.schema_policy == "discard_new" and changes.added and not request.load_full:
         discarded = tuple(c for c in columns if c.name in changes.added)
         columns = [c for c in columns if c.name not in changes.added]
         log(f"schema_policy discard_new: new source column(s) {', '.join(changes.added)} not written")
@@ -101,9 +103,8 @@ def apply_schema_policy(
     if widenings and strategy not in REPLACES_SCHEMA:
         # Refuse an incompatible change of another column before rewriting the table for nothing.
         destination.check_compatible(arrow_schema([c for c in columns if c.name not in widenings]))
-        check_rewrite_size(
-            destination, widenings, control_key=request.control_key, keeps_history=request.keeps_history
-        )
+        if not request.load_full:
+            check_rewrite_size(destination, widenings, control_key=request.control_key)
         described = ", ".join(f"{name} {stored.field(name).type} -> {t}" for name, t in widenings.items())
         version = widen(destination, widenings)
         crash_point("widen")

@@ -39,9 +39,7 @@ def is_widening(stored: pa.DataType, source: pa.DataType) -> bool:
     return False
 
 
-def check_rewrite_size(
-    session: DeltaSession, types: dict[str, pa.DataType], *, control_key: str, keeps_history: bool
-) -> None:
+def check_rewrite_size(session: DeltaSession, types: dict[str, pa.DataType], *, control_key: str) -> None:
     """ConfigurationError (nothing written) when widening `types` would rewrite more data than
     DATALOADER_WIDEN_REWRITE_MAX_MB allows (sum of the current version's file sizes in the log)."""
     limit = widen_rewrite_max_bytes()
@@ -51,14 +49,11 @@ def check_rewrite_size(
         return
     stored = arrow_schema(session.require())
     changed = ", ".join(f"{name} {stored.field(name).type} -> {dtype}" for name, dtype in types.items())
-    if keeps_history:  # its load_full merges new versions into the history: it never rewrites the table
-        advice = f"raise {WIDEN_REWRITE_ENV} above the table's size for one load"
-    else:
-        quoted = "'" + control_key.replace("'", "''") + "'"
-        advice = (
-            "run load_full (UPDATE dataloader.table_control SET load_full = true WHERE control_key = "
-            f"{quoted}) to rewrite it with the wider type(s), or raise {WIDEN_REWRITE_ENV}"
-        )
+    quoted = "'" + control_key.replace("'", "''") + "'"
+    advice = (
+        "run load_full (UPDATE dataloader.table_control SET load_full = true WHERE control_key = "
+        f"{quoted}) to rewrite it with the wider type(s), or raise {WIDEN_REWRITE_ENV}"
+    )
     raise ConfigurationError(
         f"{control_key}: widening the column type(s) of {session.uri} ({changed}) rewrites the "
         f"whole Delta table ({_size_text(size)}; {WIDEN_REWRITE_ENV}={limit >> 20}): refused, "
