@@ -209,4 +209,4 @@ def _deleted(delete_mode: str, deletes: int, metrics: dict, history: bool) -> in
     (history: the delete changes); None when deletes are ignored."""
     if delete_mode == "hard" and not history:
         return int(metrics.get("num_target_rows_deleted", deletes))
-    return deletes if delete_mode == "soft" else None
+    return deletes if delete_mode == "soft" or (history and delete_mode != "none") else None
