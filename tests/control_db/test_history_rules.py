@@ -77,9 +77,9 @@ def test_downgrade_below_0014_refuses_scd2_on_cdc_again(fresh_database: str) -> 
         insert_table(conn, "erp.public.a", load_strategy="cdc", primary_keys=["id"], history_mode="scd2")
         conn.execute("DELETE FROM dataloader.table_control")
     migrate.downgrade(fresh_database, "0013")
-    with psycopg.connect(fresh_database, autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.CheckViolation, match=r"history_mode: scd2 needs .*not cdc"):
-            insert_table(conn, "erp.public.b", load_strategy="cdc", primary_keys=["id"], history_mode="scd2")
+    refused = pytest.raises(psycopg.errors.CheckViolation, match=r"history_mode: scd2 needs .*not cdc")
+    with psycopg.connect(fresh_database, autocommit=True) as conn, refused:
+        insert_table(conn, "erp.public.b", load_strategy="cdc", primary_keys=["id"], history_mode="scd2")
 
 
 def test_update_to_a_strategy_without_history_is_refused(
