@@ -295,3 +295,26 @@ def test_scd2_on_mariadb(maria_url: str, lake_root: Path) -> None:
 def wait_for_next_second() -> None:
     """Sleep into the next whole second (binlog times have no fraction)."""
     time.sleep(1.05 - datetime.now(UTC).microsecond / 1_000_000)
+
+
+def test_load_full_on_a_history_table_adds_versions_and_closes_the_gone(
+    source: PostgresSource, lake_root: Path
+) -> None:
+    table = typed_table(source)
+    insert(source, table, range(1, 4), big=True)
+    request = scd2_request(source, table, lake_root)
+    request = after_success(request, run_load(request))
+    source.execute(f"UPDATE {table} SET name = 'changed' WHERE id = 1")
+    source.execute(f"DELETE FROM {table} WHERE id = 2")
+    reload = run_load(dataclasses.replace(request, load_full=True))
+    assert (reload.versions_added, reload.versions_closed) == (1, 2)
+    assert [(v["id"], v[IS_CURRENT]) for v in versions(request)] == [
+        (1, False),
+        (1, True),
+        (2, False),
+        (3, True),
+    ]
+    assert current(request) == source_now(request)
+    request = after_success(request, reload)
+    source.execute(f"UPDATE {table} SET name = 'after the snapshot' WHERE id = 3")
+    assert run_load(request).versions_added == 1 and current(request) == source_now(request)
