@@ -36,10 +36,17 @@ from pipes_workers.load import run_load
 
 @pytest.fixture
 def source(cdc_pg_url: str) -> Iterator[PostgresSource]:
+    """The source; the slots the test creates are dropped after it (the session's database is
+    shared by every cdc test, and max_replication_slots is small)."""
     db = PostgresSource(cdc_pg_url)
+    listed = "SELECT slot_name AS s FROM pg_replication_slots WHERE database = current_database()"
+    before = {r["s"] for r in db.fetch(listed)}
     try:
         yield db
     finally:
+        for slot in {r["s"] for r in db.fetch(listed)} - before:
+            db.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            db.execute(f"DROP PUBLICATION IF EXISTS {db.quote(slot)}")
         db.conn.close()
 
 
