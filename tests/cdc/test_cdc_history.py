@@ -71,6 +71,15 @@ def of_key(request: LoadRequest, key: int) -> list[dict[str, Any]]:
     return [v for v in versions(request) if v["id"] == key]
 
 
+def flags(request: LoadRequest) -> list[tuple[int, bool]]:
+    """(id, _is_current) of every version, by id then _valid_from."""
+    return [(v["id"], v[IS_CURRENT]) for v in versions(request)]
+
+
+# Rows 1-3, then key 1 updated and key 2 deleted.
+UPDATED_1_DELETED_2 = [(1, False), (1, True), (2, False), (3, True)]
+
+
 def current(request: LoadRequest) -> list[dict[str, Any]]:
     return [data(v) for v in versions(request) if v[IS_CURRENT]]
 
@@ -192,12 +201,7 @@ def test_a_crash_after_the_commit_creates_no_second_version(
     again = run_load(request)
     if point != "read":  # the dead load committed: its position is in Delta, nothing is applied twice
         assert again.rows_read == 0 and not again.committed
-    assert [(v["id"], v[IS_CURRENT]) for v in versions(request)] == [
-        (1, False),
-        (1, True),
-        (2, False),
-        (3, True),
-    ]
+    assert flags(request) == UPDATED_1_DELETED_2
     assert current(request) == source_now(request)
     one = of_key(request, 1)
     assert one[1]["big"] == one[0]["big"] is not None
@@ -216,7 +220,7 @@ def test_truncate_closes_every_version_it_removes(source: PostgresSource, lake_r
     insert(source, table, range(3, 5))
     truncated = run_load(request)
     assert truncated.committed and current(request) == source_now(request)
-    assert [(v["id"], v[IS_CURRENT]) for v in versions(request)] == [
+    assert flags(request) == [
         (1, False),
         (2, False),
         (3, False),
@@ -315,12 +319,7 @@ def test_load_full_on_a_history_table_adds_versions_and_closes_the_gone(
     source.execute(f"DELETE FROM {table} WHERE id = 2")
     reload = run_load(dataclasses.replace(request, load_full=True))
     assert (reload.versions_added, reload.versions_closed) == (1, 2)
-    assert [(v["id"], v[IS_CURRENT]) for v in versions(request)] == [
-        (1, False),
-        (1, True),
-        (2, False),
-        (3, True),
-    ]
+    assert flags(request) == UPDATED_1_DELETED_2
     assert current(request) == source_now(request)
     request = after_success(request, reload)
     source.execute(f"UPDATE {table} SET name = 'after the snapshot' WHERE id = 3")
