@@ -21,8 +21,8 @@ DeleteMode = Literal["none", "soft", "hard"]
 SchemaPolicy = Literal["evolve", "freeze", "discard_new"]
 HistoryMode = Literal["none", "scd2"]
 # Strategies whose loads can keep history (history_mode scd2): they MERGE changed rows on the
-# primary key. Not `cdc` yet: its change-log MERGE (pipes_workers/cdc/apply.py) keeps no history.
-HISTORY_STRATEGIES: frozenset[str] = frozenset({"incremental", "rolling", "check_and_load"})
+# primary key (cdc: each key's last change of the batch, pipes_workers/cdc/apply.py).
+HISTORY_STRATEGIES: frozenset[str] = frozenset({"incremental", "rolling", "check_and_load", "cdc"})
 # Strategies whose loads MERGE on the primary key (chunked_backfill hands over to incremental): their
 # tables get smaller target files and are clustered by the key.
 MERGE_STRATEGIES: frozenset[str] = frozenset(

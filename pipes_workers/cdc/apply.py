@@ -11,6 +11,7 @@ also removes (hard) or stamps (soft) every row the rest of the batch does not wr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,11 +77,10 @@ def collapse(
         previous = last.pop(key, None)  # popped: the key moves to its new place in log order
         if change.unchanged and previous is not None and previous.op != "delete":
             carried = {c: previous.values[c] for c in change.unchanged if c in previous.values}
-            change = Change(
-                change.op,
-                change.position,
-                {**change.values, **carried},
-                frozenset(change.unchanged - carried.keys()),
+            change = dataclasses.replace(
+                change,
+                values={**change.values, **carried},
+                unchanged=frozenset(change.unchanged - carried.keys()),
             )
         last[key] = change
     return Collapsed(list(last.values()), truncated)

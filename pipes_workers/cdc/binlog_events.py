@@ -5,14 +5,19 @@ The boundary moves past every commit (XID event, COMMIT/ROLLBACK query), every s
 transaction of its own (DDL), and every file rotation; the row counter counts this table's changes
 since the boundary. Statements inside a transaction (BEGIN, SAVEPOINT, XA …) never move it, so a
 position always resumes where the server can start a dump and the rows after it decode.
+
+Each change is dated (`Change.committed_at`, UTC, whole seconds: the binlog's resolution) by its
+transaction's commit event, or by its own rows event when the read stops inside the transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
@@ -53,13 +58,23 @@ def drain(
     Returns the changes and the position reading stopped at."""
     changes: list[Change] = []
     boundary, seen, file = start.with_row(0), 0, start.file
+    open_from = 0  # the first change of the transaction being read
 
-    def add(op: str, values: dict[str, Any], unchanged: frozenset[str] = frozenset()) -> None:
+    def add(op: str, values: dict[str, Any], at: int, unchanged: frozenset[str] = frozenset()) -> None:
         nonlocal seen
         seen += 1
         position = boundary.with_row(seen)
         if position > start:
-            changes.append(Change(op, position.text(), values, unchanged))  # type: ignore[arg-type]
+            when = _utc(at)
+            changes.append(Change(op, position.text(), values, unchanged, when))  # type: ignore[arg-type]
+
+    def committed(at: int) -> None:
+        """Date the transaction's changes by its commit event (until then: their statement's time)."""
+        nonlocal open_from
+        when = _utc(at)
+        if when is not None:
+            changes[open_from:] = [dataclasses.replace(c, committed_at=when) for c in changes[open_from:]]
+        open_from = len(changes)
 
     cap = SPLIT_FACTOR * max_changes
     while time.monotonic() < deadline and len(changes) < cap:
@@ -77,13 +92,14 @@ def drain(
             continue
         elif isinstance(event, XidEvent | QueryEvent):
             if isinstance(event, QueryEvent) and truncates(_text(event.query), _text(event.schema), of):
-                add("truncate", {})
+                add("truncate", {}, event.timestamp)
+            committed(event.timestamp)
             boundary, seen = positions.at(file, event.packet.log_pos), 0
         else:
             for op, values, unchanged in row_changes(event, of):
                 if len(changes) >= cap:
                     break
-                add(op, values, unchanged)
+                add(op, values, event.timestamp, unchanged)
     return changes, boundary.with_row(seen)
 
 
@@ -135,6 +151,11 @@ def truncates(query: str, current_schema: str, of: TableOfInterest) -> bool:
     if len(names) == 1:
         names.insert(0, current_schema)
     return len(names) == 2 and (names[0], names[1]) == (of.schema, of.table)
+
+
+def _utc(seconds: int | None) -> datetime | None:
+    """An event header's timestamp (whole seconds since the epoch) as UTC; None when absent."""
+    return datetime.fromtimestamp(seconds, UTC) if seconds else None
 
 
 def _text(value: object) -> str:

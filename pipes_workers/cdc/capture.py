@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -24,9 +25,11 @@ class Change:
     op: ChangeOp
     position: str  # the change's log position as text (see Position rules)
     values: dict[str, Any]  # insert/update: the new row; delete: at least the key columns; truncate: {}
-    unchanged: frozenset[str] = (
-        frozenset()
-    )  # columns the log did not carry (PG unchanged TOAST): keep Delta's
+    # Columns the log did not carry (PG unchanged TOAST): keep Delta's.
+    unchanged: frozenset[str] = frozenset()
+    # When the source committed the change (UTC), when the log says: PostgreSQL's Commit message
+    # (microseconds), the binlog's XID event (seconds). History tables date versions by it.
+    committed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

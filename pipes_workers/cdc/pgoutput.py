@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 UNCHANGED = object()  # 'u': an unchanged TOASTed value, not sent
+POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # protocol timestamps: microseconds since then
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Message:
     relation: Relation | None = None  # R
     relids: tuple[int, ...] = field(default_factory=tuple)  # T
     lsn: int | None = None  # C: the end of the commit record
+    committed_at: datetime | None = None  # C: the transaction's commit time (UTC)
 
 
 class _Reader:
@@ -83,8 +86,8 @@ def decode(data: bytes) -> Message:
     reader = _Reader(bytes(data))
     tag = reader.byte()
     if tag == "C":
-        _flags, _commit_lsn, end_lsn, _time = reader.take("!bqqq")
-        return Message(tag, lsn=end_lsn)
+        _flags, _commit_lsn, end_lsn, micros = reader.take("!bqqq")
+        return Message(tag, lsn=end_lsn, committed_at=POSTGRES_EPOCH + timedelta(microseconds=micros))
     if tag == "R":
         return Message(tag, relation=_relation(reader))
     if tag == "I":

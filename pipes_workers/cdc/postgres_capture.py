@@ -15,6 +15,7 @@ consistent point, and every later commit is in the slot. Changes are read with
 pg_logical_slot_peek_binary_changes over a normal connection (nothing is consumed) and the slot is
 advanced with pg_replication_slot_advance only when the strategy acknowledges after its commit.
 Positions are commit LSNs (end of the commit record): a slot resumes at transaction boundaries.
+Each change carries its transaction's commit time from the Commit message (`Change.committed_at`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -204,7 +206,7 @@ class PostgresCapture(ChangeCapture):
                 if last_commit > floor:
                     position = lsn_text(last_commit)
                     changes.extend(
-                        self._change(op, position, values, unchanged, moved)
+                        self._change(op, position, values, unchanged, moved, message.committed_at)
                         for op, values, unchanged, moved in pending
                     )  # type: ignore[arg-type]
                 pending = []
@@ -216,7 +218,13 @@ class PostgresCapture(ChangeCapture):
         return changes, last_commit
 
     def _change(
-        self, op: str, position: str, values: dict[str, Any], unchanged: frozenset[str], moved: bool
+        self,
+        op: str,
+        position: str,
+        values: dict[str, Any],
+        unchanged: frozenset[str],
+        moved: bool,
+        committed_at: datetime | None,
     ) -> Change:
         """A Change; a moved row's unchanged TOAST values are read from the source as they are now (a
         later change of them is later in the log, so the batch still ends at the source's values)."""
@@ -232,7 +240,7 @@ class PostgresCapture(ChangeCapture):
                     n: None if t is None else bytes(t).decode() for n, t in zip(names, texts, strict=True)
                 }
                 values, unchanged = {**values, **found}, frozenset()
-        return Change(op, position, values, unchanged)  # type: ignore[arg-type]
+        return Change(op, position, values, unchanged, committed_at)  # type: ignore[arg-type]
 
     def _ours(self, relation: pgoutput.Relation | None) -> bool:
         return relation is not None and (relation.schema, relation.name) == (

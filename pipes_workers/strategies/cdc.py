@@ -10,6 +10,8 @@
   position (cdc/apply.py). The position is acknowledged to the source only after that commit; a
   crash before it makes the next load read the same changes again and skip those at or below the
   committed position.
+- With history_mode scd2 the snapshot writes current versions and each batch becomes versions in
+  the same single commit carrying the position (cdc/versions.py), so exactly-once holds for history.
 - A missing slot (dropped, or never created for this position) is a configuration error asking for
   `load_full`. The slot's lag (bytes of WAL it retains) goes into the result, its metadata and the
   `cdc_slot_lag` check.
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -26,8 +29,12 @@ from dataloader_contract.result import LoadResult
 from pipes_workers.cdc import capture_for
 from pipes_workers.cdc.apply import apply_changes, collapse
 from pipes_workers.cdc.capture import ChangeCapture
+from pipes_workers.cdc.versions import apply_versions
+from pipes_workers.lake.history import CloseMissing, apply_history, has_history
+from pipes_workers.lake.markers import CommitMarker
+from pipes_workers.lake.writes import WriteOutcome
 from pipes_workers.sources.base import arrow_schema
-from pipes_workers.strategies.base import LoadContext, LoadStrategy, register
+from pipes_workers.strategies.base import VERSION_COUNTS, LoadContext, LoadStrategy, register
 from pipes_workers.strategies.faults import crash_point
 from pipes_workers.strategies.stream import TrackedStream
 
@@ -107,7 +114,11 @@ def _snapshot(ctx: LoadContext, capture: ChangeCapture) -> LoadResult:
     crash_point("snapshot")
     reader = pa.RecordBatchReader.from_batches(capture.table_schema, snapshot.batches)
     stream = TrackedStream(reader, track=None, log=ctx.log, keys=tuple(ctx.request.primary_keys))
-    written = ctx.destination.overwrite(stream.reader(), ctx.marker(watermark=snapshot.position))
+    marker = ctx.marker(watermark=snapshot.position)
+    if ctx.request.keeps_history:
+        written = _snapshot_versions(ctx, stream, marker)
+    else:
+        written = ctx.destination.overwrite(stream.reader(), marker)
     crash_point("acknowledge")
     capture.acknowledge(snapshot.position)
     ctx.log(f"snapshot of {stream.rows:,} rows committed at position {snapshot.position}")
@@ -119,6 +130,22 @@ def _snapshot(ctx: LoadContext, capture: ChangeCapture) -> LoadResult:
         source_row_count=stream.rows,
         source_row_count_method="read snapshot",
         cdc_lag_bytes=capture.lag_bytes(),
+    )
+
+
+def _snapshot_versions(ctx: LoadContext, stream: TrackedStream, marker: CommitMarker) -> WriteOutcome:
+    """A history table's snapshot: the first one writes every row as its current version; a later
+    one (load_full) adds a version for each changed row and closes those the source no longer has.
+    Versions start at the load's start (the snapshot's rows carry no commit time)."""
+    destination = ctx.destination
+    return apply_history(
+        destination,
+        stream.reader(),
+        ctx.request.primary_keys,
+        marker,
+        changed_at=ctx.load_start,
+        close_missing=CloseMissing(),
+        replace=not has_history(destination.stored_schema()),
     )
 
 
@@ -143,9 +170,13 @@ def _apply(ctx: LoadContext, capture: ChangeCapture, committed: str) -> LoadResu
             cdc_lag_bytes=_lag(capture, batch.lag_bytes),
         )
     marker = ctx.marker(watermark=batch.end_position)
-    written = apply_changes(
-        ctx.destination, capture, collapsed, request.primary_keys, marker, request.delete_mode
-    )
+    keys = request.primary_keys
+    if request.keeps_history:
+        written = apply_versions(
+            ctx.destination, capture, collapsed, keys, marker, changed_at=datetime.now(UTC), log=ctx.log
+        )
+    else:
+        written = apply_changes(ctx.destination, capture, collapsed, keys, marker, request.delete_mode)
     crash_point("acknowledge")
     capture.acknowledge(batch.end_position)
     ctx.log(
@@ -155,13 +186,14 @@ def _apply(ctx: LoadContext, capture: ChangeCapture, committed: str) -> LoadResu
     return ctx.result(
         rows_read=len(fresh),
         rows_written=collapsed.upserts,
-        rows_deleted=_deleted(request.delete_mode, collapsed.deletes, written.metrics),
+        rows_deleted=_deleted(request.delete_mode, collapsed.deletes, written.metrics, request.keeps_history),
         bytes_written=written.bytes_written,
         watermark_before=committed,
         watermark_after=batch.end_position,
         delta_version=written.delta_version,
         committed=True,
         cdc_lag_bytes=_lag(capture, batch.lag_bytes),
+        **{name: written.metrics[name] for name in VERSION_COUNTS if name in written.metrics},
     )
 
 
@@ -171,9 +203,10 @@ def _lag(capture: ChangeCapture, at_read: int | None) -> int | None:
     return now if now is not None else at_read
 
 
-def _deleted(delete_mode: str, deletes: int, metrics: dict) -> int | None:
+def _deleted(delete_mode: str, deletes: int, metrics: dict, history: bool) -> int | None:
     """Rows the commit removed (hard: the MERGE's count, which leaves out keys inserted and deleted
-    within the batch) or stamped deleted (soft: the delete changes); None when deletes are ignored."""
-    if delete_mode == "hard":
+    within the batch) or stamped deleted (soft: the delete changes) or whose version it closed
+    (history: the delete changes); None when deletes are ignored."""
+    if delete_mode == "hard" and not history:
         return int(metrics.get("num_target_rows_deleted", deletes))
-    return deletes if delete_mode == "soft" else None
+    return deletes if delete_mode == "soft" or (history and delete_mode != "none") else None

@@ -4,6 +4,7 @@ LSNs, the lag verdict and its metadata."""
 from __future__ import annotations
 
 import struct
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -76,6 +77,18 @@ def test_pgoutput_insert_with_null_and_unchanged_values() -> None:
     message = pgoutput.decode(update)
     values, unchanged = pgoutput.row(decoded, message.new or ())
     assert values == {"id": "5", "note": None} and unchanged == {"big"}
+
+
+def test_pgoutput_commit_carries_its_time_and_collapse_keeps_it() -> None:
+    micros = 789_000_000_000_123  # since 2000-01-01 UTC
+    message = pgoutput.decode(b"C" + struct.pack("!bqqq", 0, 16, 32, micros))
+    assert message.lsn == 32
+    assert message.committed_at == datetime(2024, 12, 31, 22, 40, 0, 123, tzinfo=UTC)
+    first = Change("update", "0/1", {"id": "1", "big": "x"}, committed_at=datetime(2025, 1, 1, tzinfo=UTC))
+    moment = datetime(2025, 1, 2, tzinfo=UTC)
+    later = Change("update", "0/2", {"id": "1"}, frozenset({"big"}), committed_at=moment)
+    (last,) = collapse([first, later], ["id"], "hard", print).changes
+    assert (last.values["big"], last.unchanged, last.committed_at) == ("x", frozenset(), moment)
 
 
 def test_slot_names_and_lsns() -> None:

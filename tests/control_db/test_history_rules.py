@@ -6,8 +6,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from control_rows import INCREMENTAL, AddTable, assert_refused_on_insert, readme_sql_statements
+from control_rows import INCREMENTAL, AddTable, assert_refused_on_insert, insert_table, readme_sql_statements
 
+from control_db import migrate
 from control_db import queries as q
 from dataloader_contract.request import LoadRequest
 
@@ -39,10 +40,10 @@ BAD_HISTORY_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
         "not full",
     ),
     (
-        "scd2 on cdc (its change-log MERGE keeps no history yet)",
-        {"load_strategy": "cdc", "primary_keys": ["id"], "history_mode": "scd2"},
-        "history_mode",
-        "not cdc",
+        "scd2 on cdc without keys",
+        {"load_strategy": "cdc", "primary_keys": [], "history_mode": "scd2"},
+        "primary_keys",
+        "required",
     ),
     (
         "scd2 on check_and_load without keys",
@@ -62,6 +63,23 @@ def test_bad_history_settings_are_refused_on_insert(
     control_conn: psycopg.Connection, overrides: dict[str, Any], column: str, rule: str
 ) -> None:
     assert_refused_on_insert(control_conn, KEY, overrides, column, rule)
+
+
+def test_scd2_on_cdc_is_accepted(control_conn: psycopg.Connection, add_table: AddTable) -> None:
+    add_table(KEY, load_strategy="cdc", primary_keys=["id"], delete_mode="hard", history_mode="scd2")
+    row = q.get_control_row(control_conn, KEY)
+    assert row is not None and (row.load_strategy, row.history_mode) == ("cdc", "scd2")
+
+
+def test_downgrade_below_0014_refuses_scd2_on_cdc_again(fresh_database: str) -> None:
+    migrate.upgrade(fresh_database, "0014")
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        insert_table(conn, "erp.public.a", load_strategy="cdc", primary_keys=["id"], history_mode="scd2")
+        conn.execute("DELETE FROM dataloader.table_control")
+    migrate.downgrade(fresh_database, "0013")
+    refused = pytest.raises(psycopg.errors.CheckViolation, match=r"history_mode: scd2 needs .*not cdc")
+    with psycopg.connect(fresh_database, autocommit=True) as conn, refused:
+        insert_table(conn, "erp.public.b", load_strategy="cdc", primary_keys=["id"], history_mode="scd2")
 
 
 def test_update_to_a_strategy_without_history_is_refused(
