@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start/stop a throwaway PostgreSQL with logical decoding for the cdc strategy's tests: listens on
 # 127.0.0.1:$CDC_PG_PORT (5441) only, trust auth for `postgres`, data under $CDC_PG_DIR
-# (default /tmp/cdc-pg-data), wal_level=logical with room for 20 slots and WAL senders.
+# (default /tmp/cdc-pg-data), wal_level=logical with room for 64 slots and WAL senders.
 # Binaries: Debian's PostgreSQL (/usr/lib/postgresql/<newest>/bin) or $CDC_PG_BIN. As root the server
 # runs as the `postgres` system user (PostgreSQL refuses to run as root).
 # Usage: scripts/cdc_postgres.sh start|stop|status
@@ -25,7 +25,7 @@ case "${1:-}" in
       as_owner "$BIN/initdb" -D "$DIR" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
     as_owner "$BIN/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 60 start -o \
-      "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 -c fsync=off" >/dev/null
+      "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=64 -c fsync=off" >/dev/null
     up && echo "PostgreSQL (wal_level=logical) on 127.0.0.1:$PORT (data in $DIR)" ;;
   stop)
     if [ -f "$DIR/postmaster.pid" ]; then as_owner "$BIN/pg_ctl" -D "$DIR" -m fast -w stop >/dev/null; echo "stopped"; else echo "not running"; fi ;;

@@ -94,6 +94,15 @@ def asset_spec(row: TableRow) -> AssetSpec:
         metadata["state"] = PAUSED
         tags[STATE_TAG] = "paused"
         description = f"{PAUSED}. {description}"
+        if row.load_strategy == "cdc":
+            # Nothing drops the slot by itself (DESIGN: never silently), so say what it costs.
+            metadata["cdc_slot"] = (
+                "kept while paused: the source retains its change log for it; "
+                f"`dataloader cdc-drop {row.control_key}` drops it (a later load then needs load_full)"
+            )
+            description += (
+                f" Its change-capture position still holds the source's log: {metadata['cdc_slot']}."
+            )
     return AssetSpec(
         key=AssetKey(row.asset_path),
         group_name=row.db_config_key,

@@ -87,3 +87,17 @@ def test_what_lands_shows_on_the_asset(control_conn: psycopg.Connection, source:
         "WHERE control_key = 'd.narrow'"
     )
     assert queries.asset_fingerprint(control_conn) not in (before, hashed_less)
+
+
+def test_a_paused_cdc_table_says_its_slot_still_holds_the_source_log(
+    control_conn: psycopg.Connection, source: str
+) -> None:
+    add_control(control_conn, "d.payments", load_strategy="cdc", primary_keys=["id"], is_active=False)
+    add_control(control_conn, "d.orders", load_strategy="cdc", primary_keys=["id"])
+    add_control(control_conn, "d.paused_full", is_active=False)
+    specs = {r.control_key: asset_spec(r) for r in _stored_snapshot(control_conn).rows}
+    paused = specs["d.payments"]
+    assert paused.metadata["cdc_slot"].startswith("kept while paused: the source retains its change log")
+    assert "`dataloader cdc-drop d.payments` drops it" in paused.description
+    assert "cdc_slot" not in specs["d.orders"].metadata  # an active cdc row consumes its slot
+    assert "cdc_slot" not in specs["d.paused_full"].metadata  # no slot without cdc
