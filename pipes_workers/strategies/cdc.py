@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -30,6 +29,7 @@ from pipes_workers.cdc import capture_for
 from pipes_workers.cdc.apply import apply_changes, collapse
 from pipes_workers.cdc.capture import ChangeCapture
 from pipes_workers.cdc.versions import apply_versions
+from pipes_workers.env_settings import positive_number
 from pipes_workers.lake.history import CloseMissing, apply_history, has_history
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.lake.writes import WriteOutcome
@@ -42,19 +42,6 @@ MAX_CHANGES_ENV = "DATALOADER_CDC_MAX_CHANGES"
 DEFAULT_MAX_CHANGES = 100_000
 MAX_SECONDS_ENV = "DATALOADER_CDC_MAX_SECONDS"
 DEFAULT_MAX_SECONDS = 300.0
-
-
-def _setting(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigurationError(f"{name}={raw!r} must be a positive number")
-    return value
 
 
 @register
@@ -151,8 +138,10 @@ def _snapshot_versions(ctx: LoadContext, stream: TrackedStream, marker: CommitMa
 
 def _apply(ctx: LoadContext, capture: ChangeCapture, committed: str) -> LoadResult:
     request = ctx.request
-    max_changes = int(_setting(MAX_CHANGES_ENV, DEFAULT_MAX_CHANGES))
-    batch = capture.read_changes(committed, max_changes, _setting(MAX_SECONDS_ENV, DEFAULT_MAX_SECONDS))
+    max_changes = int(positive_number(MAX_CHANGES_ENV, DEFAULT_MAX_CHANGES))
+    batch = capture.read_changes(
+        committed, max_changes, positive_number(MAX_SECONDS_ENV, DEFAULT_MAX_SECONDS)
+    )
     crash_point("read")
     fresh = [c for c in batch.changes if capture.position_key(c.position) > capture.position_key(committed)]
     ctx.log(f"read {len(fresh):,} changes after position {committed} up to {batch.end_position}")
