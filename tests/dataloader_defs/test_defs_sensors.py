@@ -316,6 +316,47 @@ def test_run_failure_sensor_fails_row_of_dead_run(control_conn, source, instance
     assert "run worker killed" in dies.last_status_message
     assert row(control_conn, "t.other").last_status == "In Progress"
     assert queries.history_rows(control_conn, "t.dies")[-1].load_status == "Failed"
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE  # a load had started
+
+
+def test_a_run_that_failed_before_any_load_started_is_requeued_and_shown_cancelled(
+    control_conn, source, instance, control_db
+):
+    """Dagster's run monitoring fails a run that did not start in time; nothing was loaded, so the
+    tables go back to their queue and the run is reported cancelled: Dagster then shows neither the
+    assets nor their checks as failed (it derives both from a FAILURE run)."""
+    add_control(control_conn, "t.slow_start")
+    (queued,) = queries.queue_ready_tables(control_conn, limit=1)
+    run = create_run_for_test(
+        instance,
+        job_name="dataloader_load_job",
+        status=DagsterRunStatus.STARTING,
+        tags={attempt_tag(queued.history_id): "t.slow_start"},
+    )
+    instance.report_run_failed(run, message="Run timed out due to taking longer than 180 seconds to start.")
+
+    context = _status_context(
+        instance, run.run_id, DagsterEventType.RUN_FAILURE, "load_run_failure_sensor", control_db
+    ).for_run_failure()
+    load_run_failure_sensor(context)
+
+    requeued = row(control_conn, "t.slow_start")
+    assert (requeued.last_status, requeued.retry_count) == (None, 0)
+    assert requeued.last_status_message.startswith(
+        f"requeued (no retry used): Dagster run {run.run_id} failed before the load started"
+    )
+    after = instance.get_run_by_id(run.run_id)
+    assert after.status == DagsterRunStatus.CANCELED
+    (cancelled,) = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_CANCELED)
+    assert cancelled.dagster_event.message.startswith("DataLoader: this run ended before any load started")
+
+    # The cancel it reports fires the cancel sensor: the attempt is closed, so nothing changes.
+    load_run_canceled_sensor(
+        _status_context(
+            instance, run.run_id, DagsterEventType.RUN_CANCELED, "load_run_canceled_sensor", control_db
+        )
+    )
+    assert row(control_conn, "t.slow_start").last_status_message == requeued.last_status_message
 
 
 def test_run_canceled_sensor_requeues_row_of_cancelled_queued_run(control_conn, source, instance, control_db):

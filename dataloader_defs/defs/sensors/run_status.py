@@ -1,5 +1,8 @@
 """Run-status sensors: a load run that fails or is cancelled marks its table Failed at once, or, when
-the run ended before the load started, puts the table back in its queue without using a retry.
+the run ended before the load started, puts the table back in its queue without using a retry. A
+failed run whose every table went back to its queue that way never loaded anything: it is reported
+cancelled (Dagster derives an asset's and its checks' failed state from a FAILURE run, not a CANCELED
+one), with a message that says why.
 
 Only when the run still owns the row: In Progress under this run (Failed: the asset records every
 failure it sees itself; this covers runs that died before it could, a killed step process or a lost
@@ -119,8 +122,21 @@ def load_run_failure_sensor(context: RunFailureSensorContext, control_db: Contro
     """Failed run -> Failed row (no-op when the asset already recorded the failure), or requeued row."""
     run = context.dagster_run
     cause = run_failure_cause(context.instance, run, context.failure_event.message or "run failed")
-    for change, message in fail_rows_of_run(control_db, run, ended="failed", cause=cause, code="run_failed"):
+    changes = fail_rows_of_run(control_db, run, ended="failed", cause=cause, code="run_failed")
+    for change, message in changes:
         context.log.warning(f"{change}: {message}")
+    if changes and all(change.endswith(" requeued") for change, _ in changes):
+        context.instance.report_run_canceled(run, message=superseded_message(cause))
+        context.log.info(f"run {run.run_id} shown cancelled: it never started a load, its tables were requeued")
+
+
+def superseded_message(cause: str) -> str:
+    """What a run that failed before any of its loads started says once DataLoader requeued them all."""
+    return (
+        f"DataLoader: this run ended before any load started ({cause}); every table it was queued for "
+        "went back to its queue without using a retry, and a new run loads it. The run is marked "
+        "cancelled so that Dagster does not show those tables and their checks as failed."
+    )
 
 
 @run_status_sensor(
