@@ -8,6 +8,7 @@ added (schema evolution). A failed write removes the files it left behind before
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from pipes_workers.lake.leftovers import remove_leftovers
 from pipes_workers.lake.markers import CommitMarker
 from pipes_workers.lake.partition_moves import merge_pruning_term
 from pipes_workers.lake.schema_conform import DELETED_AT, DELETED_AT_TYPE, Rows, conform, quote_column
+from pipes_workers.lake.spool import spool_max_bytes, spooled
 from pipes_workers.lake.table_facts import added_bytes, arrow_schema, file_paths
 from pipes_workers.lake.unique_claim import proven_unique_version
 from pipes_workers.lake.write_failures import WatchedRows, log_failure, write_failure
@@ -94,7 +96,8 @@ def merge(
 
     `data`: a stream (consumed once, merged streaming) or a table held in memory, which lets
     delta-rs skip every target file outside the source's key range and, on a partitioned table,
-    every partition neither its rows nor the stored rows of its keys are in (partition_moves.py).
+    every partition neither its rows nor the stored rows of its keys are in (partition_moves.py); a
+    stream into a partitioned table is spooled to local disk first for the same pruning (spool.py).
     `delete_not_in_source`: also delete every destination row the source does not have (rolling:
     the source holds the whole window, so this removes rows deleted inside the window and rows
     that fell out of it).
@@ -123,17 +126,29 @@ def merge(
             pruning = merge_pruning_term(table, data, primary_keys, session.partitioning)
         marker = claim_after_merge(table, data, primary_keys, marker)
     watched = WatchedRows(data)
-    predicate = merge_predicate(primary_keys, pruning)
+    spool_bytes = spool_max_bytes()
+    prunable_stream = not in_memory and session.partitioning.names and not delete_not_in_source
     try:
-        merger = (
-            start_merge(table, watched.rows, predicate, marker, streamed=not in_memory)
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-        )
-        if delete_not_in_source:
-            merger = merger.when_not_matched_by_source_delete()
-        with known_panics_hidden():
-            metrics = merger.execute()
+        with ExitStack() as stack:
+            rows = watched.rows
+            if prunable_stream and spool_bytes:
+                # A large read on a partitioned table: spooled to local disk first, its partitions
+                # and keys are known and the merge is pruned like a small one (lake/spool.py).
+                spool = stack.enter_context(spooled(watched.rows, spool_bytes))
+                rows = spool.rows
+                if spool.table is not None:
+                    pruning = merge_pruning_term(table, spool.table, primary_keys, session.partitioning)
+            merger = (
+                start_merge(
+                    table, rows, merge_predicate(primary_keys, pruning), marker, streamed=not in_memory
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+            )
+            if delete_not_in_source:
+                merger = merger.when_not_matched_by_source_delete()
+            with known_panics_hidden():
+                metrics = merger.execute()
     except Exception as exc:
         raise _write_failure(session, exc, watched) from None
     return _outcome(session, before, metrics)

@@ -127,7 +127,9 @@ def load_run_failure_sensor(context: RunFailureSensorContext, control_db: Contro
         context.log.warning(f"{change}: {message}")
     if changes and all(change.endswith(" requeued") for change, _ in changes):
         context.instance.report_run_canceled(run, message=superseded_message(cause))
-        context.log.info(f"run {run.run_id} shown cancelled: it never started a load, its tables were requeued")
+        context.log.info(
+            f"run {run.run_id} shown cancelled: it never started a load, its tables were requeued"
+        )
 
 
 def superseded_message(cause: str) -> str:
