@@ -61,6 +61,10 @@ bench-upkeep: bytecode
 bench-demo-load: bytecode
 	$(BIN)/python -m benchmarks.demo_under_load
 
+# A large change merged into a partitioned table: held, spooled and pruned, or streamed unpruned.
+bench-partition: bytecode
+	$(BIN)/python -m benchmarks.partition_merge
+
 # cdc against incremental with 1% of the rows changed (needs `make cdc-pg-start`); BENCH_CDC_ROWS.
 bench-cdc: bytecode
 	$(BIN)/python -m benchmarks.cdc_bench

@@ -19,7 +19,6 @@ afterwards (the inserts and deletes change it).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ import psycopg
 
 from benchmarks.control_rows import prepare_control_row
 from benchmarks.source_table import ensure_table
+from benchmarks.user_load import timed_dataloader_load
 
 DATABASE = "dataloader_bench_cdc"
 CONTROL_DATABASE = "dataloader_bench_cdc_control"
@@ -78,18 +78,7 @@ def _load(url: str, table: str, control_url: str, key: str, lake: str) -> dict:
     """`dataloader load KEY` in its own process: its seconds and peak RSS, the rows and deletes its
     history row records, the source server's CPU and rows read meanwhile."""
     cpu, scanned = _server_cpu(url), _rows_read(url, table)
-    env = {**os.environ, "DATALOADER_CONTROL_DB_URL": control_url, "DATALOADER_LAKE_ROOT": lake}
-    command = Path(sys.executable).with_name("dataloader")
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.monotonic()
-        process = subprocess.Popen([str(command), "load", key], env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage: its peak RSS
-        seconds = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if process.returncode != 0 or ": Succeeded, " not in stdout:
-        raise RuntimeError(f"dataloader load {key} failed:\n{stdout[-2000:]}\n{stderr[-3000:]}")
+    measured = timed_dataloader_load(control_url, key, lake)
     with psycopg.connect(control_url) as conn:
         rows_read, rows_deleted = conn.execute(
             "SELECT rows_processed, coalesce(rows_deleted, 0) FROM dataloader.historical_metadata "
@@ -97,8 +86,7 @@ def _load(url: str, table: str, control_url: str, key: str, lake: str) -> dict:
             (key,),
         ).fetchone()  # type: ignore[misc]
     return {
-        "seconds": seconds,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        **measured,
         "rows_read": rows_read,
         "rows_deleted": rows_deleted,
         "source_cpu_s": round(_server_cpu(url) - cpu, 2),

@@ -34,11 +34,12 @@ def prepare_control_row(
     watermark: str | None = None,
     delete_mode: str = "none",
     key_suffix: str = "",
+    partition_by: list[str] | None = None,
 ) -> str:
     """Migrate the control database, upsert the source and a control row for `table` (primary key
     `id`, hourly cron; `incremental` on `updated_at` from `watermark` when asked; `delete_mode`) with
     no status, so `dataloader load` takes it; returns its control_key (`key_suffix` tells two rows on
-    one table apart)."""
+    one table apart; `partition_by` as the control column)."""
     upgrade(control_url)
     source_key = f"bench_{db_type}"
     control_key = f"{source_key}.{table}{key_suffix}"
@@ -56,7 +57,7 @@ def prepare_control_row(
         conn.execute(
             "INSERT INTO dataloader.table_control (control_key, db_config_key, source_schema, source_table, "
             "destination_table, load_strategy, cron, primary_keys, incremental_column, incremental_value, "
-            "delete_mode) VALUES (%s, %s, %s, %s, %s, %s, '0 * * * *', ARRAY['id'], %s, %s, %s)",
+            "delete_mode, partition_by) VALUES (%s, %s, %s, %s, %s, %s, '0 * * * *', ARRAY['id'], %s, %s, %s, %s)",
             (
                 control_key,
                 source_key,
@@ -67,6 +68,7 @@ def prepare_control_row(
                 "updated_at" if load_strategy == "incremental" else None,
                 watermark,
                 delete_mode,
+                partition_by,
             ),
         )
     return control_key
