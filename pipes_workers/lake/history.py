@@ -136,6 +136,9 @@ def apply_history(
     before = file_paths(table)
     data = conform(upserts, target, uri=session.uri, soft_delete=False) if upserts is not None else None
     source: Rows = staged(data, deletes, primary_keys, stamp, valid_from_column, target)
+    # A new version lands in its own partition (derived columns computed after the row hash, as
+    # on the first load's overwrite); close and delete rows only update the version they match.
+    source = session.partitioning.with_columns(source, uri=session.uri)
     in_memory = isinstance(upserts, pa.Table) or upserts is None
     if in_memory:  # a small read held whole: delta-rs can then skip files outside its key range
         source = source.read_all()

@@ -68,10 +68,15 @@ def stamp(source: SourceDB, table: str, ids: str, **values: Any) -> datetime:
     return now
 
 
-def test_scd2_answers_as_of_after_three_rounds(source: SourceDB, lake_root: Path) -> None:
+@pytest.mark.parametrize("partition_by", [(), ("day(updated_at)",)])
+def test_scd2_answers_as_of_after_three_rounds(
+    source: SourceDB, lake_root: Path, partition_by: tuple[str, ...]
+) -> None:
+    """Also on a partitioned table: a new version lands in its own day's partition, the version it
+    closes stays where it is."""
     table = source.events_table()
     source.insert(table, make_rows(range(1, 6), base=datetime.now(UTC) - timedelta(hours=1)))
-    request = scd2_request(source, table, lake_root)
+    request = scd2_request(source, table, lake_root, partition_by=partition_by)
     snapshots: list[tuple[datetime, list[dict[str, Any]]]] = []
 
     def load() -> LoadResult:
@@ -112,6 +117,11 @@ def test_scd2_answers_as_of_after_three_rounds(source: SourceDB, lake_root: Path
     assert check(last, ROW_COUNT).passed and check(last, PK_UNIQUE).passed
     assert check(last, PK_UNIQUE).metadata["rule"] == "one current row per key (scd2)"
     assert check(last, ROW_COUNT).metadata["rule"] == "destination >= source, current rows (scd2)"
+    stored = DeltaTable(table_uri(request.lake_root, request.destination_table))
+    assert stored.metadata().partition_columns == (["_part_day_updated_at"] if partition_by else [])
+    if partition_by:
+        days = {r["id"]: r["_part_day_updated_at"] for r in versions if r[IS_CURRENT]}
+        assert days[3] == datetime.now(UTC).strftime("%Y-%m-%d")  # updated today: today's partition
 
 
 # "64": the changed rows are merged from memory; "0": they are read again and merged as a stream.
