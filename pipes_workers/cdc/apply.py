@@ -108,13 +108,15 @@ def apply_changes(
         stamps = [now if op == "delete" else None for op in ops]
         rows = rows.append_column(pa.field(DELETED_AT, DELETED_AT_TYPE), timestamps(stamps, DELETED_AT_TYPE))
     _add_new_columns(session, rows.schema)
+    rows = session.partitioning.with_columns(rows, uri=session.uri)  # month(col) …: as every write
     source = conform(rows, arrow_schema(table), uri=session.uri, soft_delete=False)
     writes._guard(session, table, marker)
     before = file_paths(table)
     # One change per key: the table's keys stay unique (lake/unique_claim.py), so the key check
     # after the load needs no scan.
     marker = claim_after_merge(table, source, keys, marker)
-    data = list(capture.table_schema.names) + ([DELETED_AT] if soft else [])
+    derived = {c.name: c.source for c in session.partitioning.columns if c.unit is not None}
+    data = list(capture.table_schema.names) + list(derived) + ([DELETED_AT] if soft else [])
     q = quote_column
     predicate = " AND ".join(f"target.{q(k)} = source.{q(k)}" for k in keys)
     merger = table.merge(
@@ -129,7 +131,7 @@ def apply_changes(
     )
     upsert = f"source.{q(OP)} = 'upsert'"
     for kept in keep_sets:
-        columns = {q(n): f"source.{q(n)}" for n in data if n not in kept}
+        columns = {q(n): f"source.{q(n)}" for n in data if n not in kept and derived.get(n) not in kept}
         merger = merger.when_matched_update(
             columns, predicate=f"{upsert} AND source.{q(KEEP)} = '{keep_ids[kept]}'"
         )

@@ -290,3 +290,22 @@ def test_the_documented_role_suffices_and_a_role_without_replication_is_told(
         run_load(
             dataclasses.replace(as_role("dl_cdc_plain"), destination_table=request.destination_table + "_x")
         )
+
+
+def test_a_month_partitioned_cdc_table_derives_its_partition_like_a_full_load(
+    source: PostgresSource, lake_root: Path
+) -> None:
+    """partition_by month(event_date): inserted and updated rows get their month (a row whose date
+    moves changes partition), and the table equals a full load of the same rows, partition included."""
+    table = typed_table(source)
+    insert(source, table, range(1, 6))
+    request = cdc_request(source, table, lake_root, partition_by=("month(event_date)",))
+    request = after_success(request, run_load(request))
+    insert(source, table, range(6, 9))
+    source.execute(f"UPDATE {table} SET event_date = DATE '2024-03-15' WHERE id = 1")
+    source.execute(f"DELETE FROM {table} WHERE id = 2")
+    result = run_load(request)
+    assert result.error is None, result.error
+    rows = {r["id"]: r for r in assert_equals_full_load(request)}
+    assert rows[1]["_part_month_event_date"] == "2024-03" and rows[7]["_part_month_event_date"] == "2024-01"
+    assert 2 not in rows
