@@ -319,12 +319,14 @@ def test_run_failure_sensor_fails_row_of_dead_run(control_conn, source, instance
     assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE  # a load had started
 
 
+@pytest.mark.parametrize("requeued_by", ["the failure sensor", "an earlier pass"])
 def test_a_run_that_failed_before_any_load_started_is_requeued_and_shown_cancelled(
-    control_conn, source, instance, control_db
+    control_conn, source, instance, control_db, requeued_by
 ):
     """Dagster's run monitoring fails a run that did not start in time; nothing was loaded, so the
     tables go back to their queue and the run is reported cancelled: Dagster then shows neither the
-    assets nor their checks as failed (it derives both from a FAILURE run)."""
+    assets nor their checks as failed (it derives both from a FAILURE run). Also when the reconcile
+    pass or the long-queued monitor had put the table back before the failure sensor saw the run."""
     add_control(control_conn, "t.slow_start")
     (queued,) = queries.queue_ready_tables(control_conn, limit=1)
     run = create_run_for_test(
@@ -333,6 +335,11 @@ def test_a_run_that_failed_before_any_load_started_is_requeued_and_shown_cancell
         status=DagsterRunStatus.STARTING,
         tags={attempt_tag(queued.history_id): "t.slow_start"},
     )
+    if requeued_by == "an earlier pass":
+        message = f"requeued (no retry used): Dagster run {run.run_id} failed before the load started: late"
+        assert queries.requeue_unstarted(
+            control_conn, "t.slow_start", history_id=queued.history_id, message=message, run_id=run.run_id
+        )
     instance.report_run_failed(run, message="Run timed out due to taking longer than 180 seconds to start.")
 
     context = _status_context(

@@ -125,11 +125,26 @@ def load_run_failure_sensor(context: RunFailureSensorContext, control_db: Contro
     changes = fail_rows_of_run(control_db, run, ended="failed", cause=cause, code="run_failed")
     for change, message in changes:
         context.log.warning(f"{change}: {message}")
-    if changes and all(change.endswith(" requeued") for change, _ in changes):
+    if never_started_a_load(control_db, run):
         context.instance.report_run_canceled(run, message=superseded_message(cause))
         context.log.info(
             f"run {run.run_id} shown cancelled: it never started a load, its tables were requeued"
         )
+
+
+def never_started_a_load(control_db: ControlDatabase, run: DagsterRun) -> bool:
+    """Whether every attempt `run` was queued for went back to its queue unstarted (`not_started`,
+    no load start) — by this sensor or, earlier, the reconcile pass or the long-queued monitor. False
+    for a run started by hand (no attempts: its failure is its launcher's to see) and for a row failed
+    after too many unstarted attempts."""
+    from control_db import queries
+
+    attempts = [attempt for tag in run.tags if (attempt := attempt_of_tag(tag)) is not None]
+    if not attempts:
+        return False
+    with control_db.connect("dagster-run-status") as conn:
+        rows = [queries.history_row(conn, attempt) for attempt in attempts]
+    return all(r is not None and r.error_code == "not_started" and r.load_start_time is None for r in rows)
 
 
 def superseded_message(cause: str) -> str:
