@@ -49,6 +49,19 @@ def _drop(admin: str, url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
+def _kill_left_behind(marker: str) -> None:
+    """SIGKILL what `dagster dev` started outside its process group and left running (a code server,
+    seen alive an hour later): every process whose command line names this run's work folder."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
 def _first_loads(control: str, since: float) -> dict[str, float | None]:
     """control_key -> seconds from `since` (epoch) to its first Succeeded load's end (None: none yet)."""
     try:
@@ -137,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 dev.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(dev.pid, signal.SIGKILL)
+        _kill_left_behind(str(work))
         if saved is not None:
             recorded.write_bytes(saved)
         for url in urls.values():
