@@ -23,24 +23,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 
 from benchmarks.control_rows import prepare_control_row
-from benchmarks.source_table import ensure_table
+from benchmarks.source_table import ensure_database, ensure_table
 from benchmarks.user_load import timed_dataloader_load
 
 DATABASE = "dataloader_bench_cdc"
 CONTROL_DATABASE = "dataloader_bench_cdc_control"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _database(admin: str, name: str) -> str:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
 
 
 def _server_cpu(url: str) -> float:
@@ -116,8 +109,8 @@ def main() -> int:
     control_admin = os.environ.get(
         "BENCH_CONTROL_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
-    url = _database(admin, DATABASE)
-    control_url = _database(control_admin, CONTROL_DATABASE)
+    url = ensure_database(admin, DATABASE)
+    control_url = ensure_database(control_admin, CONTROL_DATABASE)
     print(f"building the {rows:,}-row table on {urlsplit(admin).netloc} …", flush=True)
     table = ensure_table(url, rows, seed)
     keys = {

@@ -22,12 +22,9 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
 
 from benchmarks.control_rows import prepare_control_row
-from benchmarks.source_table import change_recent_rows, ensure_table, restore_table
+from benchmarks.source_table import change_recent_rows, ensure_database, ensure_table, restore_table
 from benchmarks.user_load import timed_dataloader_load
 
 SOURCE_DATABASE = "dataloader_bench"
@@ -37,13 +34,6 @@ VARIANTS = {
     "spooled": {"DATALOADER_SMALL_READ_MB": "0"},
     "streamed, unpruned": {"DATALOADER_SMALL_READ_MB": "0", "DATALOADER_SPOOL_MAX_MB": "0"},
 }
-
-
-def _database(admin: str, name: str) -> str:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
 
 
 def _merge_metrics(lake: str, destination: str) -> dict:
@@ -62,8 +52,8 @@ def main() -> int:
     rows = int(os.environ.get("BENCH_PARTITION_ROWS", "3000000"))
     seed = int(os.environ.get("BENCH_SEED", "42"))
     admin = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    source_url = _database(admin, SOURCE_DATABASE)
-    control_url = _database(admin, CONTROL_DATABASE)
+    source_url = ensure_database(admin, SOURCE_DATABASE)
+    control_url = ensure_database(admin, CONTROL_DATABASE)
     print(f"building the {rows:,}-row table …", flush=True)
     table = ensure_table(source_url, rows, seed)
     keys = {

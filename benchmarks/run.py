@@ -19,12 +19,12 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from benchmarks.source_table import (
     change_recent_rows,
+    ensure_database,
     ensure_mariadb_table,
     ensure_table,
     max_updated_at,
@@ -61,13 +61,6 @@ def _admin_url() -> str:
             return url
     except psycopg.OperationalError:
         return embedded.ensure_running()
-
-
-def _database_url(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
 
 
 def load_average() -> str:
@@ -166,9 +159,9 @@ def _mariadb_table(url: str, rows: int, seed: int) -> str | None:
 
 def run_size(rows: int, seed: int, variants: list[str], repeat: int, admin_url: str) -> str:
     """Build the tables for `rows`, run every variant `repeat` times, return the rendered table."""
-    url = _database_url(admin_url, BENCH_DB)
-    control_url = _database_url(admin_url, CONTROL_DB)
-    dagster_url = sqlalchemy_url(_database_url(admin_url, DAGSTER_DB), "psycopg2")
+    url = ensure_database(admin_url, BENCH_DB)
+    control_url = ensure_database(admin_url, CONTROL_DB)
+    dagster_url = sqlalchemy_url(ensure_database(admin_url, DAGSTER_DB), "psycopg2")
     mariadb_url = os.environ.get("BENCH_MARIADB_URL", DEFAULT_MARIADB_URL)
     print(f"building {rows:,}-row source tables from seed {seed} (cached between runs)...", flush=True)
     table = ensure_table(url, rows, seed)

@@ -9,7 +9,7 @@ helper columns. Tables are named after rows and seed (`bench_events_3000000_s42`
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -189,3 +189,11 @@ def max_updated_at(url: str, table: str) -> str:
     """The current MAX(updated_at) as ISO text: the watermark an earlier full load would have stored."""
     with psycopg.connect(url, autocommit=True) as conn:
         return conn.execute(f"SELECT max(updated_at) FROM {table}").fetchone()[0].isoformat()
+
+
+def ensure_database(admin_url: str, name: str) -> str:
+    """Create database `name` on the server of `admin_url` unless it exists; returns its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))

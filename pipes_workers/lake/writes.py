@@ -126,12 +126,11 @@ def merge(
             pruning = merge_pruning_term(table, data, primary_keys, session.partitioning)
         marker = claim_after_merge(table, data, primary_keys, marker)
     watched = WatchedRows(data)
-    spool_bytes = spool_max_bytes()
     prunable_stream = not in_memory and session.partitioning.names and not delete_not_in_source
     try:
         with ExitStack() as stack:
             rows = watched.rows
-            if prunable_stream and spool_bytes:
+            if prunable_stream and (spool_bytes := spool_max_bytes()):
                 # A large read on a partitioned table: spooled to local disk first, its partitions
                 # and keys are known and the merge is pruned like a small one (lake/spool.py).
                 spool = stack.enter_context(spooled(watched.rows, spool_bytes))
